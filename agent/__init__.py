@@ -1,0 +1,1 @@
+"""rtletter.agent"""

@@ -1,0 +1,15 @@
+"""Maps the top-level folders agent/, mappers/, model/ to rtletter.agent, rtletter.mappers, rtletter.model.
+
+Why a setup.py: setuptools' pyproject tables cannot rename a folder tree to a dotted prefix together with its
+subpackages, and hatchling refuses editable installs with prefix rewrites.
+"""
+
+from setuptools import find_packages, setup
+
+TOPS = ("agent", "mappers", "model")
+
+setup(
+    packages=[f"rtletter.{p}" for p in find_packages(include=[f"{t}*" for t in TOPS])],
+    package_dir={f"rtletter.{t}": t for t in TOPS},
+    package_data={"": ["*.j2", "*.yaml", "*.yml", "*.html", "*.css", "*.js", "*.json", "*.hl7", "*.txt", "*.jinja"]},
+)

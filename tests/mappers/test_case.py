@@ -1,0 +1,65 @@
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from rtletter.mappers import Case, Course, Patient, TargetVolume
+from rtletter.mappers.case import Appointment, Coding, Diagnosis, FollowUp, SystemicTherapy, format_gy
+
+
+def _case(**overrides: object) -> Case:
+    base: dict[str, object] = {
+        "case_id": "fhir:course-1",
+        "patient": Patient(id="P1"),
+        "diagnoses": [Diagnosis(code=Coding(system="ICD-10-GM", code="C20"))],
+        "course": Course(
+            id="course-1",
+            start=date(2026, 3, 2),
+            end=date(2026, 4, 8),
+            volumes=[
+                TargetVolume(name="PTV Rektum", total_dose_gy=50.4, dose_per_fraction_gy=1.8, fractions_delivered=28)
+            ],
+            concurrent_therapy=[SystemicTherapy(agents=["Capecitabine"], concurrent=True)],
+        ),
+        "follow_up": FollowUp(appointments=[Appointment(when=date(2026, 5, 20), kind="Nachsorge")]),
+    }
+    base.update(overrides)
+    return Case.model_validate(base)
+
+
+@pytest.mark.parametrize(("value", "text"), [(50.4, "50.4"), (2.67, "2.67"), (8.0, "8"), (40.05, "40.05"), (25, "25")])
+def test_format_gy_is_canonical(value: float, text: str) -> None:
+    assert format_gy(value) == text
+
+
+def test_facts_lists_doses_fractions_dates_codes_and_drugs() -> None:
+    facts = {(f.kind, f.value) for f in _case().facts()}
+    assert facts == {
+        ("code", "C20"),
+        ("drug", "capecitabine"),
+        ("date", "2026-03-02"),
+        ("date", "2026-04-08"),
+        ("date", "2026-05-20"),
+        ("dose", "50.4"),
+        ("dose", "1.8"),
+        ("fractions", "28"),
+    }
+
+
+def test_facts_are_deduplicated() -> None:
+    case = _case()
+    case.course.phases = []
+    values = [(f.kind, f.value) for f in case.facts()]
+    assert len(values) == len(set(values))
+
+
+def test_case_rejects_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        Patient(id="P1", nickname="x")  # type: ignore[call-arg]
+
+
+def test_toxicity_grade_is_ctcae_range() -> None:
+    from rtletter.mappers.case import Toxicity
+
+    with pytest.raises(ValidationError):
+        Toxicity(term="Radiation dermatitis", grade=6)
