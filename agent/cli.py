@@ -70,7 +70,7 @@ def synth(
     lang: Annotated[str, typer.Option(help="letter language: de or en")] = "de",
 ) -> None:
     """Write a synthetic cohort: per patient a FHIR bundle, HL7 v2 messages and a reference letter."""
-    from rtletter.mappers.synth import write_cohort
+    from rtletter.agent.cohort import write_cohort
 
     if lang not in ("de", "en"):
         fail(f"--lang must be de or en, not {lang!r}")
@@ -80,7 +80,8 @@ def synth(
 
 def _register_groups() -> None:
     try:
-        from rtletter.model.cli import dataset_app, eval_app, model_app
+        from rtletter.model.cli import model_app
+        from rtletter.model.eval_cli import dataset_app, eval_app
     except ImportError:  # the model package is optional while it is being built
         return
     app.add_typer(model_app, name="model")

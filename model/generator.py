@@ -1,0 +1,34 @@
+"""The one interface every text-generation backend implements (local transformers, OpenAI-compatible HTTP).
+
+Callers hand over chat messages (as built by ``rtletter.mappers.prompt.build_messages``) and get text back with
+token counts and timing; they never see which backend answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    model: str  # base model name plus adapter version, for the Device resource and the run card
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Drafts letters. ``generate`` takes a batch of conversations and returns one Generation each, in order."""
+
+    model_name: str
+
+    def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]: ...
