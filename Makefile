@@ -6,9 +6,24 @@ STAMP := $(VENV)/.installed
 # CPU machines take the CPU build of torch that lies on disk; a bare `torch` would pull a multi-GB CUDA build.
 TORCH_CPU := torch==2.13.0
 
-.PHONY: demo test lint typecheck pytest bench clean install
+SANDBOX := .sandbox
+SANDBOX_STAMP := $(SANDBOX)/.installed
+# The sandbox FHIR server lives in its own venv so that its pins never meet ours.
+SEKMET := sekmet-fhir==0.1.1
+
+.PHONY: demo test lint typecheck pytest services bench clean install sandbox
 
 install: $(STAMP)
+
+sandbox: $(SANDBOX_STAMP)
+
+$(SANDBOX_STAMP):
+	test -x $(SANDBOX)/bin/python || $(PYTHON) -m venv $(SANDBOX)
+	$(SANDBOX)/bin/python -m pip install -q "$(SEKMET)"
+	touch $(SANDBOX_STAMP)
+
+services:
+	bash .ci/services.sh
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +32,7 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(SANDBOX_STAMP)
 	$(BIN)/rtletter demo
 
 lint: $(STAMP)
@@ -27,7 +42,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy mappers
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(SANDBOX_STAMP) services
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
