@@ -78,6 +78,16 @@ def synth(
     typer.echo(summary)
 
 
+@app.command()
+def demo(
+    work: Annotated[Path, typer.Option(help="work folder; reused between runs")] = Path("var/demo"),
+) -> None:
+    """Run the main job on embedded defaults with synthetic patients (what `make demo` runs)."""
+    from rtletter.agent.demo import run_demo
+
+    raise typer.Exit(run_demo(work))
+
+
 def _register_groups() -> None:
     try:
         from rtletter.model.cli import model_app
