@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtletter.mappers.case import Case, Fact
+from rtletter.model.evaluate.facts import canonical, check_draft, check_facts, key_facts
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def case() -> Case:
+    return Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def letter() -> str:
+    return (DATA / "letter_rectum_de.txt").read_text(encoding="utf-8")
+
+
+def _by_value(report) -> dict[str, str]:
+    return {f.value: f.finding for f in report.findings}
+
+
+def test_reference_letter_is_consistent(case: Case, letter: str) -> None:
+    report = check_draft(case, letter)
+    assert report.consistent
+    assert report.omitted == ()
+    assert report.checked >= 9  # dose, single dose, fractions, 5 dates, code, drug
+
+
+def test_wrong_total_dose_is_contradicted_with_the_case_value(case: Case, letter: str) -> None:
+    report = check_draft(case, letter.replace("bis 50,4 Gy", "bis 50,0 Gy"))
+    assert [(f.finding, f.kind, f.value, f.expected) for f in report.findings] == [
+        ("contradicted", "dose", "50", ("50.4",))
+    ]
+    assert report.contradicted == 1 and report.unsupported == 0
+    assert [f.label for f in report.omitted] == ["total dose PTV Rektum und pelvine Lymphabflusswege"]
+
+
+def test_invented_dose_date_and_drug_are_unsupported(case: Case, letter: str) -> None:
+    draft = letter.replace(
+        "Restaging mittels MRT",
+        "Zusätzlich Boost mit 3 × 5 Gy und Cisplatin am 15.06.2026. Restaging mittels MRT",
+    )
+    findings = _by_value(check_draft(case, draft))
+    assert findings == {"5": "unsupported", "3": "unsupported", "2026-06-15": "unsupported", "cisplatin": "unsupported"}
+
+
+def test_date_near_a_case_date_and_code_of_same_category_are_contradicted(case: Case, letter: str) -> None:
+    draft = letter.replace("bis 08.04.2026", "bis 09.04.2026").replace("ICD-10-GM C20", "ICD-10-GM C20.9")
+    draft = draft.replace("28 × 1,8 Gy", "25 × 1,8 Gy")
+    report = check_draft(case, draft)
+    assert _by_value(report) == {"2026-04-09": "contradicted", "C20.9": "contradicted", "25": "contradicted"}
+    expected = {f.value: f.expected for f in report.findings}
+    assert expected["25"] == ("28",)
+    # 09.04. is within 14 days of the course end (08.04.) and of nothing else in the case
+    assert expected["2026-04-09"] == ("2026-04-08",)
+
+
+def test_other_icd_category_is_unsupported(case: Case) -> None:
+    report = check_facts(case, [Fact(kind="code", value="C50.4", label="ICD-10 code")])
+    assert _by_value(report) == {"C50.4": "unsupported"}
+
+
+def test_repeated_statement_counts_once_and_letter_date_is_not_checked(case: Case) -> None:
+    facts = [
+        Fact(kind="dose", value="66", label="dose"),
+        Fact(kind="dose", value="66", label="dose"),
+        Fact(kind="date", value="2026-04-10", label="letter date"),
+    ]
+    report = check_facts(case, facts)
+    assert report.unsupported == 1
+    assert report.checked == 1
+
+
+def test_draft_without_course_facts_lists_every_omission(case: Case) -> None:
+    report = check_draft(case, "Sehr geehrter Herr Kollege, die Behandlung ist abgeschlossen.")
+    assert report.consistent
+    assert {(f.kind, f.value) for f in report.omitted} == {
+        ("dose", "50.4"),
+        ("dose", "1.8"),
+        ("fractions", "28"),
+        ("date", "2026-03-02"),
+        ("date", "2026-04-08"),
+    }
+    assert {f.label for f in key_facts(case)} >= {"course start", "course end"}
+
+
+def test_birth_date_in_the_header_is_supported_only_when_right(case: Case, letter: str) -> None:
+    assert check_draft(case, letter).consistent
+    wrong = check_draft(case, letter.replace("geb. 12.03.1956", "geb. 13.03.1956"))
+    assert _by_value(wrong) == {"1956-03-13": "contradicted"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "expected"),
+    [("dose", "50,40", "50.4"), ("dose", "8.0", "8"), ("drug", "Capecitabine", "capecitabine"), ("code", "c20", "C20")],
+)
+def test_canonical_values(kind: str, raw: str, expected: str) -> None:
+    assert canonical(kind, raw) == expected
