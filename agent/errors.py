@@ -1,0 +1,62 @@
+"""Errors raised by the agent.
+
+Hierarchy::
+
+    AgentError                      anything the agent reports; the message never contains PHI
+    ├── ConfigError                 a setting is missing or wrong (exit 2 at start)
+    ├── JobStoreError               the durable job store failed
+    └── ChannelError                talking to a source or destination failed
+        ├── ChannelUnavailable      transient: network down, timeout, 5xx, 429 -> retry with backoff
+        ├── ChannelAuthError        401/403 or a token could not be obtained -> retry after fixing config
+        └── ChannelRejected         the server understood and refused (4xx, 412 multiple matches) -> dead-letter
+
+Messages name the channel, the HTTP method, the resource *type* and the status, never a patient's data: they end up
+in logs. Foreign exceptions are translated at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Root of the agent's errors."""
+
+
+class ConfigError(AgentError):
+    """A setting is missing or invalid."""
+
+
+class JobStoreError(AgentError):
+    """The job store could not read or write."""
+
+
+class ChannelError(AgentError):
+    """A channel operation failed. ``retryable`` tells the worker whether to back off and try again."""
+
+    retryable: bool = True
+
+    def __init__(self, message: str, *, channel: str = "", status: int | None = None) -> None:
+        self.channel = channel
+        self.status = status
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.channel}: {message}" if self.channel else message
+
+
+class ChannelUnavailable(ChannelError):
+    """The other side could not be reached or answered 5xx/429: retry later."""
+
+    retryable = True
+
+
+class ChannelAuthError(ChannelError):
+    """Authentication or authorisation failed (401/403, token endpoint refused)."""
+
+    retryable = True
+
+
+class ChannelRejected(ChannelError):
+    """The other side refused the request for good (4xx other than auth): do not retry unchanged."""
+
+    retryable = False
