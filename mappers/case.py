@@ -68,6 +68,7 @@ class Patient(_Model):
     birth_date: date | None = None
     sex: Sex = Sex.unknown
     address: str | None = None  # one line, for the letter header
+    deceased: bool | None = None  # FHIR Patient.deceased[x], PID-30: a letter generator must notice it
     source: str | None = None  # e.g. "Patient/123/_history/2" or "PID"
 
     @property
@@ -167,6 +168,7 @@ class Phase(_Model):
     end: date | None = None
     fractions_delivered: int | None = None
     fractions_planned: int | None = None
+    status_reason: Coding | None = None  # why the phase stopped or was revised (CodeX reason-for-revision)
     modality: str | None = None
     technique: str | None = None
     volumes: list[TargetVolume] = Field(default_factory=list)
@@ -192,6 +194,7 @@ class Course(_Model):
     start: date | None = None
     end: date | None = None
     body_sites: list[Coding] = Field(default_factory=list)
+    laterality: str | None = None  # of the treated body site: "left", "right", "bilateral"
     modalities: list[str] = Field(default_factory=list)  # "photons", "electrons", "protons", "HDR brachytherapy"
     techniques: list[str] = Field(default_factory=list)  # "VMAT", "IMRT", "3D-CRT", "SBRT"
     energy: str | None = None  # "6 MV"
@@ -212,6 +215,7 @@ class Course(_Model):
 class Toxicity(_Model):
     term: str  # CTCAE v5 term: "Radiation dermatitis"
     grade: int | None = Field(default=None, ge=1, le=5)
+    severity: str | None = None  # as sent besides the grade ("mild"); kept even when it contradicts the grade
     onset: date | None = None
     code: Coding | None = None  # MedDRA / SNOMED where sent
     source: str | None = None
