@@ -1,0 +1,280 @@
+"""Drafts on disk and their scores: the glue between generation, the metric components and the report.
+
+A drafts file is JSONL, one line per (case, system)::
+
+    {"id": <case_id>, "system": "finetuned" | "base" | ..., "text": <draft>, "model": ..., "prompt_tokens": ...,
+     "completion_tokens": ..., "seconds": ...}
+
+Errors (``EvaluationError``) give file and line numbers, never case ids or text: they may end up in logs.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtletter.mappers.case import Case
+from rtletter.model.dataset import Record, case_from_record, read_jsonl
+from rtletter.model.errors import DatasetError, ModelError
+from rtletter.model.evaluate.facts import FactReport, check_draft
+from rtletter.model.evaluate.rouge import ROUGE_TYPES, make_scorer, score_pair
+from rtletter.model.evaluate.sections import STUDY_SECTIONS, SectionReport, check_sections
+
+SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned")  # the report shows these first, in this order
+
+
+class EvaluationError(ModelError):
+    """Drafts, data or review sheets that do not fit together (unknown case, missing draft, bad score)."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: str
+    system: str
+    text: str
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class DraftScore:
+    id: str
+    system: str
+    rouge: dict[str, float]
+    sections: SectionReport
+    facts: FactReport
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "system": self.system,
+            "rouge": self.rouge,
+            "sections": self.sections.present,
+            "completeness": self.sections.completeness,
+            "missing_sections": self.sections.missing,
+            "facts_checked": self.facts.checked,
+            "unsupported": self.facts.unsupported,
+            "contradicted": self.facts.contradicted,
+            "findings": [asdict(f) for f in self.facts.findings],
+            "omitted": [f.model_dump() for f in self.facts.omitted],
+        }
+
+
+@dataclass(frozen=True)
+class SystemSummary:
+    system: str
+    n: int
+    rouge: dict[str, float]  # mean F1
+    completeness: float  # mean share of study sections
+    section_rate: dict[str, float]  # share of drafts with each section
+    unsupported: int
+    contradicted: int
+    omitted: int
+    findings_per_draft: float
+    consistent_drafts: int
+    complete_drafts: int  # drafts with every study section
+    tokens_per_second: float | None = None
+
+
+@dataclass
+class Evaluation:
+    """Everything the report shows."""
+
+    records: list[Record]
+    drafts: list[Draft]
+    scores: list[DraftScore]
+    summaries: list[SystemSummary]
+    shuffled_reference_rouge: dict[str, float] | None = None  # reference vs another case's reference: the floor
+    physician: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def systems(self) -> list[str]:
+        return [s.system for s in self.summaries]
+
+    def score(self, case_id: str, system: str) -> DraftScore | None:
+        return next((s for s in self.scores if s.id == case_id and s.system == system), None)
+
+    def draft(self, case_id: str, system: str) -> Draft | None:
+        return next((d for d in self.drafts if d.id == case_id and d.system == system), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "systems": [asdict(s) for s in self.summaries],
+            "shuffled_reference_rouge": self.shuffled_reference_rouge,
+            "physician": self.physician,
+            "drafts": [s.to_json() for s in self.scores],
+            "notes": self.notes,
+        }
+
+
+# --- reading and writing drafts -------------------------------------------------------------------------------------
+
+
+def write_drafts(path: Path, drafts: Iterable[Draft]) -> None:
+    lines = [json.dumps(asdict(d), ensure_ascii=False, separators=(",", ":")) for d in drafts]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def read_drafts(path: Path) -> list[Draft]:
+    """Drafts of a JSONL file. Raises EvaluationError naming the file and line of a bad record."""
+    try:
+        rows = read_jsonl(path)
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    drafts, seen = [], set()
+    for number, row in enumerate(rows, start=1):
+        if not all(isinstance(row.get(key), str) for key in ("id", "system", "text")):
+            raise EvaluationError(f"{path}: record {number} needs string fields id, system and text")
+        key = (row["id"], row["system"])
+        if key in seen:
+            raise EvaluationError(f"{path}: record {number} repeats a case of system {row['system']!r}")
+        seen.add(key)
+        known = {k: row[k] for k in ("model", "prompt_tokens", "completion_tokens", "seconds") if k in row}
+        drafts.append(Draft(id=row["id"], system=row["system"], text=row["text"], **known))
+    return drafts
+
+
+def read_data(path: Path, limit: int | None = None) -> list[Record]:
+    """Dataset records (``test.jsonl``), the first ``limit`` of them. Raises EvaluationError for bad records."""
+    try:
+        records = read_jsonl(path)
+    except DatasetError as exc:
+        raise EvaluationError(str(exc)) from None
+    for number, record in enumerate(records, start=1):
+        completion = record.get("completion")
+        if not (
+            isinstance(record.get("id"), str)
+            and isinstance(record.get("case"), dict)
+            and isinstance(record.get("prompt"), list)
+            and isinstance(completion, list)
+            and completion
+            and isinstance(completion[-1], dict)
+            and isinstance(completion[-1].get("content"), str)
+        ):
+            raise EvaluationError(f"{path}: record {number} is not a dataset record (id, case, prompt, completion)")
+    if not records:
+        raise EvaluationError(f"{path}: no records")
+    return records[:limit] if limit else records
+
+
+def reference_of(record: Record) -> str:
+    return str(record["completion"][-1]["content"])
+
+
+def match_drafts(records: Sequence[Record], drafts: Sequence[Draft], *, drafts_path: Path | str = "drafts") -> None:
+    """Check every draft belongs to a data record and every system has a draft for every record.
+
+    Drafts of cases outside ``records`` are an error unless ``records`` was cut with a limit (the caller filters).
+    """
+    ids = {r["id"] for r in records}
+    for number, draft in enumerate(drafts, start=1):
+        if draft.id not in ids:
+            raise EvaluationError(f"{drafts_path}: record {number} is for a case that is not in the data")
+    by_system: dict[str, set[str]] = {}
+    for draft in drafts:
+        by_system.setdefault(draft.system, set()).add(draft.id)
+    if not by_system:
+        raise EvaluationError(f"{drafts_path}: no drafts")
+    for system, have in by_system.items():
+        missing = [n for n, r in enumerate(records, start=1) if r["id"] not in have]
+        if missing:
+            raise EvaluationError(
+                f"{drafts_path}: system {system!r} has no draft for {len(missing)} of {len(records)} cases "
+                f"(first: data record {missing[0]})"
+            )
+
+
+# --- scoring --------------------------------------------------------------------------------------------------------
+
+
+def order_systems(systems: Iterable[str]) -> list[str]:
+    names = set(systems)
+    return [s for s in SYSTEM_ORDER if s in names] + sorted(names - set(SYSTEM_ORDER))
+
+
+def score_drafts(records: Sequence[Record], drafts: Sequence[Draft]) -> list[DraftScore]:
+    """ROUGE against the reference letter, sections and facts for each draft, in data order then system order."""
+    scorer = make_scorer()
+    by_key = {(d.id, d.system): d for d in drafts}
+    scores = []
+    for record in records:
+        case: Case = case_from_record(record)
+        reference = reference_of(record)
+        for system in order_systems(d.system for d in drafts):
+            draft = by_key.get((record["id"], system))
+            if draft is None:
+                continue
+            scores.append(
+                DraftScore(
+                    id=record["id"],
+                    system=system,
+                    rouge=score_pair(reference, draft.text, scorer=scorer),
+                    sections=check_sections(draft.text, case.language),
+                    facts=check_draft(case, draft.text),
+                )
+            )
+    return scores
+
+
+def summarise(scores: Sequence[DraftScore], drafts: Sequence[Draft] = ()) -> list[SystemSummary]:
+    summaries = []
+    for system in order_systems(s.system for s in scores):
+        mine = [s for s in scores if s.system == system]
+        timed = [d for d in drafts if d.system == system and d.seconds > 0]
+        speed = sum(d.completion_tokens for d in timed) / sum(d.seconds for d in timed) if timed else None
+        findings = sum(len(s.facts.findings) for s in mine)
+        summaries.append(
+            SystemSummary(
+                system=system,
+                n=len(mine),
+                rouge={name: statistics.fmean(s.rouge[name] for s in mine) for name in ROUGE_TYPES},
+                completeness=statistics.fmean(s.sections.completeness for s in mine),
+                section_rate={
+                    name: statistics.fmean(float(s.sections.present.get(name, False)) for s in mine)
+                    for name in (*STUDY_SECTIONS, "tolerance", "closing")
+                },
+                unsupported=sum(s.facts.unsupported for s in mine),
+                contradicted=sum(s.facts.contradicted for s in mine),
+                omitted=sum(len(s.facts.omitted) for s in mine),
+                findings_per_draft=findings / len(mine),
+                consistent_drafts=sum(s.facts.consistent for s in mine),
+                complete_drafts=sum(s.sections.complete for s in mine),
+                tokens_per_second=speed,
+            )
+        )
+    return summaries
+
+
+def shuffled_reference_rouge(records: Sequence[Record]) -> dict[str, float] | None:
+    """Mean ROUGE of each reference letter against the next case's reference: what shared wording alone scores.
+
+    A draft that beats this floor only slightly has learned the template, not the case."""
+    if len(records) < 2:
+        return None
+    scorer = make_scorer()
+    letters = [reference_of(r) for r in records]
+    pairs = [score_pair(letters[i], letters[(i + 1) % len(letters)], scorer=scorer) for i in range(len(letters))]
+    return {name: statistics.fmean(p[name] for p in pairs) for name in ROUGE_TYPES}
+
+
+def evaluate_drafts(
+    records: Sequence[Record], drafts: Sequence[Draft], *, physician: dict[str, Any] | None = None
+) -> Evaluation:
+    """Score drafts that match ``records`` (see ``match_drafts``) into an Evaluation for the report."""
+    match_drafts(records, drafts)
+    scores = score_drafts(records, drafts)
+    return Evaluation(
+        records=list(records),
+        drafts=list(drafts),
+        scores=scores,
+        summaries=summarise(scores, drafts),
+        shuffled_reference_rouge=shuffled_reference_rouge(records),
+        physician=physician,
+    )
