@@ -32,6 +32,7 @@ import jinja2
 
 from rtletter.mappers.case import (
     Case,
+    Coding,
     CourseStatus,
     Diagnosis,
     Intent,
@@ -304,6 +305,8 @@ _HEADINGS = {
         "note": "NOTIZ",
         "note_end": "ENDE NOTIZ",
         "none": "keine Angaben",
+        "deceased": "Der Patient / die Patientin ist laut Quelle VERSTORBEN: Brief entsprechend formulieren, keine"
+        " Nachsorge für die Person selbst empfehlen.",
         "task": "Schreiben Sie jetzt den Brief.",
     },
     "en": {
@@ -353,6 +356,8 @@ _HEADINGS = {
         "note": "NOTE",
         "note_end": "END NOTE",
         "none": "none given",
+        "deceased": "According to the source the patient has DIED: word the letter accordingly and do not recommend"
+        " follow-up for the patient.",
         "task": "Now write the letter.",
     },
 }
@@ -372,6 +377,10 @@ def _period(start: date | None, end: date | None, lang: str) -> str:
     if start:
         return f"{words['from']} {format_date(start)}"
     return f"{words['to']} {format_date(end)}" if end else ""
+
+
+def _coding_text(coding: Coding | None) -> str:
+    return (clean_line(coding.display) or clean_line(coding.code)) if coding else ""
 
 
 def _salutation(physician: Physician | None, lang: str) -> str:
@@ -521,9 +530,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
     course, words = case.course, _WORDS[lang]
     modalities = [clean_line(_MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
     stopped = course.status != CourseStatus.completed
-    reason = ""
-    if course.status_reason:
-        reason = clean_line(course.status_reason.display) or clean_line(course.status_reason.code)
+    reason = _coding_text(course.status_reason)
     phases = []
     for phase in course.phases:
         fx = ""
@@ -538,6 +545,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
                     [
                         clean_line(phase.name) or "-",
                         _STATUS[lang][phase.status] if phase.status != CourseStatus.unknown else None,
+                        f"{words['reason']}: {_coding_text(phase.status_reason)}" if phase.status_reason else None,
                         _period(phase.start, phase.end, lang),
                         fx,
                         clean_line(
@@ -573,7 +581,12 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
         "status_reason": reason,
         "intent": _INTENT[lang][course.intent],
         "period": _period(course.start, course.end, lang),
-        "body_sites": _join(clean_line(s.display) or clean_line(s.code) for s in course.body_sites),
+        "body_sites": _join(
+            [
+                *(clean_line(s.display) or clean_line(s.code) for s in course.body_sites),
+                _LATERALITY[lang].get(course.laterality or "", clean_line(course.laterality)),
+            ]
+        ),
         "modalities": _join(modalities),
         "techniques": _join(clean_line(t) for t in course.techniques),
         "energy": clean_line(course.energy),
@@ -599,6 +612,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
             [
                 clean_line(t.term),
                 f"CTCAE {words['grade']} {t.grade}" if t.grade else None,
+                clean_line(t.severity) or None,
                 f"{words['from']} {format_date(t.onset)}" if t.onset else None,
             ]
         )
@@ -631,6 +645,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
             "name": clean_line(patient.name),
             "birth_date": format_date(patient.birth_date),
             "sex": _SEX[lang][patient.sex],
+            "deceased": bool(patient.deceased),
             "address": clean_line(patient.address),
             "id": clean_line(patient.id),
         },
