@@ -1,0 +1,132 @@
+"""CLI commands for the dataset and the evaluation: ``rtletter dataset build``, ``rtletter eval form|import`` and the
+``eval_command`` that ``rtletter model eval`` registers.
+
+Bad input (missing files, drafts for unknown cases, a malformed JSONL line) exits 2 with one line on stderr; the
+messages name files and line numbers, never patient data. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from rtletter.model.errors import ModelError
+
+EXIT_USAGE = 2
+DEFAULT_EVAL_DIR = Path("var/eval")
+
+dataset_app = typer.Typer(help="Build fine-tuning datasets from (case, letter) pairs.", no_args_is_help=True)
+eval_app = typer.Typer(help="Physician review sheets: export and import.", no_args_is_help=True)
+
+
+@dataset_app.callback()
+def _dataset() -> None:
+    """Build fine-tuning datasets from (case, letter) pairs."""
+
+
+@eval_app.callback()
+def _eval() -> None:
+    """Physician review sheets: export and import."""
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+@dataset_app.command("build")
+def build(
+    cohort: Annotated[Path, typer.Option(help="cohort folder written by `rtletter synth`")],
+    out: Annotated[Path, typer.Option(help="output folder for train/validation/test.jsonl and stats.json")],
+    tokenizer: Annotated[Path | None, typer.Option(help="tokenizer folder for exact token counts")] = None,
+    max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
+) -> None:
+    """Write train/validation/test JSONL (split by patient) and print token-length statistics."""
+    from rtletter.model.dataset import build_dataset
+
+    try:
+        loaded = None
+        if tokenizer is not None:
+            from rtletter.model.components.loading import load_tokenizer
+
+            loaded = load_tokenizer(tokenizer)
+        stats = build_dataset(cohort, out, tokenizer=loaded, max_length=max_length)
+    except ModelError as exc:
+        _fail(str(exc))
+    typer.echo(stats.summary())
+    typer.echo(f"wrote {out}/train.jsonl, validation.jsonl, test.jsonl, stats.json")
+
+
+def eval_command(
+    data: Annotated[Path, typer.Option(help="test.jsonl written by `rtletter dataset build`")],
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (the fine-tuned model)")] = None,
+    base: Annotated[Path | None, typer.Option(help="base model folder (default: the adapter's base)")] = None,
+    baseline: Annotated[bool, typer.Option(help="also draft with the base model, for comparison")] = True,
+    out: Annotated[Path, typer.Option(help="report folder")] = DEFAULT_EVAL_DIR,
+    limit: Annotated[int | None, typer.Option(min=1, help="evaluate the first N cases only")] = None,
+    drafts: Annotated[Path | None, typer.Option(help="score these drafts (JSONL) instead of generating")] = None,
+    physician: Annotated[Path | None, typer.Option(help="ratings JSON from `rtletter eval import`")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="longest draft in tokens")] = 1024,
+) -> None:
+    """Draft the test cases with the fine-tuned and the base model, score them, write report.md and report.html."""
+    from rtletter.model.evaluate.recipe import evaluate
+    from rtletter.model.evaluate.report import print_summary
+
+    try:
+        evaluation = evaluate(
+            data,
+            base=base,
+            adapter=adapter,
+            baseline=baseline,
+            out=out,
+            limit=limit,
+            drafts=drafts,
+            physician=physician,
+            max_new_tokens=max_new_tokens,
+        )
+    except ModelError as exc:
+        _fail(str(exc))
+    typer.echo(print_summary(evaluation))
+    typer.echo(f"report: {out / 'report.html'} and {out / 'report.md'}")
+
+
+@eval_app.command("form")
+def form(
+    data: Annotated[Path, typer.Option(help="test.jsonl the drafts were written for")],
+    drafts: Annotated[Path, typer.Option(help="drafts JSONL (drafts.jsonl of `rtletter model eval`)")],
+    out: Annotated[Path, typer.Option(help="folder for review.html, review.csv and items.json")],
+    system: Annotated[list[str] | None, typer.Option(help="only drafts of this system (repeatable)")] = None,
+) -> None:
+    """Export blinded review sheets (HTML and CSV) with 4-point scales for physicians."""
+    from rtletter.model.evaluate.physician import export_forms
+    from rtletter.model.evaluate.scores import read_data, read_drafts
+
+    try:
+        folder = export_forms(read_data(data), read_drafts(drafts), out, systems=system or None)
+    except ModelError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {folder}/review.html, review.csv and items.json (keep items.json from the reviewers)")
+
+
+@eval_app.command("import")
+def import_(
+    sheets: Annotated[list[Path], typer.Argument(help="filled review CSV sheets")],
+    form_dir: Annotated[Path, typer.Option("--form", help="the folder `rtletter eval form` wrote")],
+    out: Annotated[Path, typer.Option(help="ratings JSON for `rtletter model eval --physician`")],
+) -> None:
+    """Validate filled sheets and aggregate them: mean ± sd per criterion, cases, reviewers."""
+    from rtletter.model.evaluate.physician import import_sheets
+
+    try:
+        result = import_sheets(sheets, form_dir)
+    except ModelError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for system, block in result["systems"].items():
+        criteria = ", ".join(f"{c} {s['mean']:.2f} ± {s['sd']:.2f}" for c, s in block["criteria"].items())
+        typer.echo(f"{system}: {criteria} ({block['n_cases']} cases, {block['n_reviewers']} reviewers)")
+    typer.echo(f"wrote {out}")

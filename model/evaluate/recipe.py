@@ -1,0 +1,196 @@
+"""Evaluation recipe: draft every test case with the fine-tuned and the base model, score the drafts, write a report.
+
+Features and the argument that turns each on:
+- fine-tuned drafts: base + LoRA adapter (``adapter``), through ``rtletter.model.generate.load_generator``;
+- base-model drafts for comparison (``baseline=True``), same loading code without the adapter;
+- scoring drafts that already exist (``drafts=FILE``): no model is loaded;
+- a quick run on the first N cases (``limit``);
+- physician ratings aggregated by ``rtletter eval import`` (``physician=FILE``) go into the report.
+
+Outputs in ``out``: ``drafts.jsonl`` (when generated), ``scores.json``, ``report.md`` with its PNGs, ``report.html``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rtletter.model.dataset import Record
+from rtletter.model.evaluate.report import write_report
+from rtletter.model.evaluate.scores import (
+    Draft,
+    Evaluation,
+    EvaluationError,
+    evaluate_drafts,
+    read_data,
+    read_drafts,
+    write_drafts,
+)
+from rtletter.model.generator import Generator
+
+GeneratorFactory = Callable[[Path, Path | None], Generator]
+MAX_NEW_TOKENS = 1024
+BATCH_SIZE = 4
+
+
+def load_local_generator(base: Path, adapter: Path | None) -> Generator:
+    """The default factory: the local transformers backend, greedy, stopping at the end-of-turn token."""
+    from rtletter.model.generate import load_generator
+
+    return load_generator(base, adapter=adapter)
+
+
+def base_of_adapter(adapter: Path) -> Path:
+    """The base model folder a PEFT adapter was trained on (``adapter_config.json: base_model_name_or_path``).
+
+    Raises:
+        EvaluationError: no adapter config, or it names no base model.
+    """
+    config_path = adapter / "adapter_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvaluationError(f"{config_path}: not found (is {adapter} a PEFT adapter folder?)") from None
+    except json.JSONDecodeError:
+        raise EvaluationError(f"{config_path}: not valid JSON") from None
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise EvaluationError(f"{config_path}: no base_model_name_or_path; pass --base")
+    return Path(base)
+
+
+class EvaluationRecipe:
+    """Reads top to bottom: ``setup()`` loads the data (and existing drafts), ``generate()`` drafts with each model,
+    ``score()`` applies the metrics, ``save()`` writes drafts, scores and the report."""
+
+    def __init__(
+        self,
+        data: Path,
+        *,
+        base: Path | None,
+        adapter: Path | None,
+        baseline: bool,
+        out: Path,
+        limit: int | None = None,
+        drafts: Path | None = None,
+        physician: Path | None = None,
+        generator_factory: GeneratorFactory = load_local_generator,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
+        self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
+        self.generator_factory, self.max_new_tokens, self.batch_size = generator_factory, max_new_tokens, batch_size
+        self.records: list[Record] = []
+        self.drafts: list[Draft] = []
+        self.physician: dict[str, Any] | None = None
+        self.evaluation: Evaluation | None = None
+
+    def setup(self) -> None:
+        # Data first: every later step checks against its case ids.
+        self.records = read_data(self.data, self.limit)
+        if self.physician_path is not None:
+            try:
+                self.physician = json.loads(self.physician_path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise EvaluationError(f"{self.physician_path}: not found") from None
+            except json.JSONDecodeError:
+                raise EvaluationError(f"{self.physician_path}: not valid JSON") from None
+        if self.drafts_path is not None:
+            drafts = read_drafts(self.drafts_path)
+            if self.limit:  # a limited run scores only the drafts of the cases it kept
+                keep = {r["id"] for r in self.records}
+                drafts = [d for d in drafts if d.id in keep]
+            self.drafts = drafts
+            return
+        if self.adapter is None and not self.baseline:
+            raise EvaluationError("nothing to evaluate: give --adapter, --baseline or --drafts")
+        if self.base is None:
+            if self.adapter is None:
+                raise EvaluationError("--baseline without --adapter needs --base")
+            self.base = base_of_adapter(self.adapter)
+
+    def _generate_with(self, system: str, adapter: Path | None) -> list[Draft]:
+        assert self.base is not None
+        generator = self.generator_factory(self.base, adapter)
+        drafts: list[Draft] = []
+        for start in range(0, len(self.records), self.batch_size):
+            batch = self.records[start : start + self.batch_size]
+            generations = generator.generate([r["prompt"] for r in batch], max_new_tokens=self.max_new_tokens)
+            if len(generations) != len(batch):
+                raise EvaluationError(f"the {system} generator returned {len(generations)} drafts for {len(batch)}")
+            for record, generation in zip(batch, generations, strict=True):
+                drafts.append(
+                    Draft(
+                        id=record["id"],
+                        system=system,
+                        text=generation.text,
+                        model=generation.model,
+                        prompt_tokens=generation.prompt_tokens,
+                        completion_tokens=generation.completion_tokens,
+                        seconds=round(generation.seconds, 3),
+                    )
+                )
+        del generator  # one model in memory at a time
+        gc.collect()
+        return drafts
+
+    def generate(self) -> None:
+        if self.drafts_path is not None:
+            return
+        if self.adapter is not None:
+            self.drafts += self._generate_with("finetuned", self.adapter)
+        if self.baseline:
+            self.drafts += self._generate_with("base", None)
+
+    def score(self) -> Evaluation:
+        self.evaluation = evaluate_drafts(self.records, self.drafts, physician=self.physician)
+        return self.evaluation
+
+    def save(self) -> tuple[Path, Path]:
+        assert self.evaluation is not None
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.drafts_path is None:
+            write_drafts(self.out / "drafts.jsonl", self.drafts)
+        scores = json.dumps(self.evaluation.to_json(), indent=2, ensure_ascii=False)
+        (self.out / "scores.json").write_text(scores + "\n", encoding="utf-8")
+        return write_report(self.evaluation, self.out)
+
+
+def evaluate(
+    data: Path,
+    *,
+    base: Path | None,
+    adapter: Path | None,
+    baseline: bool,
+    out: Path,
+    limit: int | None = None,
+    drafts: Path | None = None,
+    physician: Path | None = None,
+    generator_factory: GeneratorFactory = load_local_generator,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> Evaluation:
+    """Generate (or read) drafts for ``data``, score them and write the report into ``out``."""
+    recipe = EvaluationRecipe(
+        data,
+        base=base,
+        adapter=adapter,
+        baseline=baseline,
+        out=out,
+        limit=limit,
+        drafts=drafts,
+        physician=physician,
+        generator_factory=generator_factory,
+        max_new_tokens=max_new_tokens,
+    )
+    recipe.setup()
+    recipe.generate()
+    evaluation = recipe.score()
+    recipe.save()
+    return evaluation
+
+
+__all__: Sequence[str] = ["EvaluationRecipe", "evaluate", "base_of_adapter", "load_local_generator"]
