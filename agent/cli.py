@@ -6,16 +6,23 @@ commands so that ``rtletter --help`` and the mapping commands start fast.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from rtletter.mappers.errors import MappingError
 
-app = typer.Typer(help="Draft radiotherapy end-of-treatment letters on premises.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+if TYPE_CHECKING:
+    from rtletter.mappers.case import Case
+
+app = typer.Typer(
+    help="Draft radiotherapy end-of-treatment letters on premises.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 EXIT_USAGE = 2
 
@@ -27,39 +34,109 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _read_input(path: Path) -> bytes:
+    """The bytes of FILE or stdin (``-``), refused past the mapping size limit without reading it all."""
+    from rtletter.mappers.load import MAX_INPUT_BYTES
+
     try:
-        return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        if str(path) == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with path.open("rb") as stream:
+                data = stream.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
+        fail(f"cannot read {path}: {exc.strerror or type(exc).__name__}")
+    if len(data) > MAX_INPUT_BYTES:
+        fail(f"cannot read {path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def _write(text: str) -> None:
+    """UTF-8 on stdout whatever the locale says (names and doses carry umlauts and ×)."""
+    sys.stdout.buffer.write(text.encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+FileArgument = Annotated[Path, typer.Argument(help="FHIR JSON bundle or HL7 v2 message(s) ('-' for stdin)")]
+LangOption = Annotated[
+    str | None,
+    typer.Option("--lang", help="letter language de or en (default: the case's own, German unless set)"),
+]
+ProfileOption = Annotated[
+    Path | None,
+    typer.Option("--profile", help="the site's HL7 v2 profile (YAML); default: the shipped profile"),
+]
+
+
+def _load(file: Path, lang: str | None, profile: Path | None) -> list[Case]:
+    """Read and map FILE; every failure becomes one line on stderr (exit 2, or 1 for a bug), never a traceback."""
+    from rtletter.mappers.load import load_cases
+
+    if lang not in (None, "de", "en"):
+        fail("--lang must be de or en")
+    data = _read_input(file)
+    try:
+        v2_profile = None
+        if profile is not None:
+            from rtletter.mappers.v2_profile import load_profile
+
+            v2_profile = load_profile(profile)
+        cases = load_cases(data, v2_profile=v2_profile)
+    except MappingError as exc:
+        fail(str(exc).replace("\n", " "))
+    except Exception as exc:  # a mapper bug; its message may quote the input (PHI), so only the type is shown
+        fail(f"internal error while mapping ({type(exc).__name__}); please report it with the input", code=1)
+    if lang is not None:
+        cases = [item.model_copy(update={"language": lang}) for item in cases]
+    return cases
 
 
 @app.command()
-def case(file: Annotated[Path, typer.Argument(help="FHIR JSON bundle or HL7 v2 message ('-' for stdin)")]) -> None:
-    """Print the normalised case(s) of FILE as JSON (FHIR or HL7 v2, detected from content)."""
-    from rtletter.mappers.load import load_cases
-
-    try:
-        cases = load_cases(_read_input(file))
-    except MappingError as exc:
-        fail(str(exc))
-    typer.echo("[" + ",\n".join(c.model_dump_json(indent=2) for c in cases) + "]")
+def case(file: FileArgument, lang: LangOption = None, profile: ProfileOption = None) -> None:
+    """Print the normalised case(s) of FILE as a JSON list (FHIR or HL7 v2, detected from content)."""
+    cases = _load(file, lang, profile)
+    _write(json.dumps([item.model_dump(mode="json") for item in cases], ensure_ascii=False, indent=2))
 
 
 @app.command()
 def prompt(
-    file: Annotated[Path, typer.Argument(help="FHIR JSON bundle or HL7 v2 message ('-' for stdin)")],
-    max_tokens: Annotated[int, typer.Option(help="token budget of the prompt")] = 3072,
+    file: FileArgument,
+    max_tokens: Annotated[int, typer.Option(min=1, help="token budget of each prompt (chars/3.5 estimate)")] = 3072,
+    lang: LangOption = None,
+    profile: ProfileOption = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="folder with the site's prompt templates (system.de.j2, system.en.j2, user.j2)"),
+    ] = None,
+    messages: Annotated[bool, typer.Option("--messages", help="print the chat messages as JSON instead")] = False,
 ) -> None:
     """Print the prompt for each case of FILE, rendered in the Llama-3 chat format."""
-    from rtletter.mappers.load import load_cases
+    import jinja2
+
     from rtletter.mappers.prompt import build_messages, render_chat
 
-    try:
-        cases = load_cases(_read_input(file))
-    except MappingError as exc:
-        fail(str(exc))
-    for item in cases:
-        typer.echo(render_chat(build_messages(item, max_tokens=max_tokens)))
+    if templates is not None and not templates.is_dir():
+        fail(f"--templates {templates} is not a folder")
+    built = []
+    for number, item in enumerate(_load(file, lang, profile), start=1):
+        try:
+            chat = build_messages(item, max_tokens=max_tokens, template_dir=templates)
+        except jinja2.TemplateError as exc:  # a site template with a syntax error or an unknown variable
+            fail(f"prompt template: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        budget = chat.budget
+        if budget.over_budget:
+            typer.echo(
+                f"warning: case {number}: prompt has {budget.tokens} tokens, over the budget of {max_tokens}, "
+                "with only diagnoses and course left",
+                err=True,
+            )
+        elif budget.dropped:
+            dropped = ", ".join(f"{label} {count}" for label, count in budget.dropped.items())
+            typer.echo(f"note: case {number}: dropped to fit {max_tokens} tokens: {dropped}", err=True)
+        built.append(chat)
+    if messages:
+        _write(json.dumps([list(chat) for chat in built], ensure_ascii=False, indent=2))
+    else:
+        _write("\n".join(render_chat(chat) for chat in built))
 
 
 @app.command()
@@ -86,6 +163,128 @@ def demo(
     from rtletter.agent.demo import run_demo
 
     raise typer.Exit(run_demo(work))
+
+
+# --- the agent: run, config, jobs -----------------------------------------------------------------------------------
+
+config_app = typer.Typer(help="Check the agent's configuration.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and steer the durable job queue.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(jobs_app, name="jobs")
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment only)")]
+
+
+def _settings(path: Path | None):  # type: ignore[no-untyped-def]
+    from rtletter.agent.config import load_settings
+    from rtletter.agent.errors import ConfigError
+
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _store(path: Path | None):  # type: ignore[no-untyped-def]
+    from rtletter.agent.errors import JobStoreError
+    from rtletter.agent.service import open_store
+
+    try:
+        return open_store(_settings(path))
+    except JobStoreError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="one poll of every channel, drain the queue, exit")] = False,
+) -> None:
+    """Run the agent until SIGTERM (or, with --once, process everything pending and exit)."""
+    from rtletter.agent.errors import AgentError
+    from rtletter.agent.service import run as run_agent
+
+    settings = _settings(config)
+    try:
+        summary = run_agent(settings, once=once)
+    except AgentError as exc:
+        fail(str(exc))
+    if once:
+        d = summary.drained
+        typer.echo(
+            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, dead {d.dead}, "
+            f"waiting for retry {summary.pending}"
+        )
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="agent YAML")]) -> None:
+    """Validate FILE (and RTLETTER_* overrides); print a summary without secrets."""
+    settings = _settings(file)
+    typer.echo(f"OK {file}")
+    for line in settings.summary():
+        typer.echo(f"  {line}")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    config: ConfigOption = None,
+    status: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """One line per job: id, state, attempts, flags, last error."""
+    from rtletter.agent.jobs.jobs import Status
+
+    if status is not None and status not in Status.__members__:
+        fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
+    for job in _store(config).list_jobs(Status(status) if status else None, limit):
+        flags = ",".join(sorted(job.flags)) or "-"
+        typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
+
+
+def _job_ref(ref: str) -> int | str:
+    return int(ref) if ref.isdigit() else ref
+
+
+@jobs_app.command("show")
+def jobs_show(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Everything about one job, the draft included (recorded in the audit table)."""
+    import getpass
+    import json
+
+    store = _store(config)
+    job = store.get_job(_job_ref(ref))
+    if job is None:
+        fail(f"no job {ref}")
+    store.audit(f"cli:{getpass.getuser()}", "read", "job", job.key, "shown on the command line")
+    fields = {k: v for k, v in vars(job).items() if k not in ("case_json", "draft_text")}
+    typer.echo(json.dumps(fields, default=str, indent=2, sort_keys=True))
+    if job.draft_text:
+        typer.echo("--- draft ---\n" + job.draft_text)
+
+
+def _steer(ref: str, config: Path | None, action: str) -> None:
+    import getpass
+
+    from rtletter.agent.errors import JobStoreError
+
+    store = _store(config)
+    try:
+        job = getattr(store, f"{action}_job")(_job_ref(ref), f"cli:{getpass.getuser()}")
+    except JobStoreError as exc:
+        fail(str(exc))
+    typer.echo(f"job {job.id}: {job.status}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Run a dead or waiting job's next step at the next drain, with attempts reset."""
+    _steer(ref, config, "retry")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Stop a job that has not been posted."""
+    _steer(ref, config, "cancel")
 
 
 def _register_groups() -> None:
