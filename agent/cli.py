@@ -165,6 +165,128 @@ def demo(
     raise typer.Exit(run_demo(work))
 
 
+# --- the agent: run, config, jobs -----------------------------------------------------------------------------------
+
+config_app = typer.Typer(help="Check the agent's configuration.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and steer the durable job queue.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(jobs_app, name="jobs")
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment only)")]
+
+
+def _settings(path: Path | None):  # type: ignore[no-untyped-def]
+    from rtletter.agent.config import load_settings
+    from rtletter.agent.errors import ConfigError
+
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _store(path: Path | None):  # type: ignore[no-untyped-def]
+    from rtletter.agent.errors import JobStoreError
+    from rtletter.agent.service import open_store
+
+    try:
+        return open_store(_settings(path))
+    except JobStoreError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="one poll of every channel, drain the queue, exit")] = False,
+) -> None:
+    """Run the agent until SIGTERM (or, with --once, process everything pending and exit)."""
+    from rtletter.agent.errors import AgentError
+    from rtletter.agent.service import run as run_agent
+
+    settings = _settings(config)
+    try:
+        summary = run_agent(settings, once=once)
+    except AgentError as exc:
+        fail(str(exc))
+    if once:
+        d = summary.drained
+        typer.echo(
+            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, dead {d.dead}, "
+            f"waiting for retry {summary.pending}"
+        )
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="agent YAML")]) -> None:
+    """Validate FILE (and RTLETTER_* overrides); print a summary without secrets."""
+    settings = _settings(file)
+    typer.echo(f"OK {file}")
+    for line in settings.summary():
+        typer.echo(f"  {line}")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    config: ConfigOption = None,
+    status: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """One line per job: id, state, attempts, flags, last error."""
+    from rtletter.agent.jobs.jobs import Status
+
+    if status is not None and status not in Status.__members__:
+        fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
+    for job in _store(config).list_jobs(Status(status) if status else None, limit):
+        flags = ",".join(sorted(job.flags)) or "-"
+        typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
+
+
+def _job_ref(ref: str) -> int | str:
+    return int(ref) if ref.isdigit() else ref
+
+
+@jobs_app.command("show")
+def jobs_show(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Everything about one job, the draft included (recorded in the audit table)."""
+    import getpass
+    import json
+
+    store = _store(config)
+    job = store.get_job(_job_ref(ref))
+    if job is None:
+        fail(f"no job {ref}")
+    store.audit(f"cli:{getpass.getuser()}", "read", "job", job.key, "shown on the command line")
+    fields = {k: v for k, v in vars(job).items() if k not in ("case_json", "draft_text")}
+    typer.echo(json.dumps(fields, default=str, indent=2, sort_keys=True))
+    if job.draft_text:
+        typer.echo("--- draft ---\n" + job.draft_text)
+
+
+def _steer(ref: str, config: Path | None, action: str) -> None:
+    import getpass
+
+    from rtletter.agent.errors import JobStoreError
+
+    store = _store(config)
+    try:
+        job = getattr(store, f"{action}_job")(_job_ref(ref), f"cli:{getpass.getuser()}")
+    except JobStoreError as exc:
+        fail(str(exc))
+    typer.echo(f"job {job.id}: {job.status}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Run a dead or waiting job's next step at the next drain, with attempts reset."""
+    _steer(ref, config, "retry")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(ref: Annotated[str, typer.Argument(help="job id or key")], config: ConfigOption = None) -> None:
+    """Stop a job that has not been posted."""
+    _steer(ref, config, "cancel")
+
+
 def _register_groups() -> None:
     try:
         from rtletter.model.cli import model_app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rtletter.mappers.case import Case
 
@@ -62,3 +62,19 @@ class Channel(Protocol):
     def post_draft(self, case: Case, draft: Draft) -> Posted:
         """Write the draft back (idempotently: a retry converges on one document)."""
         ...
+
+
+@runtime_checkable
+class Acknowledges(Protocol):
+    """Optional: a channel told when an event is durably stored, so it may let go of it (delete the inbox file,
+    advance the poll mark). Called after the commit, never before; it may be called again for a replay."""
+
+    def acknowledge(self, inbound: Inbound) -> None: ...
+
+
+@runtime_checkable
+class Quarantines(Protocol):
+    """Optional: a channel that can put an unmappable event aside for a person (a quarantine folder, an AE ACK
+    already sent). ``reason`` is the one-line mapping error, free of PHI."""
+
+    def quarantine(self, inbound: Inbound, reason: str) -> object: ...

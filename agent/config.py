@@ -1,0 +1,352 @@
+"""The agent's settings: one pydantic-settings class, read from YAML, overridden by ``RTLETTER_*`` environment
+variables.
+
+Built once in the entry point (``load_settings(path)``) and passed down; nothing reads settings at import time.
+Validated at start so that a site finds its mistakes before the first patient: unknown keys are refused with their
+dotted path, URLs must parse, the model folder must exist when the local backend is chosen, secrets have no
+defaults. Environment overrides use ``__`` between levels: ``RTLETTER_DATABASE__URL``,
+``RTLETTER_CHANNELS__FHIR__AUTH__TOKEN``.
+
+Relative paths are taken relative to the working directory the agent runs in.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rtletter.agent.errors import ConfigError
+
+# --- defaults, with their units -------------------------------------------------------------------------------------
+
+DATABASE_URL = "sqlite:///var/rtletter.db"
+POLL_INTERVAL_S = 30.0
+FHIR_POLL_OVERLAP_S = 300.0  # _lastUpdated overlap: server clocks and commit order are not exact
+FILE_SETTLE_S = 2.0  # a dropped file is read once unchanged this long (writers that do not rename atomically)
+MLLP_PORT = 2575  # IANA port for HL7 over MLLP
+MLLP_MAX_MESSAGE_BYTES = 1_048_576
+MAX_NEW_TOKENS = 1024
+BACKFILL_CRON = "30 2 * * *"  # nightly, after the usual OIS end-of-day batch
+MISFIRE_GRACE_S = 3600
+WEB_PORT = 8080
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 900.0
+LEASE_S = 900.0  # a claimed job is another worker's again after this long without progress (a crashed worker)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- database -------------------------------------------------------------------------------------------------------
+
+
+class DatabaseSettings(_Section):
+    url: str = DATABASE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (sqlite:///path or postgresql+psycopg://user@host/db)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"database {url.get_backend_name()!r} is not supported (sqlite or postgresql)")
+        return value
+
+
+# --- channels -------------------------------------------------------------------------------------------------------
+
+
+class FileChannelSettings(_Section):
+    inbox: Path = Path("var/inbox")
+    outbox: Path = Path("var/outbox")
+    quarantine: Path = Path("var/quarantine")
+    settle_s: float = Field(default=FILE_SETTLE_S, ge=0)
+
+
+class NoAuth(_Section):
+    kind: Literal["none"] = "none"
+
+
+class BasicAuth(_Section):
+    kind: Literal["basic"]
+    username: str
+    password: SecretStr
+
+
+class BearerAuth(_Section):
+    kind: Literal["bearer"]
+    token: SecretStr
+
+
+class SmartBackendAuth(_Section):
+    """SMART Backend Services (client credentials, private_key_jwt)."""
+
+    kind: Literal["smart-backend"]
+    client_id: str
+    private_key_file: Path
+    key_id: str | None = None
+    algorithm: Literal["RS384", "ES384"] = "RS384"
+    scope: str = "system/Procedure.rs system/Patient.rs system/DocumentReference.cu system/Task.cu"
+    token_url: HttpUrl | None = None  # None: discovered from .well-known/smart-configuration
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _key_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"private key file {value} does not exist")
+        return value
+
+
+FhirAuth = Annotated[NoAuth | BasicAuth | BearerAuth | SmartBackendAuth, Field(discriminator="kind")]
+
+
+class FhirChannelSettings(_Section):
+    base_url: HttpUrl
+    auth: FhirAuth = NoAuth()
+    poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
+    poll_overlap_s: float = Field(default=FHIR_POLL_OVERLAP_S, ge=0)
+    subscription_secret: SecretStr | None = None  # required header on notifications when subscriptions are used
+    document_type: str = "http://loinc.org|68602-2"
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class MllpTls(_Section):
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None  # set to require client certificates
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> MllpTls:
+        for name in ("cert_file", "key_file", "ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} does not exist")
+        return self
+
+
+class MllpChannelSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=MLLP_PORT, ge=1, le=65535)
+    encoding: str = "latin-1"  # used when MSH-18 is empty; German sites send 8859/1
+    tls: MllpTls | None = None
+    max_message_bytes: int = Field(default=MLLP_MAX_MESSAGE_BYTES, gt=0)
+    profile: Path | None = None  # site mapping profile (YAML) for the HL7 v2 mapper
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+
+class ChannelSettings(_Section):
+    """Each channel is on when its section is present."""
+
+    file: FileChannelSettings | None = None
+    fhir: FhirChannelSettings | None = None
+    mllp: MllpChannelSettings | None = None
+
+
+# --- model ----------------------------------------------------------------------------------------------------------
+
+
+class ModelSettings(_Section):
+    """``local``: transformers on this machine; ``openai``: an OpenAI-compatible server (vLLM, llama.cpp);
+    ``template``: no model, a plain letter from the case facts (the documented fallback and benchmark baseline)."""
+
+    backend: Literal["local", "openai", "template"] = "template"
+    base_dir: Path | None = None
+    adapter_dir: Path | None = None
+    base_url: HttpUrl | None = None
+    model_name: str | None = None
+    api_key: SecretStr | None = None
+    max_new_tokens: int = Field(default=MAX_NEW_TOKENS, gt=0)
+    max_prompt_tokens: int = Field(default=3072, gt=0)
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> ModelSettings:
+        if self.backend == "local":
+            if self.base_dir is None:
+                raise ValueError("base_dir is required for the local backend")
+            if not self.base_dir.is_dir():
+                raise ValueError(f"model folder {self.base_dir} does not exist")
+            if self.adapter_dir is not None and not self.adapter_dir.is_dir():
+                raise ValueError(f"adapter folder {self.adapter_dir} does not exist")
+        if self.backend == "openai" and (self.base_url is None or not self.model_name):
+            raise ValueError("base_url and model_name are required for the openai backend")
+        return self
+
+
+# --- jobs, scheduler, web, logging ----------------------------------------------------------------------------------
+
+
+class JobSettings(_Section):
+    max_attempts: int = Field(default=MAX_ATTEMPTS, ge=1)
+    backoff_base_s: float = Field(default=BACKOFF_BASE_S, ge=0)
+    backoff_max_s: float = Field(default=BACKOFF_MAX_S, ge=0)
+    lease_s: float = Field(default=LEASE_S, gt=0)
+
+
+class SchedulerSettings(_Section):
+    poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
+    backfill_cron: str | None = BACKFILL_CRON  # crontab, 5 fields; None turns the nightly backfill off
+    misfire_grace_s: int = Field(default=MISFIRE_GRACE_S, ge=1)
+
+    @field_validator("backfill_cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression ({exc})") from None
+        return value
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=WEB_PORT, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool = Field(default=True, alias="json")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- the settings ---------------------------------------------------------------------------------------------------
+
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("_yaml_data", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's content, below the environment in priority."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get() or {})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RTLETTER_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    database: DatabaseSettings = DatabaseSettings()
+    channels: ChannelSettings = ChannelSettings()
+    model: ModelSettings = ModelSettings()
+    jobs: JobSettings = JobSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    web: WebSettings = WebSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls), file_secret_settings
+
+    def summary(self) -> list[str]:
+        """What is configured, one line per section, without secrets."""
+        lines = [f"database: {_redact_url(self.database.url)}"]
+        channels = self.channels
+        if channels.file:
+            lines.append(f"channel file: inbox {channels.file.inbox}, outbox {channels.file.outbox}")
+        if channels.fhir:
+            lines.append(f"channel fhir: {channels.fhir.base_url} (auth {channels.fhir.auth.kind})")
+        if channels.mllp:
+            tls = "tls" if channels.mllp.tls else "plain"
+            lines.append(f"channel mllp: {channels.mllp.host}:{channels.mllp.port} ({tls}, {channels.mllp.encoding})")
+        if not (channels.file or channels.fhir or channels.mllp):
+            lines.append("channels: none configured")
+        model = self.model
+        where = {"local": str(model.base_dir), "openai": str(model.base_url), "template": "no model"}[model.backend]
+        lines.append(f"model: {model.backend} ({where})")
+        lines.append(
+            f"scheduler: poll every {self.scheduler.poll_interval_s:g} s, backfill {self.scheduler.backfill_cron}"
+        )
+        lines.append(f"web: {self.web.host}:{self.web.port}")
+        return lines
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    # Drop the discriminator tags pydantic puts into union locations ("auth.basic.password" -> "auth.password").
+    parts = [
+        str(p) for p in loc if p not in ("none", "basic", "bearer", "smart-backend", "function-after[_files_exist()]")
+    ]
+    return ".".join(parts)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem as one line with its dotted path; the input value is left out (it may be a secret)."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = _dotted(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {where}"
+    if error["type"] == "missing":
+        return f"{where}: required"
+    message = error["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read ``path`` (YAML; None for defaults and the environment only) and validate everything.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a setting is wrong; the message is one line.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path} is not valid YAML{at}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        data = loaded
+    token = _yaml_data.set(data)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from exc
+    finally:
+        _yaml_data.reset(token)

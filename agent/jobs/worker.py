@@ -1,0 +1,312 @@
+"""The pipeline: poll the channels, store what arrives, then claim one row at a time and run its next step.
+
+Steps (each ends in one commit; a crash between two leaves the row at the last checkpoint, and the step is run
+again by whoever claims it next, so every step is idempotent)::
+
+    poll       channel.poll() -> store_inbound (commit) -> channel.acknowledge
+    intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
+               MappingError -> quarantined (never retried unchanged)
+    generate   job context_fetched -> build_messages -> Generator.generate -> draft stored, status generated
+    post       job generated -> channel.post_draft -> status posted
+
+A failed step is retried with ``RetryStrategy`` (backoff with jitter) and dead-lettered after the limit.
+``stop()`` (SIGTERM, SIGINT) lets the step in hand finish and checkpoint, then the loop ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+from rtletter.agent.channels.base import Acknowledges, Channel, Draft, Inbound, Quarantines
+from rtletter.agent.errors import AgentError
+from rtletter.agent.jobs.jobs import Job, Status, StoredInbound
+from rtletter.agent.jobs.retry import RetryStrategy
+from rtletter.agent.jobs.store import JobStore, LostClaim, utcnow
+from rtletter.agent.logging import get_logger
+from rtletter.agent.metrics import AgentMetrics
+from rtletter.mappers.case import Case
+from rtletter.mappers.errors import MappingError
+from rtletter.mappers.prompt import build_messages
+from rtletter.model.generator import Generator
+
+MAX_PROMPT_TOKENS = 3072
+MAX_NEW_TOKENS = 1024
+IDLE_SLEEP_S = 1.0  # how often a running worker looks for due retries between polls
+
+log = get_logger("rtletter.agent.worker")
+
+
+def describe_error(exc: BaseException) -> str:
+    """A log- and database-safe description. Our own errors promise PHI-free messages; anything else may quote
+    data (a KeyError with a name in it), so only its type and where it was raised are kept."""
+    if isinstance(exc, MappingError | AgentError):
+        return f"{type(exc).__name__}: {exc}"
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = f" at {os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}" if frame else ""
+    return f"{type(exc).__name__}{where}"
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class DrainResult:
+    steps: int = 0
+    posted: int = 0
+    quarantined: int = 0
+    dead: int = 0
+    retrying: int = 0
+
+
+class Worker:
+    """Runs the pipeline for a set of channels on one store. One thread; run several processes to scale."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        channels: Mapping[str, Channel],
+        generator: Generator,
+        *,
+        retry: RetryStrategy | None = None,
+        metrics: AgentMetrics | None = None,
+        worker_id: str | None = None,
+        max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.channels = dict(channels)
+        self.generator = generator
+        self.retry = retry or RetryStrategy()
+        self.metrics = metrics or AgentMetrics()
+        self.worker_id = worker_id or default_worker_id()
+        self.max_prompt_tokens = max_prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.clock = clock
+        self._stop = threading.Event()
+
+    # --- control ------------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the step in hand, then return from ``drain``/``run``."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def install_signal_handlers(self) -> None:
+        def _handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("shutdown requested", signal=signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+    # --- polling ------------------------------------------------------------------------------------------------
+
+    def poll_channels(self) -> int:
+        """One poll of every channel; every event is committed before the channel may acknowledge it."""
+        stored = 0
+        for name, channel in self.channels.items():
+            try:
+                events = channel.poll()
+            except Exception as exc:  # a channel that is down must not stop the others
+                log.warning("poll failed", channel=name, error=describe_error(exc))
+                self.metrics.inbound.labels(channel=name, result="poll_failed").inc()
+                continue
+            for event in events:
+                inbound_id, created = self.store.store_inbound(
+                    channel=event.channel,
+                    key=event.key,
+                    payload=event.payload,
+                    content_type=event.content_type,
+                    received_at=event.received_at,
+                    meta=event.meta,
+                    actor=self.worker_id,
+                )
+                self.metrics.inbound.labels(channel=name, result="stored" if created else "replay").inc()
+                log.info("inbound stored" if created else "inbound replay ignored", channel=name, inbound_id=inbound_id)
+                stored += created
+                if isinstance(channel, Acknowledges):
+                    channel.acknowledge(event)
+        return stored
+
+    # --- one step -----------------------------------------------------------------------------------------------
+
+    def run_one(self, result: DrainResult | None = None) -> bool:
+        """Claim one due row and run its next step. False when nothing is due."""
+        result = result if result is not None else DrainResult()
+        inbound = self.store.claim_inbound(self.worker_id)
+        if inbound is not None:
+            self._intake(inbound, result)
+            result.steps += 1
+            return True
+        job = self.store.claim_job(self.worker_id)
+        if job is None:
+            return False
+        if job.status == Status.context_fetched:
+            self._generate(job, result)
+        else:
+            self._post(job, result)
+        result.steps += 1
+        return True
+
+    def drain(self) -> DrainResult:
+        """Run steps until nothing is due now (retries waiting for their time stay queued) or ``stop()``."""
+        result = DrainResult()
+        while not self.stopping and self.run_one(result):
+            pass
+        self.metrics.refresh(self.store)
+        return result
+
+    def run(self, poll_interval_s: float) -> None:
+        """Poll and drain until ``stop()``: the long-running service loop."""
+        next_poll = 0.0
+        while not self.stopping:
+            if time.monotonic() >= next_poll:
+                self.poll_channels()
+                next_poll = time.monotonic() + poll_interval_s
+            self.drain()
+            self._stop.wait(min(IDLE_SLEEP_S, max(0.0, next_poll - time.monotonic())))
+
+    # --- steps --------------------------------------------------------------------------------------------------
+
+    def _channel(self, name: str) -> Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            raise AgentError(f"channel {name} is not configured")
+        return channel
+
+    def _fail(self, table: str, row_id: int, attempts: int, step: str, exc: BaseException, result: DrainResult) -> None:
+        error = describe_error(exc)
+        decision = self.retry.decide(attempts, exc, self.clock())
+        reason = error if decision.retry else f"{error} ({decision.reason})"
+        status = self.store.record_failure(table, row_id, self.worker_id, error=reason, retry_at=decision.retry_at)
+        if status == Status.dead:
+            result.dead += 1
+            self.metrics.dead_letters.labels(table=table).inc()
+            self.metrics.steps.labels(step=step, outcome="dead").inc()
+            log.error("dead letter", step=step, table=table, row_id=row_id, error=reason)
+        else:
+            result.retrying += 1
+            self.metrics.steps.labels(step=step, outcome="retry").inc()
+            log.warning(
+                "step failed, will retry",
+                step=step,
+                table=table,
+                row_id=row_id,
+                error=error,
+                attempt=attempts + 1,
+                delay_s=round(decision.delay_s, 3),
+            )
+
+    def _intake(self, stored: StoredInbound, result: DrainResult) -> None:
+        started = time.perf_counter()
+        inbound = Inbound(
+            channel=stored.channel,
+            key=stored.key,
+            payload=stored.payload,
+            content_type=stored.content_type,
+            received_at=stored.received_at,
+            meta=stored.meta,
+        )
+        try:
+            channel = self._channel(stored.channel)
+            cases = channel.fetch_context(inbound)
+        except MappingError as exc:
+            reason = describe_error(exc)
+            if self.store.record_quarantine(stored.id, self.worker_id, reason):
+                if isinstance(channel, Quarantines):
+                    channel.quarantine(inbound, str(exc))
+                result.quarantined += 1
+                self.metrics.steps.labels(step="fetch_context", outcome="quarantined").inc()
+                log.warning("inbound quarantined", inbound_id=stored.id, error=reason)
+            return
+        except Exception as exc:
+            self._fail("inbound", stored.id, stored.attempts, "fetch_context", exc, result)
+            return
+        try:
+            outcomes = self.store.record_cases(stored.id, self.worker_id, cases, stored.channel)
+        except LostClaim:
+            log.warning("claim lost", step="fetch_context", inbound_id=stored.id)
+            return
+        self.metrics.step_seconds.labels(step="fetch_context").observe(time.perf_counter() - started)
+        self.metrics.steps.labels(step="fetch_context", outcome="ok").inc()
+        for outcome in outcomes:
+            if outcome.result == "flagged":
+                self.metrics.course_updates.inc()
+                log.warning("course updated after draft; not redrafted", job_id=outcome.job_id)
+            else:
+                log.info("case " + outcome.result, job_id=outcome.job_id, inbound_id=stored.id)
+
+    def _generate(self, job: Job, result: DrainResult) -> None:
+        started = time.perf_counter()
+        try:
+            case = Case.model_validate_json(job.case_json or "")
+            messages = build_messages(case, max_tokens=self.max_prompt_tokens)
+            generation = self.generator.generate([list(messages)], max_new_tokens=self.max_new_tokens)[0]
+            if not generation.text.strip():
+                raise AgentError("the generator returned an empty draft")
+        except Exception as exc:
+            self._fail("jobs", job.id, job.attempts, "generate", exc, result)
+            return
+        meta = {
+            "model": generation.model,
+            "language": case.language,
+            "prompt_tokens": str(generation.prompt_tokens),
+            "completion_tokens": str(generation.completion_tokens),
+            "seconds": f"{generation.seconds:.3f}",
+            "generated_at": self.clock().isoformat(),
+        }
+        if not self.store.record_draft(job.id, self.worker_id, generation.text, meta):
+            log.warning("claim lost", step="generate", job_id=job.id)
+            return
+        self.metrics.step_seconds.labels(step="generate").observe(time.perf_counter() - started)
+        self.metrics.steps.labels(step="generate", outcome="ok").inc()
+        self.metrics.generated_tokens.inc(generation.completion_tokens)
+        self.metrics.tokens_per_second.set(generation.tokens_per_second)
+        log.info(
+            "draft generated",
+            job_id=job.id,
+            completion_tokens=generation.completion_tokens,
+            seconds=round(generation.seconds, 3),
+        )
+
+    def _post(self, job: Job, result: DrainResult) -> None:
+        started = time.perf_counter()
+        try:
+            case = Case.model_validate_json(job.case_json or "")
+            meta: dict[str, Any] = job.draft_meta
+            draft = Draft(
+                case_id=case.case_id,
+                text=job.draft_text or "",
+                language=meta.get("language", case.language),
+                model=meta.get("model", ""),
+                prompt_tokens=int(meta.get("prompt_tokens", 0)),
+                completion_tokens=int(meta.get("completion_tokens", 0)),
+                generated_at=datetime.fromisoformat(meta["generated_at"]) if "generated_at" in meta else self.clock(),
+            )
+            posted = self._channel(job.channel).post_draft(case, draft)
+        except Exception as exc:
+            self._fail("jobs", job.id, job.attempts, "post", exc, result)
+            return
+        if not self.store.record_posted(job.id, self.worker_id, posted.document, posted.task):
+            log.warning("claim lost", step="post", job_id=job.id)
+            return
+        result.posted += 1
+        self.metrics.step_seconds.labels(step="post").observe(time.perf_counter() - started)
+        self.metrics.steps.labels(step="post", outcome="ok").inc()
+        log.info("draft posted", job_id=job.id, channel=job.channel)

@@ -1,0 +1,113 @@
+"""structlog set-up for the agent: JSON lines with a redaction processor in front of every renderer.
+
+PHI must never reach a log. The agent logs ids of its own rows (inbound id, job id), steps, states, counts and
+timings; the redaction processor is the safety net for everything else:
+
+- keys that name patient data (``name``, ``birth_date``, ``text``, ``payload``, ``case`` ...) are replaced by
+  ``"[redacted]"``, whatever their value;
+- containers (dicts, lists, pydantic models) are redacted whole: they may hold anything;
+- string values lose whatever looks like a date (``1961-04-12``, ``12.04.1961``) or an identifier (a run of 5 or
+  more digits, or letters and digits mixed such as ``MRN0042A``);
+- exceptions are logged by type only: a foreign exception's message may quote data.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+# Keys whose values are patient data or may contain it (lower case; "-" and "_" are ignored when comparing).
+PHI_KEYS = frozenset(
+    {
+        "name",
+        "given",
+        "family",
+        "patient",
+        "patientname",
+        "birthdate",
+        "dob",
+        "address",
+        "mrn",
+        "identifier",
+        "patientid",
+        "text",
+        "note",
+        "notes",
+        "payload",
+        "body",
+        "case",
+        "casejson",
+        "draft",
+        "drafttext",
+        "letter",
+        "file",
+        "filename",
+        "path",
+        "key",
+        "meta",
+        "message",
+    }
+)
+# Keys the agent itself sets to values it controls: passed through untouched.
+SAFE_KEYS = frozenset({"event", "level", "timestamp", "logger", "exc_type"})
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{2,4}|\d{8})\b")
+_IDENTIFIER = re.compile(r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9-]{4,}\b|\b\d{5,}\b")
+
+
+def _normal(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def scrub(text: str) -> str:
+    """Mask dates and identifier-like tokens in a free string."""
+    return _IDENTIFIER.sub("[id]", _DATE.sub("[date]", text))
+
+
+def redact_phi(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: see the module docstring."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        error = sys.exc_info()[1] if exc_info is True else exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if isinstance(error, BaseException):
+            event_dict["exc_type"] = type(error).__name__
+    event_dict.pop("stack_info", None)
+    for key in list(event_dict):
+        value = event_dict[key]
+        if key in SAFE_KEYS:
+            continue
+        if _normal(key) in PHI_KEYS:
+            event_dict[key] = REDACTED
+        elif isinstance(value, bool | int | float) or value is None:
+            continue
+        elif isinstance(value, str):
+            event_dict[key] = scrub(value)
+        else:
+            event_dict[key] = REDACTED
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json_output: bool = True, stream: TextIO | None = None) -> None:
+    """Set up structlog for the process (call once in the entry point)."""
+    renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            redact_phi,  # before the time stamp: the stamp is ours and must stay readable
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

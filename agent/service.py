@@ -1,0 +1,86 @@
+"""``rtletter run``: build everything from the settings, then poll and work until stopped (or once).
+
+The entry point builds the settings, the store, the channels and the generator in dependency order and passes them
+down; nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtletter.agent.channels.base import Channel
+from rtletter.agent.config import Settings
+from rtletter.agent.errors import ConfigError
+from rtletter.agent.generators import build_generator
+from rtletter.agent.jobs.retry import RetryStrategy
+from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.jobs.worker import DrainResult, Worker
+from rtletter.agent.logging import configure_logging, get_logger
+from rtletter.agent.metrics import AgentMetrics
+
+log = get_logger("rtletter.agent.service")
+
+
+def open_store(settings: Settings) -> JobStore:
+    store = JobStore(settings.database.url, lease_s=settings.jobs.lease_s)
+    store.create_tables()
+    return store
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The configured channels, by name. The FHIR and MLLP channels come from their own modules once installed."""
+    channels: dict[str, Channel] = {}
+    if settings.channels.file is not None:
+        from rtletter.agent.channels.file import FileChannel
+
+        channels["file"] = FileChannel(settings.channels.file)
+    if settings.channels.fhir is not None:
+        try:
+            from rtletter.agent.channels.fhir import build_fhir_channel  # type: ignore[attr-defined,unused-ignore]
+        except ImportError as exc:
+            raise ConfigError("channels.fhir is configured but the FHIR channel is not installed") from exc
+        channels["fhir"] = build_fhir_channel(settings.channels.fhir)
+    if settings.channels.mllp is not None:
+        raise ConfigError("channels.mllp: the HL7 v2 MLLP channel is not implemented yet")
+    if not channels:
+        raise ConfigError("no channel configured (channels.file, channels.fhir or channels.mllp)")
+    return channels
+
+
+def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> Worker:
+    return Worker(
+        open_store(settings),
+        build_channels(settings),
+        build_generator(settings.model),
+        retry=RetryStrategy(settings.jobs.max_attempts, settings.jobs.backoff_base_s, settings.jobs.backoff_max_s),
+        metrics=metrics,
+        max_prompt_tokens=settings.model.max_prompt_tokens,
+        max_new_tokens=settings.model.max_new_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    stored: int
+    drained: DrainResult
+    pending: int
+
+
+def run(settings: Settings, *, once: bool = False) -> RunSummary:
+    """``once``: one poll of every channel, drain the queue, return. Else: poll and work until SIGTERM/SIGINT."""
+    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
+    worker = build_worker(settings)
+    worker.install_signal_handlers()
+    log.info("agent started", once=once, channels=",".join(worker.channels), backend=settings.model.backend)
+    try:
+        if once:
+            stored = worker.poll_channels()
+            drained = worker.drain()
+        else:
+            worker.run(settings.scheduler.poll_interval_s)
+            stored, drained = 0, DrainResult()
+        pending, _ = worker.store.pending()
+    finally:
+        worker.store.dispose()
+    log.info("agent stopped", stored=stored, steps=drained.steps, posted=drained.posted, pending=pending)
+    return RunSummary(stored, drained, pending)
