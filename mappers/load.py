@@ -5,7 +5,7 @@ Detection looks only at the first bytes after an optional UTF-8 byte order mark 
 - ``{`` or ``[`` -> FHIR JSON (FHIR R4 JSON is always UTF-8: http://hl7.org/fhir/R4/json.html) ->
   :func:`rtletter.mappers.fhir_bundle.case_from_bundle`;
 - ``MSH``, ``FHS`` or ``BHS`` -> HL7 v2 (a message, or a file/batch of messages) ->
-  :func:`rtletter.mappers.v2_message.case_from_v2`, batches split by ``split_batch``;
+  :func:`rtletter.mappers.v2_segments.case_from_v2`, batches split by ``v2_message.split_batch``;
 - ``0x0B`` -> MLLP-framed HL7 v2 (``<VT> message <FS><CR>``, HL7 v2 Appendix C), one or more frames;
 - anything else -> :class:`UnsupportedInput` saying what was expected.
 
@@ -121,6 +121,6 @@ def _v2_messages(data: bytes) -> list[bytes]:
 
 
 def _load_v2(messages: list[bytes], profile: Profile | None) -> list[Case]:
-    from rtletter.mappers.v2_message import case_from_v2
+    from rtletter.mappers.v2_segments import case_from_v2  # split_batch and parsing live in v2_message
 
     return [case_from_v2(message, profile) for message in messages]

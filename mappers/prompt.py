@@ -224,6 +224,7 @@ _WORDS = {
     "de": {
         "fractions": "Fraktionen",
         "planned": "geplant",
+        "planned_of": "geplanten",
         "delivered": "appliziert",
         "of": "von",
         "boost": "Boost",
@@ -240,6 +241,7 @@ _WORDS = {
     "en": {
         "fractions": "fractions",
         "planned": "planned",
+        "planned_of": "planned",
         "delivered": "delivered",
         "of": "of",
         "boost": "boost",
@@ -291,6 +293,8 @@ _HEADINGS = {
         "concurrent": "Simultane Systemtherapie",
         "stopped_rule": "Die Bestrahlung wurde NICHT wie geplant abgeschlossen: appliziert und geplant nennen,"
         " nicht als abgeschlossen darstellen.",
+        "unconfirmed_rule": "Ob die Bestrahlung abgeschlossen wurde, ist nicht angegeben: nicht als abgeschlossen"
+        " darstellen.",
         "events": "Verlauf",
         "toxicity": "Nebenwirkung",
         "interruption": "Unterbrechung",
@@ -342,6 +346,7 @@ _HEADINGS = {
         "concurrent": "Concurrent systemic therapy",
         "stopped_rule": "The course was NOT completed as planned: state delivered and planned, do not describe it as"
         " completed.",
+        "unconfirmed_rule": "Whether the course was completed is not stated: do not describe it as completed.",
         "events": "Course",
         "toxicity": "Side effect",
         "interruption": "Interruption",
@@ -529,7 +534,7 @@ def _history(case: Case, lang: str) -> list[_HistoryItem]:
 def _course_lines(case: Case, lang: str) -> dict[str, Any]:
     course, words = case.course, _WORDS[lang]
     modalities = [clean_line(_MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
-    stopped = course.status != CourseStatus.completed
+    stopped = course.status in (CourseStatus.stopped, CourseStatus.in_progress)
     reason = _coding_text(course.status_reason)
     phases = []
     for phase in course.phases:
@@ -537,7 +542,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
         if phase.fractions_delivered is not None:
             fx = f"{phase.fractions_delivered}"
             if phase.fractions_planned is not None and phase.fractions_planned != phase.fractions_delivered:
-                fx += f" {words['of']} {phase.fractions_planned} {words['planned']}"
+                fx += f" {words['of']} {phase.fractions_planned} {words['planned_of']}"
             fx += f" {words['fractions']}"
         phases.append(
             {
@@ -578,6 +583,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
         "name": clean_line(course.name),
         "status": _STATUS[lang][course.status],
         "stopped": stopped,
+        "unconfirmed": course.status == CourseStatus.unknown,
         "status_reason": reason,
         "intent": _INTENT[lang][course.intent],
         "period": _period(course.start, course.end, lang),

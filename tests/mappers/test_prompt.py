@@ -174,6 +174,46 @@ def test_stopped_course_states_delivered_and_planned_and_is_not_called_completed
     assert "Status: abgeschlossen" not in user
 
 
+def test_unknown_status_is_not_called_completed_nor_stopped() -> None:
+    case = _case()
+    case.course.status = "unknown"  # type: ignore[assignment]
+    user = _user(case)
+    assert "Ob die Bestrahlung abgeschlossen wurde, ist nicht angegeben" in user
+    assert "ABGEBROCHEN" not in user and "Status: abgeschlossen" not in user
+
+
+def test_stopped_phase_shows_its_reason_and_planned_fractions() -> None:
+    from rtletter.mappers.case import Phase
+
+    case = _case()
+    case.course.phases = [
+        Phase(
+            name="Primary",
+            status="stopped",
+            status_reason=Coding(code="373858009", display="Akute Toxizität"),
+            start=date(2026, 3, 2),
+            end=date(2026, 3, 5),
+            fractions_delivered=3,
+            fractions_planned=7,
+            technique="3D-CRT",
+            volumes=[TargetVolume(name="Prostata", total_dose_gy=5.4)],
+        )
+    ]
+    user = _user(case)
+    assert (
+        "  - Primary; VORZEITIG ABGEBROCHEN, nicht wie geplant abgeschlossen; Grund: Akute Toxizität; "
+        "02.03.2026 bis 05.03.2026; 3 von 7 geplanten Fraktionen; 3D-CRT" in user
+    )
+    assert "    - Prostata: appliziert Gesamtdosis 5,4 Gy" in user
+
+
+def test_deceased_patient_is_flagged() -> None:
+    case = _case()
+    case.patient.deceased = True
+    assert "VERSTORBEN" in _user(case)
+    assert "VERSTORBEN" not in _user(_case())
+
+
 def test_no_appointments_says_not_to_invent_any() -> None:
     user = _user(_case(follow_up=FollowUp()))
     assert "Keine Termine angegeben: keine Termine erfinden." in user
