@@ -85,6 +85,10 @@ class FhirClient:
 
     # --- interactions ---------------------------------------------------------------------------------------------
 
+    def get(self, path: str, params: list[tuple[str, str]] | dict[str, str] | None = None) -> Resource:
+        """GET a path under the base (``Subscription/1/$status``) and return the JSON resource."""
+        return self._json(self.request("GET", path, params=params), f"GET {path.split('/', 1)[0]}")
+
     def read(self, resource_type: str, resource_id: str) -> Resource:
         return self._json(self.request("GET", f"{resource_type}/{resource_id}"), f"GET {resource_type}")
 

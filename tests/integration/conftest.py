@@ -83,3 +83,9 @@ def with_fresh_ids(bundle: dict[str, Any], tag: str | None = None) -> dict[str, 
 def load_bundle(fhir_sandbox: FhirSandbox) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Load a bundle into the session server (every resource PUT under its id); returns the transaction-response."""
     return fhir_sandbox.load
+
+
+@pytest.fixture
+def example_bundle() -> Callable[[str], dict[str, Any]]:
+    """``example_bundle("xrts-04-breast-3p-3v")``: an external example with fresh ids (see ``with_fresh_ids``)."""
+    return lambda name: with_fresh_ids(read_fixture(name))
