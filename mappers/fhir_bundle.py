@@ -1,0 +1,255 @@
+"""FHIR R4 Bundle -> cases: one ``Case`` per radiotherapy course summary (mCODE STU4 / CodeX RT 2.0).
+
+    case_from_bundle(data) -> list[Case]
+
+The Bundle is validated once with ``fhir.resources.R4B``; everything after works on those models. Unusable input
+raises a ``MappingError`` that names the resource type and element, never a value (values are PHI).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fhir.resources.R4B.adverseevent import AdverseEvent
+from fhir.resources.R4B.appointment import Appointment as FhirAppointment
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from rtletter.mappers.case import Case, Course, FollowUp, Physician
+from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
+from rtletter.mappers.fhir_codes import COURSE_SUMMARY_CODES, REFERRAL_CODE, TREATED_PLAN_CODE
+from rtletter.mappers.fhir_conditions import map_diagnoses
+from rtletter.mappers.fhir_context import (
+    map_adverse_event,
+    map_appointment,
+    map_follow_up_request,
+    map_interruption,
+    map_notes,
+    map_performance_status,
+    map_recommendations,
+    map_surgery,
+    map_systemic_therapy,
+    map_toxicity_observation,
+)
+from rtletter.mappers.fhir_course import (
+    is_brachytherapy_detail,
+    is_course_summary,
+    is_prior_radiotherapy,
+    is_treated_phase,
+    map_course,
+    map_prior_radiotherapy,
+    prior_from_course,
+)
+from rtletter.mappers.fhir_index import BundleIndex, Inputs, has_code, resource_key
+from rtletter.mappers.fhir_people import map_patient, map_physician
+
+__all__ = ["case_from_bundle", "parse_bundle"]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def case_from_bundle(data: bytes | str | dict[str, Any]) -> list[Case]:
+    """One case per radiotherapy course summary in the Bundle (collection, searchset, transaction, document, ...).
+
+    Raises:
+        UnsupportedInput: not JSON, not a FHIR Bundle, or no course summary in it.
+        InvalidValue: an element has the wrong type or an unusable value (e.g. a dose in mg).
+        MissingElement: a course summary whose patient does not resolve inside the bundle.
+    """
+    index = BundleIndex(parse_bundle(data))
+    summaries = [p for p in index.of_type(Procedure) if is_course_summary(p)]
+    if not summaries:
+        raise UnsupportedInput(
+            "no radiotherapy course summary (Procedure with SNOMED 1217123003) in the bundle",
+            resource="Bundle",
+            element="entry",
+        )
+    cases = [_map_case(summary, summaries, index) for summary in summaries]
+    _add_earlier_courses(cases)
+    return cases
+
+
+def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
+    """JSON (bytes, text or an already decoded dict) -> a validated R4B Bundle."""
+    if isinstance(data, dict):
+        raw: object = data
+    else:
+        try:
+            raw = json.loads(data)
+        except UnicodeDecodeError as exc:
+            raise InvalidValue("input is not UTF-8 JSON", resource="Bundle") from exc
+        except RecursionError as exc:
+            raise InvalidValue("JSON nested too deeply", resource="Bundle") from exc
+        except ValueError as exc:  # JSONDecodeError; the message would quote the input
+            raise UnsupportedInput("input is not valid JSON", resource="Bundle") from exc
+    if not isinstance(raw, dict) or "resourceType" not in raw:
+        raise UnsupportedInput("input is not a FHIR resource (no resourceType)", resource="Bundle")
+    resource_type = raw["resourceType"]
+    if resource_type != "Bundle":
+        name = resource_type if isinstance(resource_type, str) and _RESOURCE_TYPE.match(resource_type) else "resource"
+        raise UnsupportedInput(f"expected a Bundle, got a {name}", resource=name)
+    try:
+        return Bundle.model_validate(raw)
+    except ValidationError as exc:
+        raise _translate(exc, raw) from None
+    except RecursionError as exc:
+        raise InvalidValue("resource nested too deeply", resource="Bundle") from exc
+
+
+def _translate(exc: ValidationError, raw: dict[str, Any]) -> InvalidValue | MissingElement:
+    """A pydantic error -> our error naming resource type and element path; never the input value."""
+    error = exc.errors(include_input=False, include_url=False, include_context=False)[0]
+    resource, path = "Bundle", list[str]()
+    node: Any = raw
+    for part in error["loc"]:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        if isinstance(part, int):
+            if path:
+                path[-1] += f"[{part}]"
+            continue
+        if part == "resource" and isinstance(node, dict):
+            kind = node.get("resourceType")
+            resource = kind if isinstance(kind, str) and _RESOURCE_TYPE.match(kind) else "resource"
+            path = []
+            continue
+        path.append(part if _NAME.match(part) else "?")
+    if error["type"] == "extra_forbidden" and path:
+        path[-1] = "(unknown element)"
+    element = ".".join(path) or None
+    if error["type"] == "missing":
+        return MissingElement("required element missing", resource=resource, element=element)
+    return InvalidValue(f"invalid value ({error['type']})", resource=resource, element=element)
+
+
+def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex) -> Case:
+    inputs = Inputs()
+    patient = index.resolve(summary.subject)
+    if not isinstance(patient, FhirPatient):
+        raise MissingElement(
+            "course summary subject does not resolve to a Patient in the bundle",
+            resource="Procedure",
+            element="subject",
+        )
+    patient_key = resource_key(patient)
+    course = map_course(summary, index, inputs)
+    case = Case(
+        case_id=f"fhir:{summary.id}",
+        source_kind="fhir",
+        patient=map_patient(patient, inputs),
+        course=course,
+    )
+    case.inputs = []  # filled at the end, in use order
+    for performer in summary.performer or []:
+        case.treating_physician = map_physician(performer.actor, index, inputs)
+        if case.treating_physician is not None:
+            break
+    case.referring_physician = _referring_physician(patient_key, index, inputs)
+    case.copies_to = [
+        p for ref in patient.generalPractitioner or [] if (p := map_physician(ref, index, inputs)) is not None
+    ]
+    case.diagnoses = map_diagnoses(summary, patient_key, index, inputs)
+    summary_keys = {resource_key(s) for s in summaries}
+    case.systemic_therapies, course.concurrent_therapy = map_systemic_therapy(
+        course, summary_keys, patient_key, index, inputs
+    )
+    for procedure in index.about(Procedure, patient_key):
+        if is_prior_radiotherapy(procedure):
+            case.prior_radiotherapy.extend(map_prior_radiotherapy(procedure, inputs))
+        elif _is_surgery(procedure):
+            case.surgeries.append(map_surgery(procedure, inputs))
+    for observation in index.about(Observation, patient_key):
+        if (status := map_performance_status(observation, inputs)) is not None:
+            case.performance_status.append(status)
+        elif (interruption := map_interruption(observation, inputs)) is not None:
+            if _focus_matches(observation, summary, index):
+                case.interruptions.append(interruption)
+        elif (toxicity := map_toxicity_observation(observation, inputs)) is not None:
+            case.toxicities.append(toxicity)
+    for event in index.about(AdverseEvent, patient_key):
+        suspects = {resource_key(t) for s in event.suspectEntity or [] if (t := index.resolve(s.instance))}
+        if not suspects & summary_keys or resource_key(summary) in suspects:
+            case.toxicities.append(map_adverse_event(event, inputs))
+    follow_up = FollowUp()
+    for appointment in _patient_appointments(index, patient_key):
+        if (mapped := map_appointment(appointment, inputs)) is not None:
+            follow_up.appointments.append(mapped)
+    for request in index.about(ServiceRequest, patient_key):
+        if (mapped := map_follow_up_request(request, inputs)) is not None:
+            follow_up.appointments.append(mapped)
+    for plan in index.about(CarePlan, patient_key):
+        follow_up.recommendations.extend(map_recommendations(plan, inputs))
+    case.follow_up = follow_up
+    case.notes = map_notes(summary, inputs)
+    case.language = "en" if (index.language or "de").lower().startswith("en") else "de"
+    case.inputs = inputs.as_list()
+    return case
+
+
+def _patient_appointments(index: BundleIndex, patient_key: str) -> list[FhirAppointment]:
+    """Appointments name the patient as a participant, not as ``subject``."""
+    found = []
+    for appointment in index.of_type(FhirAppointment):
+        for participant in appointment.participant or []:
+            target = index.resolve(participant.actor)
+            if target is not None and resource_key(target) == patient_key:
+                found.append(appointment)
+                break
+    return found
+
+
+def _referring_physician(patient_key: str, index: BundleIndex, inputs: Inputs) -> Physician | None:
+    """The requester of the patient's referral ServiceRequest (SNOMED 3457005 Patient referral)."""
+    for request in index.about(ServiceRequest, patient_key):
+        if has_code(request.code, {REFERRAL_CODE}) or any(has_code(c, {REFERRAL_CODE}) for c in request.category or []):
+            physician = map_physician(request.requester, index, inputs)
+            if physician is not None:
+                inputs.use(request)
+                return physician
+    return None
+
+
+def _is_surgery(procedure: Procedure) -> bool:
+    """Any other Procedure of the patient that is not radiotherapy (mCODE CancerRelatedSurgicalProcedure or not)."""
+    radiotherapy = (
+        is_course_summary(procedure)
+        or is_treated_phase(procedure)
+        or is_brachytherapy_detail(procedure)
+        or has_code(procedure.code, {TREATED_PLAN_CODE, *COURSE_SUMMARY_CODES})
+        or has_code(procedure.category, {"1287742003"})
+    )
+    return not radiotherapy and procedure.status not in {"entered-in-error", "not-done"}
+
+
+def _focus_matches(observation: Observation, summary: Procedure, index: BundleIndex) -> bool:
+    targets = [index.resolve(r) for r in [*(observation.focus or []), *(observation.partOf or [])]]
+    return not targets or any(t is summary for t in targets)
+
+
+def _add_earlier_courses(cases: list[Case]) -> None:
+    """Courses of one patient in one bundle: each earlier course is prior radiotherapy of the later ones (XRTS-05)."""
+    for case in cases:
+        for other in cases:
+            if other is case or other.patient.source != case.patient.source:
+                continue
+            if _ended_before(other.course, case.course):
+                case.prior_radiotherapy.extend(prior_from_course(other.course))
+
+
+def _ended_before(earlier: Course, later: Course) -> bool:
+    if later.start is None:
+        return False
+    finished = earlier.end or earlier.start
+    return finished is not None and finished < later.start
