@@ -1,0 +1,1 @@
+"""Generation backends implementing ``rtletter.model.generator.Generator``: local transformers and OpenAI HTTP."""

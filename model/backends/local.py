@@ -1,0 +1,124 @@
+"""Local transformers backend: a Llama-3 base (full precision or 4-bit) with a LoRA adapter, or merged.
+
+Greedy by default; stops at ``<|eot_id|>`` (and ``<|end_of_text|>``); batches conversations with left padding, sorted
+by prompt length so that a backfill wastes little compute on padding.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rtletter.model.components.chat_template import stop_token_ids
+from rtletter.model.generator import Generation, Message
+
+DEFAULT_BATCH_SIZE = 8
+
+
+class LocalGenerator:
+    """A ``Generator`` over an in-process ``transformers`` model.
+
+    ``Generation.seconds`` is the wall time of the batch the conversation was drafted in (every member of a batch
+    waits for the whole batch), so ``tokens_per_second`` is per conversation, not the batch's throughput.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        model_name: str,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.batch_size = max(1, batch_size)
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop_ids = stop_token_ids(tokenizer)
+
+    def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
+        """Draft one answer per conversation, in input order.
+
+        Args:
+            conversations: chat messages (system, user, ...) each; the assistant turn is opened by the template.
+            max_new_tokens: the longest answer in tokens.
+
+        Returns:
+            One ``Generation`` per conversation.
+        """
+        prompts = [self._prompt_ids(messages) for messages in conversations]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        results: dict[int, Generation] = {}
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            for index, generation in zip(
+                chunk, self._generate_batch([prompts[i] for i in chunk], max_new_tokens), strict=True
+            ):
+                results[index] = generation
+        return [results[i] for i in range(len(prompts))]
+
+    def _prompt_ids(self, messages: list[Message]) -> list[int]:
+        encoded = self.tokenizer.apply_chat_template(
+            list(messages), tokenize=True, add_generation_prompt=True, return_dict=True
+        )
+        return [int(i) for i in encoded["input_ids"]]
+
+    def _generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(p) for p in prompts)
+        # Left padding: every prompt ends at the right edge, where generation continues.
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], dtype=torch.long)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        device = _device_of(self.model)
+        # A fresh GenerationConfig: the folder's sampling defaults (Meta ships temperature 0.6) must not leak in.
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=self.do_sample,
+            temperature=self.temperature if self.do_sample else None,
+            top_p=self.top_p if self.do_sample else None,
+            eos_token_id=self.stop_ids,
+            pad_token_id=pad,
+            bos_token_id=self.tokenizer.bos_token_id,
+        )
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=config
+            )
+        seconds = time.perf_counter() - started
+        generations = []
+        for prompt, row in zip(prompts, output[:, width:].tolist(), strict=True):
+            tokens, stopped = _until_stop(row, self.stop_ids)
+            counted = len(tokens) + 1 if stopped else len(tokens)  # the stop token was generated too
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            generations.append(
+                Generation(
+                    text=text.strip(),
+                    prompt_tokens=len(prompt),
+                    completion_tokens=counted,
+                    seconds=seconds,
+                    model=self.model_name,
+                )
+            )
+        return generations
+
+
+def _until_stop(row: list[int], stop_ids: list[int]) -> tuple[list[int], bool]:
+    """The generated tokens before the first stop token (padding follows it in a batch), and whether one came."""
+    for position, token in enumerate(row):
+        if token in stop_ids:
+            return row[:position], True
+    return row, False
+
+
+def _device_of(model: Any) -> Any:
+    return next(model.parameters()).device

@@ -1,0 +1,111 @@
+"""OpenAI-compatible HTTP backend: vLLM, llama.cpp server, Ollama, or ``rtletter model serve``.
+
+The adapter is chosen by model name, as vLLM serves LoRA adapters (``--lora-modules letters=/path/adapter``: the
+request's ``model`` is ``letters``). Timeouts and connection errors and 5xx/429 answers are retried with exponential
+backoff; after the last try a ``BackendError`` (``BackendTimeout`` for time-outs) names the endpoint and the status,
+never the prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from rtletter.model.errors import BackendError, BackendTimeout
+from rtletter.model.generator import Generation, Message
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_RETRIES = 3
+BACKOFF_S = 0.5  # first wait; doubled after each failure
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class OpenAIGenerator:
+    """A ``Generator`` that posts each conversation to ``<base_url>/v1/chat/completions``.
+
+    Args:
+        base_url: server root (``http://127.0.0.1:8000``) or its ``/v1``.
+        model: the served model or adapter name.
+        api_key: sent as a bearer token when set.
+        timeout_s: per request.
+        retries: further tries after the first failure.
+        backoff_s: wait before the first retry, doubled after each.
+        transport: an ``httpx`` transport (tests inject faults with one).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        *,
+        backoff_s: float = BACKOFF_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        root = base_url.rstrip("/")
+        self.url = (root if root.endswith("/v1") else root + "/v1") + "/chat/completions"
+        self.model_name = model
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+
+    def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
+        """Draft one answer per conversation, in order (the server batches concurrent requests itself)."""
+        return [self._complete(messages, max_new_tokens) for messages in conversations]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _complete(self, messages: list[Message], max_new_tokens: int) -> Generation:
+        payload = {
+            "model": self.model_name,
+            "messages": list(messages),
+            "max_tokens": max_new_tokens,
+            "temperature": 0.0,  # greedy, as the local backend
+        }
+        started = time.perf_counter()
+        body = self._post(payload)
+        seconds = time.perf_counter() - started
+        try:
+            text = body["choices"][0]["message"]["content"] or ""
+            usage = body.get("usage") or {}
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendError(f"{self.url}: answer has no choices[0].message.content") from exc
+        return Generation(
+            text=text.strip(),
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            seconds=seconds,
+            model=str(body.get("model") or self.model_name),
+        )
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        last: str = ""
+        timed_out = False
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self.client.post(self.url, json=payload)
+            except httpx.TimeoutException:
+                last, timed_out = "timed out", True
+                continue
+            except httpx.TransportError as exc:
+                last, timed_out = f"connection failed ({exc.__class__.__name__})", False
+                continue
+            if response.status_code in RETRY_STATUS:
+                last, timed_out = f"HTTP {response.status_code}", False
+                continue
+            if response.status_code >= 400:  # the request itself is wrong (unknown model, bad payload): no retry
+                raise BackendError(f"{self.url}: HTTP {response.status_code} for model {self.model_name!r}")
+            try:
+                return response.json()  # type: ignore[no-any-return]
+            except ValueError as exc:
+                raise BackendError(f"{self.url}: answer is not JSON") from exc
+        error = BackendTimeout if timed_out else BackendError
+        raise error(f"{self.url}: {last} after {self.retries + 1} tries")

@@ -1,0 +1,161 @@
+"""A small OpenAI-compatible server over the local backend: ``/v1/models`` and ``/v1/chat/completions``.
+
+Adapters are chosen by model name as vLLM's ``--lora-modules`` does: the base answers to its own name, each adapter to
+the name it was registered with. One model in memory, the adapters switched per request under a lock (one generation
+at a time: enough for a department's letters, and the same API as vLLM for when it is not).
+
+    rtletter model serve --base var/demo/base --adapter letters=var/demo/adapter --port 8000
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from rtletter.model.generator import Generation
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = None  # greedy whatever is asked: drafts must be reproducible
+    stop: list[str] | str | None = None  # the template's end-of-turn always stops
+
+
+class ModelServer:
+    """The loaded base with its named adapters; ``complete`` drafts with the one a request names."""
+
+    def __init__(
+        self,
+        base: Path,
+        adapters: dict[str, Path],
+        *,
+        name: str | None = None,
+        quantization: str | None = None,
+        device: str | None = None,
+        max_tokens: int = 1024,
+    ) -> None:
+        from rtletter.model.backends.local import LocalGenerator
+        from rtletter.model.components.loading import load_causal_lm, load_tokenizer
+        from rtletter.model.generate import apply_adapter
+
+        self.base_name = name or Path(base).name
+        self.adapter_names = list(adapters)
+        self.max_tokens = max_tokens
+        tokenizer = load_tokenizer(Path(base))
+        model = load_causal_lm(Path(base), quantization=quantization, device=device)
+        for index, (adapter_name, folder) in enumerate(adapters.items()):
+            if index == 0:
+                model = apply_adapter(model, Path(folder), name=adapter_name)
+            else:
+                model.load_adapter(str(folder), adapter_name=adapter_name, is_trainable=False)
+        self.model = model
+        self.generator = LocalGenerator(model, tokenizer, model_name=self.base_name, batch_size=1)
+        self.lock = threading.Lock()
+
+    @property
+    def model_names(self) -> list[str]:
+        return [self.base_name, *self.adapter_names]
+
+    def complete(self, model: str, messages: list[dict[str, str]], max_tokens: int) -> Generation:
+        with self.lock:  # the active adapter is model state: one request at a time
+            if model == self.base_name:
+                if self.adapter_names:
+                    with self.model.disable_adapter():
+                        return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
+                return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
+            self.model.set_adapter(model)
+            return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
+
+
+def create_app(server: ModelServer) -> FastAPI:
+    """The FastAPI app over a loaded ``ModelServer``."""
+    app = FastAPI(title="rtletter model server (OpenAI-compatible)")
+    created = int(time.time())
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        """The base and every adapter, by the names requests use."""
+        data = [{"id": n, "object": "model", "created": created, "owned_by": "rtletter"} for n in server.model_names]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(request: ChatRequest) -> dict[str, Any]:
+        """Greedy chat completion with the base or the adapter named by ``model``."""
+        if request.model not in server.model_names:
+            raise HTTPException(status_code=404, detail=f"model {request.model!r} not served")
+        limit = request.max_completion_tokens or request.max_tokens or server.max_tokens
+        messages = [m.model_dump() for m in request.messages]
+        generation = server.complete(request.model, messages, limit)
+        finish = "length" if generation.completion_tokens >= limit else "stop"
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": generation.text}, "finish_reason": finish}
+            ],
+            "usage": {
+                "prompt_tokens": generation.prompt_tokens,
+                "completion_tokens": generation.completion_tokens,
+                "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+            },
+        }
+
+    return app
+
+
+def parse_adapters(items: list[str]) -> dict[str, Path]:
+    """``name=DIR`` options to a mapping.
+
+    Raises:
+        ConfigError: an item lacks ``=`` or repeats a name.
+    """
+    from rtletter.model.errors import ConfigError
+
+    adapters: dict[str, Path] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"--adapter {item!r} must look like name=DIR")
+        if name in adapters:
+            raise ConfigError(f"--adapter name {name!r} given twice")
+        adapters[name] = Path(folder)
+    return adapters
+
+
+def serve(
+    base: Path,
+    adapters: dict[str, Path],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    name: str | None = None,
+    quantization: str | None = None,
+    device: str | None = None,
+) -> None:
+    """Load the model and serve it with uvicorn until interrupted."""
+    import uvicorn
+
+    from rtletter.model.components.loading import set_offline
+
+    set_offline()
+    app = create_app(ModelServer(base, adapters, name=name, quantization=quantization, device=device))
+    uvicorn.run(app, host=host, port=port, log_level="info")
