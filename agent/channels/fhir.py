@@ -38,7 +38,12 @@ class FhirChannel:
         self.writeback = writeback
 
     def poll(self) -> list[Inbound]:
+        """New events; the poller's mark advances at the *next* call, so store these before polling again (or call
+        ``rollback()`` when storing failed)."""
         return self.poller.poll()
+
+    def rollback(self) -> None:
+        self.poller.rollback()
 
     def fetch_context(self, inbound: Inbound) -> list[Case]:
         """The course summary comes from the payload when it is one (poll, rest-hook with payload, full-resource

@@ -78,6 +78,10 @@ class CourseTracker:
         self.staged[key] = f"{version}|{status}"
         return event
 
+    def forget(self, resource: Resource) -> None:
+        """Undo ``classify`` for a resource whose event could not be stored."""
+        self.staged.pop(f"{SEEN_PREFIX}Procedure/{resource.get('id')}", None)
+
     def commit(self) -> None:
         for key, value in self.staged.items():
             self.state.set(key, value)
@@ -144,6 +148,11 @@ class CoursePoller:
         if self._staged_mark is not None:
             self.state.set(MARK_KEY, self._staged_mark)
             self._staged_mark = None
+
+    def rollback(self) -> None:
+        """Forget what the last ``poll()`` saw (its events could not be stored): the next poll finds them again."""
+        self.tracker.staged.clear()
+        self._staged_mark = None
 
     def poll(self) -> list[Inbound]:
         self.commit()

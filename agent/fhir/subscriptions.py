@@ -129,7 +129,11 @@ class NotificationReceiver:
             return []
         inbound = course_inbound(resource, event, source="rest-hook", received_at=self.clock())
         inbound = Inbound(inbound.channel, inbound.key, raw, inbound.content_type, inbound.received_at, inbound.meta)
-        self.sink(inbound)
+        try:
+            self.sink(inbound)
+        except Exception:
+            self.tracker.forget(resource)  # not stored: the server's retry must not look like a repeat
+            raise
         self.tracker.commit()
         return [inbound]
 
