@@ -200,7 +200,10 @@ class JobStore:
             if database and database != ":memory:":
                 from pathlib import Path
 
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise JobStoreError(f"cannot open the job store (sqlite): {exc.strerror}") from exc
             self.engine = create_engine(self.url)
             _configure_sqlite(self.engine)
         else:
