@@ -424,7 +424,7 @@ def parse(
     target = parser_version(version)
     if target != version:
         msh[12] = target + msh[12][len(msh[12].split(chars.component)[0]) :]
-        segments[0] = "MSH" + chars.field.join(msh[2:])
+        segments[0] = "MSH" + chars.field + chars.field.join(msh[2:])
     wanted = None if keep is None else frozenset(keep) | {"MSH"}
     kept = [s for s in segments if wanted is None or s[:3] in wanted]
     try:

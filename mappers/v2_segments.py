@@ -759,12 +759,12 @@ def _toxicities(found: _Observations) -> list[Toxicity]:
     for key, group in found.group("toxicity").items():
         coding = group.coding("toxicity_code")
         term = group.text("toxicity_term") or (coding.display or coding.code if coding else None)
-        if not term:
-            continue
         grade = group.integer("toxicity_grade")
         if grade is not None and not 1 <= grade <= 5:
             obs = group.first("toxicity_grade")
             raise _invalid(obs.where if obs else "OBX", "CTCAE grade must be 1 to 5")
+        if not term:
+            continue
         toxicities.append(
             Toxicity(
                 term=term, grade=grade, onset=group.day("toxicity_onset"), code=coding, source=f"OBX toxicity {key}"

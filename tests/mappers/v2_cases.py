@@ -198,7 +198,7 @@ def breast_boost_case() -> Case:
         ),
         notes=[
             Note(
-                text="Gute Verträglichkeit.\nPatientin wünscht Kopie an Hausärztin | Tel. ~ 030 & Co ^ \\ Sonderzeichen",
+                text="Gute Verträglichkeit.\nKopie an Hausärztin | Tel. ~ 030 & Co ^ \\ Sonderzeichen",
                 author="Dr. Größe",
                 written=date(2026, 4, 1),
             ),
