@@ -77,7 +77,9 @@ def map_systemic_therapy(
     ]
     for resource in resources:
         therapy = _therapy(resource, index)
-        part_of = {_key_of(index, r) for r in getattr(resource, "partOf", None) or []} & summaries
+        # MedicationAdministration.partOf; MedicationRequest has no partOf, rtletter uses supportingInformation
+        links = getattr(resource, "partOf", None) or getattr(resource, "supportingInformation", None) or []
+        part_of = {_key_of(index, r) for r in links} & summaries
         if part_of:
             therapy.concurrent = f"Procedure/{course.id}" in part_of
         else:

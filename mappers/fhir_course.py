@@ -112,7 +112,7 @@ def is_prior_radiotherapy(procedure: Procedure) -> bool:
 
 
 def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs) -> Course:
-    where = f"Procedure/{summary.id}"
+    where = "Procedure"
     course = Course(
         id=str(summary.id),
         name=identifier_name(summary.identifier),
@@ -155,7 +155,7 @@ def map_prior_radiotherapy(procedure: Procedure, inputs: Inputs) -> list[PriorRa
     region = concept_text(procedure.bodySite[0]) if procedure.bodySite else None
     note = procedure.note[0].text if procedure.note else None
     source = inputs.use(procedure)
-    where = f"Procedure/{procedure.id}"
+    where = "Procedure"
     doses = extensions(procedure, EXT_DOSE_DELIVERED)
     if not doses:
         return [PriorRadiotherapy(region=region or "", start=start, end=end, text=note, source=source)]
@@ -337,7 +337,7 @@ def _planned_doses(request: ServiceRequest | None) -> dict[str, _Planned]:
     """CodeX dose-planned-to-volume, by volume reference."""
     if request is None:
         return {}
-    where = where_ext(f"ServiceRequest/{request.id}")
+    where = where_ext("ServiceRequest")
     planned = {}
     for ext in extensions(request, EXT_DOSE_PLANNED):
         volume = extension(ext, "volume")
@@ -409,7 +409,7 @@ def _describe_volume(volume: TargetVolume, body: BodyStructure, inputs: Inputs) 
 
 def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs) -> Phase:
     """CodeX TreatedPhase with its PlannedPhase (``basedOn``): fractions planned, prescription, revision reason."""
-    where = f"Procedure/{procedure.id}"
+    where = "Procedure"
     planned_phase = next(
         (r for ref in procedure.basedOn or [] if isinstance(r := index.resolve(ref), ServiceRequest)), None
     )
@@ -464,7 +464,7 @@ def _brachytherapy(pairs: list[_Pair], course: Course) -> Brachytherapy | None:
 
 def _brachytherapy_detail(procedure: Procedure, inputs: Inputs) -> Brachytherapy:
     """rtletter's brachytherapy Procedure: modality text = dose rate, isotope, applicator, one dose-to-volume."""
-    where = f"Procedure/{procedure.id}"
+    where = "Procedure"
     inputs.use(procedure)
     result = Brachytherapy(text=procedure.note[0].text if procedure.note else None)
     for ext in extensions(procedure, EXT_MODALITY_AND_TECHNIQUE):
