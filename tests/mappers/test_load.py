@@ -88,6 +88,18 @@ def test_external_fhir_bundles_map_to_cases(external_dir: Path) -> None:
         assert [c.model_dump() for c in with_bom] == [c.model_dump() for c in cases]
 
 
+def test_external_hl7v2_messages_map_to_cases(external_dir: Path) -> None:
+    pytest.importorskip("rtletter.mappers.v2_segments")
+    files = sorted(p for p in (external_dir / "hl7v2").iterdir() if p.suffix in (".hl7", ".txt"))
+    assert len(files) >= 13
+    for path in files:
+        data = path.read_bytes()
+        cases = load_cases(data)
+        assert cases and all(c.source_kind == "hl7v2" for c in cases), path.name
+        framed = load_cases(b"\x0b" + data.replace(b"\n", b"\r") + b"\x1c\r")  # on the wire: MLLP, CR
+        assert [c.model_dump() for c in framed] == [c.model_dump() for c in cases], path.name
+
+
 def test_fhir_json_that_is_not_a_bundle_names_the_resource() -> None:
     pytest.importorskip("rtletter.mappers.fhir_bundle")
     patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Mustermann", "given": ["Erika"]}]}
