@@ -69,7 +69,7 @@ class SmartBackendAuth(httpx.Auth):
         key_id: str | None = None,
         scope: str = DEFAULT_SCOPE,
         token_url: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,  # for token expiry only
     ) -> None:
         if algorithm not in SIGNING_ALGORITHMS:
             raise ConfigError(f"SMART backend signing algorithm must be one of {SIGNING_ALGORITHMS}, not {algorithm}")
@@ -86,7 +86,7 @@ class SmartBackendAuth(httpx.Auth):
         self.tokens_fetched = 0
 
     def client_assertion(self, token_url: str) -> str:
-        now = int(self._clock())
+        now = int(time.time())  # the server checks exp against its own clock: use the real one
         claims = {
             "iss": self.client_id,
             "sub": self.client_id,
