@@ -22,7 +22,7 @@ from fhir.resources.R4B.resource import Resource
 
 from rtletter.mappers.case import Coding
 from rtletter.mappers.errors import InvalidValue
-from rtletter.mappers.fhir_codes import UNITS_TO_GY
+from rtletter.mappers.fhir_codes import NULL_FLAVOR, UNITS_TO_GY
 
 R = TypeVar("R", bound=Resource)
 
@@ -151,7 +151,10 @@ def has_code(concept: CodeableConcept | None, codes: Iterable[str], system: str 
 
 
 def lookup(concept: CodeableConcept | None, table: dict[str, str]) -> str | None:
-    """The table's name for the first coding it knows, else the concept's text or display (un-encoded values)."""
+    """The table's name for the first coding it knows, else the concept's text or display. A concept flagged
+    un-encoded (null flavor UNC, as mCODE's examples do) means its text, even when it also carries a code."""
+    if concept is not None and concept.text and any(c.system == NULL_FLAVOR for c in codings(concept)):
+        return concept.text
     for coding in codings(concept):
         if coding.code and coding.code in table:
             return table[coding.code]
@@ -168,7 +171,7 @@ def concept_text(concept: CodeableConcept | None) -> str | None:
         if coding.display:
             return coding.display
     for coding in codings(concept):
-        if coding.code and coding.system != "http://terminology.hl7.org/CodeSystem/v3-NullFlavor":
+        if coding.code and coding.system != NULL_FLAVOR:
             return coding.code
     return None
 
