@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import make_case
+
+from rtletter.agent.channels.base import Draft, Inbound, Posted
+from rtletter.agent.channels.file import FileChannel
+from rtletter.agent.config import Settings, load_settings
+from rtletter.agent.errors import ChannelRejected, ChannelUnavailable
+from rtletter.agent.generators import TemplateGenerator
+from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
+from rtletter.agent.jobs.worker import describe_error
+from rtletter.agent.metrics import AgentMetrics
+from rtletter.mappers.case import Case
+
+HERE = Path(__file__).parent
+
+
+class FlakyChannel(FileChannel):
+    """Fault injection: post_draft fails ``failures`` times with ``error`` before it works."""
+
+    def __init__(self, *args: Any, failures: int, error: Exception, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    def post_draft(self, case: Case, draft: Draft) -> Posted:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return super().post_draft(case, draft)
+
+
+def _drop(settings: Settings, n: int) -> list[Case]:
+    assert settings.channels.file is not None
+    settings.channels.file.inbox.mkdir(parents=True, exist_ok=True)
+    cases = [make_case(i) for i in range(n)]
+    for case in cases:
+        (settings.channels.file.inbox / f"{case.course.id}.case.json").write_text(case.model_dump_json())
+    return cases
+
+
+def _worker(settings: Settings, channel: FileChannel, max_attempts: int = 3) -> Worker:
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    retry = RetryStrategy(max_attempts=max_attempts, base_s=0.0, max_s=0.0)  # due again at once
+    return Worker(store, {"file": channel}, TemplateGenerator(), retry=retry, metrics=AgentMetrics())
+
+
+def test_transient_post_failures_are_retried_then_posted(settings: Settings) -> None:
+    _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=2, error=ChannelUnavailable("503", channel="file"))
+    worker = _worker(settings, channel, max_attempts=3)
+    worker.poll_channels()
+    result = worker.drain()
+    assert (result.posted, result.retrying, result.dead) == (1, 2, 0)
+    (job,) = worker.store.list_jobs()
+    assert job.status == Status.posted and job.attempts == 0 and job.last_error is None
+    assert b'rtletter_steps_total{outcome="retry",step="post"} 2.0' in worker.metrics.render()
+
+
+def test_post_failures_beyond_the_limit_dead_letter_with_the_reason(settings: Settings) -> None:
+    _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=99, error=ChannelUnavailable("503", channel="file"))
+    worker = _worker(settings, channel, max_attempts=3)
+    worker.poll_channels()
+    result = worker.drain()
+    assert (result.posted, result.retrying, result.dead) == (0, 2, 1)
+    (job,) = worker.store.list_jobs()
+    assert job.status == Status.dead and job.attempts == 3
+    assert job.last_error == "ChannelUnavailable: file: 503 (gave up after 3 attempts)"
+    assert job.draft_text  # the draft is kept: `jobs retry` resumes at the post step
+    assert worker.store.retry_job(job.id, "test").status == Status.generated
+    channel.failures = 0
+    assert worker.drain().posted == 1
+    metrics = worker.metrics.render()
+    assert b'rtletter_dead_letters_total{table="jobs"} 1.0' in metrics
+    assert b'rtletter_jobs{state="posted",table="jobs"} 1.0' in metrics
+
+
+def test_permanent_errors_dead_letter_without_retry(settings: Settings) -> None:
+    _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=99, error=ChannelRejected("422", channel="file"))
+    worker = _worker(settings, channel, max_attempts=5)
+    worker.poll_channels()
+    assert worker.drain().dead == 1 and channel.calls == 1
+
+
+def test_foreign_exception_messages_are_not_stored() -> None:
+    try:
+        {}["Hannelore Quastenberg"]  # noqa: B018
+    except KeyError as exc:
+        text = describe_error(exc)
+    assert text.startswith("KeyError at test_worker.py:") and "Hannelore" not in text
+
+
+def test_unmappable_event_is_quarantined_not_retried(settings: Settings) -> None:
+    assert settings.channels.file is not None
+    settings.channels.file.inbox.mkdir(parents=True, exist_ok=True)
+    (settings.channels.file.inbox / "x.case.json").write_text("[{}]")
+    worker = _worker(settings, FileChannel(settings.channels.file))
+    worker.poll_channels()
+    result = worker.drain()
+    assert (result.quarantined, result.retrying, result.dead) == (1, 0, 0)
+    (stored,) = worker.store.list_inbound()
+    assert (
+        stored.status == Status.quarantined and stored.quarantine_reason == "InvalidValue: Case.case_id: Field required"
+    )
+    assert (settings.channels.file.quarantine / "x.case.json.error.txt").read_text() == "Case.case_id: Field required\n"
+
+
+def test_event_of_an_unconfigured_channel_is_retried_then_dead_lettered_but_kept(settings: Settings) -> None:
+    assert settings.channels.file is not None
+    worker = _worker(settings, FileChannel(settings.channels.file), max_attempts=3)
+    worker.store.store_inbound(
+        channel="mllp", key="MSH-10:1", payload=b"MSH|", content_type="x", received_at=datetime.now(UTC)
+    )
+    result = worker.drain()
+    assert (result.retrying, result.dead) == (2, 1)
+    (stored,) = worker.store.list_inbound()
+    assert stored.status == Status.dead and stored.payload == b"MSH|"
+    assert stored.last_error == "AgentError: channel mllp is not configured (gave up after 3 attempts)"
+
+
+# --- crashes and shutdown in a real process ----------------------------------------------------------------------
+
+
+def _crash(config: Path, point: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(HERE / "crash_worker.py"), str(config), point],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("point", ["acknowledge", "fetch_context", "generate", "post"])
+def test_kill_at_a_step_boundary_then_restart_gives_exactly_one_draft_per_course(
+    config_file: Callable[..., Path], point: str
+) -> None:
+    config = config_file(jobs={"lease_s": 0.5})
+    settings = load_settings(config)
+    cases = _drop(settings, 3)
+    crashed = _crash(config, point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    restarted = subprocess.run(
+        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    assert settings.channels.file is not None
+    letters = sorted(settings.channels.file.outbox.glob("*.txt"))
+    assert len(letters) == len(cases)
+    assert not list(settings.channels.file.outbox.glob(".*.tmp"))
+    store = JobStore(settings.database.url)
+    jobs = store.list_jobs()
+    assert sorted(j.key for j in jobs) == sorted(c.case_id for c in cases)
+    assert {j.status for j in jobs} == {Status.posted}
+    assert len(store.list_inbound()) == len(cases)
+    assert list(settings.channels.file.inbox.iterdir()) == []
+
+
+def test_sigterm_mid_step_finishes_and_checkpoints_the_step_then_exits(config_file: Callable[..., Path]) -> None:
+    config = config_file()
+    settings = load_settings(config)
+    _drop(settings, 2)
+    result = _crash(config, "term-in-generate")
+    assert result.returncode == 0, result.stderr
+    assert '"event": "shutdown requested"' in result.stderr
+    jobs = JobStore(settings.database.url).list_jobs()
+    # the generation in hand was stored; nothing after it was started
+    assert sorted(j.status for j in jobs) == [Status.context_fetched, Status.generated]
+    assert all(j.attempts == 0 and j.last_error is None for j in jobs)
+
+
+def test_run_forever_stops_cleanly_on_sigterm(config_file: Callable[..., Path]) -> None:
+    config = config_file(scheduler={"poll_interval_s": 0.2})
+    settings = load_settings(config)
+    _drop(settings, 2)
+    assert settings.channels.file is not None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        outbox = settings.channels.file.outbox
+        for _ in range(200):
+            if len(list(outbox.glob("*.txt"))) == 2:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        (settings.channels.file.inbox / "late.case.json").write_text(make_case(7).model_dump_json())
+        for _ in range(100):
+            if len(list(outbox.glob("*.txt"))) == 3:
+                break
+            subprocess.run(["sleep", "0.1"], check=True)
+        assert len(list(outbox.glob("*.txt"))) == 3  # a file dropped while running is picked up by the next poll
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert '"event": "agent stopped"' in stderr
+
+
+def test_inbound_protocol_extension_is_optional() -> None:
+    from rtletter.agent.channels.base import Acknowledges, Quarantines
+
+    class Minimal:
+        name = "x"
+
+        def poll(self) -> list[Inbound]:
+            return []
+
+    assert not isinstance(Minimal(), Acknowledges) and not isinstance(Minimal(), Quarantines)
