@@ -160,7 +160,9 @@ _MONTH_D_Y_RE = re.compile(rf"\b({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)
 _BIRTH_CONTEXT_RE = re.compile(
     r"(?:geb\.(?:\s*am)?|geboren(?:\s+am)?|\*|born(?:\s+on)?|DOB:?|date of birth:?)\s*$", re.I
 )
-_DATE_LINE_RE = re.compile(r"^\s*(?:[A-ZÄÖÜ][\wäöüß.\- ]{1,40},\s*(?:den\s+)?|Datum:\s*|Date:\s*)$")
+# The header's date line: "Rheinstadt, den 14.04.2026", "Klinik X, Musterstadt, 14.04.2026", "Datum: 14.04.2026".
+_DATE_LINE_RE = re.compile(r"(?:^|,\s*(?:den\s+)?|Datum:\s*|Date:\s*)$", re.IGNORECASE)
+_SALUTATION_RE = re.compile(r"^\s*(?:Sehr geehrte|Liebe|Hallo|Guten Tag|Dear|To whom)", re.IGNORECASE | re.MULTILINE)
 
 _Span = tuple[int, int]
 
@@ -192,7 +194,9 @@ def _date_label(text: str, start: int) -> str:
         return "birth date"
     line_end = text.find("\n", start)
     line_end = len(text) if line_end < 0 else line_end
-    if _DATE_LINE_RE.match(before) and len(text[start:line_end].strip()) <= 20:
+    salutation = _SALUTATION_RE.search(text)
+    in_header = salutation is None or start < salutation.start()
+    if in_header and _DATE_LINE_RE.search(before) and len(text[start:line_end].strip()) <= 20:
         return "letter date"
     return "date"
 
@@ -306,8 +310,9 @@ _SECTION_PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
         "en": (r"(?:^|\n)\s*(?:Dear|To whom it may concern|Hello)\b",),
     },
     "diagnoses": {
-        "de": (_HEAD + r"(?:Haupt|Tumor|Aufnahme|Entlassungs)?[Dd]iagnose(?:n|\(n\))?\b", r"\bICD-10\b"),
-        "en": (_HEAD + r"(?:Principal |Primary |Main )?Diagnos[ie]s\b", r"\bICD-10\b"),
+        "de": (_HEAD + r"(?:[\wäöüÄÖÜ-]+\s+)?(?:Haupt|Tumor|Aufnahme|Entlassungs)?[Dd]iagnose(?:n|\(n\))?\b",
+               r"\bICD-10\b"),
+        "en": (_HEAD + r"(?:[\w-]+\s+)?Diagnos[ie]s\b", r"\bICD-10\b"),
     },
     "treatment_history": {
         "de": (

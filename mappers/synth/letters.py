@@ -544,9 +544,10 @@ def _follow_up(w: _Writer) -> list[str]:
         )
         return lines
     for a in appointments:
+        kind = a.kind[:1].upper() + a.kind[1:]
         lines.append(w.bullet() + w.pick(
-            w.t(f"{a.kind}: {_when(w, a.when)}", f"{a.kind}: {_when(w, a.when)}"),
-            w.t(f"Termin {a.kind} am {_when(w, a.when)}", f"{a.kind} booked for {_when(w, a.when)}"),
+            w.t(f"{kind}: {_when(w, a.when)}", f"{kind}: {_when(w, a.when)}"),
+            w.t(f"Termin {kind} am {_when(w, a.when)}", f"{kind} booked for {_when(w, a.when)}"),
         ))  # fmt: skip
     return lines
 

@@ -1,0 +1,136 @@
+"""extract_facts and find_sections on hand-written letters in wordings the synthetic cohort does not use."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtletter.mappers.letter import SECTIONS, extract_facts, find_sections
+
+# Hand-written in the style of other departments: other headings, "à", cGy, ranges, dd.mm.yy, ISO, partial dates.
+GERMAN = """\
+Klinik für Strahlentherapie, Musterstadt, 14.04.2026
+
+Patient: Herr Max Beispiel, * 03.11.1951
+
+Hallo Herr Dr. Sommer,
+
+anbei der Abschlussbericht.
+
+Hauptdiagnose: Adenokarzinom des Rektums (ICD C20), cT3 N1 M0; Nebendiagnose Diabetes mellitus (E11.90).
+Anamnese: Z. n. Koloskopie, keine OP.
+Radiatio: 28 Fraktionen à 1,8 Gy, Gesamtdosis 5040 cGy, vom 02.03. bis 08.04.2026, parallel Xeloda 825 mg/m² 2× tgl.
+Dosis-Constraints: V20 < 30 %, D95 > 95 %; 5 Fraktionen pro Woche.
+Verträglichkeit: Diarrhoe Grad 2, Proktitis Grad 1.
+Weiteres Vorgehen: OP-Planung; wir empfehlen ein MRT am 20.05.26.
+Verlaufskontrolle in unserer Ambulanz am 2026-06-01.
+
+Freundliche Grüße
+"""
+
+ENGLISH = """\
+Department of Clinical Oncology
+DOB: 12/03/1956
+
+To whom it may concern,
+
+Principal diagnosis: carcinoma of the left breast, pT1c pN0, C50.4 L, diagnosed 14 January 2026.
+Previous treatment: wide local excision on January 20, 2026; tamoxifen since 3 February 2026.
+Treatment given: 40.05 Gy in 15 fractions (2.67 Gy per fraction) from 2 March to 20 March 2026, then a tumour-bed
+boost of 5 x 2 Gy. Prescribed 4005 cGy.
+Toxicities: grade 1 dermatitis.
+Further management: we suggest annual mammography; consolidation with R-CHOP is not indicated.
+Appointments: review appointment on 4 May 2026.
+
+Best regards
+"""
+
+
+def _facts(text: str, lang: str) -> set[tuple[str, str]]:
+    return {(f.kind, f.value) for f in extract_facts(text, lang)}
+
+
+def test_extract_facts_reads_a_german_letter_in_other_wording() -> None:
+    facts = _facts(GERMAN, "de")
+    assert {("dose", "1.8"), ("dose", "50.4"), ("fractions", "28")} <= facts
+    assert {("date", "2026-03-02"), ("date", "2026-04-08"), ("date", "2026-05-20"), ("date", "2026-06-01")} <= facts
+    assert {("code", "C20"), ("code", "E11.90"), ("drug", "capecitabine")} <= facts
+    # "5 Fraktionen pro Woche" is a schedule, "V20"/"D95" are dose-volume terms, "2×" is a drug schedule
+    assert ("fractions", "5") not in facts
+    assert ("code", "V20") not in facts and ("code", "D95") not in facts
+    assert ("fractions", "2") not in facts
+
+
+def test_extract_facts_labels_birth_and_letter_dates() -> None:
+    labels = {f.value: f.label for f in extract_facts(GERMAN, "de") if f.kind == "date"}
+    assert labels["1951-11-03"] == "birth date"
+    assert labels["2026-04-14"] == "letter date"
+    assert labels["2026-03-02"] == "date"
+
+
+def test_extract_facts_reads_an_english_letter() -> None:
+    facts = extract_facts(ENGLISH, "en")
+    found = {(f.kind, f.value) for f in facts}
+    assert {("dose", "40.05"), ("dose", "2.67"), ("dose", "2"), ("fractions", "15"), ("fractions", "5")} <= found
+    assert {("date", "2026-01-14"), ("date", "2026-01-20"), ("date", "2026-02-03"), ("date", "2026-03-02"),
+            ("date", "2026-03-20"), ("date", "2026-05-04")} <= found  # fmt: skip
+    assert ("code", "C50.4") in found
+    assert {("drug", "tamoxifen"), ("drug", "rituximab"), ("drug", "prednisone")} <= found
+    assert next(f for f in facts if f.value == "1956-03-12").label == "birth date"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5 × 5 Gy", {("fractions", "5"), ("dose", "5")}),
+        ("3x15 Gy", {("fractions", "3"), ("dose", "15")}),
+        ("45–50,4 Gy", {("dose", "45"), ("dose", "50.4")}),
+        ("7000 cGy", {("dose", "70")}),
+        ("Fraktion 12 von 28", set()),  # no fraction word after the count: not a fraction count
+        ("nach 17 von 28 geplanten Fraktionen", {("fractions", "17"), ("fractions", "28")}),
+        ("am 05.01.26", {("date", "2026-01-05")}),
+        ("am 31.02.2026", set()),  # not a date
+        ("Cisplatin und 5-FU, Mitomycin C", {("drug", "cisplatin"), ("drug", "fluorouracil"), ("drug", "mitomycin")}),
+        ("Temozolomid 75 mg/m²", {("drug", "temozolomide")}),
+        ("C79.3 und C34.1", {("code", "C79.3"), ("code", "C34.1")}),
+        ("pT2 pN1a G2 R0 ECOG 1", set()),
+    ],
+)
+def test_extract_facts_canonical_forms(text: str, expected: set[tuple[str, str]]) -> None:
+    assert _facts(text, "de") == expected
+
+
+def test_extract_facts_partial_date_takes_the_year_of_the_next_full_date_across_new_year() -> None:
+    facts = _facts("Radiatio vom 29.12. bis 16.01.2026", "de")
+    assert ("date", "2025-12-29") in facts and ("date", "2026-01-16") in facts
+
+
+def test_extract_facts_partial_date_without_any_year_needs_reference_year() -> None:
+    assert _facts("Nachsorge am 02.03.", "de") == set()
+    assert {(f.kind, f.value) for f in extract_facts("Nachsorge am 02.03.", "de", reference_year=2027)} == {
+        ("date", "2027-03-02")
+    }
+
+
+def test_extract_facts_rejects_unknown_language() -> None:
+    with pytest.raises(ValueError):
+        extract_facts("50 Gy", "fr")
+
+
+def test_find_sections_on_other_wordings() -> None:
+    assert find_sections(GERMAN, "de") == dict.fromkeys(SECTIONS, True)
+    assert find_sections(ENGLISH, "en") == dict.fromkeys(SECTIONS, True)
+
+
+def test_find_sections_reports_what_is_missing() -> None:
+    text = "Sehr geehrter Herr Kollege Braun,\n\nDiagnose: Glioblastom.\nWir bestrahlten mit 30 × 2 Gy.\n"
+    sections = find_sections(text, "de")
+    assert sections["salutation"] and sections["diagnoses"] and sections["course"]
+    assert not sections["treatment_history"]
+    assert not sections["tolerance"]
+    assert not sections["recommendations"]
+    assert not sections["follow_up"]
+    assert not sections["closing"]
+
+
+def test_find_sections_on_empty_text_finds_nothing() -> None:
+    assert not any(find_sections("", "en").values())

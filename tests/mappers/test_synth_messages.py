@@ -1,0 +1,61 @@
+"""generate_cohort: the synthetic patients' FHIR bundles and HL7 v2 messages, written by the FHIR and v2 writers,
+validate and map back to the same facts as the case they were written from."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from rtletter.mappers.load import load_cases
+from rtletter.mappers.synth import SyntheticPatient, generate_cohort
+
+
+@pytest.fixture(scope="module", params=["de", "en"])
+def patients(request: pytest.FixtureRequest) -> list[SyntheticPatient]:
+    return generate_cohort(28, seed=21, lang=request.param)
+
+
+def _facts(case: object) -> set[tuple[str, str]]:
+    return {(f.kind, f.value) for f in case.facts()}  # type: ignore[attr-defined]
+
+
+def test_generate_cohort_is_byte_for_byte_deterministic() -> None:
+    first, again = generate_cohort(6, seed=5), generate_cohort(6, seed=5)
+    assert [(p.v2, json.dumps(p.bundle, sort_keys=True), p.letter) for p in first] == [
+        (p.v2, json.dumps(p.bundle, sort_keys=True), p.letter) for p in again
+    ]
+    other = generate_cohort(6, seed=6)
+    assert [p.v2 for p in other] != [p.v2 for p in first]
+
+
+def test_bundles_validate_with_fhir_resources(patients: list[SyntheticPatient]) -> None:
+    for patient in patients:
+        bundle = Bundle.model_validate(patient.bundle)
+        assert bundle.type in ("collection", "transaction", "searchset")
+
+
+def test_v2_messages_declare_their_encoding(patients: list[SyntheticPatient]) -> None:
+    encodings = {p.v2_encoding for p in patients}
+    assert encodings == {"utf-8", "latin-1"}
+    for patient in patients:
+        msh = patient.v2.split(b"\r", 1)[0]
+        if patient.v2_encoding == "latin-1":
+            assert b"8859/1" in msh
+            patient.v2.decode("latin-1")
+        else:
+            assert b"UTF-8" in msh
+            patient.v2.decode("utf-8")
+
+
+def test_fhir_and_v2_map_back_to_the_case_facts(patients: list[SyntheticPatient]) -> None:
+    for patient in patients:
+        expected = _facts(patient.case)
+        from_fhir = load_cases(json.dumps(patient.bundle).encode("utf-8"))
+        from_v2 = load_cases(patient.v2)
+        assert len(from_fhir) == 1 and len(from_v2) == 1
+        assert _facts(from_fhir[0]) == expected, patient.patient_id
+        assert _facts(from_v2[0]) == expected, patient.patient_id
+        assert from_fhir[0].course.status == patient.case.course.status
+        assert from_v2[0].patient.name == patient.case.patient.name
