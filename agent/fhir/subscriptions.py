@@ -120,14 +120,14 @@ class NotificationReceiver:
 
     # --- R4 rest-hook ----------------------------------------------------------------------------------------------
 
-    def resource(self, resource: Resource, raw: bytes) -> list[Inbound]:
+    def resource(self, resource: Resource, raw: bytes, *, source: str = "rest-hook") -> list[Inbound]:
         """A rest-hook notification with payload: the (course summary) resource itself."""
         if resource.get("resourceType") != "Procedure":
             return []
         event = self.tracker.classify(resource)
         if event is None:
             return []
-        inbound = course_inbound(resource, event, source="rest-hook", received_at=self.clock())
+        inbound = course_inbound(resource, event, source=source, received_at=self.clock())
         inbound = Inbound(inbound.channel, inbound.key, raw, inbound.content_type, inbound.received_at, inbound.meta)
         try:
             self.sink(inbound)
@@ -180,7 +180,7 @@ class NotificationReceiver:
                 continue
             resource = by_key.get(ref)
             if resource is not None:
-                stored += self.resource(resource, json.dumps(resource, separators=(",", ":")).encode())
+                stored += self.resource(resource, raw, source="backport")
                 continue
             inbound = Inbound(
                 channel="fhir",

@@ -93,8 +93,8 @@ def test_a_second_adapter_version_gets_its_own_device_and_a_redraft_its_own_docu
     assert redraft.extra["device"] != first.extra["device"]
 
 
-def test_server_down_is_a_retryable_channel_error_and_the_retry_succeeds(fhir_sandbox_factory) -> None:  # type: ignore[no-untyped-def]
-    sandbox = fhir_sandbox_factory()
+def test_server_down_is_a_retryable_channel_error_and_the_retry_succeeds(fhir_sandbox) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox  # the session's server: stopped and restarted on the same port and database
     case = make_case()
     with FhirClient(sandbox.base_url, timeout_s=5) as client:
         writer = FhirWriteBack(client, adapter_version="rt-qlora-test", clock=lambda: NOW)
