@@ -50,7 +50,10 @@ def test_v2_messages_declare_their_encoding(patients: list[SyntheticPatient]) ->
 
 
 def test_fhir_and_v2_map_back_to_the_case_facts(patients: list[SyntheticPatient]) -> None:
-    for patient in patients:
+    # Mapping back costs about 0.6 s a patient (hl7apy, fhir.resources): one patient per entity in German, a few in
+    # English; bench/ and the demo map whole cohorts.
+    sample = patients[:14] if patients[0].case.language == "de" else patients[:4]
+    for patient in sample:
         expected = _facts(patient.case)
         from_fhir = load_cases(json.dumps(patient.bundle).encode("utf-8"))
         from_v2 = load_cases(patient.v2)
