@@ -52,6 +52,8 @@ from rtletter.mappers.fhir_people import map_patient, map_physician
 
 __all__ = ["case_from_bundle", "parse_bundle"]
 
+MAX_STRING_CHARS = 1_048_576  # FHIR R4 datatypes: a string SHALL NOT exceed 1 MB
+MAX_DEPTH = 64  # the deepest mCODE/CodeX paths are about 12 levels; far more is hostile input
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
@@ -85,23 +87,58 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
         try:
             raw = json.loads(data)
         except UnicodeDecodeError as exc:
-            raise InvalidValue("input is not UTF-8 JSON", resource="Bundle") from exc
+            raise InvalidValue("input is not UTF-8 JSON", resource="Bundle", element=f"byte {exc.start}") from exc
         except RecursionError as exc:
-            raise InvalidValue("JSON nested too deeply", resource="Bundle") from exc
-        except ValueError as exc:  # JSONDecodeError; the message would quote the input
-            raise UnsupportedInput("input is not valid JSON", resource="Bundle") from exc
+            raise InvalidValue("JSON nested too deeply", resource="Bundle", element="(document)") from exc
+        except json.JSONDecodeError as exc:  # its message would quote the input: keep only the position
+            raise UnsupportedInput(
+                "input is not valid JSON", resource="Bundle", element=f"line {exc.lineno} column {exc.colno}"
+            ) from exc
+        except ValueError as exc:
+            raise UnsupportedInput("input is not valid JSON", resource="Bundle", element="(document)") from exc
     if not isinstance(raw, dict) or "resourceType" not in raw:
-        raise UnsupportedInput("input is not a FHIR resource (no resourceType)", resource="Bundle")
+        raise UnsupportedInput("input is not a FHIR resource", resource="Bundle", element="resourceType")
     resource_type = raw["resourceType"]
     if resource_type != "Bundle":
         name = resource_type if isinstance(resource_type, str) and _RESOURCE_TYPE.match(resource_type) else "resource"
-        raise UnsupportedInput(f"expected a Bundle, got a {name}", resource=name)
+        raise UnsupportedInput(f"expected a Bundle, got a {name}", resource=name, element="resourceType")
+    _screen(raw, 0, "Bundle", [])
     try:
         return Bundle.model_validate(raw)
     except ValidationError as exc:
         raise _translate(exc, raw) from None
     except RecursionError as exc:
         raise InvalidValue("resource nested too deeply", resource="Bundle") from exc
+
+
+def _screen(node: object, depth: int, resource: str, path: list[str]) -> None:
+    """Before validation: no string over FHIR's 1 MB, no nesting deeper than any real resource needs."""
+    if depth > MAX_DEPTH:
+        raise InvalidValue("resource nested too deeply", resource=resource, element=_element(path) or None)
+    if isinstance(node, str):
+        if len(node) > MAX_STRING_CHARS and (not path or path[-1] != "data"):  # base64Binary may be longer
+            raise InvalidValue("string longer than FHIR allows (1 MB)", resource=resource, element=_element(path))
+    elif isinstance(node, dict):
+        kind = node.get("resourceType")
+        if isinstance(kind, str) and depth > 0:
+            resource, path = (kind if _RESOURCE_TYPE.match(kind) else "resource"), []
+        for key, value in node.items():
+            if isinstance(value, dict | list | str):
+                path.append(key if isinstance(key, str) and _NAME.match(key) else "?")
+                _screen(value, depth + 1, resource, path)
+                path.pop()
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, dict | list | str):
+                path.append(f"{path.pop() if path else ''}[{i}]")
+                _screen(value, depth + 1, resource, path)
+                path[-1] = path[-1].rsplit("[", 1)[0]
+        return
+
+
+def _element(path: list[str]) -> str:
+    """The element path, shortened when hostile nesting makes it long."""
+    return ".".join(path) if len(path) <= 8 else ".".join([*path[:4], "…", *path[-2:]])
 
 
 def _translate(exc: ValidationError, raw: dict[str, Any]) -> InvalidValue | MissingElement:
@@ -128,8 +165,8 @@ def _translate(exc: ValidationError, raw: dict[str, Any]) -> InvalidValue | Miss
         path.append(part if _NAME.match(part) else "?")
     if error["type"] == "extra_forbidden" and path:
         path[-1] = "(unknown element)"
-    element = ".".join(path) or None
-    if error["type"] == "missing":
+    element = _element(path) or None
+    if "missing" in error["type"]:
         return MissingElement("required element missing", resource=resource, element=element)
     return InvalidValue(f"invalid value ({error['type']})", resource=resource, element=element)
 
