@@ -102,13 +102,15 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
     if resource_type != "Bundle":
         name = resource_type if isinstance(resource_type, str) and _RESOURCE_TYPE.match(resource_type) else "resource"
         raise UnsupportedInput(f"expected a Bundle, got a {name}", resource=name, element="resourceType")
-    _screen(raw, 0, "Bundle", [])
+    if isinstance(data, dict) or len(data) > MAX_STRING_CHARS:  # smaller JSON text cannot hold a longer string
+        _screen(raw, 0, "Bundle", [])
     try:
         return Bundle.model_validate(raw)
     except ValidationError as exc:
         raise _translate(exc, raw) from None
-    except RecursionError as exc:
-        raise InvalidValue("resource nested too deeply", resource="Bundle") from exc
+    except RecursionError:
+        _screen(raw, 0, "Bundle", [])  # names the element that nests too deeply
+        raise InvalidValue("resource nested too deeply", resource="Bundle", element="entry") from None
 
 
 def _screen(node: object, depth: int, resource: str, path: list[str]) -> None:
