@@ -213,3 +213,17 @@ def test_malformed_hl7v2_exits_2_naming_segment_and_field(tmp_path: Path) -> Non
     _assert_one_line_error(results[0], "MSH-18")
     _assert_one_line_error(results[1], "MLLP")
     _assert_one_line_error(results[2], "PID")
+
+
+@needs_fhir
+def test_prompt_with_site_templates_and_a_broken_template(external_dir: Path, tmp_path: Path) -> None:
+    good, broken = tmp_path / "good", tmp_path / "broken"
+    good.mkdir()
+    broken.mkdir()
+    (good / "system.de.j2").write_text("Hausstil: nur Fakten.", encoding="utf-8")
+    (broken / "user.j2").write_text("{% for x in diagnoses %}{{ x }", encoding="utf-8")
+    path = str(external_dir / "fhir" / "xrts-01-prostate-1p-1v.json")
+    ok, bad = _run_many(["prompt", "--templates", str(good), path], ["prompt", "--templates", str(broken), path])
+    assert ok.returncode == 0, ok.stderr.decode()
+    assert b"system<|end_header_id|>\n\nHausstil: nur Fakten.<|eot_id|>" in ok.stdout
+    _assert_one_line_error(bad, "prompt template", "TemplateSyntaxError")
