@@ -319,7 +319,8 @@ class JobStore:
 
     # --- claims -----------------------------------------------------------------------------------------------------
 
-    def _claim(self, table: Table, states: Sequence[Status], worker: str) -> int | None:
+    def _claim(self, table: Table, states: Sequence[Status], worker: str, what: str) -> RowMapping | None:
+        """Lease the oldest due row and read it, audited, in one transaction (one commit per claim)."""
         now = self.clock()
         query = (
             select(table.c.id)
@@ -336,30 +337,29 @@ class JobStore:
             row_id = conn.execute(query).scalar()
             if row_id is None:
                 return None
-            conn.execute(
-                update(table).where(table.c.id == row_id).values(claimed_by=worker, lease_until=now + self.lease)
+            row = (
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == row_id)
+                    .values(claimed_by=worker, lease_until=now + self.lease)
+                    .returning(*table.c)
+                )
+                .mappings()
+                .one()
             )
-        return int(row_id)
+            entity = "inbound" if table is inbound_table else "job"
+            self._audit(conn, worker, "read", entity, row["id"] if table is inbound_table else row["key"], what)
+        return row
 
     def claim_inbound(self, worker: str) -> StoredInbound | None:
         """Claim the oldest due inbound event that still needs mapping."""
-        row_id = self._claim(inbound_table, [Status.received], worker)
-        if row_id is None:
-            return None
-        with self._tx() as conn:
-            row = conn.execute(select(inbound_table).where(inbound_table.c.id == row_id)).mappings().one()
-            self._audit(conn, worker, "read", "inbound", row_id, "raw payload read for mapping")
-        return self._row_to_inbound(row)
+        row = self._claim(inbound_table, [Status.received], worker, "raw payload read for mapping")
+        return self._row_to_inbound(row) if row is not None else None
 
     def claim_job(self, worker: str) -> Job | None:
         """Claim the oldest due job with a step left (generate or post)."""
-        row_id = self._claim(jobs_table, sorted(OPEN_BY_TABLE["jobs"]), worker)
-        if row_id is None:
-            return None
-        with self._tx() as conn:
-            row = conn.execute(select(jobs_table).where(jobs_table.c.id == row_id)).mappings().one()
-            self._audit(conn, worker, "read", "job", row["key"], f"case read for step after {row['status']}")
-        return self._row_to_job(row)
+        row = self._claim(jobs_table, sorted(OPEN_BY_TABLE["jobs"]), worker, "case read for its next step")
+        return self._row_to_job(row) if row is not None else None
 
     # --- step completions (each conditional on still holding the claim) --------------------------------------------
 
