@@ -27,8 +27,8 @@ def open_store(settings: Settings) -> JobStore:
     return store
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """The configured channels, by name. The FHIR and MLLP channels come from their own modules once installed."""
+def build_channels(settings: Settings, store: JobStore) -> dict[str, Channel]:
+    """The configured channels, by name. Channels keep their bookkeeping in the job store (``channel_state``)."""
     channels: dict[str, Channel] = {}
     if settings.channels.file is not None:
         from rtletter.agent.channels.file import FileChannel
@@ -36,10 +36,13 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         channels["file"] = FileChannel(settings.channels.file)
     if settings.channels.fhir is not None:
         try:
-            from rtletter.agent.channels.fhir import build_fhir_channel  # type: ignore[attr-defined,unused-ignore]
+            from rtletter.agent.channels.fhir import FhirChannel
         except ImportError as exc:
             raise ConfigError("channels.fhir is configured but the FHIR channel is not installed") from exc
-        channels["fhir"] = build_fhir_channel(settings.channels.fhir)
+        adapter = settings.model.adapter_dir.name if settings.model.adapter_dir else "none"
+        channels["fhir"] = FhirChannel.from_settings(
+            settings.channels.fhir, store.state("fhir"), adapter_version=adapter
+        )
     if settings.channels.mllp is not None:
         raise ConfigError("channels.mllp: the HL7 v2 MLLP channel is not implemented yet")
     if not channels:
@@ -48,9 +51,10 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 
 def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> Worker:
+    store = open_store(settings)
     return Worker(
-        open_store(settings),
-        build_channels(settings),
+        store,
+        build_channels(settings, store),
         build_generator(settings.model),
         retry=RetryStrategy(settings.jobs.max_attempts, settings.jobs.backoff_base_s, settings.jobs.backoff_max_s),
         metrics=metrics,

@@ -5,6 +5,7 @@ Tables (created by ``JobStore.create_tables``)::
     inbound  every raw event, stored before it is acknowledged; unique (channel, key) makes a replay a no-op
     jobs     one row per course letter; unique key = source:course id; status = the last completed step
     audit    who read or wrote which patient data, when
+    channel_state  a channel's own bookkeeping (FHIR poll mark, subscription event counters), shared by replicas
 
 Embedded default: SQLite in WAL mode with ``synchronous=FULL`` (a commit survives power loss) and
 ``BEGIN IMMEDIATE`` transactions, so that two processes on one file serialise their claims instead of deadlocking.
@@ -140,6 +141,15 @@ audit_table = Table(
     Column("entity", String(32), nullable=False),  # inbound | job | draft | channel
     Column("entity_id", String(512), nullable=False),
     Column("what", String(256), nullable=False),  # "raw payload stored", "case read for generation", ...
+)
+
+channel_state_table = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("key", String(256), primary_key=True),  # "poll_mark", "subscription/<id>/events"
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 
@@ -659,6 +669,34 @@ class JobStore:
             self._audit(conn, actor, "write", "job", job.key, "cancelled")
         return self.get_job(job.id)  # type: ignore[return-value]
 
+    def state(self, channel: str) -> ChannelState:
+        """A durable key-value store for one channel's own bookkeeping (poll marks, subscription counters)."""
+        return ChannelState(self, channel)
+
+    def get_state(self, channel: str, key: str) -> str | None:
+        table = channel_state_table
+        with self._tx() as conn:
+            return conn.execute(select(table.c.value).where(table.c.channel == channel, table.c.key == key)).scalar()
+
+    def set_state(self, channel: str, key: str, value: str) -> None:
+        table = channel_state_table
+        for _ in range(INTAKE_TRIES):
+            try:
+                with self._tx() as conn:
+                    done = conn.execute(
+                        update(table)
+                        .where(table.c.channel == channel, table.c.key == key)
+                        .values(value=value, updated_at=self.clock())
+                    )
+                    if done.rowcount == 0:
+                        conn.execute(
+                            insert(table).values(channel=channel, key=key, value=value, updated_at=self.clock())
+                        )
+                return
+            except IntegrityError:
+                continue  # another replica inserted it first: update on the next try
+        raise JobStoreError(f"could not save state of channel {channel}")
+
     def audit_rows(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._tx() as conn:
             rows = conn.execute(select(audit_table).order_by(audit_table.c.id).limit(limit)).mappings()
@@ -670,6 +708,20 @@ class LostClaim(JobStoreError):
 
     def __init__(self) -> None:
         super().__init__("claim lost to another worker")
+
+
+class ChannelState:
+    """``get``/``set`` for one channel, backed by the ``channel_state`` table (the FHIR channel's StateStore)."""
+
+    def __init__(self, store: JobStore, channel: str) -> None:
+        self.store = store
+        self.channel = channel
+
+    def get(self, key: str) -> str | None:
+        return self.store.get_state(self.channel, key)
+
+    def set(self, key: str, value: str) -> None:
+        self.store.set_state(self.channel, key, value)
 
 
 _TABLES: dict[str, Table] = {"inbound": inbound_table, "jobs": jobs_table}

@@ -168,3 +168,13 @@ def test_unreachable_database_is_a_job_store_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(JobStoreError, match="cannot open the job store"):
         JobStore(f"sqlite:///{blocker}/sub/x.db").create_tables()
+
+
+def test_channel_state_is_durable_and_per_channel(store: JobStore, tmp_path: Path) -> None:
+    fhir = store.state("fhir")
+    assert fhir.get("poll_mark") is None
+    fhir.set("poll_mark", "2026-03-02T08:00:00Z")
+    fhir.set("poll_mark", "2026-03-02T09:00:00Z")
+    assert store.state("mllp").get("poll_mark") is None
+    reopened = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    assert reopened.state("fhir").get("poll_mark") == "2026-03-02T09:00:00Z"
