@@ -7,7 +7,8 @@ Round trip 1 is one ``batch`` Bundle holding
   ``mcode-radiotherapy-dose-delivered-to-volume`` -> RadiotherapyVolume BodyStructure), ``reasonReference`` ->
   Condition, ``basedOn`` -> planned course, ``subject``, performers,
 - patient-level searches for the history the letter tells (conditions, staging and performance observations,
-  procedures, systemic therapy, appointments, adverse events).
+  procedures, referrals with the referring and copied physicians, care plans, systemic therapy, appointments,
+  adverse events), with ``_include:iterate`` from PractitionerRole to Practitioner and Organization.
 Round trip 2 (only when needed) is one more ``batch`` of reads for references found in round 1 that are still
 missing (a phase's own volumes, a Condition named by a staging Observation's ``focus``...).
 
@@ -41,18 +42,21 @@ FOLLOW_TYPES = {
     "Observation",
     "Device",
 }
-# Patient-level searches: (resource type, patient search parameter).
+# Who did or asked for something: PractitionerRole -> Practitioner + Organization, in the same search.
+_PEOPLE = "&_include:iterate=PractitionerRole:practitioner&_include:iterate=PractitionerRole:organization"
+# Patient-level searches: (resource type, patient search parameter, extra parameters).
 PATIENT_SEARCHES = (
-    ("Condition", "subject"),
-    ("Observation", "subject"),
-    ("Procedure", "subject"),
-    ("ServiceRequest", "subject"),
-    ("MedicationAdministration", "subject"),
-    ("MedicationStatement", "subject"),
-    ("MedicationRequest", "subject"),
-    ("Appointment", "patient"),
-    ("AdverseEvent", "subject"),
-    ("BodyStructure", "patient"),
+    ("Condition", "subject", ""),
+    ("Observation", "subject", ""),
+    ("Procedure", "subject", "&_include=Procedure:performer" + _PEOPLE),
+    ("ServiceRequest", "subject", "&_include=ServiceRequest:requester&_include=ServiceRequest:performer" + _PEOPLE),
+    ("CarePlan", "subject", ""),
+    ("MedicationAdministration", "subject", ""),
+    ("MedicationStatement", "subject", ""),
+    ("MedicationRequest", "subject", ""),
+    ("Appointment", "patient", ""),
+    ("AdverseEvent", "subject", ""),
+    ("BodyStructure", "patient", ""),
 )
 # Elements that point at the patient, for dropping other patients' resources.
 PATIENT_ELEMENTS = ("subject", "patient", "for", "beneficiary")
@@ -122,8 +126,18 @@ class ContextFetcher:
         direct = [ref for ref in dict.fromkeys(references(course)) if ref != f"Procedure/{course_id}"]
         entries += [_get(ref) for ref in direct]
         patient = _owner(course)
+        if patient:  # the patient with the GP (generalPractitioner -> PractitionerRole -> Practitioner, Organization)
+            entries = [e for e in entries if e["request"]["url"] != patient]
+            entries.append(
+                _get(
+                    f"Patient?_id={patient.split('/', 1)[1]}&_include=Patient:general-practitioner"
+                    f"&_include=Patient:organization{_PEOPLE}"
+                )
+            )
         if self.patient_history and patient:
-            entries += [_get(f"{rtype}?{param}={patient}&_count={PAGE_SIZE}") for rtype, param in PATIENT_SEARCHES]
+            entries += [
+                _get(f"{rtype}?{param}={patient}&_count={PAGE_SIZE}{extra}") for rtype, param, extra in PATIENT_SEARCHES
+            ]
         for ref in direct:  # planned course -> its planned phases (CodeX PlannedPhase basedOn PlannedCourse)
             if ref.startswith("ServiceRequest/"):
                 entries.append(_get(f"ServiceRequest?based-on={ref}&_count={PAGE_SIZE}"))
