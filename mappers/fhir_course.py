@@ -89,6 +89,7 @@ _STATUS: dict[str, CourseStatus] = {
     "in-progress": CourseStatus.in_progress,
     "on-hold": CourseStatus.in_progress,
 }
+_ENERGY_TEXT = re.compile(r"\b\d+(?:[.,]\d+)?\s*(?:k|M)e?V\b")
 _UID = re.compile(r"^(urn:oid:)?[0-9][0-9.…]*$")
 
 
@@ -279,7 +280,11 @@ def _modalities(resource: Procedure) -> list[_Pair]:
                 unit = energy.valueQuantity.unit or energy.valueQuantity.code or ""
                 pair.energy = f"{energy.valueQuantity.value:f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
             elif energy.valueCodeableConcept is not None:
-                pair.isotope = lookup(energy.valueCodeableConcept, ISOTOPE_BY_CODE)
+                name = lookup(energy.valueCodeableConcept, ISOTOPE_BY_CODE)
+                if name and _ENERGY_TEXT.search(name):  # "6 MV FFF": an energy written as text, not an isotope
+                    pair.energy = name
+                else:
+                    pair.isotope = name
         pair.applicators = [
             text for a in extensions(ext, EXT_APPLICATOR) if (text := concept_text(a.valueCodeableConcept))
         ]

@@ -219,6 +219,7 @@ def breast_boost_reirradiation_case() -> Case:
             body_sites=[Coding(system=SCT, code="76752008")],
             modalities=["photons", "electrons"],
             techniques=["3D-CRT", "SBRT-like"],
+            energy="6 MV FFF",  # not a plain quantity: written as text, must not turn into an isotope
             reirradiation=True,
             volumes=[whole, boost],
             phases=[
