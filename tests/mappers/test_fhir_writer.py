@@ -371,3 +371,14 @@ def test_doses_survive_the_cgy_round_trip(per_fraction: float, fractions: int) -
     case = Case(case_id="x:2", patient=Patient(id="M2"), course=Course(id="c2", volumes=[volume]))
     back = case_from_bundle(bundle_from_case(case))[0].course.volumes[0]
     assert (back.total_dose_gy, back.dose_per_fraction_gy, back.fractions_delivered) == (total, per_fraction, fractions)
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_synthetic_cohort_cases_round_trip(index: int) -> None:
+    from rtletter.mappers.synth.generate import build_case  # the cohort is the writer's main user
+
+    case, _plan = build_case(7, index, "de" if index % 2 else "en")
+    back = case_from_bundle(json.dumps(bundle_from_case(case)))
+    assert len(back) == 1
+    assert set(back[0].facts()) == set(case.facts())
+    assert essential(back[0]) == essential(case)
