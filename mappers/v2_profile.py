@@ -38,6 +38,7 @@ ROLES: dict[str, tuple[str, str | None]] = {
     "course_start": ("date", None),
     "course_end": ("date", None),
     "course_body_site": ("code*", None),
+    "course_laterality": ("text", None),
     "course_modality": ("text*", None),
     "course_technique": ("text*", None),
     "course_energy": ("text", None),
@@ -59,6 +60,7 @@ ROLES: dict[str, tuple[str, str | None]] = {
     # treated phases (CodeX TreatedPhase)
     "phase_name": ("text", "phase"),
     "phase_status": ("status", "phase"),
+    "phase_status_reason": ("code", "phase"),
     "phase_start": ("date", "phase"),
     "phase_end": ("date", "phase"),
     "phase_fractions_delivered": ("int", "phase"),
@@ -108,6 +110,7 @@ ROLES: dict[str, tuple[str, str | None]] = {
     "toxicity_term": ("text", "toxicity"),
     "toxicity_code": ("code", "toxicity"),
     "toxicity_grade": ("int", "toxicity"),
+    "toxicity_severity": ("text", "toxicity"),
     "toxicity_onset": ("date", "toxicity"),
     "interruption_start": ("date", "interruption"),
     "interruption_end": ("date", "interruption"),

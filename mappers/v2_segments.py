@@ -3,7 +3,8 @@
 ``case_from_v2(message, profile)`` maps one message. Standard segments are read the same at every site:
 
 - PID-3 patient id (the repetition with identifier type MR, else the first), PID-5 name (the legal name, type L, else
-  the first), PID-7 birth date, PID-8 sex (table 0001), PID-11 address (first repetition, one line).
+  the first), PID-7 birth date, PID-8 sex (table 0001), PID-11 address (first repetition, one line), PID-30 death
+  indicator (Y/N).
 - PV1-7 attending -> treating physician, PV1-8 referring (else OBR-16 / ORC-12 ordering provider), PV1-19 visit
   number (the course id when no profile code carries one), OBR-28 result copies to -> copies.
 - DG1-3 diagnosis code (coding system in DG1-3.3: I10, ICD10GM, ICD10CM ...), DG1-4 text, DG1-5 date, DG1-15
@@ -513,6 +514,7 @@ def map_patient(pid: Segment) -> Patient:
         birth_date=birth_date,
         sex=SEX_CODES.get((pid.get(8) or "").upper(), Sex.unknown),
         address=_address(pid.repetitions(11)[0]) if pid.repetitions(11) else None,
+        deceased=FLAG_WORDS.get((pid.get(30) or "").upper()),  # PID-30 patient death indicator (Y/N)
         source="PID",
     )
 
@@ -673,6 +675,7 @@ def _phases(found: _Observations, unit: str) -> tuple[list[TargetVolume], list[P
             Phase(
                 name=group.text("phase_name"),
                 status=group.status("phase_status") or CourseStatus.unknown,
+                status_reason=group.coding("phase_status_reason"),
                 start=group.day("phase_start"),
                 end=group.day("phase_end"),
                 fractions_delivered=group.integer("phase_fractions_delivered"),
@@ -736,6 +739,7 @@ def _course(message: Message, found: _Observations, profile: Profile, pv1: Segme
         start=single.day("course_start"),
         end=single.day("course_end"),
         body_sites=[c for obs in single.all("course_body_site") for c in obs.codings()],
+        laterality=single.text("course_laterality"),
         modalities=single.texts("course_modality"),
         techniques=single.texts("course_technique"),
         energy=single.text("course_energy"),
@@ -767,7 +771,12 @@ def _toxicities(found: _Observations) -> list[Toxicity]:
             continue
         toxicities.append(
             Toxicity(
-                term=term, grade=grade, onset=group.day("toxicity_onset"), code=coding, source=f"OBX toxicity {key}"
+                term=term,
+                grade=grade,
+                severity=group.text("toxicity_severity"),
+                onset=group.day("toxicity_onset"),
+                code=coding,
+                source=f"OBX toxicity {key}",
             )
         )
     return toxicities

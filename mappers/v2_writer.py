@@ -4,7 +4,8 @@ Layout (HL7 v2.5.1 ORU_R01: MSH, PATIENT_RESULT{PATIENT{PID, VISIT{PV1}}, ORDER_
 
 - MSH: MSH-7 = ``timestamp``, MSH-10 = ``control_id`` (both passed in: deterministic), MSH-18 = the character set
   (``UNICODE UTF-8``, ``8859/1``, ``ASCII``), MSH-19 = the letter language (ISO 639).
-- PID: PID-3 id (type MR), PID-5 name (type L), PID-7 birth date, PID-8 sex, PID-11 address (one line in XAD.1).
+- PID: PID-3 id (type MR), PID-5 name (type L), PID-7 birth date, PID-8 sex, PID-11 address (one line in XAD.1),
+  PID-30 death indicator.
 - PV1: PV1-7 treating physician, PV1-8 referring physician.
 - OBR: OBR-3 course id, OBR-4 RT-EOT, OBR-7/8 course start/end, OBR-25 F, OBR-28 copies.
 - OBX: everything else, one fact per OBX, codes from the profile; list items grouped by OBX-4 (sub-id).
@@ -259,6 +260,8 @@ def _header(out: _Message, case: Case, control_id: str, timestamp: datetime, cod
         "",
         "",
         _e(patient.address),  # PID-11 (XAD.1: the whole line)
+        *([""] * 18),
+        "" if patient.deceased is None else "Y" if patient.deceased else "N",  # PID-30 patient death indicator
     )
     # PV1-2 patient class U (unknown): the case does not say in- or outpatient.
     out.segment("PV1", "1", "U", "", "", "", "", _xcn(case.treating_physician), _xcn(case.referring_physician))
@@ -284,6 +287,7 @@ def _course(out: _Message, case: Case) -> None:
     out.obx("course_end", course.end)
     for site in course.body_sites:
         out.obx("course_body_site", site)
+    out.obx("course_laterality", course.laterality)
     for modality in course.modalities:
         out.obx("course_modality", modality)
     for technique in course.techniques:
@@ -325,6 +329,7 @@ def _phase(out: _Message, phase: Phase, key: str) -> None:
     # Every phase gets at least its status OBX, so that a phase without other data still reads back.
     out.obx("phase_name", phase.name, key)
     out.obx("phase_status", phase.status, key)
+    out.obx("phase_status_reason", phase.status_reason, key)
     out.obx("phase_start", phase.start, key)
     out.obx("phase_end", phase.end, key)
     out.obx("phase_fractions_delivered", phase.fractions_delivered, key)
@@ -371,6 +376,7 @@ def _events(out: _Message, case: Case) -> None:
         out.obx("toxicity_term", tox.term, key)
         out.obx("toxicity_code", tox.code, key)
         out.obx("toxicity_grade", tox.grade, key)
+        out.obx("toxicity_severity", tox.severity, key)
         out.obx("toxicity_onset", tox.onset, key)
     for n, interruption in enumerate(case.interruptions, start=1):
         key = str(n)

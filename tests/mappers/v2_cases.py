@@ -47,6 +47,7 @@ def breast_boost_case() -> Case:
             birth_date=date(1956, 3, 12),
             sex=Sex.female,
             address="Straße des 17. Juni 135, 10623 Berlin",
+            deceased=False,
         ),
         treating_physician=Physician(
             id="A-17",
@@ -92,6 +93,7 @@ def breast_boost_case() -> Case:
                 agents=["epirubicin", "cyclophosphamide"],
                 dose="4 Zyklen EC",
                 cycles=4,
+                text="adjuvant nach BET",
                 start=date(2025, 12, 1),
                 end=date(2026, 1, 20),
             ),
@@ -104,6 +106,7 @@ def breast_boost_case() -> Case:
             start=date(2026, 3, 2),
             end=date(2026, 4, 1),
             body_sites=[Coding(system=SNOMED, code="80248007", display="Left breast structure")],
+            laterality="left",
             modalities=["photons"],
             techniques=["VMAT", "3D-CRT"],
             energy="6 MV",
@@ -179,7 +182,7 @@ def breast_boost_case() -> Case:
                     system="http://terminology.hl7.org/CodeSystem/mdr", code="10061103", display="Radiation skin injury"
                 ),
             ),
-            Toxicity(term="Fatigue", grade=1),
+            Toxicity(term="Fatigue", grade=1, severity="mild"),
         ],
         performance_status=[
             PerformanceStatus(scale="ECOG", value=0, observed=date(2026, 3, 2)),
@@ -258,6 +261,15 @@ def stopped_chemo_case() -> Case:
                     dose_per_fraction_gy=1.8,
                     fractions_delivered=20,
                     planned_total_dose_gy=50.4,
+                    fractions_planned=28,
+                )
+            ],
+            phases=[
+                Phase(
+                    name="Serie 1",
+                    status=CourseStatus.stopped,
+                    status_reason=Coding(system=SNOMED, code="105480006", display="Refusal of treatment by patient"),
+                    fractions_delivered=20,
                     fractions_planned=28,
                 )
             ],
