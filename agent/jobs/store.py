@@ -230,7 +230,9 @@ class JobStore:
             raise
         except SQLAlchemyError as exc:
             # The driver's message may quote parameters (patient data): keep only its class.
-            raise JobStoreError(f"job store {self.dialect} failed: {type(exc.orig or exc).__name__}") from exc
+            raise JobStoreError(
+                f"job store {self.dialect} failed: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            ) from exc
 
     def create_tables(self) -> None:
         try:
