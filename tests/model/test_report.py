@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rtletter.mappers.case import Case
+from rtletter.model.dataset import make_record
+from rtletter.model.evaluate.recipe import evaluate
+from rtletter.model.evaluate.report import write_report
+from rtletter.model.evaluate.scores import Draft, EvaluationError, evaluate_drafts, write_drafts
+from rtletter.model.generator import Generation
+
+DATA = Path(__file__).parent / "data"
+BLAND = "Sehr geehrte Damen und Herren,\nder Patient wurde mit 66 Gy bestrahlt und erhielt Cisplatin."
+
+
+@pytest.fixture(scope="module")
+def letter() -> str:
+    return (DATA / "letter_rectum_de.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def records(letter: str) -> list[dict]:
+    case = Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
+    out = []
+    for n in range(3):
+        item = case.model_copy(deep=True)
+        item.case_id = f"synthetic:course-{n}"
+        item.patient.id = f"P-{n}"
+        out.append(make_record(item, letter.replace("Proktitis Grad 1", f"Proktitis Grad {n + 1}")))
+    return out
+
+
+def _drafts(records: list[dict]) -> list[Draft]:
+    tuned = [Draft(r["id"], "finetuned", r["completion"][0]["content"].replace("50,4", "50,0")) for r in records[:1]]
+    tuned += [Draft(r["id"], "finetuned", r["completion"][0]["content"]) for r in records[1:]]
+    return tuned + [Draft(r["id"], "base", BLAND) for r in records]
+
+
+def test_report_html_is_self_contained_with_table_plots_and_findings(tmp_path: Path, records) -> None:
+    evaluation = evaluate_drafts(records, _drafts(records))
+    markdown, page = write_report(evaluation, tmp_path)
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"(https?:)?//[\w.-]+\.\w+/", text.replace("http://fhir.de", ""))
+    assert not re.search(r"<(link|script)[^>]+(src|href)=", text)
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', text)
+    assert len(images) == 3
+    assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
+    for case_id in ("synthetic:course-0", "synthetic:course-1", "synthetic:course-2"):
+        assert f"<td>{case_id}</td>" in text
+    assert "contradicted: dose 50 (case: 50.4)" in text
+    assert "unsupported: dose 66" in text and "unsupported: drug cisplatin" in text
+    md = markdown.read_text(encoding="utf-8")
+    assert "| metric | base | fine-tuned | Δ fine-tuned − base | shuffled references |" in md
+    assert "| synthetic:course-0 | fine-tuned |" in md
+    assert "![ROUGE](rouge.png)" in md
+    assert (tmp_path / "rouge.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_summary_shows_fine_tuned_ahead_and_the_shuffled_floor(records) -> None:
+    evaluation = evaluate_drafts(records, _drafts(records))
+    base, tuned = evaluation.summaries
+    assert (base.system, tuned.system) == ("base", "finetuned")
+    assert all(tuned.rouge[n] > base.rouge[n] for n in tuned.rouge)
+    assert tuned.completeness == 1.0 and base.completeness < 0.5
+    assert (tuned.contradicted, tuned.unsupported) == (1, 0)
+    assert (base.contradicted, base.unsupported) == (0, 6)  # 66 Gy and cisplatin in each of three drafts
+    assert evaluation.shuffled_reference_rouge is not None
+    assert 0.9 < evaluation.shuffled_reference_rouge["rouge1"] < 1.0  # the three references differ in one word
+
+
+def test_drafts_must_match_the_data(records) -> None:
+    drafts = _drafts(records)
+    with pytest.raises(EvaluationError, match="system 'base' has no draft for 1 of 3 cases"):
+        evaluate_drafts(records, drafts[:-1])
+    with pytest.raises(EvaluationError, match="record 7 is for a case that is not in the data"):
+        evaluate_drafts(records, [*drafts, Draft("synthetic:other", "base", BLAND)])
+
+
+class FixedGenerator:
+    """A Generator that answers every conversation with one fixed text (the recipe's loop is under test, not a
+    model: the model helper's tests and the demo generate for real)."""
+
+    def __init__(self, text: str, model_name: str) -> None:
+        self.text, self.model_name = text, model_name
+        self.calls: list[int] = []
+
+    def generate(self, conversations, *, max_new_tokens: int = 1024) -> list[Generation]:
+        self.calls.append(len(conversations))
+        return [Generation(self.text, 100, 50, 0.5, self.model_name) for _ in conversations]
+
+
+def test_recipe_generates_with_adapter_and_base_then_rescores_from_file(tmp_path: Path, records, letter) -> None:
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    made: list[tuple[Path, Path | None]] = []
+
+    def factory(base: Path, adapter: Path | None) -> FixedGenerator:
+        made.append((base, adapter))
+        return FixedGenerator(letter if adapter else BLAND, "tiny+lora" if adapter else "tiny")
+
+    evaluation = evaluate(
+        data, base=tmp_path / "base", adapter=tmp_path / "adapter", baseline=True, out=tmp_path / "out",
+        generator_factory=factory,
+    )  # fmt: skip
+    assert made == [(tmp_path / "base", tmp_path / "adapter"), (tmp_path / "base", None)]
+    assert [s.system for s in evaluation.summaries] == ["base", "finetuned"]
+    assert evaluation.summaries[1].tokens_per_second == pytest.approx(100.0)
+    written = [json.loads(line) for line in (tmp_path / "out" / "drafts.jsonl").read_text().splitlines()]
+    assert len(written) == 6 and written[0]["model"] == "tiny+lora"
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert len(scores["drafts"]) == 6
+    assert (tmp_path / "out" / "report.html").is_file()
+
+    again = evaluate(
+        data, base=None, adapter=None, baseline=False, out=tmp_path / "again",
+        drafts=tmp_path / "out" / "drafts.jsonl", limit=2,
+    )  # fmt: skip
+    assert len(again.records) == 2 and len(again.scores) == 4
+    assert again.summaries[1].rouge == pytest.approx(
+        {k: sum(s.rouge[k] for s in evaluation.scores[1:4:2]) / 2 for k in again.summaries[1].rouge}
+    )
+
+
+def test_recipe_needs_something_to_evaluate(tmp_path: Path, records) -> None:
+    data = tmp_path / "test.jsonl"
+    write_drafts(tmp_path / "unused.jsonl", [])
+    data.write_text(json.dumps(records[0]) + "\n", encoding="utf-8")
+    with pytest.raises(EvaluationError, match="give --adapter, --baseline or --drafts"):
+        evaluate(data, base=None, adapter=None, baseline=False, out=tmp_path / "o")
+    with pytest.raises(EvaluationError, match="adapter_config.json: not found"):
+        evaluate(data, base=None, adapter=tmp_path, baseline=True, out=tmp_path / "o")
