@@ -8,8 +8,8 @@ Per input kind, three stages on the same bytes:
   (a) bare parse: ``fhir.resources.R4B`` Bundle validation of the JSON / hl7apy ``parse_message`` of the message;
   (b) mapping: ``load_cases`` (detection, parse, case model);
   (c) mapping + prompt: (b) plus ``build_messages`` and ``render_chat`` for every case.
-Each repeat runs (a), (b), (c) back to back so that load from other processes hits all three alike; the figure is
-the median over repeats after warm-up rounds. Goal (issue 2): (c) takes at most 1.5 times (a).
+Within a repeat the three stages take turns input by input, so that load from other processes hits all three
+alike; the figure is the median over repeats after warm-up rounds. Goal (issue 2): (c) takes at most 1.5 times (a).
 """
 
 from __future__ import annotations
@@ -104,16 +104,27 @@ def _time(function: Callable[[bytes], object], items: Sequence[bytes]) -> float:
 
 
 def measure(inputs: Inputs, repeats: int, warmup: int, warmup_items: int = 50) -> dict[str, float]:
-    """Median seconds per stage for all of ``inputs.items``; warm-up rounds run over the first ``warmup_items``."""
-    stages = {"bare parse": inputs.bare, **STAGES}
+    """Median over repeats of the seconds each stage needs for all of ``inputs.items``.
+
+    Within a repeat the stages take turns input by input (in rotating order), so that a burst of load from other
+    processes falls on all of them alike instead of on whichever stage happened to run then.
+    """
+    stages = list({"bare parse": inputs.bare, **STAGES}.items())
     warm = inputs.items[: max(1, min(len(inputs.items), warmup_items))]
     for _ in range(warmup):
-        for function in stages.values():
+        for _name, function in stages:
             _time(function, warm)
-    runs: dict[str, list[float]] = {name: [] for name in stages}
+    runs: dict[str, list[float]] = {name: [] for name, _ in stages}
     for _ in range(repeats):
-        for name, function in stages.items():
-            runs[name].append(_time(function, inputs.items))
+        spent = dict.fromkeys(runs, 0.0)
+        for index, item in enumerate(inputs.items):
+            shift = index % len(stages)
+            for name, function in stages[shift:] + stages[:shift]:
+                start = time.perf_counter()
+                function(item)
+                spent[name] += time.perf_counter() - start
+        for name, seconds in spent.items():
+            runs[name].append(seconds)
     return {name: statistics.median(values) for name, values in runs.items()}
 
 
