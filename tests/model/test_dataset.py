@@ -176,3 +176,17 @@ def test_read_jsonl_names_the_bad_line(tmp_path: Path) -> None:
     path.write_text('{"id": 1}\n{"id": \n', encoding="utf-8")
     with pytest.raises(DatasetError, match="line 2 is not valid JSON"):
         read_jsonl(path)
+
+
+def test_build_dataset_from_a_synthetic_cohort(tmp_path: Path) -> None:
+    from rtletter.agent.cohort import write_cohort
+
+    cohort = tmp_path / "cohort"
+    write_cohort(cohort, n=20, seed=5, lang="de")
+    stats = build_dataset(cohort, tmp_path / "data")
+    assert sum(stats.counts.values()) == 20
+    for split in SPLITS:
+        for record in read_jsonl(tmp_path / "data" / f"{split}.jsonl"):
+            folder = cohort / record["patient_id"]
+            assert record["completion"][0]["content"] == (folder / "letter.txt").read_text(encoding="utf-8")
+            assert case_from_record(record) == Case.model_validate_json((folder / "case.json").read_bytes())

@@ -101,3 +101,19 @@ def test_birth_date_in_the_header_is_supported_only_when_right(case: Case, lette
 )
 def test_canonical_values(kind: str, raw: str, expected: str) -> None:
     assert canonical(kind, raw) == expected
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_synthetic_reference_letters_are_clean_and_swapped_ones_are_not(lang: str) -> None:
+    # The checker must not flag the cohort's own letters (they state only facts of their case), and must flag a
+    # letter paired with another patient's case.
+    from rtletter.mappers.synth.generate import generate_cohort
+    from rtletter.model.evaluate.sections import check_sections
+
+    patients = generate_cohort(24, 11, lang)
+    for patient in patients:
+        report = check_draft(patient.case, patient.letter)
+        assert report.findings == () and report.omitted == (), patient.entity
+        assert check_sections(patient.letter, lang).complete, patient.entity
+    swapped = [check_draft(patients[i].case, patients[(i + 1) % len(patients)].letter) for i in range(len(patients))]
+    assert all(not r.consistent for r in swapped)
