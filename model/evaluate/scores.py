@@ -278,3 +278,21 @@ def evaluate_drafts(
         shuffled_reference_rouge=shuffled_reference_rouge(records),
         physician=physician,
     )
+
+
+def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> list[str]:
+    """What keeps the fine-tuned model from beating its base: one line per ROUGE type, and section completeness,
+    where fine-tuned is not ahead by more than ``margin``. Empty when it wins everywhere (the demo's check).
+
+    Raises:
+        EvaluationError: the evaluation lacks the base or the fine-tuned system.
+    """
+    by_name = {s.system: s for s in evaluation.summaries}
+    if "base" not in by_name or "finetuned" not in by_name:
+        raise EvaluationError("comparing needs drafts of both the base and the fine-tuned model")
+    base, tuned = by_name["base"], by_name["finetuned"]
+    pairs = [(name, tuned.rouge[name], base.rouge[name]) for name in ROUGE_TYPES]
+    pairs.append(("section completeness", tuned.completeness, base.completeness))
+    return [
+        f"{name}: fine-tuned {ours:.3f} vs base {theirs:.3f}" for name, ours, theirs in pairs if ours - theirs <= margin
+    ]

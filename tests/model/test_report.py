@@ -134,3 +134,14 @@ def test_recipe_needs_something_to_evaluate(tmp_path: Path, records) -> None:
         evaluate(data, base=None, adapter=None, baseline=False, out=tmp_path / "o")
     with pytest.raises(EvaluationError, match="adapter_config.json: not found"):
         evaluate(data, base=None, adapter=tmp_path, baseline=True, out=tmp_path / "o")
+
+
+def test_fine_tuned_shortfalls_name_each_metric_it_does_not_win(records) -> None:
+    from rtletter.model.evaluate.scores import fine_tuned_shortfalls
+
+    assert fine_tuned_shortfalls(evaluate_drafts(records, _drafts(records))) == []
+    swapped = [Draft(d.id, "base" if d.system == "finetuned" else "finetuned", d.text) for d in _drafts(records)]
+    lines = fine_tuned_shortfalls(evaluate_drafts(records, swapped))
+    assert [line.split(":")[0] for line in lines] == ["rouge1", "rouge2", "rougeL", "rougeLsum", "section completeness"]
+    with pytest.raises(EvaluationError, match="both the base and the fine-tuned"):
+        fine_tuned_shortfalls(evaluate_drafts(records, [d for d in _drafts(records) if d.system == "base"]))
