@@ -6,6 +6,34 @@ plain functions over strings and cases, so that the worklist can score signed le
 
 from __future__ import annotations
 
+from rtletter.model.evaluate.facts import FactReport, Finding, check_draft, check_facts
 from rtletter.model.evaluate.rouge import ROUGE_TYPES, UnicodeTokenizer, score_corpus, score_pair
+from rtletter.model.evaluate.scores import (
+    Draft,
+    Evaluation,
+    EvaluationError,
+    evaluate_drafts,
+    fine_tuned_shortfalls,
+    read_drafts,
+)
+from rtletter.model.evaluate.sections import STUDY_SECTIONS, SectionReport, check_sections
 
-__all__ = ["ROUGE_TYPES", "UnicodeTokenizer", "score_corpus", "score_pair"]
+__all__ = [
+    "ROUGE_TYPES",
+    "STUDY_SECTIONS",
+    "Draft",
+    "Evaluation",
+    "EvaluationError",
+    "FactReport",
+    "Finding",
+    "SectionReport",
+    "UnicodeTokenizer",
+    "check_draft",
+    "check_facts",
+    "check_sections",
+    "evaluate_drafts",
+    "fine_tuned_shortfalls",
+    "read_drafts",
+    "score_corpus",
+    "score_pair",
+]
