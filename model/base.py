@@ -34,36 +34,39 @@ from rtletter.model.components.config import config_dict, load_config
 
 BASE_FILES = ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 BUILD_CARD = "build_card.json"
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny" / "base.yaml"
 
 
 @dataclass
 class BaseConfig:
+    """Defaults equal ``configs/tiny/base.yaml``."""
+
     # Model
     vocab_size: int = 4096
-    hidden_size: int = 256
-    intermediate_size: int = 688
+    hidden_size: int = 192
+    intermediate_size: int = 512
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     max_position_embeddings: int = 4096
     rope_theta: float = 500000.0  # Llama 3
     # Data
-    corpus_patients: int = 200
+    corpus_patients: int = 150
     corpus_seed: int = 1009  # not the demo/evaluation cohort's seed
     languages: list[str] = field(default_factory=lambda: ["de", "en"])
     # Optimizer
     lr: float = 3e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 20
+    warmup_steps: int = 10
     # Training
     seed: int = 1009
-    steps: int = 300
-    batch_size: int = 8
-    seq_len: int = 512
+    steps: int = 100
+    batch_size: int = 2
+    seq_len: int = 2048
     threads: int = 2
-    max_minutes: float = 8.0
+    max_minutes: float = 9.0
     # Logging
-    log_every: int = 20
+    log_every: int = 10
 
 
 def is_complete(folder: Path) -> bool:
@@ -84,11 +87,11 @@ def corpus_documents(patients: int, seed: int, languages: list[str]) -> list[lis
         ``label: value`` lines.
     """
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import generate_cohort
+    from rtletter.mappers.synth import synthesize  # generate_cohort's cases without the FHIR/v2 rendering
 
     documents: list[list[dict[str, str]]] = []
     for lang in languages:
-        for patient in generate_cohort(patients, seed, lang):
+        for patient in synthesize(patients, seed, lang):
             case = patient.case
             documents.append([dict(m) for m in build_messages(case)])
             facts = "\n".join(f"{fact.label}: {fact.value}" for fact in case.facts())
@@ -158,9 +161,10 @@ class BuildBaseRecipe:
 
         stream: list[int] = []
         end = self.tokenizer.convert_tokens_to_ids("<|end_of_text|>")
-        for messages in documents:
-            ids = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=False)
-            stream.extend(_input_ids(ids))
+        texts = self.tokenizer.apply_chat_template(documents, tokenize=False, add_generation_prompt=False)
+        # One batched call to the Rust tokenizer; the rendered text already starts with <|begin_of_text|>.
+        for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
             stream.append(end)
         seq = self.config.seq_len
         count = len(stream) // seq
@@ -235,13 +239,6 @@ class BuildBaseRecipe:
         return self.out
 
 
-def _input_ids(encoded: Any) -> list[int]:
-    """``apply_chat_template(tokenize=True)`` gives a list in some transformers versions, a BatchEncoding in others."""
-    if isinstance(encoded, dict) or hasattr(encoded, "keys"):
-        encoded = encoded["input_ids"]
-    return [int(i) for i in encoded]
-
-
 def build_base(
     out: Path,
     config_path: Path | None = None,
@@ -254,7 +251,7 @@ def build_base(
 
     Args:
         out: target folder.
-        config_path: YAML config (default: the dataclass defaults, which equal ``configs/tiny/base.yaml``).
+        config_path: YAML config (default: ``configs/tiny/base.yaml``).
         overrides: ``key=value`` config overrides.
         seed: overrides the config's training seed.
         force: rebuild even when ``out`` is complete.
@@ -267,7 +264,7 @@ def build_base(
     """
     if is_complete(out) and not force:
         return out
-    config = load_config(BaseConfig, config_path, overrides)
+    config = load_config(BaseConfig, config_path or DEFAULT_CONFIG, overrides)
     if seed is not None:
         config.seed = seed
     recipe = BuildBaseRecipe(config, out)

@@ -1,0 +1,158 @@
+"""Fine-tuning: letter-only loss, LoRA and QLoRA (4-bit on CPU) lower the loss, adapter/PNG/run card, --resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import TrainerCallback
+
+from rtletter.model.components.collate import IGNORE_INDEX, CompletionCollator, tokenize_example
+from rtletter.model.errors import ConfigError, DatasetError
+from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe, finetune, read_split
+
+from .conftest import QUICK
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _first_record(data: Path) -> dict[str, Any]:
+    return json.loads((data / "train.jsonl").read_text().splitlines()[0])
+
+
+def test_labels_are_ignored_on_every_prompt_token(micro_base: Path, micro_data: Path) -> None:
+    from rtletter.model.components.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(micro_base)
+    record = _first_record(micro_data)
+    example = tokenize_example(tokenizer, record["prompt"], record["completion"], max_length=8192)
+    prompt_ids = tokenizer.apply_chat_template(record["prompt"], add_generation_prompt=True, return_dict=True)
+    n = len(prompt_ids["input_ids"])
+    assert example.input_ids[:n] == list(prompt_ids["input_ids"])
+    assert all(label == IGNORE_INDEX for label in example.labels[:n])
+    assert example.labels[n:] == example.input_ids[n:]  # every letter token is learned ...
+    assert (
+        tokenizer.decode(example.labels[n:]) == record["completion"][0]["content"].strip() + "<|eot_id|>"
+    )  # ... +stop
+    assert not example.truncated
+
+
+def test_collator_pads_right_with_ignored_labels() -> None:
+    batch = CompletionCollator(pad_token_id=0)(
+        [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}]
+    )
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_truncation_is_counted(micro_base: Path, micro_data: Path) -> None:
+    from rtletter.model.components.loading import load_tokenizer
+
+    record = _first_record(micro_data)
+    example = tokenize_example(load_tokenizer(micro_base), record["prompt"], record["completion"], max_length=64)
+    assert example.truncated and len(example.input_ids) == 64
+
+
+def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, micro_adapter: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    card = json.loads((micro_adapter / "run_card.json").read_text())
+    metrics = card["metrics"]
+    assert card["method"] == "lora"
+    assert metrics["final_train_loss"] < metrics["first_train_loss"]
+    assert metrics["validation_loss_after"] < metrics["validation_loss_before"]
+    assert card["data"]["sha256"] and card["libraries"]["peft"] != "not installed"
+    assert card["hyperparameters"]["lr"] == pytest.approx(5e-3)
+    assert (micro_adapter / "loss.png").read_bytes()[:8] == PNG_MAGIC
+    assert "## Metrics" in (micro_adapter / "run_card.md").read_text()
+    assert not (micro_adapter / "checkpoints").exists()  # removed after success unless keep_checkpoints
+
+    base = AutoModelForCausalLM.from_pretrained(str(micro_base), local_files_only=True)
+    model = PeftModel.from_pretrained(base, str(micro_adapter))
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    targets = {n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters() if "lora_A" in n}
+    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= targets  # all linear
+    assert any(torch.count_nonzero(p) > 0 for p in lora_b)  # trained away from the zero initialisation
+
+
+def test_qlora_finetune_runs_4bit_on_cpu(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    import bitsandbytes as bnb
+
+    from rtletter.model.components.config import load_config
+
+    config = load_config(FinetuneConfig, None, [*QUICK, "quantization=nf4", "eval_steps=100"])
+    recipe = FinetuneRecipe(config, micro_base, micro_data, tmp_path / "qlora")
+    recipe.setup()
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in recipe.model.modules())
+    recipe.train()
+    recipe.save()
+    metrics = recipe.card["metrics"]
+    assert recipe.card["method"] == "qlora" and recipe.card["base"]["quantization"] == "nf4"
+    assert metrics["final_train_loss"] < metrics["first_train_loss"]
+    assert (tmp_path / "qlora" / "adapter_model.safetensors").is_file()
+
+
+class _Interrupt(TrainerCallback):
+    """Fault injection: the run dies after ``step`` (as a killed process would, after its last checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_continues_from_the_last_checkpoint(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "adapter"
+    overrides = [*QUICK, "eval_steps=100"]
+    with pytest.raises(KeyboardInterrupt):
+        finetune(micro_base, micro_data, out, method="lora", overrides=overrides, callbacks=[_Interrupt(3)])
+    assert (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    assert not (out / "adapter_model.safetensors").exists()
+
+    card = finetune(micro_base, micro_data, out, method="lora", overrides=overrides, resume=True)
+    assert card["resumed_from"].endswith("checkpoint-2")
+    assert card["metrics"]["steps"] == 4
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_resume_without_checkpoint_is_a_clear_error(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        finetune(micro_base, micro_data, tmp_path / "none", overrides=QUICK, resume=True)
+
+
+def test_bad_dataset_lines_name_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text('{"prompt": [], "completion": []}\n{not json\n')
+    with pytest.raises(DatasetError, match="train.jsonl line 2"):
+        read_split(tmp_path, "train")
+    with pytest.raises(DatasetError, match="no train.jsonl"):
+        read_split(tmp_path / "missing", "train")
+
+
+def test_unknown_config_key_is_rejected(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="lora_rnak"):
+        finetune(micro_base, micro_data, tmp_path / "x", overrides=["lora_rnak=8"])
+
+
+def test_shipped_configs_load_and_differ_in_quantization() -> None:
+    from rtletter.model.components.config import load_config
+
+    configs = Path(__file__).resolve().parents[2] / "model" / "configs"
+    for size, device_keys in (("llama3_8b", {"optimizer": "paged_adamw_8bit"}), ("tiny", {"device": "cpu"})):
+        suffix = "" if size == "llama3_8b" else "_cpu"
+        qlora = load_config(FinetuneConfig, configs / size / f"qlora{suffix}.yaml")
+        lora = load_config(FinetuneConfig, configs / size / f"lora{suffix}.yaml")
+        assert (qlora.method, lora.method) == ("qlora", "lora")
+        for key, value in device_keys.items():
+            assert getattr(qlora, key) == value
+        for path in (configs / size).glob("*.yaml"):
+            assert path.read_text().startswith("# rtletter model ")
+    big = load_config(FinetuneConfig, configs / "llama3_8b" / "qlora.yaml")
+    assert 16 <= big.lora_rank <= 64 and 16 <= big.lora_alpha <= 32 and 0.05 <= big.lora_dropout <= 0.1
+    assert big.lr == pytest.approx(2e-4) and big.warmup > 0 and big.max_length == 4096 and big.gradient_checkpointing
