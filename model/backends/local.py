@@ -85,7 +85,7 @@ class LocalGenerator:
             do_sample=self.do_sample,
             temperature=self.temperature if self.do_sample else None,
             top_p=self.top_p if self.do_sample else None,
-            eos_token_id=self.stop_ids,
+            eos_token_id=self.stop_ids or None,  # none: run to max_new_tokens (benchmarks)
             pad_token_id=pad,
             bos_token_id=self.tokenizer.bos_token_id,
         )

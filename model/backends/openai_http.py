@@ -59,7 +59,14 @@ class OpenAIGenerator:
         return [self._complete(messages, max_new_tokens) for messages in conversations]
 
     def close(self) -> None:
+        """Close the connection pool."""
         self.client.close()
+
+    def __enter__(self) -> OpenAIGenerator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _complete(self, messages: list[Message], max_new_tokens: int) -> Generation:
         payload = {
