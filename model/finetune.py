@@ -41,6 +41,7 @@ class FinetuneConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: str | list[str] = "all-linear"
+    lora_modules_to_save: list[str] | None = None  # fully trained extra modules (tiny base only: lm_head)
     gradient_checkpointing: bool | None = None  # None: on for GPU, off for CPU
     # Data
     max_length: int = 4096
@@ -168,7 +169,9 @@ class FinetuneRecipe:
         self.base_parameters = sum(p.numel() for p in self.model.parameters())
         checkpointing = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else self.on_gpu
         self.gradient_checkpointing = checkpointing
-        lora = lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
+        lora = lora_config(
+            cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules, cfg.lora_modules_to_save
+        )
         self.model = attach_lora(
             self.model, lora, quantized=cfg.method == "qlora", gradient_checkpointing=checkpointing
         )

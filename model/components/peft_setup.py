@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def lora_config(rank: int, alpha: int, dropout: float, target_modules: str | list[str] = "all-linear") -> Any:
+def lora_config(
+    rank: int,
+    alpha: int,
+    dropout: float,
+    target_modules: str | list[str] = "all-linear",
+    modules_to_save: list[str] | None = None,
+) -> Any:
     """The ``peft.LoraConfig`` for causal-LM fine-tuning.
 
     Args:
@@ -13,6 +19,8 @@ def lora_config(rank: int, alpha: int, dropout: float, target_modules: str | lis
         alpha: scaling numerator; the update is scaled by alpha / r.
         dropout: dropout on the LoRA input.
         target_modules: ``"all-linear"`` (every Linear / Linear4bit except the output head) or module names.
+        modules_to_save: modules trained in full and saved with the adapter (``lm_head``, ``embed_tokens``): for a
+            small base trained from scratch whose output layer has never seen the letters' words; never for 8B.
 
     Returns:
         A ``LoraConfig`` with task type CAUSAL_LM.
@@ -24,6 +32,7 @@ def lora_config(rank: int, alpha: int, dropout: float, target_modules: str | lis
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=target_modules,
+        modules_to_save=modules_to_save,
         bias="none",
         task_type=TaskType.CAUSAL_LM,
     )

@@ -156,3 +156,16 @@ def test_shipped_configs_load_and_differ_in_quantization() -> None:
     big = load_config(FinetuneConfig, configs / "llama3_8b" / "qlora.yaml")
     assert 16 <= big.lora_rank <= 64 and 16 <= big.lora_alpha <= 32 and 0.05 <= big.lora_dropout <= 0.1
     assert big.lr == pytest.approx(2e-4) and big.warmup > 0 and big.max_length == 4096 and big.gradient_checkpointing
+
+
+def test_finetune_command_bad_base_exits_2_with_one_line(micro_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rtletter.model.cli import model_app
+
+    args = ["finetune", "--base", str(tmp_path / "none"), "--data", str(micro_data), "--out", str(tmp_path / "a")]
+    result = CliRunner().invoke(model_app, args)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: tokenizer folder") and result.output.count("\n") == 1
+    bad_method = CliRunner().invoke(model_app, [*args, "--method", "dora"])
+    assert bad_method.exit_code == 2 and "qlora or lora" in bad_method.output
