@@ -65,6 +65,8 @@ class BaseConfig:
     seq_len: int = 2048
     threads: int = 2
     max_minutes: float = 9.0
+    # Generation (written to generation_config.json)
+    repetition_penalty: float = 1.2
     # Logging
     log_every: int = 10
 
@@ -219,7 +221,11 @@ class BuildBaseRecipe:
         tok = self.tokenizer
         stop_ids = [tok.convert_tokens_to_ids("<|end_of_text|>"), tok.convert_tokens_to_ids("<|eot_id|>")]
         self.model.generation_config = GenerationConfig(
-            bos_token_id=tok.bos_token_id, eos_token_id=stop_ids, pad_token_id=tok.pad_token_id, do_sample=False
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=stop_ids,
+            pad_token_id=tok.pad_token_id,
+            do_sample=False,
+            repetition_penalty=self.config.repetition_penalty,
         )
         self.model.save_pretrained(tmp)  # safetensors
         tok.save_pretrained(tmp)

@@ -55,6 +55,7 @@ def load_generator(
     device: str | None = None,
     dtype: str | None = None,
     batch_size: int = 8,
+    repetition_penalty: float | None = None,
 ) -> Generator:
     """A local ``Generator``: the base model folder, optionally with a LoRA adapter.
 
@@ -66,6 +67,8 @@ def load_generator(
         device: ``cpu`` / ``cuda`` (default: CUDA when available).
         dtype: ``float32`` / ``bfloat16`` (default: bf16 on GPU, float32 on CPU).
         batch_size: conversations per forward pass.
+        repetition_penalty: > 1 discourages repeating tokens (default: the base folder's ``generation_config.json``,
+            1.0 when it sets none; the demo base sets 1.2 because a 3M-parameter model loops under plain greedy).
 
     Returns:
         A ``LocalGenerator``; its ``model_name`` is ``<base>`` or ``<base>+<adapter>@<hash>``.
@@ -83,7 +86,10 @@ def load_generator(
     if adapter is not None:
         model = apply_adapter(model, Path(adapter), merge=merge)
         name = f"{base.name}+{adapter_version(Path(adapter))}"
-    return LocalGenerator(model, tokenizer, model_name=name, batch_size=batch_size)
+    if repetition_penalty is None:  # the folder's decoding default applies to base and adapter alike: a fair comparison
+        repetition_penalty = float(getattr(model.generation_config, "repetition_penalty", None) or 1.0)
+    return LocalGenerator(model, tokenizer, model_name=name, batch_size=batch_size,
+                          repetition_penalty=repetition_penalty)  # fmt: skip
 
 
 def apply_adapter(model: Any, adapter: Path, *, merge: bool = False, name: str = "default") -> Any:

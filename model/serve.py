@@ -60,13 +60,17 @@ class ModelServer:
         self.max_tokens = max_tokens
         tokenizer = load_tokenizer(Path(base))
         model = load_causal_lm(Path(base), quantization=quantization, device=device)
+        # The folder's decoding default, as load_generator applies it: the server drafts what the local backend does.
+        repetition_penalty = float(getattr(model.generation_config, "repetition_penalty", None) or 1.0)
         for index, (adapter_name, folder) in enumerate(adapters.items()):
             if index == 0:
                 model = apply_adapter(model, Path(folder), name=adapter_name)
             else:
                 model.load_adapter(str(folder), adapter_name=adapter_name, is_trainable=False)
         self.model = model
-        self.generator = LocalGenerator(model, tokenizer, model_name=self.base_name, batch_size=1)
+        self.generator = LocalGenerator(
+            model, tokenizer, model_name=self.base_name, batch_size=1, repetition_penalty=repetition_penalty
+        )
         self.lock = threading.Lock()
 
     @property

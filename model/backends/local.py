@@ -32,6 +32,8 @@ class LocalGenerator:
         do_sample: bool = False,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -40,6 +42,8 @@ class LocalGenerator:
         self.do_sample = do_sample
         self.temperature = temperature
         self.top_p = top_p
+        self.repetition_penalty = repetition_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
         self.stop_ids = stop_token_ids(tokenizer)
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
@@ -85,6 +89,8 @@ class LocalGenerator:
             do_sample=self.do_sample,
             temperature=self.temperature if self.do_sample else None,
             top_p=self.top_p if self.do_sample else None,
+            repetition_penalty=self.repetition_penalty if self.repetition_penalty != 1.0 else None,
+            no_repeat_ngram_size=self.no_repeat_ngram_size or None,
             eos_token_id=self.stop_ids or None,  # none: run to max_new_tokens (benchmarks)
             pad_token_id=pad,
             bos_token_id=self.tokenizer.bos_token_id,
