@@ -288,11 +288,9 @@ def jobs_cancel(ref: Annotated[str, typer.Argument(help="job id or key")], confi
 
 
 def _register_groups() -> None:
-    try:
-        from rtletter.model.cli import model_app
-        from rtletter.model.eval_cli import dataset_app, eval_app
-    except ImportError:  # the model package is optional while it is being built
-        return
+    from rtletter.model.cli import model_app
+    from rtletter.model.eval_cli import dataset_app, eval_app
+
     app.add_typer(model_app, name="model")
     app.add_typer(dataset_app, name="dataset")
     app.add_typer(eval_app, name="eval")

@@ -237,7 +237,7 @@ class PerformanceStatus(_Model):
 
 
 class Appointment(_Model):
-    when: datetime | date
+    when: date | datetime  # date first: a date-only appointment must not become midnight
     kind: str  # "Nachsorge", "MRT", "follow-up visit"
     text: str | None = None
     source: str | None = None

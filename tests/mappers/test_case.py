@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -63,3 +63,12 @@ def test_toxicity_grade_is_ctcae_range() -> None:
 
     with pytest.raises(ValidationError):
         Toxicity(term="Radiation dermatitis", grade=6)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [("2026-05-20", date), ("2026-05-20T09:30:00", datetime), (date(2026, 5, 20), date)]
+)
+def test_appointment_date_stays_a_date_through_json(value: object, kind: type) -> None:
+    case = _case(follow_up=FollowUp(appointments=[Appointment.model_validate({"when": value, "kind": "Nachsorge"})]))
+    again = Case.model_validate_json(case.model_dump_json())
+    assert type(again.follow_up.appointments[0].when) is kind
