@@ -4,12 +4,13 @@ Why a setup.py: setuptools' pyproject tables cannot rename a folder tree to a do
 subpackages, and hatchling refuses editable installs with prefix rewrites.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 TOPS = ("agent", "mappers", "model")
 
 setup(
-    packages=[f"rtletter.{p}" for p in find_packages(include=[f"{t}*" for t in TOPS])],
+    # namespace packages: data folders (templates/, configs/tiny/, static/) are packages too, so their files ship
+    packages=[f"rtletter.{p}" for p in find_namespace_packages(include=[f"{t}*" for t in TOPS])],
     package_dir={f"rtletter.{t}": t for t in TOPS},
     package_data={"": ["*.j2", "*.yaml", "*.yml", "*.html", "*.css", "*.js", "*.json", "*.hl7", "*.txt", "*.jinja"]},
 )
