@@ -53,6 +53,10 @@ class FhirChannel:
     def post_draft(self, case: Case, draft: Draft) -> Posted:
         return self.writeback.post(case, draft)
 
+    def ready(self) -> None:
+        """Readiness: the server answers its capability statement (ChannelError otherwise)."""
+        self.client.capabilities()
+
     def close(self) -> None:
         self.client.close()
 

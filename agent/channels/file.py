@@ -103,6 +103,13 @@ class FileChannel:
         for folder in (settings.inbox, settings.outbox, settings.quarantine):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def ready(self) -> None:
+        """Readiness: the three folders exist and we may write to them."""
+        for label, folder in (("inbox", self.settings.inbox), ("outbox", self.settings.outbox),
+                              ("quarantine", self.settings.quarantine)):  # fmt: skip
+            if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+                raise OSError(f"file channel {label} folder is missing or not writable")
+
     # --- in -----------------------------------------------------------------------------------------------------
 
     def _ready(self, path: Path) -> bool:

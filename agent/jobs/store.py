@@ -243,6 +243,11 @@ class JobStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database (readiness); JobStoreError when it does not answer."""
+        with self._tx() as conn:
+            conn.execute(select(1))
+
     def _audit(self, conn: Connection, actor: str, action: str, entity: str, entity_id: object, what: str) -> None:
         conn.execute(
             insert(audit_table).values(

@@ -1,0 +1,101 @@
+"""The web app on a real SQLite store and real channels: health, readiness, metrics, notification auth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rtletter.agent.channels.file import FileChannel
+from rtletter.agent.config import FileChannelSettings
+from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.metrics import AgentMetrics
+from rtletter.agent.web.app import create_app, notification_router
+
+SECRET = "s3cret-header-value"
+
+
+def _course(rid: str = "c1", version: str = "1") -> dict:
+    return {
+        "resourceType": "Procedure",
+        "id": rid,
+        "meta": {"versionId": version},
+        "status": "completed",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1217123003"}]},
+        "subject": {"reference": "Patient/p1"},
+    }
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> FileChannel:
+    return FileChannel(
+        FileChannelSettings(inbox=tmp_path / "in", outbox=tmp_path / "out", quarantine=tmp_path / "q", settle_s=0)
+    )
+
+
+def test_health_ready_and_metrics(store: JobStore, channel: FileChannel) -> None:
+    metrics = AgentMetrics()
+    store.store_inbound(
+        channel="file", key="k1", payload=b"{}", content_type="application/fhir+json", received_at=store.clock()
+    )
+    client = TestClient(create_app(store, metrics, channels={"file": channel}))
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "channel:file": "ok"}
+    body = client.get("/metrics").text
+    assert 'rtletter_jobs{state="received",table="inbound"} 1.0' in body
+    assert "rtletter_queue_depth 1.0" in body
+    for name in ("rtletter_step_seconds", "rtletter_generated_tokens_per_second", "rtletter_dead_letters"):
+        assert name in body
+
+
+def test_not_ready_when_a_channel_folder_goes_or_the_database_is_gone(
+    store: JobStore, channel: FileChannel, tmp_path: Path
+) -> None:
+    client = TestClient(create_app(store, AgentMetrics(), channels={"file": channel}))
+    (tmp_path / "q").rmdir()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["channel:file"].startswith("OSError: file channel quarantine")
+    assert answer.json()["checks"]["database"] == "ok"
+
+    (tmp_path / "a-folder").mkdir()
+    broken = JobStore(f"sqlite:///{tmp_path / 'a-folder'}")  # a folder, not a database file: unreachable
+    answer = TestClient(create_app(broken, AgentMetrics())).get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["database"].startswith("JobStoreError")
+
+
+def test_notifications_need_the_secret_and_are_stored_before_200(store: JobStore) -> None:
+    woken = []
+    receiver, router = notification_router(store, SECRET, on_stored=lambda: woken.append(1))
+    client = TestClient(create_app(store, AgentMetrics(), notifications=router))
+    payload = json.dumps(_course()).encode()
+    assert client.put("/fhir/notify/Procedure/c1", content=payload).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.put("/fhir/notify/Procedure/c1", content=payload, headers=wrong).status_code == 401
+    assert store.list_inbound() == []
+    good = {"Authorization": f"Bearer {SECRET}"}
+    assert client.put("/fhir/notify/Procedure/c1", content=payload, headers=good).status_code == 200
+    assert client.put("/fhir/notify/Procedure/c1", content=payload, headers=good).status_code == 200  # duplicate
+    stored = store.list_inbound()
+    assert [(s.key, s.status) for s in stored] == [("Procedure/c1/_history/1", Status.received)]
+    assert woken == [1]
+    assert any(r["actor"] == "web:fhir-notify" and r["action"] == "write" for r in store.audit_rows())
+
+
+def test_extra_routers_are_included(store: JobStore) -> None:
+    from fastapi import APIRouter
+
+    extra = APIRouter()
+
+    @extra.get("/worklist/ping")
+    def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    client = TestClient(create_app(store, AgentMetrics(), extra_routers=[extra]))
+    assert client.get("/worklist/ping").json() == {"pong": "yes"}
