@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,21 +13,6 @@ import pytest
 NAME = "Erika Mustermann"  # synthetic PHI planted in hostile inputs; it must never reach stderr
 SCRIPT = Path(sys.executable).parent / "rtletter"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "rtletter.agent.cli"]
-
-
-def _have(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-needs_fhir = pytest.mark.skipif(not _have("rtletter.mappers.fhir_bundle"), reason="FHIR mapper not written yet")
-
-
-def _needs_v2() -> None:
-    if not _have("rtletter.mappers.v2_segments"):
-        pytest.skip("HL7 v2 mapper (case_from_v2) not written yet")
 
 
 def _run_many(*argvs: list[str], stdin: bytes | None = None) -> list[subprocess.CompletedProcess[bytes]]:
@@ -80,7 +64,6 @@ FHIR_SAMPLES = (
 V2_SAMPLES = ("msft-ORU-R01-01.hl7", "python-hl7-sample_batch-ADT_A04.hl7", "v2tofhir-Message.hl7_MDM_T02.txt")
 
 
-@needs_fhir
 def test_case_prints_json_for_external_fhir_bundles(external_dir: Path) -> None:
     files = [external_dir / "fhir" / name for name in FHIR_SAMPLES]
     for path, result in zip(files, _run_many(*(["case", str(p)] for p in files)), strict=True):
@@ -91,7 +74,6 @@ def test_case_prints_json_for_external_fhir_bundles(external_dir: Path) -> None:
             assert item["source_kind"] == "fhir" and item["course"]["id"] and item["case_id"]
 
 
-@needs_fhir
 def test_prompt_for_an_external_fhir_bundle_is_a_llama3_chat(external_dir: Path) -> None:
     path = external_dir / "fhir" / "xrts-01-prostate-1p-1v.json"
     result, english, from_stdin, as_json = _run_many(
@@ -113,7 +95,6 @@ def test_prompt_for_an_external_fhir_bundle_is_a_llama3_chat(external_dir: Path)
 
 
 def test_case_and_prompt_map_external_hl7v2_messages(external_dir: Path) -> None:
-    _needs_v2()
     files = [external_dir / "hl7v2" / name for name in V2_SAMPLES]
     *results, prompt = _run_many(*(["case", str(p)] for p in files), ["prompt", str(files[0])])
     for path, result in zip(files, results, strict=True):
@@ -171,7 +152,6 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     _assert_one_line_error(_run("case", "--lang", "fr", str(path)), "--lang must be de or en")
 
 
-@needs_fhir
 def test_malformed_fhir_json_exits_2_naming_the_resource(external_dir: Path, tmp_path: Path) -> None:
     source = (external_dir / "fhir" / "mcode-rt-course-summary-chest-wall-jenny-m.json").read_bytes()
     truncated = tmp_path / "truncated.json"
@@ -199,7 +179,6 @@ def test_malformed_fhir_json_exits_2_naming_the_resource(external_dir: Path, tmp
 
 
 def test_malformed_hl7v2_exits_2_naming_segment_and_field(tmp_path: Path) -> None:
-    _needs_v2()
     latin1 = tmp_path / "latin1.hl7"
     latin1.write_bytes(
         "MSH|^~\\&|RT|KLINIK|AGENT|KLINIK|20260408120000||ORU^R01|1|P|2.5|||||DEU|UNICODE UTF-8\r"
@@ -215,7 +194,6 @@ def test_malformed_hl7v2_exits_2_naming_segment_and_field(tmp_path: Path) -> Non
     _assert_one_line_error(results[2], "PID")
 
 
-@needs_fhir
 def test_prompt_with_site_templates_and_a_broken_template(external_dir: Path, tmp_path: Path) -> None:
     good, broken = tmp_path / "good", tmp_path / "broken"
     good.mkdir()
