@@ -7,6 +7,7 @@ down; nothing here is created at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TextIO
 
 from rtletter.agent.channels.base import Channel
 from rtletter.agent.config import Settings
@@ -70,9 +71,10 @@ class RunSummary:
     pending: int
 
 
-def run(settings: Settings, *, once: bool = False) -> RunSummary:
-    """``once``: one poll of every channel, drain the queue, return. Else: poll and work until SIGTERM/SIGINT."""
-    configure_logging(settings.logging.level, json_output=settings.logging.json_output)
+def run(settings: Settings, *, once: bool = False, log_stream: TextIO | None = None) -> RunSummary:
+    """``once``: one poll of every channel, drain the queue, return. Else: poll and work until SIGTERM/SIGINT.
+    ``log_stream``: where the JSON logs go (default stderr; the demo keeps them in a file)."""
+    configure_logging(settings.logging.level, json_output=settings.logging.json_output, stream=log_stream)
     worker = build_worker(settings)
     worker.install_signal_handlers()
     log.info("agent started", once=once, channels=",".join(worker.channels), backend=settings.model.backend)
