@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from rtletter.agent.worklist.cli import users_app
 from rtletter.mappers.errors import MappingError
 
 if TYPE_CHECKING:
@@ -158,19 +159,41 @@ def synth(
 @app.command()
 def demo(
     work: Annotated[Path, typer.Option(help="work folder; reused between runs")] = Path("var/demo"),
+    stage: Annotated[str, typer.Option(help="all, mapping, model or agent")] = "all",
+    n: Annotated[int | None, typer.Option("--n", min=2, help="synthetic patients (default 60)")] = None,
+    seed: Annotated[int | None, typer.Option(help="the cohort's seed (default 7)")] = None,
+    courses: Annotated[
+        int | None, typer.Option(min=0, help="courses the agent drafts, held-out first (default 8; 0: all)")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="rebuild everything: cohort, base model, adapter, reports")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="keep the FHIR server running after the agent stage, until Ctrl-C")
+    ] = False,
 ) -> None:
     """Run the main job on embedded defaults with synthetic patients (what `make demo` runs)."""
-    from rtletter.agent.demo import run_demo
+    from rtletter.agent import demo as demo_module
 
-    raise typer.Exit(run_demo(work))
+    if stage not in demo_module.STAGES:
+        fail(f"--stage must be one of {', '.join(demo_module.STAGES)}, not {stage!r}")
+    code = demo_module.run_demo(
+        work,
+        stage=stage,
+        patients=n or demo_module.DEMO_PATIENTS,
+        seed=demo_module.DEMO_SEED if seed is None else seed,
+        courses=demo_module.DEMO_COURSES if courses is None else (courses or None),
+        fresh=fresh,
+        keep=keep,
+    )
+    raise typer.Exit(code)
 
 
 # --- the agent: run, config, jobs -----------------------------------------------------------------------------------
 
-config_app = typer.Typer(help="Check the agent's configuration.", no_args_is_help=True)
+config_app = typer.Typer(help="Check the agent's configuration; print its reference.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and steer the durable job queue.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(users_app, name="users")
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment only)")]
 
 
@@ -223,6 +246,24 @@ def config_check(file: Annotated[Path, typer.Argument(help="agent YAML")]) -> No
     typer.echo(f"OK {file}")
     for line in settings.summary():
         typer.echo(f"  {line}")
+
+
+@config_app.command("reference")
+def config_reference(
+    out: Annotated[Path | None, typer.Option(help="write here (docs/configuration.md) instead of stdout")] = None,
+) -> None:
+    """Print the configuration reference (Markdown), generated from the settings model."""
+    from rtletter.agent.config_reference import render
+
+    text = render()
+    if out is None:
+        _write(text.rstrip("\n"))
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    typer.echo(f"wrote {out}")
 
 
 @jobs_app.command("list")

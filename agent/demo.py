@@ -1,12 +1,18 @@
 """``rtletter demo``: the main job on embedded defaults, end to end, on synthetic patients.
 
-Stages (each reuses what an earlier run left in the work folder):
-1. synthesize a cohort, map every patient from FHIR and from HL7 v2, check both give the same facts, print a table
-   and one prompt.
+Stages (``--stage all|mapping|model|agent``; each reuses what an earlier run left in the work folder):
+1. mapping: synthesize a cohort, map every patient from FHIR and from HL7 v2, check both give the same facts, print a
+   table and one prompt;
+2. model: build the demo base, the dataset, a QLoRA adapter, and compare base and fine-tuned on the held-out cases
+   (``demo_model``); fails when the fine-tuned model does not beat its base;
+3. agent: the sandbox FHIR server with the finished courses, the agent drafting with base + adapter until each course
+   has a draft in the server (``demo_agent``).
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,10 @@ from rtletter.mappers.case import format_gy as _gy
 DEMO_DIR = Path("var/demo")
 DEMO_PATIENTS = 60
 DEMO_SEED = 7
+DEMO_COURSES = 8  # drafted by the agent: on 2 CPU cores the tiny model needs ~TODO s a letter
+STAGES = ("all", "mapping", "model", "agent")
+# What --fresh removes: only the demo's own folders, whatever --work points at.
+DEMO_FOLDERS = ("cohort", "base", "base.partial", "dataset", "adapter", "eval", "agent")
 
 
 @dataclass(frozen=True)
@@ -76,15 +86,9 @@ def print_mapping_table(console: Console, mapped: list[MappedPatient]) -> None:
     console.print(table)
 
 
-def run_demo(work: Path = DEMO_DIR, *, patients: int = DEMO_PATIENTS, seed: int = DEMO_SEED) -> int:
-    """Run every demo stage; returns a process exit code."""
-    from rtletter.agent.cohort import write_cohort
+def mapping_stage(console: Console, cohort: Path) -> int:
     from rtletter.mappers.prompt import build_messages, render_chat
 
-    console = Console()
-    cohort = work / "cohort"
-    console.rule("1. Synthetic cohort and mapping")
-    console.print(write_cohort(cohort, n=patients, seed=seed, lang="de"))
     mapped = map_cohort(cohort)
     print_mapping_table(console, mapped)
     mismatches = [m.patient_id for m in mapped if not m.same_facts]
@@ -92,3 +96,98 @@ def run_demo(work: Path = DEMO_DIR, *, patients: int = DEMO_PATIENTS, seed: int 
     console.rule("One prompt (Llama-3 chat format)")
     console.print(render_chat(build_messages(mapped[0].fhir)), markup=False, highlight=False)
     return 1 if mismatches else 0
+
+
+def print_timings(console: Console, timings: dict[str, float]) -> None:
+    table = Table(title="Stage timings")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, seconds in timings.items():
+        table.add_row(name, f"{seconds:.1f}")
+    table.add_row("total", f"{sum(timings.values()):.1f}", style="bold")
+    console.print(table)
+
+
+def run_demo(
+    work: Path = DEMO_DIR,
+    *,
+    stage: str = "all",
+    patients: int = DEMO_PATIENTS,
+    seed: int = DEMO_SEED,
+    courses: int | None = DEMO_COURSES,
+    fresh: bool = False,
+    keep: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Run the demo stages; returns a process exit code (1 when a stage's check fails).
+
+    Args:
+        work: work folder, reused between runs.
+        stage: ``all``, ``mapping``, ``model`` or ``agent``.
+        patients: synthetic patients in the cohort.
+        seed: the cohort's seed.
+        courses: finished courses the agent drafts (held-out patients first); None: all of them.
+        fresh: remove the demo's folders under ``work`` first (base model and adapter included).
+        keep: leave the FHIR server running after the agent stage until Ctrl-C.
+    """
+    from rtletter.agent.cohort import write_cohort
+
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+    console = console or Console()
+    if fresh:
+        for name in DEMO_FOLDERS:
+            shutil.rmtree(work / name, ignore_errors=True)
+    timings: dict[str, float] = {}
+    failed: list[str] = []
+
+    started = time.monotonic()
+    cohort = work / "cohort"
+    console.rule("1. Synthetic cohort and mapping")
+    console.print(write_cohort(cohort, n=patients, seed=seed, lang="de"))
+    if stage in ("all", "mapping") and mapping_stage(console, cohort):
+        failed.append("mapping: FHIR and HL7 v2 facts differ")
+    timings["cohort + mapping"] = time.monotonic() - started
+
+    artifacts = None
+    if stage in ("all", "model"):
+        from rtletter.agent.demo_model import model_stage
+
+        console.rule("2. Demo base model, QLoRA fine-tuning, base vs fine-tuned")
+        artifacts = model_stage(console, work, cohort, timings)
+        if artifacts.shortfalls:
+            failed.append("model: the fine-tuned model does not beat its base")
+
+    if stage in ("all", "agent"):
+        from rtletter.agent.demo_agent import agent_stage, select_patients
+
+        console.rule("3. The agent: sandbox FHIR server, drafts for the finished courses")
+        if artifacts is None:
+            from rtletter.agent.demo_model import prepare_model
+
+            artifacts = prepare_model(console, work, cohort, timings)
+        chosen = select_patients(cohort, courses)
+        every = select_patients(cohort, None)
+        if len(chosen) < len(every):
+            console.print(
+                f"drafting {len(chosen)} of the {len(every)} finished courses (held-out patients first) to keep "
+                "the demo short on CPU; --courses 0 drafts them all"
+            )
+        model = {
+            "backend": "local",
+            "base_dir": str(artifacts.base.resolve()),
+            "adapter_dir": str(artifacts.adapter.resolve()),
+            "max_new_tokens": artifacts.max_new_tokens,
+        }
+        result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep)
+        timings.update(result.timings)
+        if not result.ok:
+            failed.append("agent: not every course has a draft, or the log holds patient data")
+
+    console.rule("Summary")
+    print_timings(console, timings)
+    for line in failed:
+        console.print(f"[red]FAILED[/red] {line}")
+    if not failed:
+        console.print("[green]demo passed[/green]")
+    return 1 if failed else 0

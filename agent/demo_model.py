@@ -1,0 +1,224 @@
+"""The demo's model stage: demo base -> dataset -> QLoRA adapter -> base-vs-fine-tuned evaluation.
+
+Every step reuses what an earlier run left in the work folder when it is still valid, so a second ``make demo`` only
+re-scores: the base when its build card's config equals ``configs/tiny/base.yaml``; the adapter when its key (config,
+training data and base weights) is unchanged; the drafts of the evaluation when their key (adapter key and test data)
+is unchanged. Each step is the same function its CLI command calls (``rtletter model build-base|finetune|eval``,
+``rtletter dataset build``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rtletter.model.base import BUILD_CARD
+from rtletter.model.base import DEFAULT_CONFIG as BASE_CONFIG
+from rtletter.model.components.config import config_dict
+
+FINETUNE_CONFIG = BASE_CONFIG.parent / "qlora_cpu.yaml"  # model/configs/tiny/
+KEY_FILE = "demo_key.txt"
+NEW_TOKENS_SLACK = 1.25  # drafts may run this much past the longest reference letter, no further
+MAX_NEW_TOKENS = 1024
+
+
+@dataclass
+class ModelArtifacts:
+    base: Path
+    dataset: Path
+    adapter: Path
+    eval_dir: Path | None = None
+    max_new_tokens: int = MAX_NEW_TOKENS
+    shortfalls: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _read_key(folder: Path) -> str | None:
+    path = folder / KEY_FILE
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def base_is_current(base: Path) -> bool:
+    """A complete base folder built from today's ``configs/tiny/base.yaml`` (a changed config means a rebuild)."""
+    from rtletter.model.base import BaseConfig, is_complete
+    from rtletter.model.components.config import load_config
+
+    if not is_complete(base):
+        return False
+    try:
+        card = json.loads((base / BUILD_CARD).read_text(encoding="utf-8"))
+        json.loads((base / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(card.get("config") == config_dict(load_config(BaseConfig, BASE_CONFIG)))
+
+
+def ensure_base(console: Console, base: Path) -> Path:
+    from rtletter.model.base import build_base
+
+    if base_is_current(base):
+        card = json.loads((base / BUILD_CARD).read_text(encoding="utf-8"))
+        console.print(
+            f"reused base model {base} ({card['parameters']:,} parameters, {card['steps']} steps, "
+            f"built in {card['train_seconds']} s)"
+        )
+        return base
+    console.print(f"building the demo base model into {base} (tokenizer + small Llama from scratch, offline) ...")
+    build_base(base, BASE_CONFIG, force=True)
+    card = json.loads((base / BUILD_CARD).read_text(encoding="utf-8"))
+    console.print(f"built base model: {card['parameters']:,} parameters, final loss {card['loss'][-1]['loss']:.3f}")
+    return base
+
+
+def build_demo_dataset(console: Console, cohort: Path, dataset: Path, base: Path) -> int:
+    """Write the dataset (tokenizer = the base's) and return the longest reference letter in tokens."""
+    from rtletter.model.components.loading import load_tokenizer
+    from rtletter.model.dataset import build_dataset
+
+    stats = build_dataset(cohort, dataset, tokenizer=load_tokenizer(base))
+    console.print(stats.summary(), markup=False, highlight=False)
+    return stats.completion.max
+
+
+def adapter_key(base: Path, dataset: Path) -> str:
+    """What the adapter depends on: the fine-tuning config, the train/validation data and the base weights."""
+    from rtletter.model.components.config import load_config
+    from rtletter.model.components.run_card import data_hash
+    from rtletter.model.finetune import SPLIT_FILES, FinetuneConfig
+
+    config = config_dict(load_config(FinetuneConfig, FINETUNE_CONFIG))
+    data = data_hash([dataset / name for name in SPLIT_FILES.values()])
+    return _key("adapter", config, data, _sha256_file(base / "model.safetensors"))
+
+
+def ensure_adapter(console: Console, base: Path, dataset: Path, adapter: Path) -> Path:
+    from rtletter.model.finetune import finetune
+
+    key = adapter_key(base, dataset)
+    if _read_key(adapter) == key and (adapter / "adapter_model.safetensors").is_file():
+        card = json.loads((adapter / "run_card.json").read_text(encoding="utf-8"))
+        console.print(
+            f"reused adapter {adapter} (same config, data and base; trained in {card['train_seconds']} s, "
+            f"train loss {card['metrics']['first_train_loss']:.3f} -> {card['metrics']['final_train_loss']:.3f})"
+        )
+        return adapter
+    (adapter / KEY_FILE).unlink(missing_ok=True)  # a run cut short must not leave a stale key behind
+    console.print(f"fine-tuning with configs/tiny/{FINETUNE_CONFIG.name} into {adapter} ...")
+    card = finetune(base, dataset, adapter, config_path=FINETUNE_CONFIG)
+    (adapter / KEY_FILE).write_text(key + "\n", encoding="utf-8")
+    metrics = card["metrics"]
+    console.print(
+        f"{card['method']} adapter: {metrics['steps']} steps in {card['train_seconds']} s, train loss "
+        f"{metrics['first_train_loss']:.3f} -> {metrics['final_train_loss']:.3f}, validation loss "
+        f"{_loss(metrics['validation_loss_before'])} -> {_loss(metrics['validation_loss_after'])}"
+    )
+    return adapter
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_rich_table(evaluation: Any) -> Table:
+    from rtletter.model.evaluate.report import summary_table
+
+    header, rows = summary_table(evaluation)
+    table = Table(title="Held-out synthetic cases: base vs fine-tuned")
+    for number, name in enumerate(header):
+        table.add_column(name, justify="left" if number == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, out: Path, max_new_tokens: int) -> Any:
+    """Draft the test split with both models (or re-score the drafts of an earlier run with the same key)."""
+    from rtletter.model.components.run_card import data_hash
+    from rtletter.model.evaluate.recipe import evaluate
+
+    test = dataset / "test.jsonl"
+    key = _key("eval", _read_key(adapter), data_hash([test]), max_new_tokens)
+    drafts = out / "drafts.jsonl"
+    reuse = _read_key(out) == key and drafts.is_file()
+    if reuse:
+        console.print(f"re-scoring the drafts of an earlier run ({drafts}: same adapter and test data)")
+    else:
+        (out / KEY_FILE).unlink(missing_ok=True)
+        count = sum(1 for line in test.read_text(encoding="utf-8").splitlines() if line.strip())
+        console.print(f"drafting {count} held-out cases with the fine-tuned and the base model ...")
+    evaluation = evaluate(
+        test,
+        base=base,
+        adapter=adapter,
+        baseline=True,
+        out=out,
+        drafts=drafts if reuse else None,
+        max_new_tokens=max_new_tokens,
+    )
+    if not reuse:
+        (out / KEY_FILE).write_text(key + "\n", encoding="utf-8")
+    return evaluation
+
+
+def prepare_model(console: Console, work: Path, cohort: Path, timings: dict[str, float]) -> ModelArtifacts:
+    """Base, dataset and adapter (each reused when still valid): what the agent stage drafts with."""
+    from rtletter.model.components.loading import set_offline
+
+    set_offline()
+    artifacts = ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter", timings=timings)
+
+    started = time.monotonic()
+    ensure_base(console, artifacts.base)
+    timings["base model"] = time.monotonic() - started
+
+    started = time.monotonic()
+    longest = build_demo_dataset(console, cohort, artifacts.dataset, artifacts.base)
+    artifacts.max_new_tokens = min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK))
+    timings["dataset"] = time.monotonic() - started
+
+    started = time.monotonic()
+    ensure_adapter(console, artifacts.base, artifacts.dataset, artifacts.adapter)
+    timings["fine-tuning"] = time.monotonic() - started
+    return artifacts
+
+
+def model_stage(console: Console, work: Path, cohort: Path, timings: dict[str, float]) -> ModelArtifacts:
+    """``prepare_model``, then the evaluation; ``shortfalls`` lists where fine-tuned does not beat base."""
+    from rtletter.model.evaluate import fine_tuned_shortfalls
+
+    artifacts = prepare_model(console, work, cohort, timings)
+    started = time.monotonic()
+    artifacts.eval_dir = work / "eval"
+    evaluation = run_evaluation(
+        console, artifacts.base, artifacts.dataset, artifacts.adapter, artifacts.eval_dir, artifacts.max_new_tokens
+    )
+    timings["evaluation"] = time.monotonic() - started
+    console.print(summary_rich_table(evaluation))
+    console.print(f"report: {artifacts.eval_dir / 'report.html'} and {artifacts.eval_dir / 'report.md'}")
+    artifacts.shortfalls = fine_tuned_shortfalls(evaluation)
+    if artifacts.shortfalls:
+        console.print("[red]The fine-tuned model does not beat its base on:[/red]")
+        for line in artifacts.shortfalls:
+            console.print(f"  [red]{line}[/red]")
+    else:
+        console.print("[green]The fine-tuned model beats its base on every ROUGE score and on section completeness.")
+    return artifacts

@@ -1,0 +1,99 @@
+"""The demo's agent stage against the real sandbox FHIR server (sekmet-fhir): every loaded course gets one draft
+DocumentReference and one approval Task, the printed table says what the server holds, the log holds no patient data.
+
+The template backend drafts here (no model), so this runs in seconds; the full demo with the tiny model is
+``make demo``, not a test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rtletter.agent.cli import app
+from rtletter.agent.cohort import write_cohort
+from rtletter.agent.demo_agent import agent_stage, select_patients
+from rtletter.agent.fhir.client import FhirClient
+from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
+from rtletter.model.dataset import split_for
+
+N_PATIENTS = 4
+SEED = 23
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> FhirSandbox:
+    if not DEFAULT_SEKMET.exists():
+        pytest.fail(f"{DEFAULT_SEKMET} missing: run `make sandbox`")
+    with FhirSandbox(tmp_path / "sekmet") as server:
+        yield server
+
+
+def everything(client: FhirClient, rtype: str) -> list[dict]:
+    return [entry["resource"] for entry in client.search(rtype, {"_count": "100"}).get("entry", [])]
+
+
+@pytest.mark.integration
+def test_agent_stage_drafts_every_course_and_the_table_matches_the_server(tmp_path: Path, sandbox: FhirSandbox) -> None:
+    cohort = tmp_path / "cohort"
+    write_cohort(cohort, n=N_PATIENTS, seed=SEED, lang="de")
+    patients = select_patients(cohort, None)
+    assert len(patients) == N_PATIENTS  # the synthetic courses are all completed or stopped
+    output = io.StringIO()
+    console = Console(file=output, width=250, color_system=None)
+
+    result = agent_stage(console, tmp_path / "work", cohort, model={"backend": "template"}, patients=patients,
+                         sandbox=sandbox)  # fmt: skip
+
+    assert sandbox.running  # the caller's server is left running
+    assert result.ok and result.expected == N_PATIENTS and result.drafted == N_PATIENTS
+    assert {row.status for row in result.rows} == {"posted"}
+    with FhirClient(sandbox.base_url) as client:
+        documents = {f"DocumentReference/{d['id']}": d for d in everything(client, "DocumentReference")}
+        tasks = {f"Task/{t['id']}": t for t in everything(client, "Task")}
+        assert set(documents) == {row.document for row in result.rows}  # one draft per course, no more
+        assert set(tasks) == {row.task for row in result.rows}
+        for row in result.rows:
+            document, task = documents[row.document], tasks[row.task]
+            assert row.doc_status == document["docStatus"] == "preliminary"
+            assert row.task_status == task["status"] == "requested"
+            assert task["focus"]["reference"] == row.document
+            patient = client.read(*document["subject"]["reference"].split("/", 1))
+            name = patient["name"][0]
+            assert row.patient == " ".join([*name.get("given", []), name["family"]])
+            course_refs = [r["reference"] for r in document["context"]["related"]]
+            assert f"Procedure/{row.course}" in course_refs
+    shown = output.getvalue()
+    for row in result.rows:
+        assert row.document in shown and row.task in shown and row.patient in shown
+    assert f"{sandbox.base_url}/{result.rows[0].document}" in shown  # the sample URL
+
+    log = result.log.read_text(encoding="utf-8")
+    events = [json.loads(line)["event"] for line in log.splitlines()]
+    assert events.count("draft posted") == N_PATIENTS
+    assert result.names_in_log == 0
+    assert not any(row.patient in log for row in result.rows)
+    assert "no patient names or ids" in shown
+
+
+def test_held_out_patients_come_first(tmp_path: Path) -> None:
+    cohort = tmp_path / "cohort"
+    write_cohort(cohort, n=30, seed=7, lang="de")
+    in_manifest = [entry["patient_id"] for entry in json.loads((cohort / "manifest.json").read_text())["patients"]]
+    held_out = [pid for pid in in_manifest if split_for(pid) == "test"]
+    assert held_out
+    every = select_patients(cohort, None)
+    assert every == held_out + [pid for pid in in_manifest if pid not in held_out]
+    assert select_patients(cohort, 3) == every[:3]
+
+
+def test_cli_rejects_an_unknown_stage(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--work", str(tmp_path), "--stage", "everything"])
+    assert result.exit_code == 2
+    assert "--stage must be one of all, mapping, model, agent" in result.output
+    assert not (tmp_path / "cohort").exists()
