@@ -33,6 +33,7 @@ MLLP_MAX_MESSAGE_BYTES = 1_048_576
 MAX_NEW_TOKENS = 1024
 BACKFILL_CRON = "30 2 * * *"  # nightly, after the usual OIS end-of-day batch
 MISFIRE_GRACE_S = 3600
+BACKFILL_DAYS = 7
 WEB_PORT = 8080
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
@@ -207,6 +208,7 @@ class JobSettings(_Section):
 class SchedulerSettings(_Section):
     poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
     backfill_cron: str | None = BACKFILL_CRON  # crontab, 5 fields; None turns the nightly backfill off
+    backfill_days: int = Field(default=BACKFILL_DAYS, ge=1)  # the nightly backfill looks this many days back
     misfire_grace_s: int = Field(default=MISFIRE_GRACE_S, ge=1)
 
     @field_validator("backfill_cron")

@@ -73,6 +73,14 @@ class Acknowledges(Protocol):
 
 
 @runtime_checkable
+class RollsBack(Protocol):
+    """Optional: a channel told that the events of its last ``poll()`` could not all be stored, so that it delivers
+    them again (the FHIR poller forgets its staged mark and seen versions)."""
+
+    def rollback(self) -> None: ...
+
+
+@runtime_checkable
 class Quarantines(Protocol):
     """Optional: a channel that can put an unmappable event aside for a person (a quarantine folder, an AE ACK
     already sent). ``reason`` is the one-line mapping error, free of PHI."""

@@ -42,6 +42,11 @@ class FhirChannel:
         ``rollback()`` when storing failed)."""
         return self.poller.poll()
 
+    def acknowledge(self, inbound: Inbound) -> None:
+        """Stored: the poll mark advances once every event of the last poll is (``CoursePoller.acknowledge``)."""
+        if inbound.meta.get("source") == "poll":
+            self.poller.acknowledge(inbound.key)
+
     def rollback(self) -> None:
         self.poller.rollback()
 

@@ -7,7 +7,8 @@ after every fraction, so only its change to ``completed``/``stopped`` starts a l
 already seen completed is reported as ``updated`` (the job store records and surfaces it, it does not redraft).
 
 Crash safety: the new mark and the seen versions are *staged* by ``poll()`` and committed at the start of the next
-``poll()`` (or by ``commit()``), i.e. only after the caller has stored the events of the previous call. A crash in
+``poll()`` (or by ``commit()``), or as soon as every event of the poll is ``acknowledge``d (stored by the worker);
+the worker calls ``rollback()`` when storing failed, so the next poll searches from the old mark again. A crash in
 between re-delivers those events, which the job store's idempotency key absorbs.
 """
 
@@ -128,6 +129,7 @@ class CoursePoller:
         self.since = since  # first run without a mark: from here (None: everything the server has)
         self.clock = clock
         self._staged_mark: str | None = None
+        self._unacknowledged: set[str] = set()
 
     def params(self) -> list[tuple[str, str]]:
         params = [
@@ -153,6 +155,13 @@ class CoursePoller:
         """Forget what the last ``poll()`` saw (its events could not be stored): the next poll finds them again."""
         self.tracker.staged.clear()
         self._staged_mark = None
+        self._unacknowledged.clear()
+
+    def acknowledge(self, key: str) -> None:
+        """The event with this key is durably stored; once every event of the last poll is, commit its mark."""
+        self._unacknowledged.discard(key)
+        if not self._unacknowledged:
+            self.commit()
 
     def poll(self) -> list[Inbound]:
         self.commit()
@@ -178,4 +187,5 @@ class CoursePoller:
         candidates = [t for t in (server_time, newest, self.state.get(MARK_KEY)) if t]
         if candidates:
             self._staged_mark = _instant(max(_parse_instant(t) for t in candidates))
+        self._unacknowledged = {event.key for event in found}
         return found

@@ -307,6 +307,13 @@ class JobStore:
                 return int(new_id), True
         raise JobStoreError(f"could not store inbound event of channel {channel}")
 
+    def has_inbound(self, channel: str, key: str) -> bool:
+        """Whether this event is stored already (any state)."""
+        table = inbound_table
+        with self._tx() as conn:
+            found = conn.execute(select(table.c.id).where(table.c.channel == channel, table.c.key == key)).first()
+        return found is not None
+
     def _row_to_inbound(self, row: RowMapping) -> StoredInbound:
         return StoredInbound(
             id=row["id"],

@@ -26,8 +26,8 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
-from rtletter.agent.channels.base import Acknowledges, Channel, Draft, Inbound, Quarantines
-from rtletter.agent.errors import AgentError
+from rtletter.agent.channels.base import Acknowledges, Channel, Draft, Inbound, Quarantines, RollsBack
+from rtletter.agent.errors import AgentError, JobStoreError
 from rtletter.agent.jobs.jobs import Job, Status, StoredInbound
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore, LostClaim, utcnow
@@ -41,6 +41,7 @@ from rtletter.model.generator import Generator
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
 IDLE_SLEEP_S = 1.0  # how often a running worker looks for due retries between polls
+STORE_DOWN_SLEEP_S = 5.0  # pause after the job store failed, before trying again
 
 log = get_logger("rtletter.agent.worker")
 
@@ -96,12 +97,18 @@ class Worker:
         self.max_new_tokens = max_new_tokens
         self.clock = clock
         self._stop = threading.Event()
+        self._wake = threading.Event()
 
     # --- control ------------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Finish the step in hand, then return from ``drain``/``run``."""
+        """Finish the step in hand, then return from ``drain``/``run``/``serve``."""
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """New work was stored (a scheduled poll, a notification): end ``serve``'s idle wait now."""
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -127,21 +134,32 @@ class Worker:
                 log.warning("poll failed", channel=name, error=describe_error(exc))
                 self.metrics.inbound.labels(channel=name, result="poll_failed").inc()
                 continue
-            for event in events:
-                inbound_id, created = self.store.store_inbound(
-                    channel=event.channel,
-                    key=event.key,
-                    payload=event.payload,
-                    content_type=event.content_type,
-                    received_at=event.received_at,
-                    meta=event.meta,
-                    actor=self.worker_id,
-                )
-                self.metrics.inbound.labels(channel=name, result="stored" if created else "replay").inc()
-                log.info("inbound stored" if created else "inbound replay ignored", channel=name, inbound_id=inbound_id)
-                stored += created
-                if isinstance(channel, Acknowledges):
-                    channel.acknowledge(event)
+            try:
+                stored += self._store_events(name, channel, events)
+            except Exception:
+                # Not all stored: the channel must deliver them again (the FHIR poller keeps its old mark).
+                if isinstance(channel, RollsBack):
+                    channel.rollback()
+                raise
+        return stored
+
+    def _store_events(self, name: str, channel: Channel, events: list[Inbound]) -> int:
+        stored = 0
+        for event in events:
+            inbound_id, created = self.store.store_inbound(
+                channel=event.channel,
+                key=event.key,
+                payload=event.payload,
+                content_type=event.content_type,
+                received_at=event.received_at,
+                meta=event.meta,
+                actor=self.worker_id,
+            )
+            self.metrics.inbound.labels(channel=name, result="stored" if created else "replay").inc()
+            log.info("inbound stored" if created else "inbound replay ignored", channel=name, inbound_id=inbound_id)
+            stored += created
+            if isinstance(channel, Acknowledges):
+                channel.acknowledge(event)
         return stored
 
     # --- one step -----------------------------------------------------------------------------------------------
@@ -181,6 +199,18 @@ class Worker:
                 next_poll = time.monotonic() + poll_interval_s
             self.drain()
             self._stop.wait(min(IDLE_SLEEP_S, max(0.0, next_poll - time.monotonic())))
+
+    def serve(self) -> None:
+        """Drain until ``stop()``, idling between drains until ``wake()`` or ``IDLE_SLEEP_S`` (due retries).
+        Polls come from elsewhere (the scheduler, the notification receiver): the long-running service loop."""
+        while not self.stopping:
+            self._wake.clear()
+            try:
+                self.drain()
+            except JobStoreError as exc:  # the database is away: the row keeps its state, try again later
+                log.error("job store unavailable", error=describe_error(exc))
+                self._stop.wait(STORE_DOWN_SLEEP_S)
+            self._wake.wait(IDLE_SLEEP_S)
 
     # --- steps --------------------------------------------------------------------------------------------------
 
