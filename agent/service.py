@@ -114,56 +114,6 @@ def serve(settings: Settings, worker: Worker) -> None:
         scheduler.shutdown(wait=True)
 
 
-def serve(settings: Settings, worker: Worker) -> None:
-    """The long-running mode: the web app (uvicorn, in a thread), the scheduler (polls, nightly backfill, heartbeat
-    checks, in its threads) and the worker draining in this thread until SIGTERM/SIGINT. On the way out the step in
-    hand is finished (the worker checkpoints it), the web server stops taking notifications, and the scheduler waits
-    for a poll in flight (a backfill stops at its next course)."""
-    from rtletter.agent.backfill import nightly
-    from rtletter.agent.scheduler import build_scheduler, poll_now
-    from rtletter.agent.web.app import WebServer, create_app, notification_router
-
-    scheduler_ref: list[Any] = []
-
-    def catch_up(reason: str) -> None:
-        log.info("catch-up poll requested", reason=reason)
-        if scheduler_ref:
-            poll_now(scheduler_ref[0])
-
-    receiver, router = None, None
-    fhir = settings.channels.fhir
-    if fhir is not None and fhir.subscription_secret is not None and "fhir" in worker.channels:
-        secret = fhir.subscription_secret.get_secret_value()
-        receiver, router = notification_router(worker.store, secret, catch_up=catch_up, on_stored=worker.wake)
-    app = create_app(worker.store, worker.metrics, channels=worker.channels, notifications=router, settings=settings)
-
-    def poll() -> None:
-        if worker.poll_channels():
-            worker.wake()
-
-    scheduler = build_scheduler(
-        settings.scheduler,
-        poll=poll,
-        backfill=lambda: nightly(
-            worker.store, worker.channels, settings.scheduler.backfill_days, lambda: worker.stopping
-        ),
-        heartbeats=receiver.check_heartbeats if receiver is not None else None,
-    )
-    scheduler_ref.append(scheduler)
-    web = WebServer(app, settings.web.host, settings.web.port)
-    try:
-        web.start()
-    except RuntimeError:
-        raise ConfigError(f"web: cannot listen on {settings.web.host}:{settings.web.port} (port in use?)") from None
-    scheduler.start()
-    log.info("serving", host=settings.web.host, port=settings.web.port, subscriptions=router is not None)
-    try:
-        worker.serve()
-    finally:
-        web.stop()
-        scheduler.shutdown(wait=True)
-
-
 @dataclass(frozen=True)
 class RunSummary:
     stored: int
