@@ -230,6 +230,20 @@ class WebSettings(_Section):
     port: int = Field(default=WEB_PORT, ge=1, le=65535)
 
 
+class WorklistSettings(_Section):
+    """The physician worklist (``rtletter.agent.worklist``): local accounts or a trusted reverse proxy's header."""
+
+    auth: Literal["local", "proxy"] = "local"
+    proxy_user_header: str = "X-Forwarded-User"  # set by the proxy after OIDC; trusted only from proxy_hosts
+    proxy_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
+    proxy_default_role: Literal["viewer", "physician"] = "viewer"  # for proxy users without a local account
+    cookie_secure: bool = True  # False only for plain-HTTP tests on loopback
+    session_ttl_s: float = Field(default=8 * 3600, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)  # per user name and per client address within the window
+    login_window_s: float = Field(default=900, gt=0)
+    fhir_base_url: HttpUrl | None = None  # where source facts link to; default channels.fhir.base_url
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_output: bool = Field(default=True, alias="json")
@@ -261,6 +275,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+    worklist: WorklistSettings = WorklistSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

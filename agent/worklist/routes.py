@@ -1,0 +1,304 @@
+"""The worklist's routes: login, the list of drafts, the draft page and its actions.
+
+URLs carry job ids only (never names, MRNs or dates); filters use opaque owner keys. Every page that shows patient
+data is audited (``JobStore.audit``: who, what, when) and sent with ``Cache-Control: no-store``. No script runs on the
+pages (CSP ``script-src 'none'``); the forms work with plain HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from rtletter.agent.config import WorklistSettings
+from rtletter.agent.jobs.jobs import Job, Status
+from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.logging import get_logger
+from rtletter.agent.worklist import views
+from rtletter.agent.worklist.actions import ActionRefused, ReviewActions
+from rtletter.agent.worklist.auth import CSRF_FIELD, Auth
+from rtletter.agent.worklist.users import Session, UserStore
+
+log = get_logger("rtletter.agent.worklist")
+HERE = Path(__file__).parent
+LIST_LIMIT = 1000
+REVIEWABLE = (Status.posted,)  # a draft waiting for sign-off
+DONE_MESSAGES = {
+    "saved": "Edit saved.",
+    "signed": "Letter signed.",
+    "rejected": "Draft rejected.",
+    "regenerated": "A new draft was requested.",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_worklist_router(
+    store: JobStore,
+    settings: Any = None,
+    *,
+    actions: ReviewActions | None = None,
+    users: UserStore | None = None,
+    prefix: str = "/worklist",
+    clock: Callable[[], datetime] = _utcnow,
+) -> APIRouter:
+    """The worklist router. ``settings``: the agent ``Settings`` (its ``worklist`` section and the FHIR base URL for
+    source links); None for the defaults. ``actions``: the review actions the buttons call; None leaves the page
+    read-only (the buttons answer 503)."""
+    config: WorklistSettings = getattr(settings, "worklist", None) or WorklistSettings()
+    fhir_base = _fhir_base(settings, config)
+    if users is None:
+        users = UserStore(store)
+        users.create_tables()
+    auth = Auth(users, config, store, prefix)
+    router = APIRouter(prefix=prefix)
+
+    def page(request: Request, template: str, session: Session | None, code: int = 200, **context: Any) -> Response:
+        html = _env.get_template(template).render(
+            prefix=prefix, session=session, csrf_field=CSRF_FIELD, proxy=config.auth == "proxy", **context
+        )
+        response = HTMLResponse(html, status_code=code, headers=SECURITY_HEADERS)
+        return auth.finish(request, response)
+
+    def redirect(request: Request, location: str) -> Response:
+        return auth.finish(request, RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS))
+
+    def job_or_404(job_id: int) -> Job:
+        job = store.get_job(job_id)
+        if job is None or job.draft_text is None:
+            raise HTTPException(404, "no such draft")
+        return job
+
+    def actor(session: Session) -> str:
+        return f"web:{session.user.name}"
+
+    # --- static and login -------------------------------------------------------------------------------------------
+
+    css = (HERE / "static" / "worklist.css").read_bytes()
+
+    @router.get("/static/worklist.css", include_in_schema=False)
+    def stylesheet() -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @router.get("/login", include_in_schema=False)
+    def login_form(request: Request, next: str = "") -> Response:
+        if config.auth == "proxy":
+            return redirect(request, f"{prefix}/")
+        token = auth.login_token(request)
+        response = page(request, "login.html", None, token=token, next=_safe_next(next, prefix), error=None)
+        auth.set_login_cookie(response, token)
+        return response
+
+    @router.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        if config.auth == "proxy":
+            raise HTTPException(404, "logins are done by the proxy")
+        outcome = await auth.login(request)
+        form = await request.form()
+        target = _safe_next(str(form.get("next") or ""), prefix)
+        if outcome.session is None or outcome.token is None:
+            token = auth.login_token(request)
+            return page(request, "login.html", None, outcome.status, token=token, next=target, error=outcome.error)
+        response = redirect(request, target)
+        auth.set_session_cookie(response, outcome.token)
+        return response
+
+    @router.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        session = auth.require(request, "view")
+        await auth.form(request, session)
+        response = RedirectResponse(f"{prefix}/login", status_code=303, headers=SECURITY_HEADERS)
+        auth.logout(request, response)
+        store.audit(actor(session), "read", "user", session.user.name, "logged out")
+        return response
+
+    # --- the list ---------------------------------------------------------------------------------------------------
+
+    @router.get("", include_in_schema=False)
+    def root(request: Request) -> Response:
+        return redirect(request, f"{prefix}/")
+
+    @router.get("/", include_in_schema=False)
+    def worklist(request: Request, status: str = "posted", owner: str = "") -> Response:
+        session = auth.require(request, "view")
+        if status != "all" and status not in Status.__members__:
+            raise HTTPException(400, "unknown status filter")
+        now = clock()
+        jobs = store.list_jobs(None if status == "all" else Status(status), LIST_LIMIT)
+        rows = [views.row_of(job, now) for job in jobs if job.draft_text is not None]
+        owners = sorted({(r.owner, r.owner_key) for r in rows if r.owner})
+        if owner:
+            rows = [r for r in rows if r.owner_key == owner]
+        rows.sort(key=lambda r: (r.drafted, r.job_id))  # oldest first
+        store.audit(actor(session), "read", "worklist", status, f"worklist viewed ({len(rows)} drafts)")
+        statuses = ["posted", "signed", "superseded", "all"] + [
+            s for s in Status.__members__ if s not in ("posted", "signed", "superseded", "received", "context_fetched")
+        ]
+        return page(
+            request, "list.html", session, rows=rows, owners=owners, status=status, owner=owner, statuses=statuses
+        )
+
+    # --- one draft --------------------------------------------------------------------------------------------------
+
+    @router.get("/drafts/{job_id}", include_in_schema=False)
+    def draft(request: Request, job_id: int, done: str = "") -> Response:
+        session = auth.require(request, "view")
+        job = job_or_404(job_id)
+        store.audit(actor(session), "read", "draft", job.key, f"draft {job.id} viewed in the worklist")
+        return page(
+            request,
+            "draft.html",
+            session,
+            **_draft_context(job, fhir_base, prefix, clock()),
+            message=DONE_MESSAGES.get(done),
+            error=None,
+            actions=actions is not None,
+        )
+
+    @router.get("/drafts/{job_id}/message", include_in_schema=False)
+    def message(request: Request, job_id: int) -> Response:
+        session = auth.require(request, "view")
+        job = job_or_404(job_id)
+        inbound = store.get_inbound(job.inbound_id) if job.inbound_id is not None else None
+        if inbound is None:
+            raise HTTPException(404, "the source message is not stored")
+        store.audit(actor(session), "read", "inbound", inbound.id, f"source message of draft {job.id} viewed")
+        text = inbound.payload.decode("utf-8", "replace") if "hl7" in inbound.content_type else None
+        lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if text is not None else []
+        body = inbound.payload.decode("utf-8", "replace") if text is None else ""
+        anchored: list[tuple[str, str]] = []
+        for line in (ln for ln in lines if ln):
+            anchor = f"seg-{line[:3]}"
+            anchored.append((line, anchor if all(a != anchor for _, a in anchored) else ""))
+        return page(request, "message.html", session, job=job, inbound=inbound, lines=anchored, body=body)
+
+    async def act(request: Request, job_id: int, permission: str, run: Callable[[Session, Any], str]) -> Response:
+        session = auth.require(request, permission)
+        form = await auth.form(request, session)
+        job = job_or_404(job_id)
+        if actions is None:
+            raise HTTPException(503, "review actions are not available on this server")
+        try:
+            done = run(session, form)
+        except ActionRefused as exc:
+            store.audit(actor(session), "write", "draft", job.key, f"{permission} refused")
+            current = store.get_job(job_id) or job
+            context = _draft_context(current, fhir_base, prefix, clock())
+            if "text" in form:  # keep what the physician typed
+                context["text"] = str(form["text"])
+            return page(request, "draft.html", session, 409, **context, message=None, error=str(exc), actions=True)
+        log.info("worklist action", action=permission, job_id=job_id)
+        return redirect(request, f"{prefix}/drafts/{job_id}?done={done}")
+
+    def _text(form: Any) -> str:
+        text = str(form.get("text") or "").replace("\r\n", "\n")
+        if not text.strip():
+            raise ActionRefused("The letter text is empty.")
+        return text
+
+    @router.post("/drafts/{job_id}/save", include_in_schema=False)
+    async def save(request: Request, job_id: int) -> Response:
+        def run(session: Session, form: Any) -> str:
+            assert actions is not None
+            actions.save_edit(job_id, _text(form), session.user)
+            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} edited")
+            return "saved"
+
+        return await act(request, job_id, "edit", run)
+
+    @router.post("/drafts/{job_id}/sign", include_in_schema=False)
+    async def sign(request: Request, job_id: int) -> Response:
+        def run(session: Session, form: Any) -> str:
+            assert actions is not None
+            actions.sign(job_id, _text(form), session.user)
+            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} signed")
+            return "signed"
+
+        return await act(request, job_id, "sign", run)
+
+    @router.post("/drafts/{job_id}/reject", include_in_schema=False)
+    async def reject(request: Request, job_id: int) -> Response:
+        def run(session: Session, form: Any) -> str:
+            assert actions is not None
+            reason = str(form.get("reason") or "").strip()
+            if not reason:
+                raise ActionRefused("A reason is required to reject a draft.")
+            actions.reject(job_id, reason, session.user)
+            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} rejected")
+            return "rejected"
+
+        return await act(request, job_id, "reject", run)
+
+    @router.post("/drafts/{job_id}/regenerate", include_in_schema=False)
+    async def regenerate(request: Request, job_id: int) -> Response:
+        def run(session: Session, form: Any) -> str:
+            assert actions is not None
+            actions.regenerate(job_id, session.user)
+            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} regenerate asked")
+            return "regenerated"
+
+        return await act(request, job_id, "regenerate", run)
+
+    return router
+
+
+def _fhir_base(settings: Any, config: WorklistSettings) -> str | None:
+    if config.fhir_base_url is not None:
+        return str(config.fhir_base_url).rstrip("/")
+    fhir = getattr(getattr(settings, "channels", None), "fhir", None)
+    return str(fhir.base_url).rstrip("/") if fhir is not None else None
+
+
+def _safe_next(target: str, prefix: str) -> str:
+    """Only our own pages after a login (no open redirect)."""
+    if target.startswith(f"{prefix}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{prefix}/"
+
+
+def _draft_context(job: Job, fhir_base: str | None, prefix: str, now: datetime) -> dict[str, Any]:
+    case = views.load_case(job)
+    text = job.draft_text or ""
+    message_url = f"{prefix}/drafts/{job.id}/message" if job.inbound_id is not None else None
+    report = views.fact_report(case, text) if case is not None else None
+    highlighted = views.highlight(case, text, report.findings) if case is not None and report is not None else None
+    facts = views.source_facts(case, fhir_base=fhir_base, message_url=message_url) if case else []
+    sections: dict[str, list[views.SourceFact]] = {}
+    for fact in facts:
+        sections.setdefault(fact.section, []).append(fact)
+    return {
+        "job": job,
+        "row": views.row_of(job, now),
+        "text": text,
+        "report": report,
+        "highlighted": highlighted,
+        "sections": sections,
+        "model": views.draft_model(job.draft_meta),
+        "reviewable": job.status in REVIEWABLE,
+    }

@@ -1,0 +1,56 @@
+"""Worklist fixtures: a SQLite job store, accounts with argon2 hashes, and a TestClient on the agent's web app with
+the worklist router."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).parent))  # worklist_support.py, beside this file
+
+from worklist_support import FAST_HASHER, PASSWORD  # noqa: E402
+
+from rtletter.agent.config import Settings, WorklistSettings  # noqa: E402
+from rtletter.agent.jobs import JobStore  # noqa: E402
+from rtletter.agent.metrics import AgentMetrics  # noqa: E402
+from rtletter.agent.web.app import create_app  # noqa: E402
+from rtletter.agent.worklist.routes import build_worklist_router  # noqa: E402
+from rtletter.agent.worklist.users import UserStore  # noqa: E402
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=30)
+    job_store.create_tables()
+    return job_store
+
+
+@pytest.fixture
+def users(store: JobStore) -> UserStore:
+    user_store = UserStore(store, hasher=FAST_HASHER)
+    user_store.create_tables()
+    user_store.add_user("anna", "physician", PASSWORD, display_name="Dr. Anna Arzt", practitioner="Practitioner/anna")
+    user_store.add_user("victor", "viewer", PASSWORD)
+    return user_store
+
+
+@pytest.fixture
+def make_client(store: JobStore, users: UserStore) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(*, actions: Any = None, **worklist: Any) -> TestClient:
+        settings = Settings(worklist=WorklistSettings(**{"cookie_secure": False, **worklist}))
+        router = build_worklist_router(store, settings, actions=actions, users=users)
+        app = create_app(store, AgentMetrics(), settings=settings, extra_routers=[router])
+        client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,235 @@
+"""The worklist over HTTP (FastAPI TestClient on the agent's app): login, sessions, CSRF, roles, rate limit, audit,
+and no patient data in any URL. Drafts are made by the real worker (file channel, template generator)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import phi_of
+from fastapi.testclient import TestClient
+from worklist_support import PASSWORD, csrf_of, login, post_drafts
+
+from rtletter.agent.jobs import JobStore, Status
+from rtletter.agent.worklist.users import UserStore
+
+
+class MustNotRun:
+    """Fault injection: review actions that fail the test if a refused request reaches them."""
+
+    def __getattr__(self, name: str) -> Any:
+        def called(*args: Any, **kwargs: Any) -> None:
+            raise AssertionError(f"{name} ran for a request that should have been refused")
+
+        return called
+
+
+def urls_of(html: str) -> list[str]:
+    return re.findall(r'(?:href|action|formaction|src)="([^"]*)"', html)
+
+
+def test_login_opens_a_session_with_strict_cookies(make_client: Callable[..., TestClient], store: JobStore) -> None:
+    client = make_client()
+    assert client.get("/worklist/").headers["location"] == "/worklist/login?next=/worklist/"
+    form = client.get("/worklist/login")
+    assert form.status_code == 200 and "rtletter_login=" in form.headers["set-cookie"]
+    answer = login(client, "anna")
+    assert answer.status_code == 303 and answer.headers["location"] == "/worklist/"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("rtletter_session=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/worklist" in cookie
+    page = client.get("/worklist/")
+    assert page.status_code == 200 and "Dr. Anna Arzt" in page.text
+    assert page.headers["cache-control"] == "no-store" and "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    actions = [(r["actor"], r["what"]) for r in store.audit_rows()]
+    assert ("web:anna", "logged in") in actions and ("web:anna", "worklist viewed (0 drafts)") in actions
+
+
+def test_secure_cookie_flag_is_the_default(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cookie_secure=True)
+    assert "Secure" in client.get("/worklist/login").headers["set-cookie"]
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    wrong = login(client, "anna", "not the password")
+    unknown = login(client, "nobody", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Wrong user name or password." in wrong.text and "Wrong user name or password." in unknown.text
+    assert "rtletter_session" not in wrong.headers.get("set-cookie", "")
+
+
+def test_login_is_rate_limited_per_user_name(make_client: Callable[..., TestClient], users: UserStore) -> None:
+    client = make_client(login_max_failures=3)
+    for _ in range(3):
+        assert login(client, "anna", "guess guess guess").status_code == 401
+    blocked = login(client, "anna")  # the right password does not help while the limit holds
+    assert blocked.status_code == 429 and "Too many failed logins" in blocked.text
+    assert "rtletter_session" not in blocked.headers.get("set-cookie", "")
+    assert login(client, "victor").status_code == 303  # another account from the same address still logs in
+
+
+def test_login_without_its_csrf_token_is_refused(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    client.get("/worklist/login")
+    answer = client.post("/worklist/login", data={"username": "anna", "password": PASSWORD})
+    assert answer.status_code == 403
+    other = client.post("/worklist/login", data={"username": "anna", "password": PASSWORD, "csrf_token": "forged"})
+    assert other.status_code == 403
+
+
+def test_list_shows_drafts_oldest_first_without_phi_in_urls(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    cases = post_drafts(store, tmp_path, 3)
+    client = make_client()
+    login(client, "victor")
+    page = client.get("/worklist/")
+    assert page.status_code == 200
+    names = [case.patient.name for case in cases]
+    positions = [page.text.index(name) for name in names]
+    assert positions == sorted(positions)  # drafted in this order: oldest first
+    assert "C50.4 Mammakarzinom links" in page.text
+    urls = urls_of(page.text)
+    drafts = [u for u in urls if u.startswith("/worklist/drafts/")]
+    assert len(drafts) == 3
+    phi = [value for case in cases for value in phi_of(case)]
+    for url in urls:
+        assert not any(value in url for value in phi), url
+    for job in store.list_jobs():
+        assert job.key not in page.text  # the course key stays out of the page's links too
+
+
+def test_owner_and_status_filters(make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path) -> None:
+    from rtletter.agent.worklist.views import owner_key
+
+    post_drafts(store, tmp_path, 2)
+    client = make_client()
+    login(client, "victor")
+    assert client.get("/worklist/?status=signed").text.count("/worklist/drafts/") == 0
+    assert client.get("/worklist/?status=all").text.count('href="/worklist/drafts/') == 2
+    assert client.get(f"/worklist/?owner={owner_key('nobody')}").text.count('href="/worklist/drafts/') == 0
+    assert client.get("/worklist/?status=bogus").status_code == 400
+
+
+def test_draft_page_shows_letter_facts_and_model(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    (case,) = post_drafts(store, tmp_path, 1)
+    (job,) = store.list_jobs(Status.posted)
+    client = make_client(fhir_base_url="http://fhir.example/fhir", actions=MustNotRun())
+    login(client, "anna")
+    page = client.get(f"/worklist/drafts/{job.id}")
+    assert page.status_code == 200
+    assert "<textarea" in page.text and "Sign letter" in page.text and "Reject draft" in page.text
+    assert "http://fhir.example/fhir/" + (case.course.source or "") in page.text
+    assert "40.05 Gy, 2.67 Gy/fx, 15 fx" in page.text
+    assert job.draft_meta["model"] in page.text
+    assert ("web:anna", f"draft {job.id} viewed in the worklist") in [
+        (r["actor"], r["what"]) for r in store.audit_rows()
+    ]
+    for url in urls_of(page.text):
+        assert not any(value in url for value in phi_of(case)), url
+    assert client.get("/worklist/drafts/99999").status_code == 404
+
+
+@pytest.mark.parametrize("action", ["save", "sign", "reject", "regenerate"])
+def test_post_without_csrf_token_is_refused(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path, action: str
+) -> None:
+    post_drafts(store, tmp_path, 1)
+    (job,) = store.list_jobs(Status.posted)
+    client = make_client(actions=MustNotRun())
+    login(client, "anna")
+    data = {"text": "Sehr geehrte Frau Kollegin,", "reason": "wrong course"}
+    assert client.post(f"/worklist/drafts/{job.id}/{action}", data=data).status_code == 403
+    token = csrf_of(client.get(f"/worklist/drafts/{job.id}").text)
+    forged = {**data, "csrf_token": token[:-2] + "xx"}
+    assert client.post(f"/worklist/drafts/{job.id}/{action}", data=forged).status_code == 403
+    cross = client.post(
+        f"/worklist/drafts/{job.id}/{action}", data={**data, "csrf_token": token}, headers={"Origin": "https://evil"}
+    )
+    assert cross.status_code == 403
+    assert store.get_job(job.id).status == Status.posted  # type: ignore[union-attr]
+
+
+def test_post_without_a_session_is_refused(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    post_drafts(store, tmp_path, 1)
+    (job,) = store.list_jobs(Status.posted)
+    client = make_client(actions=MustNotRun())
+    assert client.post(f"/worklist/drafts/{job.id}/sign", data={"text": "x", "csrf_token": "x"}).status_code == 403
+
+
+def test_viewer_cannot_sign_reject_or_edit(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    post_drafts(store, tmp_path, 1)
+    (job,) = store.list_jobs(Status.posted)
+    client = make_client(actions=MustNotRun())
+    login(client, "victor")
+    page = client.get(f"/worklist/drafts/{job.id}")
+    assert page.status_code == 200 and "readonly" in page.text
+    assert "Sign letter" not in page.text and "Reject draft" not in page.text and "Save edit" not in page.text
+    token = csrf_of(page.text)
+    for action in ("sign", "reject", "save", "regenerate"):
+        answer = client.post(
+            f"/worklist/drafts/{job.id}/{action}", data={"text": "x", "reason": "y", "csrf_token": token}
+        )
+        assert answer.status_code == 403, action
+    refused = [r["what"] for r in store.audit_rows() if r["actor"] == "web:victor"]
+    assert "refused: sign" in refused
+
+
+def test_logout_ends_the_session(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    login(client, "anna")
+    page = client.get("/worklist/")
+    cookie = client.cookies.get("rtletter_session")
+    assert client.post("/worklist/logout", data={}).status_code == 403  # needs its CSRF token too
+    answer = client.post("/worklist/logout", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303
+    replay = make_client()
+    replay.cookies.set("rtletter_session", cookie or "", path="/worklist")
+    assert replay.get("/worklist/").status_code == 303  # the old token opens nothing
+
+
+def test_login_redirects_only_to_worklist_pages(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    page = client.get("/worklist/login")
+    answer = client.post(
+        "/worklist/login",
+        data={"username": "anna", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "//evil.example/"},
+    )
+    assert answer.headers["location"] == "/worklist/"
+
+
+def test_proxy_mode_trusts_the_header_only_from_the_proxy(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    post_drafts(store, tmp_path, 1)
+    (job,) = store.list_jobs(Status.posted)
+    client = make_client(auth="proxy", proxy_hosts=("testclient",), actions=MustNotRun())
+    page = client.get(f"/worklist/drafts/{job.id}", headers={"X-Forwarded-User": "anna"})
+    assert page.status_code == 200 and "Sign letter" in page.text  # role from anna's account
+    unknown = client.get(f"/worklist/drafts/{job.id}", headers={"X-Forwarded-User": "someone"})
+    assert unknown.status_code == 200 and "Sign letter" not in unknown.text  # default role: viewer
+    assert client.get("/worklist/").status_code == 403  # no header
+    untrusted = make_client(auth="proxy", proxy_hosts=("10.0.0.1",))
+    assert untrusted.get("/worklist/", headers={"X-Forwarded-User": "anna"}).status_code == 403
+
+
+def test_a_new_password_ends_open_sessions(users: UserStore) -> None:
+    from datetime import timedelta
+
+    anna = users.get_user("anna")
+    assert anna is not None and anna.role == "physician"
+    token, _ = users.open_session(anna, timedelta(hours=1))
+    assert users.get_session(token) is not None
+    users.set_password("anna", "another long password")
+    assert users.get_session(token) is None
