@@ -328,6 +328,72 @@ def jobs_cancel(ref: Annotated[str, typer.Argument(help="job id or key")], confi
     _steer(ref, config, "cancel")
 
 
+def _day(value: str, option: str):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be a date YYYY-MM-DD, not {value!r}")
+
+
+class _RichProgress:
+    """The backfill's progress as rich bars on stderr, one per channel."""
+
+    def __init__(self, progress) -> None:  # type: ignore[no-untyped-def]
+        self.progress = progress
+        self.tasks: dict[str, object] = {}
+
+    def start(self, channel: str, total: int | None) -> None:
+        self.tasks[channel] = self.progress.add_task(f"backfill {channel}", total=total)
+
+    def advance(self, channel: str) -> None:
+        self.progress.advance(self.tasks[channel])
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option(help="first day of the range (course end), YYYY-MM-DD")],
+    until: Annotated[str, typer.Option(help="last day of the range, YYYY-MM-DD")],
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only count; store nothing")] = False,
+) -> None:
+    """Enqueue finished courses in a date range that have no job yet (FHIR search, file inbox)."""
+    import getpass
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rtletter.agent.backfill import Backfill
+    from rtletter.agent.errors import AgentError
+    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.service import build_channels
+
+    first, last = _day(since, "--since"), _day(until, "--until")
+    if last < first:
+        fail("--until is before --since")
+    settings = _settings(config)
+    configure_logging(settings.logging.level, json_output=settings.logging.json_output)  # stderr, redacted
+    store = _store(config)
+    channels = {}
+    try:
+        channels = build_channels(settings, store)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            runner = Backfill(store, channels, actor=f"cli:{getpass.getuser()}", progress=_RichProgress(progress))
+            summaries = runner.run(first, last, dry_run=dry_run)
+    except AgentError as exc:
+        fail(str(exc))
+    finally:
+        for channel in channels.values():
+            close = getattr(channel, "close", None)  # the FHIR channel's HTTP connections
+            if close is not None:
+                close()
+        store.dispose()
+    for summary in summaries:
+        typer.echo(summary.line(dry_run))
+
+
 def _register_groups() -> None:
     from rtletter.model.cli import model_app
     from rtletter.model.eval_cli import dataset_app, eval_app
