@@ -4,7 +4,7 @@ A job is one course's letter (idempotency key ``source:course id`` = ``Case.case
 that completed, so that a worker that crashed resumes at the next one::
 
     inbound row: received -> context_fetched (its cases became jobs)  | quarantined (unmappable)  | dead
-    job:         context_fetched -> generated -> posted -> signed (later, by the sign-off flow)
+    job:         context_fetched -> generated -> posted -> signed | rejected (later, by the sign-off flow)
                  any open state -> dead (retries exhausted or a permanent error) | cancelled (by a user)
 
 A step that fails leaves the status where it was and sets ``attempts``, ``next_attempt_at`` and ``last_error``:
@@ -24,6 +24,7 @@ class Status(StrEnum):
     generated = "generated"  # the draft text is stored
     posted = "posted"  # the draft is in the EHR / outbox, waiting for sign-off
     signed = "signed"  # a physician signed it (set by the sign-off flow)
+    rejected = "rejected"  # a physician rejected the draft (set by the sign-off flow; the document entered-in-error)
     quarantined = "quarantined"  # the inbound could not be mapped (inbound rows)
     dead = "dead"  # given up: retries exhausted or a permanent error; see last_error
     cancelled = "cancelled"  # stopped by a user
@@ -38,7 +39,15 @@ NEXT_STEP: dict[Status, str] = {
 }
 OPEN_STATES = frozenset(NEXT_STEP)
 FINAL_STATES = frozenset(
-    {Status.posted, Status.signed, Status.quarantined, Status.dead, Status.cancelled, Status.superseded}
+    {
+        Status.posted,
+        Status.signed,
+        Status.rejected,
+        Status.quarantined,
+        Status.dead,
+        Status.cancelled,
+        Status.superseded,
+    }
 )
 
 

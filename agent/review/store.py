@@ -1,0 +1,326 @@
+"""The review's own tables, on the job store's database (same engine, tables of their own).
+
+    review_state   one row per job that a person touched: the edited text, the draft version, the decision
+                   (signed | rejected), the signed text, signer, when, and where (worklist | ehr | cli)
+    review_edits   every saved edit (who, when, the text): the edit history
+    review_drafts  every draft version replaced by a regeneration (text, meta, where it was posted)
+
+The (draft, signed final) pair of a job is ``jobs.draft_text`` (the version that was signed) and
+``review_state.final_text``; ``signed_pairs`` reads them for the dataset export and the dashboard.
+
+Tables are created on first use (``create_all`` only adds missing tables): no migration of existing ones. The
+status change of the job itself (posted -> signed | rejected) happens in the same transaction as the decision, with
+a condition on ``posted``, so two physicians signing at once cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from rtletter.agent.errors import JobStoreError
+from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.store import JobStore, UTCDateTime, jobs_table
+
+metadata = MetaData()
+
+state_table = Table(
+    "review_state",
+    metadata,
+    Column("job_id", Integer, primary_key=True),
+    Column("draft_version", Integer, nullable=False, default=1),
+    Column("current_text", Text),  # the last saved edit; None: the draft as generated
+    Column("edited_by", String(128)),
+    Column("edited_at", UTCDateTime),
+    Column("outcome", String(16)),  # signed | rejected | None (open)
+    Column("final_text", Text),  # the signed text
+    Column("reason", Text),  # the rejection reason (the physician's words)
+    Column("signer", String(128)),  # user name (worklist) or the EHR's authenticator reference
+    Column("signer_reference", String(256)),  # Practitioner/...
+    Column("decided_at", UTCDateTime),
+    Column("decided_via", String(16)),  # worklist | ehr | cli
+    Column("final_document", String(1024)),  # DocumentReference/x/_history/n or the outbox path
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+edits_table = Table(
+    "review_edits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False, index=True),
+    Column("draft_version", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+drafts_table = Table(
+    "review_drafts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False, index=True),
+    Column("draft_version", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("document", String(1024)),
+    Column("task", String(1024)),
+    Column("superseded_at", UTCDateTime, nullable=False),
+    Column("superseded_by", String(128), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    job_id: int
+    draft_version: int
+    current_text: str | None
+    edited_by: str | None
+    edited_at: datetime | None
+    outcome: str | None
+    final_text: str | None
+    reason: str | None
+    signer: str | None
+    signer_reference: str | None
+    decided_at: datetime | None
+    decided_via: str | None
+    final_document: str | None
+
+
+@dataclass(frozen=True)
+class SignedPair:
+    """One decided job for feedback: the draft, the final text, who/when, which model wrote it."""
+
+    job_id: int
+    case_json: str | None
+    draft_text: str
+    final_text: str | None  # None for a rejection
+    outcome: str
+    model: str
+    posted_at: datetime | None
+    decided_at: datetime
+    decided_via: str
+    edits: int
+
+
+class ReviewStore:
+    """Reads and writes the review tables; decisions also move the job (conditional on ``posted``)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.clock = store.clock
+        self.create_tables()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise JobStoreError(f"review tables failed: {type(getattr(exc, 'orig', None) or exc).__name__}") from exc
+
+    def create_tables(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise JobStoreError(f"cannot create the review tables: {type(exc).__name__}") from exc
+
+    # --- reading --------------------------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> ReviewState:
+        """The job's review state (a fresh one, version 1 and undecided, when nobody touched it yet)."""
+        with self._tx() as conn:
+            row = conn.execute(select(state_table).where(state_table.c.job_id == job_id)).mappings().first()
+        if row is None:
+            return ReviewState(job_id, 1, None, None, None, None, None, None, None, None, None, None, None)
+        return ReviewState(**{k: row[k] for k in ReviewState.__dataclass_fields__})
+
+    def edits(self, job_id: int) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(select(edits_table).where(edits_table.c.job_id == job_id).order_by(edits_table.c.id))
+            return [dict(r) for r in rows.mappings()]
+
+    def drafts(self, job_id: int) -> list[dict[str, Any]]:
+        """Earlier (superseded) draft versions of the job, oldest first."""
+        with self._tx() as conn:
+            query = select(drafts_table).where(drafts_table.c.job_id == job_id).order_by(drafts_table.c.id)
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def decided(self, *, outcome: str | None = None) -> list[SignedPair]:
+        """Every decided job (signed and rejected; or only ``outcome``), oldest decision first."""
+        j, s = jobs_table, state_table
+        query = (
+            select(
+                s.c.job_id,
+                j.c.case_json,
+                j.c.draft_text,
+                j.c.draft_meta,
+                j.c.posted_at,
+                s.c.final_text,
+                s.c.outcome,
+                s.c.decided_at,
+                s.c.decided_via,
+            )
+            .join(j, j.c.id == s.c.job_id)
+            .where(s.c.outcome.is_not(None))
+            .order_by(s.c.decided_at, s.c.job_id)
+        )
+        if outcome is not None:
+            query = query.where(s.c.outcome == outcome)
+        with self._tx() as conn:
+            rows = list(conn.execute(query).mappings())
+            counts: dict[int, int] = {}
+            for job_id, *_ in conn.execute(select(edits_table.c.job_id)):
+                counts[job_id] = counts.get(job_id, 0) + 1
+        return [
+            SignedPair(
+                job_id=r["job_id"],
+                case_json=r["case_json"],
+                draft_text=r["draft_text"] or "",
+                final_text=r["final_text"],
+                outcome=r["outcome"],
+                model=json.loads(r["draft_meta"] or "{}").get("model", ""),
+                posted_at=r["posted_at"],
+                decided_at=r["decided_at"],
+                decided_via=r["decided_via"] or "",
+                edits=counts.get(r["job_id"], 0),
+            )
+            for r in rows
+        ]
+
+    # --- writing --------------------------------------------------------------------------------------------------
+
+    def _upsert(self, conn: Connection, job_id: int, **values: Any) -> None:
+        values["updated_at"] = self.clock()
+        done = conn.execute(update(state_table).where(state_table.c.job_id == job_id).values(**values))
+        if done.rowcount == 0:
+            conn.execute(insert(state_table).values(job_id=job_id, **values))
+
+    def save_edit(self, job_id: int, actor: str, text: str) -> None:
+        now = self.clock()
+        with self._tx() as conn:
+            status = conn.execute(select(jobs_table.c.status).where(jobs_table.c.id == job_id)).scalar()
+            if status != Status.posted.value:
+                raise JobStoreError(f"job {job_id} is {status}: it can no longer be edited")
+            version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
+            conn.execute(
+                insert(edits_table).values(job_id=job_id, draft_version=version or 1, at=now, actor=actor, text=text)
+            )
+            self._upsert(conn, job_id, current_text=text, edited_by=actor, edited_at=now)
+            self.store._audit(conn, actor, "write", "draft", job_id, "edit saved")
+
+    def decide(
+        self,
+        job_id: int,
+        *,
+        outcome: Status,
+        actor: str,
+        via: str,
+        final_text: str | None = None,
+        reason: str | None = None,
+        signer_reference: str | None = None,
+        final_document: str | None = None,
+        decided_at: datetime | None = None,
+    ) -> bool:
+        """posted -> signed | rejected, with the decision recorded. False when the job was no longer posted."""
+        now = self.clock()
+        with self._tx() as conn:
+            done = conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id, jobs_table.c.status == Status.posted.value)
+                .values(status=outcome.value, updated_at=now)
+            )
+            if done.rowcount != 1:
+                return False
+            self._upsert(
+                conn,
+                job_id,
+                outcome=outcome.value,
+                final_text=final_text,
+                reason=reason,
+                signer=actor,
+                signer_reference=signer_reference,
+                decided_at=decided_at or now,
+                decided_via=via,
+                final_document=final_document,
+            )
+            self.store._audit(conn, actor, "write", "draft", job_id, f"{outcome.value} via {via}")
+        return True
+
+    def replace_draft(
+        self,
+        job_id: int,
+        *,
+        actor: str,
+        old_version: int,
+        text: str,
+        meta: dict[str, str],
+        document: str,
+        task: str | None,
+    ) -> bool:
+        """Record a regenerated draft: the old one into ``review_drafts``, the job's draft and refs replaced, the
+        edit cleared. Conditional on the job still being posted at ``old_version``."""
+        now = self.clock()
+        with self._tx() as conn:
+            job = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
+            version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
+            if job is None or job["status"] != Status.posted.value or (version or 1) != old_version:
+                return False
+            conn.execute(
+                insert(drafts_table).values(
+                    job_id=job_id,
+                    draft_version=old_version,
+                    text=job["draft_text"] or "",
+                    meta=job["draft_meta"] or "{}",
+                    document=job["posted_document"],
+                    task=job["posted_task"],
+                    superseded_at=now,
+                    superseded_by=actor,
+                )
+            )
+            conn.execute(
+                update(jobs_table)
+                .where(jobs_table.c.id == job_id)
+                .values(
+                    draft_text=text,
+                    draft_meta=json.dumps(meta, sort_keys=True),
+                    posted_document=document,
+                    posted_task=task,
+                    posted_at=now,
+                    updated_at=now,
+                )
+            )
+            self._upsert(conn, job_id, draft_version=old_version + 1, current_text=None, edited_by=None, edited_at=None)
+            self.store._audit(conn, actor, "write", "draft", job_id, f"draft regenerated (version {old_version + 1})")
+        return True
+
+    def posted_jobs(self, channel: str) -> list[dict[str, Any]]:
+        """id, posted_document, posted_task of every job of ``channel`` still waiting for a decision."""
+        j = jobs_table
+        query = (
+            select(j.c.id, j.c.posted_document, j.c.posted_task)
+            .where(j.c.channel == channel, j.c.status == Status.posted.value)
+            .order_by(j.c.id)
+        )
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
