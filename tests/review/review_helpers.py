@@ -1,0 +1,51 @@
+"""Posted drafts for the review tests, made by the real job store steps and the real channel's post."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rtletter.agent.channels.base import Draft
+from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.store import JobStore
+from rtletter.mappers.case import Case, Course, CourseStatus, Patient, Physician
+
+DRAFTED = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+DRAFT = "Sehr geehrte Frau Kollegin,\n\nDiagnose: Mammakarzinom links.\n\nTherapie: 40,05 Gy in 15 Fraktionen.\n"
+MODEL = "Meta-Llama-3-8B-Instruct+rt-qlora-3"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    practitioner: str | None = "Practitioner/dr-rev"
+
+
+def fhir_case(tag: str | None = None) -> Case:
+    tag = tag or uuid.uuid4().hex[:8]
+    return Case(
+        case_id=f"fhir:course-{tag}",
+        patient=Patient(id=f"MRN-{tag}", given="Hannelore", family="Quastenberg", source=f"Patient/p-{tag}/_history/1"),
+        course=Course(id=f"course-{tag}", status=CourseStatus.completed, source=f"Procedure/course-{tag}/_history/4"),
+        treating_physician=Physician(family="Strahl", source="Practitioner/dr-owner"),
+        inputs=[f"Procedure/course-{tag}/_history/4", f"Patient/p-{tag}/_history/1"],
+    )
+
+
+def posted_job(store: JobStore, channel: object, case: Case, text: str = DRAFT, model: str = MODEL) -> Job:
+    """Intake -> draft -> channel.post_draft -> posted, through the store's own steps."""
+    inbound_id, _ = store.store_inbound(
+        channel=channel.name, key=f"test:{case.case_id}", payload=b"{}", content_type="x", received_at=DRAFTED
+    )
+    assert store.claim_inbound("w1") is not None
+    [outcome] = store.record_cases(inbound_id, "w1", [case], channel.name)
+    job = store.claim_job("w1")
+    assert job is not None and job.id == outcome.job_id
+    meta = {"model": model, "language": "de", "generated_at": DRAFTED.isoformat()}
+    assert store.record_draft(job.id, "w1", text, meta)
+    assert store.claim_job("w1") is not None
+    draft = Draft(case.case_id, text, "de", model.split("+")[0], 10, 20, DRAFTED)
+    posted = channel.post_draft(case, draft)  # type: ignore[attr-defined]
+    assert store.record_posted(job.id, "w1", posted.document, posted.task)
+    return store.get_job(job.id)  # type: ignore[return-value]
