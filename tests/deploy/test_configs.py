@@ -1,0 +1,56 @@
+"""Every example config in deploy/config passes the real `rtletter config check`, with only the files a site must
+provide (the SMART private key, the model folder) put in place through the documented environment overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from deploy_helpers import DEPLOY, invoke, run_cli_each
+
+CONFIGS = sorted((DEPLOY / "config").glob("*.yaml"))
+
+
+def _site_files(config: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment a site sets for CONFIG: where its key file and model folder really are."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    env: dict[str, str] = {}
+    fhir = (data.get("channels") or {}).get("fhir") or {}
+    if (fhir.get("auth") or {}).get("kind") == "smart-backend":
+        key = tmp_path / f"{config.stem}-key.pem"
+        key.write_text("placeholder", encoding="utf-8")
+        env["RTLETTER_CHANNELS__FHIR__AUTH__PRIVATE_KEY_FILE"] = str(key)
+    if (data.get("model") or {}).get("backend") == "local":
+        model = tmp_path / f"{config.stem}-model"
+        model.mkdir()
+        env["RTLETTER_MODEL__BASE_DIR"] = str(model)
+    return env
+
+
+def test_there_is_an_example_per_site_kind() -> None:
+    kinds = set()
+    for config in CONFIGS:
+        channels = yaml.safe_load(config.read_text(encoding="utf-8")).get("channels") or {}
+        auth = ((channels.get("fhir") or {}).get("auth") or {}).get("kind")
+        kinds |= {f"fhir-{auth}"} if auth else set()
+        kinds |= {"mllp"} if "mllp" in channels else set()
+        kinds |= {"file-only"} if set(channels) == {"file"} else set()
+    assert {"fhir-smart-backend", "fhir-none", "mllp", "file-only"} <= kinds
+
+
+def test_every_example_config_passes_config_check(tmp_path: Path) -> None:
+    results = [invoke(["config", "check", str(config)], _site_files(config, tmp_path)) for config in CONFIGS]
+    failures = {r.args[-1]: r.stderr.strip() for r in results if r.returncode != 0}
+    assert failures == {}
+    for result in results:
+        assert result.stdout.startswith("OK "), result.stdout
+        assert result.stderr == ""
+
+
+def test_without_the_site_files_the_console_script_names_what_is_missing() -> None:
+    names = ["fhir-smart.yaml", "hl7v2-site.yaml"]
+    results = run_cli_each([(["config", "check", str(DEPLOY / "config" / name)], {}) for name in names])
+    for result in results:
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+        assert "does not exist" in result.stderr and "Traceback" not in result.stderr
