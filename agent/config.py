@@ -137,6 +137,49 @@ class MllpTls(_Section):
         return self
 
 
+class MllpOutboundTls(_Section):
+    ca_file: Path | None = None  # CA of the receiver's certificate; None: the system's trust store
+    cert_file: Path | None = None  # client certificate, where the receiver asks for one
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> MllpOutboundTls:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} does not exist")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class MllpOutbound(_Section):
+    """Where drafts go as MDM^T02 (TXA-17 IP); the receiver's ACK decides posted or retry."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    timeout_s: float = Field(default=30.0, gt=0)  # connect + send + wait for the ACK
+    tls: MllpOutboundTls | None = None
+    encoding: str = "utf-8"  # MSH-18 of the MDM: utf-8, latin-1, iso8859-15 or ascii
+    document_type: str = "DS"  # TXA-2, HL7 table 0270 (site-defined)
+    receiving_application: str = ""  # MSH-5
+    receiving_facility: str = ""  # MSH-6
+
+    @field_validator("encoding")
+    @classmethod
+    def _writable_encoding(cls, value: str) -> str:
+        from rtletter.mappers.errors import UnsupportedInput
+        from rtletter.mappers.v2_message import MSH18_FOR_CODEC, codec_for
+
+        try:
+            known = codec_for(value) in MSH18_FOR_CODEC
+        except UnsupportedInput:
+            known = False
+        if not known:
+            raise ValueError(f"MDM is written in {', '.join(MSH18_FOR_CODEC)}, not {value!r}")
+        return value
+
+
 class MllpChannelSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=MLLP_PORT, ge=1, le=65535)
@@ -144,6 +187,7 @@ class MllpChannelSettings(_Section):
     tls: MllpTls | None = None
     max_message_bytes: int = Field(default=MLLP_MAX_MESSAGE_BYTES, gt=0)
     profile: Path | None = None  # site mapping profile (YAML) for the HL7 v2 mapper
+    outbound: MllpOutbound | None = None  # MDM^T02 write-back; None: drafts of this channel cannot be posted
 
     @field_validator("encoding")
     @classmethod

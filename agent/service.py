@@ -45,7 +45,9 @@ def build_channels(settings: Settings, store: JobStore) -> dict[str, Channel]:
             settings.channels.fhir, store.state("fhir"), adapter_version=adapter
         )
     if settings.channels.mllp is not None:
-        raise ConfigError("channels.mllp: the HL7 v2 MLLP channel is not implemented yet")
+        from rtletter.agent.channels.mllp import MllpChannel
+
+        channels["mllp"] = MllpChannel(settings.channels.mllp, store)
     if not channels:
         raise ConfigError("no channel configured (channels.file, channels.fhir or channels.mllp)")
     return channels
@@ -108,6 +110,10 @@ def serve(settings: Settings, worker: Worker) -> None:
     scheduler.start()
     log.info("serving", host=settings.web.host, port=settings.web.port, subscriptions=router is not None)
     try:
+        for channel in worker.channels.values():
+            start_listener = getattr(channel, "start_listener", None)  # MLLP: own thread; run()'s close() stops it
+            if start_listener is not None:
+                start_listener(on_stored=worker.wake)
         worker.serve()
     finally:
         web.stop()

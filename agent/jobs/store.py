@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,6 +162,19 @@ class IntakeOutcome:
     result: str  # "created" | "duplicate" | "updated" (no draft yet) | "flagged" (course changed after a draft)
 
 
+@dataclass(frozen=True)
+class InboundRecord:
+    """One raw event to store (``store_inbound_many``); fields as ``store_inbound``'s arguments."""
+
+    channel: str
+    key: str
+    payload: bytes
+    content_type: str
+    received_at: datetime
+    meta: dict[str, str] = field(default_factory=dict)
+    quarantine_reason: str | None = None
+
+
 def case_hash(case: Case) -> str:
     """A content hash of the case, to tell a replay (same hash) from an updated course."""
     return hashlib.sha256(case.model_dump_json().encode("utf-8")).hexdigest()
@@ -272,40 +285,92 @@ class JobStore:
         received_at: datetime,
         meta: dict[str, str] | None = None,
         actor: str = "agent",
+        quarantine_reason: str | None = None,
     ) -> tuple[int, bool]:
-        """Store a raw event durably (committed on return). Returns (id, created); a replay returns created False."""
-        now = self.clock()
+        """Store a raw event durably (committed on return). Returns (id, created); a replay returns created False.
+
+        ``quarantine_reason``: the event is known to be unusable already (an HL7 v2 message answered with AE/AR):
+        keep it, but as quarantined, so no worker picks it up.
+        """
+        record = InboundRecord(channel, key, payload, content_type, received_at, meta or {}, quarantine_reason)
         for _ in range(INTAKE_TRIES):
             with self._tx() as conn:
-                found = conn.execute(
-                    select(inbound_table.c.id).where(inbound_table.c.channel == channel, inbound_table.c.key == key)
-                ).scalar()
+                found = self._find_inbound(conn, channel, key)
                 if found is not None:
-                    return int(found), False
+                    return found, False
                 try:
                     with conn.begin_nested():
-                        new_id = conn.execute(
-                            insert(inbound_table)
-                            .values(
-                                channel=channel,
-                                key=key,
-                                content_type=content_type,
-                                payload=payload,
-                                meta=json.dumps(meta or {}, sort_keys=True),
-                                received_at=received_at,
-                                stored_at=now,
-                                status=Status.received.value,
-                                attempts=0,
-                                next_attempt_at=now,
-                                updated_at=now,
-                            )
-                            .returning(inbound_table.c.id)
-                        ).scalar_one()
+                        new_id = self._insert_inbound(conn, record, actor)
                 except IntegrityError:
                     continue  # another process stored the same event a moment ago
-                self._audit(conn, actor, "write", "inbound", new_id, f"raw {channel} payload stored")
-                return int(new_id), True
+                return new_id, True
         raise JobStoreError(f"could not store inbound event of channel {channel}")
+
+    def store_inbound_many(self, records: Sequence[InboundRecord], *, actor: str = "agent") -> list[tuple[int, bool]]:
+        """Store several raw events in one transaction: one commit (one fsync) for all of them. A listener that
+        acknowledges many connections at once uses it as group commit. Same result per event as ``store_inbound``."""
+        if not records:
+            return []
+        try:
+            with self._tx() as conn:
+                results: list[tuple[int, bool]] = []
+                seen: dict[tuple[str, str], int] = {}
+                for record in records:
+                    found = seen.get((record.channel, record.key))
+                    if found is None:
+                        found = self._find_inbound(conn, record.channel, record.key)
+                    if found is not None:
+                        results.append((found, False))
+                        continue
+                    new_id = self._insert_inbound(conn, record, actor)
+                    seen[(record.channel, record.key)] = new_id
+                    results.append((new_id, True))
+                return results
+        except IntegrityError:
+            pass  # another process stored one of them meanwhile: the whole batch rolled back, store one by one
+        return [
+            self.store_inbound(
+                channel=r.channel,
+                key=r.key,
+                payload=r.payload,
+                content_type=r.content_type,
+                received_at=r.received_at,
+                meta=r.meta,
+                actor=actor,
+                quarantine_reason=r.quarantine_reason,
+            )
+            for r in records
+        ]
+
+    def _find_inbound(self, conn: Connection, channel: str, key: str) -> int | None:
+        table = inbound_table
+        found = conn.execute(select(table.c.id).where(table.c.channel == channel, table.c.key == key)).scalar()
+        return int(found) if found is not None else None
+
+    def _insert_inbound(self, conn: Connection, record: InboundRecord, actor: str) -> int:
+        now = self.clock()
+        quarantined = record.quarantine_reason is not None
+        new_id = conn.execute(
+            insert(inbound_table)
+            .values(
+                channel=record.channel,
+                key=record.key,
+                content_type=record.content_type,
+                payload=record.payload,
+                meta=json.dumps(record.meta, sort_keys=True),
+                received_at=record.received_at,
+                stored_at=now,
+                status=(Status.quarantined if quarantined else Status.received).value,
+                quarantine_reason=record.quarantine_reason[:2000] if quarantined else None,
+                attempts=0,
+                next_attempt_at=now,
+                updated_at=now,
+            )
+            .returning(inbound_table.c.id)
+        ).scalar_one()
+        what = f"raw {record.channel} payload stored" + (" (quarantined)" if quarantined else "")
+        self._audit(conn, actor, "write", "inbound", new_id, what)
+        return int(new_id)
 
     def has_inbound(self, channel: str, key: str) -> bool:
         """Whether this event is stored already (any state)."""

@@ -1,0 +1,173 @@
+"""The draft letter -> one MDM^T02 v2.5.1 message (original document notification and content), built with hl7apy.
+
+For sites that take documents only over HL7 v2. Layout (HL7 v2.5.1 chapter 9, MDM_T02):
+
+- MSH: MSH-3 the profile's sending application, MSH-5/-6 the receiver, MSH-7 ``now``, MSH-9 ``MDM^T02^MDM_T02``,
+  MSH-10 derived from the document id (a resent draft keeps its control id), MSH-18 the character set, MSH-19 the
+  letter language.
+- SFT: the software and model that wrote the draft (SFT-2 model, SFT-4 adapter version).
+- EVN-1 T02, EVN-2 ``now``. PID: PID-3 patient id (MR), PID-5 name, PID-7 birth date, PID-8 sex. PV1-2 U.
+- TXA: TXA-2 document type (table 0270, default DS), TXA-3 TX, TXA-4 activity time, TXA-5 treating physician
+  (who signs), TXA-12 unique document number = the deterministic draft id the FHIR write-back uses too (a retried
+  or duplicated job converges on one document at the receiver), TXA-15 filler order number = the course id,
+  TXA-17 completion status **IP** (in progress: a draft, not yet signed), TXA-19 availability UN (not for patient
+  care before sign-off).
+- OBX: one ``TX`` OBX per line of the letter (OBX-5 escaped), OBX-3 the document type code (LOINC 68602-2 by
+  default), OBX-11 P (preliminary).
+
+Pure: no clock (``now`` is passed in), no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import Message
+
+from rtletter.mappers.case import Case, Coding, Physician
+from rtletter.mappers.errors import InvalidValue, UnsupportedInput
+from rtletter.mappers.fhir_writeback import DEFAULT_DOC_TYPE, draft_ids
+from rtletter.mappers.v2_message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
+from rtletter.mappers.v2_profile import Profile, default_profile
+from rtletter.mappers.v2_segments import SEX_TO_V2
+
+VERSION = "2.5.1"
+COMPLETION_IN_PROGRESS = "IP"  # HL7 table 0271
+AVAILABILITY_UNAVAILABLE = "UN"  # HL7 table 0273
+DOCUMENT_TYPE = "DS"  # HL7 table 0270 (user-defined): discharge summary, the closest to an end-of-treatment letter
+CHARS = EncodingCharacters()
+LOINC_V2 = "LN"  # HL7 table 0396 name of LOINC
+
+
+def _e(value: str | None) -> str:
+    return escape(value, CHARS) if value else ""
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise InvalidValue("the clock must be timezone-aware", segment="MSH", field="7")
+    return value.strftime("%Y%m%d%H%M%S%z")
+
+
+def _xcn(physician: Physician | None) -> str:
+    if physician is None:
+        return ""
+    return "^".join([_e(physician.id), _e(physician.family), _e(physician.given), "", "", _e(physician.prefix)])
+
+
+def document_id(case: Case, draft_version: int = 1) -> str:
+    """TXA-12: the draft's deterministic id (the same UUID as the FHIR DocumentReference identifier)."""
+    return draft_ids(case.case_id, draft_version)["DocumentReference"]
+
+
+def control_id(case: Case, draft_version: int = 1) -> str:
+    """MSH-10: 20 characters derived from the document id, so that a resend is recognisable as one."""
+    return "RTL" + hashlib.sha256(document_id(case, draft_version).encode()).hexdigest()[:17].upper()
+
+
+def mdm_from_draft(
+    case: Case,
+    text: str,
+    *,
+    now: datetime,
+    model: str = "",
+    adapter_version: str = "",
+    language: str | None = None,
+    encoding: str = "utf-8",
+    document_type: str = DOCUMENT_TYPE,
+    doc_code: Coding = DEFAULT_DOC_TYPE,
+    receiving_application: str = "",
+    receiving_facility: str = "",
+    draft_version: int = 1,
+    profile: Profile | None = None,
+) -> bytes:
+    """One MDM^T02 carrying the draft ``text`` for ``case``, in ``encoding`` (utf-8, latin-1, iso8859-15, ascii).
+
+    Raises:
+        UnsupportedInput: an encoding without an MSH-18 value.
+        InvalidValue: an empty draft, a naive ``now``, or text that ``encoding`` cannot carry (names OBX-5).
+    """
+    profile = profile or default_profile()
+    codec = codec_for(encoding)
+    if codec not in MSH18_FOR_CODEC:
+        raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
+    if not text.strip():
+        raise InvalidValue("the draft is empty", segment="OBX", field="5")
+    stamp = _ts(now)
+    message = Message("MDM_T02", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
+    msh = message.msh
+    msh.msh_3 = _e(profile.sending_application)
+    msh.msh_5 = _e(receiving_application)
+    msh.msh_6 = _e(receiving_facility)
+    msh.msh_7 = stamp
+    msh.msh_9 = "MDM^T02^MDM_T02"
+    msh.msh_10 = control_id(case, draft_version)
+    msh.msh_11 = "P"
+    msh.msh_12 = VERSION
+    msh.msh_18 = MSH18_FOR_CODEC[codec]
+    msh.msh_19 = f"{_e(language or case.language)}^^ISO639"
+    sft = message.add_segment("SFT")
+    sft.sft_1 = "rtletter"
+    sft.sft_2 = _e(model) or "unknown"
+    sft.sft_3 = "rtletter"
+    sft.sft_4 = _e(adapter_version) or "none"
+    message.evn.evn_1 = "T02"
+    message.evn.evn_2 = stamp
+    _pid(message, case)
+    message.pv1.pv1_2 = "U"  # patient class unknown: the letter is not about one visit
+    txa = message.txa
+    txa.txa_1 = "1"
+    txa.txa_2 = _e(document_type)
+    txa.txa_3 = "TX"
+    txa.txa_4 = stamp
+    physician = _xcn(case.treating_physician)
+    if physician:
+        txa.txa_5 = physician
+    txa.txa_12 = f"{document_id(case, draft_version)}^{_e(profile.sending_application)}"
+    txa.txa_15 = _e(case.course.id)
+    txa.txa_17 = COMPLETION_IN_PROGRESS
+    txa.txa_19 = AVAILABILITY_UNAVAILABLE
+    system = LOINC_V2 if doc_code.system == DEFAULT_DOC_TYPE.system else _e(doc_code.system)
+    code = "^".join([_e(doc_code.code), _e(doc_code.display), system])
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        obx = message.add_group("MDM_T02_OBXNTE_SUPPGRP").obx
+        obx.obx_1 = str(number)
+        obx.obx_2 = "TX"
+        obx.obx_3 = code.rstrip("^")
+        if line:
+            obx.obx_5 = _e(line)
+        obx.obx_11 = "P"
+    return _encode(message.to_er7() + "\r", codec)
+
+
+def _encode(er7: str, codec: str) -> bytes:
+    try:
+        return er7.encode(codec)
+    except UnicodeEncodeError:
+        pass
+    for segment in er7.split("\r"):
+        fields = segment.split("|")
+        for number, value in enumerate(fields[1:], start=1):
+            try:
+                value.encode(codec)
+            except UnicodeEncodeError as exc:
+                name = fields[0]
+                position = number + 1 if name == "MSH" else number
+                raise InvalidValue(
+                    f"text cannot be written in {codec}; use encoding utf-8", segment=name, field=str(position)
+                ) from exc
+    raise AssertionError("unreachable: some field failed to encode")
+
+
+def _pid(message: Message, case: Case) -> None:
+    patient = case.patient
+    pid = message.pid
+    pid.pid_1 = "1"
+    pid.pid_3 = f"{_e(patient.id)}^^^^MR"
+    if patient.name:
+        pid.pid_5 = "^".join([_e(patient.family), _e(patient.given), "", "", "", "", "L"])
+    if patient.birth_date:
+        pid.pid_7 = patient.birth_date.strftime("%Y%m%d")
+    pid.pid_8 = SEX_TO_V2[patient.sex]
