@@ -1,0 +1,102 @@
+"""Review actions on the file channel (outbox files) and the refusals that need no server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from review_helpers import DRAFT, User, fhir_case, posted_job
+
+from rtletter.agent.channels.file import FileChannel
+from rtletter.agent.config import FileChannelSettings
+from rtletter.agent.generators import TemplateGenerator
+from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.review import ReviewRefused, ReviewService, current_text, review_store
+from rtletter.mappers.fhir_signoff import attachment_text
+
+EDITED = DRAFT + "\nGeändert.\n"
+DOCTOR = User("dr.file", "Practitioner/dr-file")
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> FileChannel:
+    return FileChannel(
+        FileChannelSettings(inbox=tmp_path / "in", outbox=tmp_path / "out", quarantine=tmp_path / "q", settle_s=0)
+    )
+
+
+def test_sign_writes_the_signed_text_and_bundle_beside_the_draft(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    service = ReviewService(store, {"file": channel})
+    service.save_edit(job.id, EDITED, DOCTOR)
+    assert current_text(store, job.id) == EDITED
+    service.sign(job.id, EDITED, DOCTOR)
+
+    base = Path(job.posted_document).with_suffix("")
+    assert Path(job.posted_document).read_text(encoding="utf-8") == DRAFT  # the draft file stays as it was
+    assert base.with_name(base.name + ".signed.txt").read_text(encoding="utf-8") == EDITED
+    bundle = json.loads(base.with_name(base.name + ".signed.bundle.json").read_text(encoding="utf-8"))
+    document = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference")
+    assert document["request"]["url"].startswith("DocumentReference?identifier=")
+    assert document["resource"]["docStatus"] == "final" and attachment_text(document["resource"]) == EDITED
+    sidecar = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
+    assert sidecar["status"] == "final" and sidecar["signed_by"] == "dr.file"
+    assert store.get_job(job.id).status == Status.signed
+    assert review_store(store).get(job.id).final_document == str(base.with_name(base.name + ".signed.txt"))
+
+
+def test_reject_marks_the_sidecar_and_writes_the_rejection_bundle(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    ReviewService(store, {"file": channel}).reject(job.id, "Falscher Patient", DOCTOR)
+    base = Path(job.posted_document).with_suffix("")
+    assert json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))["status"] == "entered-in-error"
+    bundle = json.loads(base.with_name(base.name + ".rejected.bundle.json").read_text(encoding="utf-8"))
+    task = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task")
+    assert task["status"] == "rejected" and task["statusReason"]["text"] == "Falscher Patient"
+    assert store.get_job(job.id).status == Status.rejected
+
+
+def test_regenerate_keeps_the_old_version_under_a_versioned_name(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    ReviewService(store, {"file": channel}, generator=TemplateGenerator()).regenerate(job.id, DOCTOR)
+    base = Path(job.posted_document).with_suffix("")
+    assert base.with_name(base.name + ".v1.txt").read_text(encoding="utf-8") == DRAFT
+    new = store.get_job(job.id)
+    assert Path(new.posted_document).read_text(encoding="utf-8") == new.draft_text != DRAFT
+    assert json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))["draft_version"] == 2
+
+
+def test_refusals_change_nothing(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    service = ReviewService(store, {"file": channel})
+    with pytest.raises(ReviewRefused, match="No such draft"):
+        service.sign(job.id + 99, DRAFT, DOCTOR)
+    with pytest.raises(ReviewRefused, match="empty"):
+        service.save_edit(job.id, "   ", DOCTOR)
+    with pytest.raises(ReviewRefused, match="No model"):
+        service.regenerate(job.id, DOCTOR)
+    with pytest.raises(ReviewRefused, match="not configured"):
+        ReviewService(store, {}).sign(job.id, DRAFT, DOCTOR)
+    assert store.get_job(job.id).status == Status.posted
+    service.sign(job.id, DRAFT, DOCTOR)
+    for action in (
+        lambda: service.save_edit(job.id, EDITED, DOCTOR),
+        lambda: service.reject(job.id, "x", DOCTOR),
+        lambda: service.sign(job.id, DRAFT, DOCTOR),
+    ):
+        with pytest.raises(ReviewRefused, match="signed"):
+            action()
+    assert review_store(store).edits(job.id) == []  # signed unedited: no edit recorded
+
+
+def test_a_job_not_yet_posted_cannot_be_signed(store: JobStore, channel: FileChannel) -> None:
+    case = fhir_case()
+    inbound_id, _ = store.store_inbound(
+        channel="file", key="k", payload=b"{}", content_type="x", received_at=store.clock()
+    )
+    assert store.claim_inbound("w1") is not None
+    [outcome] = store.record_cases(inbound_id, "w1", [case], "file")
+    with pytest.raises(ReviewRefused, match="context_fetched"):
+        ReviewService(store, {"file": channel}).sign(outcome.job_id, DRAFT, DOCTOR)
