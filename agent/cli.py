@@ -394,6 +394,50 @@ def backfill(
         typer.echo(summary.line(dry_run))
 
 
+@app.command()
+def subscribe(
+    config: ConfigOption = None,
+    wait: Annotated[float, typer.Option(min=0, help="seconds to wait for the server to activate it")] = 10.0,
+) -> None:
+    """Register the course-finished subscription on the FHIR server (rest-hook to this agent's /fhir/notify)."""
+    import time
+
+    from rtletter.agent.channels.fhir import auth_settings
+    from rtletter.agent.errors import AgentError
+    from rtletter.agent.fhir.auth import build_auth
+    from rtletter.agent.fhir.client import FhirClient
+    from rtletter.agent.fhir.subscriptions import register_subscription
+
+    settings = _settings(config)
+    fhir = settings.channels.fhir
+    if fhir is None:
+        fail("channels.fhir is not configured")
+    if fhir.subscription_secret is None:
+        fail("channels.fhir.subscription_secret is required for subscriptions")
+    endpoint = str(fhir.subscription_endpoint or f"http://{settings.web.host}:{settings.web.port}/fhir/notify")
+    base_url = str(fhir.base_url).rstrip("/")
+    try:
+        auth = build_auth(auth_settings(fhir.auth), base_url)
+        with FhirClient(base_url, auth=auth, timeout_s=fhir.timeout_s) as client:
+            created = register_subscription(
+                client,
+                endpoint=endpoint,
+                secret=fhir.subscription_secret.get_secret_value(),
+                backport_topic=fhir.subscription_topic,
+                heartbeat_s=fhir.subscription_heartbeat_s,
+            )
+            status = str(created.get("status"))
+            deadline = time.monotonic() + wait
+            while status == "requested" and time.monotonic() < deadline:  # the Backport handshake is under way
+                time.sleep(0.2)
+                status = str(client.read("Subscription", str(created["id"])).get("status"))
+    except AgentError as exc:
+        fail(str(exc))
+    typer.echo(f"Subscription/{created.get('id')}: {status} -> {endpoint}")
+    if status != "active":
+        fail(f"the server did not activate the subscription ({status}); is the agent running at {endpoint}?", 1)
+
+
 def _register_groups() -> None:
     from rtletter.model.cli import model_app
     from rtletter.model.eval_cli import dataset_app, eval_app

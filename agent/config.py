@@ -119,6 +119,11 @@ class FhirChannelSettings(_Section):
     poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
     poll_overlap_s: float = Field(default=FHIR_POLL_OVERLAP_S, ge=0)
     subscription_secret: SecretStr | None = None  # required header on notifications when subscriptions are used
+    # Where the FHIR server sends notifications (this agent's /fhir/notify as the server reaches it); None:
+    # http://<web.host>:<web.port>/fhir/notify. Used by `rtletter subscribe`.
+    subscription_endpoint: HttpUrl | None = None
+    subscription_topic: str | None = None  # a Backport SubscriptionTopic canonical URL; None: an R4 criteria one
+    subscription_heartbeat_s: int | None = Field(default=None, gt=0)  # Backport heartbeat period asked for
     document_type: str = "http://loinc.org|68602-2"
     timeout_s: float = Field(default=30.0, gt=0)
 

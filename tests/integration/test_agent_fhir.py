@@ -1,0 +1,231 @@
+"""The agent as a whole against the real sandbox FHIR server: ``rtletter subscribe`` + the long-running agent
+receiving the Backport handshake and a notification and posting the draft; duplicate and out-of-order notifications
+making one job; the server down for a while with nothing lost or duplicated; a failed store write never advancing
+the poll mark."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rtletter.agent.cli import app
+from rtletter.agent.config import load_settings
+from rtletter.agent.errors import JobStoreError
+from rtletter.agent.fhir.client import FhirClient
+from rtletter.agent.fhir.poller import MARK_KEY
+from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.sandbox import free_port
+from rtletter.agent.service import build_worker
+
+pytestmark = pytest.mark.integration
+SECRET = "agent-hook-secret"
+
+
+TOPIC = "http://rtletter.invalid/fhir/SubscriptionTopic/rt-course-finished-agent"
+ST = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic"
+
+
+def course_topic() -> dict:
+    """'Course summary became completed/stopped' in the R4 cross-version encoding sekmet-fhir reads (as in
+    test_fhir_subscriptions.py)."""
+    fhirpath = (
+        "(%previous.empty() or %previous.status != %current.status) and %current.status in ('completed' | 'stopped')"
+    )
+    trigger = [
+        {"url": "resource", "valueUri": "http://hl7.org/fhir/StructureDefinition/Procedure"},
+        {"url": "supportedInteraction", "valueCode": "create"},
+        {"url": "supportedInteraction", "valueCode": "update"},
+        {"url": "fhirPathCriteria", "valueString": fhirpath},
+    ]
+    can_filter = [{"url": "resource", "valueUri": "Procedure"}, {"url": "filterParameter", "valueString": "code"}]
+    return {
+        "resourceType": "Basic",
+        "id": "topic-rt-course-finished-agent",
+        "modifierExtension": [{"url": f"{ST}.status", "valueCode": "active"}],
+        "extension": [
+            {"url": f"{ST}.url", "valueUri": TOPIC},
+            {"url": f"{ST}.resourceTrigger", "extension": trigger},
+            {"url": f"{ST}.canFilterBy", "extension": can_filter},
+        ],
+        "code": {"coding": [{"system": "http://hl7.org/fhir/fhir-types", "code": "SubscriptionTopic"}]},
+    }
+
+
+def course_of(bundle: dict) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["id"].startswith("RadiotherapyCourseSummary"))
+
+
+def write_config(tmp_path: Path, base_url: str, **fhir: Any) -> Path:
+    port = free_port()
+    data = {
+        "database": {"url": f"sqlite:///{tmp_path / 'agent.db'}"},
+        "channels": {"fhir": {"base_url": base_url, **fhir}},
+        "model": {"backend": "template"},
+        "jobs": {"backoff_base_s": 0.2, "backoff_max_s": 0.5, "max_attempts": 50},
+        "scheduler": {"poll_interval_s": 3600, "backfill_cron": None},  # drafts here come from notifications
+        "web": {"port": port},
+    }
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (httpx.HTTPError, JobStoreError):
+            pass
+        time.sleep(0.1)
+    return condition()
+
+
+def count(client: FhirClient, resource_type: str, **params: str) -> int:
+    return len(client.search(resource_type, {"_count": "100", **params}).get("entry", []))
+
+
+def test_subscribe_then_notifications_become_exactly_one_draft(
+    fhir_sandbox_factory, example_bundle, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox_factory()
+    client = FhirClient(sandbox.base_url)
+    client.update(course_topic())
+    config = write_config(
+        tmp_path, sandbox.base_url, subscription_secret=SECRET, subscription_topic=TOPIC, subscription_heartbeat_s=2
+    )
+    settings = load_settings(config)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    web = f"http://127.0.0.1:{settings.web.port}"
+    try:
+        assert wait_for(lambda: httpx.get(f"{web}/readyz").status_code == 200)
+        result = CliRunner().invoke(app, ["subscribe", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("Subscription/") and ": active -> " in result.stdout  # handshake answered
+
+        bundle = example_bundle("xrts-04-breast-3p-3v")
+        course = course_of(bundle)
+        course["status"] = "in-progress"
+        sandbox.load(copy.deepcopy(bundle))
+        client.update({**copy.deepcopy(course), "status": "completed"})  # the transition the topic fires on
+        assert wait_for(lambda: count(client, "DocumentReference") == 1)
+
+        store = JobStore(settings.database.url)
+        assert wait_for(lambda: [j.status for j in store.list_jobs()] == [Status.posted])
+        sources = {i.meta.get("source") for i in store.list_inbound()}
+        assert sources == {"backport"}
+
+        # The same notification again, and an older version after a newer one, straight to the agent.
+        current = client.read("Procedure", course["id"])
+        newer = {**copy.deepcopy(current), "meta": {**current["meta"], "versionId": "99"}}
+        headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/fhir+json"}
+        url = f"{web}/fhir/notify/Procedure/{course['id']}"
+        for resource in (current, current, newer, current, newer):
+            assert httpx.put(url, content=json.dumps(resource), headers=headers).status_code == 200
+        assert httpx.put(url, content=json.dumps(current)).status_code == 401
+        time.sleep(1.5)  # let the worker take what was stored
+        jobs = store.list_jobs()
+        assert len(jobs) == 1 and jobs[0].status == Status.posted
+        assert count(client, "DocumentReference") == 1 and count(client, "Task") == 1
+        keys = sorted(i.key for i in store.list_inbound())
+        assert keys == sorted({f"Procedure/{course['id']}/_history/{current['meta']['versionId']}",
+                               f"Procedure/{course['id']}/_history/99"})  # fmt: skip
+        store.dispose()
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=30)
+    finally:
+        agent.kill()
+        client.close()
+    assert agent.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_fhir_server_down_for_a_while_loses_and_duplicates_nothing(
+    fhir_sandbox_factory, example_bundle, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox_factory()
+    names = ["xrts-01-prostate-1p-1v", "xrts-04-breast-3p-3v", "xrts-06-uterus-1p-1v"]
+    for name in names:
+        sandbox.load(example_bundle(name))
+    settings = load_settings(write_config(tmp_path, sandbox.base_url))
+    worker = build_worker(settings)
+    store = worker.store
+    assert worker.poll_channels() == 3
+    while not store.list_jobs(Status.posted):  # steps until the first draft is on the server
+        assert worker.run_one()
+    assert len(store.list_jobs(Status.posted)) == 1
+
+    sandbox.stop()
+    assert worker.poll_channels() == 0  # a poll while down fails quietly (logged, counted)
+    result = worker.drain()
+    assert result.posted == 0 and result.dead == 0 and result.retrying >= 2
+    assert all(j.last_error and "ChannelUnavailable" in j.last_error for j in store.list_jobs(Status.generated))
+
+    sandbox.start()  # same port, same database
+    later = example_bundle("xrts-07-uterus-1p-1v")
+    sandbox.load(later)
+    assert worker.poll_channels() == 1  # the mark did not move while down: the new course is found
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(store.list_jobs(Status.posted)) < 4:
+        worker.drain()
+        time.sleep(0.1)
+    jobs = store.list_jobs()
+    assert len(jobs) == 4 and {j.status for j in jobs} == {Status.posted}
+    with FhirClient(sandbox.base_url) as client:
+        assert count(client, "DocumentReference") == 4
+        assert count(client, "Task") == 4
+    worker.channels["fhir"].close()  # type: ignore[attr-defined]
+    store.dispose()
+
+
+class FlakyStore(JobStore):
+    """Fault injection: the first ``fail`` raw-event writes fail as a database outage would."""
+
+    fail = 1
+
+    def store_inbound(self, **kwargs: Any) -> tuple[int, bool]:  # type: ignore[override]
+        if self.fail > 0:
+            self.fail -= 1
+            raise JobStoreError("job store sqlite failed: OperationalError")
+        return super().store_inbound(**kwargs)
+
+
+def test_the_poll_mark_moves_only_after_the_events_are_stored(
+    fhir_sandbox_factory, example_bundle, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox_factory()
+    sandbox.load(example_bundle("xrts-02-prostate-2p-1v"))
+    settings = load_settings(write_config(tmp_path, sandbox.base_url))
+    worker = build_worker(settings)
+    flaky = FlakyStore(settings.database.url)
+    worker.store = flaky
+    worker.channels["fhir"].poller.state = flaky.state("fhir")  # type: ignore[attr-defined]
+    worker.channels["fhir"].poller.tracker.state = flaky.state("fhir")  # type: ignore[attr-defined]
+    with pytest.raises(JobStoreError):
+        worker.poll_channels()
+    assert flaky.get_state("fhir", MARK_KEY) is None
+    time.sleep(1.1)  # a later poll: the server's clock has moved on
+    assert worker.poll_channels() == 1  # delivered again, now stored
+    assert flaky.get_state("fhir", MARK_KEY) is not None  # committed once acknowledged, not at the next poll
+    assert worker.poll_channels() == 0
+    worker.channels["fhir"].close()  # type: ignore[attr-defined]
+    flaky.dispose()
