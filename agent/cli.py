@@ -439,9 +439,11 @@ def subscribe(
 
 
 def _register_groups() -> None:
+    from rtletter.agent.review.cli import register as register_dataset_export
     from rtletter.model.cli import model_app
     from rtletter.model.eval_cli import dataset_app, eval_app
 
+    register_dataset_export(dataset_app)  # `dataset export`: agent side, as the model must not import the agent
     app.add_typer(model_app, name="model")
     app.add_typer(dataset_app, name="dataset")
     app.add_typer(eval_app, name="eval")
