@@ -34,6 +34,9 @@ MAX_NEW_TOKENS = 1024
 BACKFILL_CRON = "30 2 * * *"  # nightly, after the usual OIS end-of-day batch
 MISFIRE_GRACE_S = 3600
 BACKFILL_DAYS = 7
+# SMART Backend Services: read what a letter needs, write only the draft set (DocumentReference, Provenance, Task, the
+# AI Device); no delete. Same as rtletter.agent.fhir.auth.DEFAULT_SCOPE.
+SMART_SCOPE = "system/*.rs system/DocumentReference.cu system/Provenance.cu system/Task.cu system/Device.cu"
 WEB_PORT = 8080
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
@@ -99,7 +102,7 @@ class SmartBackendAuth(_Section):
     private_key_file: Path
     key_id: str | None = None
     algorithm: Literal["RS384", "ES384"] = "RS384"
-    scope: str = "system/Procedure.rs system/Patient.rs system/DocumentReference.cu system/Task.cu"
+    scope: str = SMART_SCOPE  # add system/Subscription.cu for `rtletter subscribe`, AuditEvent.c for audit events
     token_url: HttpUrl | None = None  # None: discovered from .well-known/smart-configuration
 
     @field_validator("private_key_file")

@@ -28,7 +28,11 @@ AuthKind = Literal["none", "basic", "bearer", "smart", "smart-backend"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 300  # SMART: exp no more than five minutes in the future
 REFRESH_MARGIN_S = 30.0  # fetch a new token this long before the old one expires
-DEFAULT_SCOPE = "system/*.rs system/*.cud"
+# Read what a letter needs (course, patient, diagnoses, observations, care team, ...: too many types to list, and
+# the context fetch grows), write only the draft set: DocumentReference, Provenance, Task and the AI Device. No
+# delete. Conditional creates need search on the written types, which *.rs covers. SMART v2 syntax; a v1-only
+# server takes "system/*.read system/DocumentReference.write ..." in the site's config.
+DEFAULT_SCOPE = "system/*.rs system/DocumentReference.cu system/Provenance.cu system/Task.cu system/Device.cu"
 SIGNING_ALGORITHMS = ("RS384", "ES384")
 
 

@@ -121,3 +121,39 @@ def test_an_unknown_smart_client_is_an_auth_error(sandbox, keys) -> None:  # typ
         client.search("Procedure", {})
     assert "invalid_client" in str(info.value)
     assert httpx.get(f"{sandbox.base_url}/metadata").status_code == 200
+
+
+def test_the_default_smart_scope_reads_what_a_letter_needs_and_writes_only_the_draft_set(sandbox, keys) -> None:  # type: ignore[no-untyped-def]
+    from rtletter.agent.config import SmartBackendAuth as SmartBackendSettings
+    from rtletter.agent.fhir.auth import DEFAULT_SCOPE
+
+    assert SmartBackendSettings.model_fields["scope"].default == DEFAULT_SCOPE  # config and client agree
+    pem, jwk = keys["RS384"]
+    settings = AuthSettings(kind="smart-backend", client_id="rtletter-RS384", private_key_pem=pem, key_id=jwk["kid"])
+    with FhirClient(sandbox.base_url, auth=build_auth(settings, sandbox.base_url)) as client:
+        for rtype in ("Procedure", "Patient", "Condition", "Observation", "Practitioner", "CarePlan", "Task"):
+            assert client.search(rtype, {"_count": "1"})["resourceType"] == "Bundle"  # the server enforces scopes
+        device = client.create({"resourceType": "Device", "deviceName": [{"name": "rtletter", "type": "model-name"}]})
+        document = client.create(
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "docStatus": "preliminary",
+                "content": [{"attachment": {"contentType": "text/plain", "data": "RW50d3VyZg=="}}],
+            }
+        )
+        client.create(
+            {
+                "resourceType": "Provenance",
+                "target": [{"reference": f"DocumentReference/{document['id']}"}],
+                "recorded": "2026-01-01T00:00:00Z",
+                "agent": [{"who": {"reference": f"Device/{device['id']}"}}],
+            }
+        )
+        client.create({"resourceType": "Task", "status": "requested", "intent": "order"})
+        with pytest.raises(ChannelAuthError) as created:
+            client.create({"resourceType": "Patient", "gender": "female"})
+        assert created.value.status == 403  # no writes beyond the draft set
+        with pytest.raises(ChannelAuthError) as deleted:
+            client.request("DELETE", f"DocumentReference/{document['id']}")
+        assert deleted.value.status == 403  # and no deletes
