@@ -16,6 +16,10 @@ object (``channels[job.channel]``)::
         .save_edit(job_id, text, user) .sign(job_id, text, user, *, acknowledge_course_change=False)
         .reject(job_id, reason, user)  .regenerate(job_id, user) -> job id
 
+    build_review_actions(store, settings, *, channels=None, generator=None)
+        -> WorklistActions: what ``rtletter.agent.worklist.routes.default_actions`` calls; raises the worklist's
+        ``ActionRefused``. Pass the running agent's channels/generator; else built from settings at first use.
+
 Every refusal is ``ReviewRefused`` (an ``AgentError``) with a message for the user, free of patient data: no such
 draft, not posted (already signed / rejected / superseded), the course changed after drafting (sign needs
 ``acknowledge_course_change=True``), empty text or reason, an account without a Practitioner reference signing in

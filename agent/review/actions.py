@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from rtletter.agent.channels.base import Draft
-from rtletter.agent.errors import ChannelError, JobStoreError
+from rtletter.agent.errors import AgentError, ChannelError, JobStoreError
 from rtletter.agent.jobs.jobs import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review.post import ReviewRefused, SignOff, poster_for
@@ -234,7 +234,10 @@ class ReviewService:
         job = self.store.get_job(job_id)
         if job is None:
             raise ReviewRefused("No such draft.")
-        channel = self.channels.get(job.channel)
+        try:
+            channel = self.channels.get(job.channel)
+        except AgentError as exc:  # channels built from settings at first use (ConfigError)
+            raise ReviewRefused(f"The channels could not be set up: {exc}") from None
         if channel is None:
             raise ReviewRefused(f"The {job.channel} channel is not configured on this server.")
         return channel
@@ -265,3 +268,87 @@ class ReviewService:
             max_prompt_tokens=self.max_prompt_tokens,
             max_new_tokens=self.max_new_tokens,
         )
+
+
+class _LazyChannels(Mapping[str, Any]):
+    """The configured channels, built at the first action (none are built for a read-only page)."""
+
+    def __init__(self, store: JobStore, settings: Any) -> None:
+        self.store = store
+        self.settings = settings
+        self._built: dict[str, Any] | None = None
+
+    def _channels(self) -> dict[str, Any]:
+        if self._built is None:
+            from rtletter.agent.service import build_channels
+
+            self._built = dict(build_channels(self.settings, self.store))
+        return self._built
+
+    def __getitem__(self, name: str) -> Any:
+        return self._channels()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels())
+
+    def __len__(self) -> int:
+        return len(self._channels())
+
+
+class _LazyGenerator:
+    """The agent's generator, loaded at the first regeneration."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._generator: Any = None
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        if self._generator is None:
+            from rtletter.agent.generators import build_generator
+
+            self._generator = build_generator(self.settings.model)
+        return self._generator.generate(conversations, max_new_tokens=max_new_tokens)  # type: ignore[no-any-return]
+
+
+class WorklistActions:
+    """``ReviewService`` for the worklist's routes: ``ReviewRefused`` becomes the worklist's ``ActionRefused``."""
+
+    def __init__(self, service: ReviewService) -> None:
+        self.service = service
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from rtletter.agent.worklist.actions import ActionRefused
+
+        try:
+            return method(*args, **kwargs)
+        except ReviewRefused as exc:
+            raise ActionRefused(str(exc)) from None
+
+    def save_edit(self, job_id: int, text: str, user: Reviewer) -> None:
+        self._call(self.service.save_edit, job_id, text, user)
+
+    def sign(self, job_id: int, text: str, user: Reviewer, *, acknowledge_course_change: bool = False) -> None:
+        self._call(self.service.sign, job_id, text, user, acknowledge_course_change=acknowledge_course_change)
+
+    def reject(self, job_id: int, reason: str, user: Reviewer) -> None:
+        self._call(self.service.reject, job_id, reason, user)
+
+    def regenerate(self, job_id: int, user: Reviewer) -> int | None:
+        return self._call(self.service.regenerate, job_id, user)  # type: ignore[no-any-return]
+
+
+def build_review_actions(
+    store: JobStore, settings: Any, *, channels: Mapping[str, Any] | None = None, generator: Any = None
+) -> WorklistActions | None:
+    """What the worklist router calls (``default_actions``). Pass the running agent's ``channels`` and
+    ``generator`` where they exist; else they are built from ``settings`` at first use. None without settings."""
+    if settings is None and channels is None:
+        return None
+    service = ReviewService(
+        store,
+        channels if channels is not None else _LazyChannels(store, settings),
+        generator=generator if generator is not None else (_LazyGenerator(settings) if settings is not None else None),
+        max_prompt_tokens=getattr(getattr(settings, "model", None), "max_prompt_tokens", 3072),
+        max_new_tokens=getattr(getattr(settings, "model", None), "max_new_tokens", 1024),
+    )
+    return WorklistActions(service)

@@ -100,3 +100,26 @@ def test_a_job_not_yet_posted_cannot_be_signed(store: JobStore, channel: FileCha
     [outcome] = store.record_cases(inbound_id, "w1", [case], "file")
     with pytest.raises(ReviewRefused, match="context_fetched"):
         ReviewService(store, {"file": channel}).sign(outcome.job_id, DRAFT, DOCTOR)
+
+
+def test_the_worklist_hook_builds_actions_from_settings(store: JobStore, tmp_path: Path) -> None:
+    from rtletter.agent.config import load_settings
+    from rtletter.agent.review.actions import build_review_actions
+    from rtletter.agent.worklist.actions import ActionRefused
+
+    config = tmp_path / "agent.yaml"
+    out = tmp_path / "out"
+    config.write_text(
+        f"database:\n  url: {store.url}\nchannels:\n  file:\n    inbox: {tmp_path / 'in'}\n    outbox: {out}\n"
+        f"    quarantine: {tmp_path / 'q'}\n    settle_s: 0\n"
+    )
+    settings = load_settings(config)
+    actions = build_review_actions(store, settings)
+    assert actions is not None and build_review_actions(store, None) is None
+    channel = FileChannel(settings.channels.file)
+    job = posted_job(store, channel, fhir_case())
+    with pytest.raises(ActionRefused, match="reason"):
+        actions.reject(job.id, "", DOCTOR)
+    assert actions.regenerate(job.id, DOCTOR) == job.id  # the template generator of the settings, built lazily
+    actions.sign(job.id, "Signiert.", DOCTOR)
+    assert store.get_job(job.id).status == Status.signed
