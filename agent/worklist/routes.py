@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -69,10 +69,12 @@ def build_worklist_router(
     clock: Callable[[], datetime] = _utcnow,
 ) -> APIRouter:
     """The worklist router. ``settings``: the agent ``Settings`` (its ``worklist`` section and the FHIR base URL for
-    source links); None for the defaults. ``actions``: the review actions the buttons call; None leaves the page
-    read-only (the buttons answer 503)."""
+    source links); None for the defaults. ``actions``: the review actions the buttons call; None: the agent's own
+    (``default_actions``), or a read-only page where those are not installed (the buttons answer 503)."""
     config: WorklistSettings = getattr(settings, "worklist", None) or WorklistSettings()
     fhir_base = _fhir_base(settings, config)
+    if actions is None:
+        actions = default_actions(store, settings)
     if users is None:
         users = UserStore(store)
         users.create_tables()
@@ -266,6 +268,15 @@ def build_worklist_router(
         return await act(request, job_id, "regenerate", run)
 
     return router
+
+
+def default_actions(store: JobStore, settings: Any) -> ReviewActions | None:
+    """The review actions as the agent wires them (``rtletter.agent.review``); None where they are not installed."""
+    try:
+        from rtletter.agent.review.actions import build_review_actions  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return build_review_actions(store, settings)  # type: ignore[no-any-return]
 
 
 def _fhir_base(settings: Any, config: WorklistSettings) -> str | None:

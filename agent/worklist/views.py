@@ -267,7 +267,8 @@ def _written_forms(finding: Finding) -> list[re.Pattern[str]]:
             day = date.fromisoformat(value)
         except ValueError:
             return [re.compile(re.escape(value))]
-        months = "|".join(re.escape(name) for name, number in MONTHS.items() if number == day.month)
+        names = sorted((name for name, number in MONTHS.items() if number == day.month), key=len, reverse=True)
+        months = "|".join(re.escape(name) for name in names)  # longest first: "Januar" before "Jan"
         d, m = day.day, day.month
         return [
             re.compile(rf"(?<!\d)0?{d}\.\s?0?{m}\.(?:\s?(?:{day.year}|{day.year % 100:02d})(?!\d))?"),

@@ -1,0 +1,68 @@
+"""What the pages show, computed from jobs and cases: fact-check findings marked where the letter states them,
+source facts with links to their FHIR resource or stored message, list rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from factories import make_case
+
+from rtletter.agent.worklist.views import age_text, fact_report, highlight, owner_key, source_facts, source_link
+from rtletter.mappers.case import Physician
+
+LETTER = (
+    "Sehr geehrte Frau Kollegin,\n"
+    "wir bestrahlten vom 06.01.2026 bis 28.01.2026 mit 40,5 Gy in 15 Fraktionen à 2,67 Gy (C50.1).\n"
+    "Begleitend erhielt die Patientin Cisplatin.\n"
+    "Mit freundlichen Grüßen\n"
+)
+
+
+def marked(text: str) -> dict[str, str]:
+    case = make_case(1)  # course 06.01.2026 - 27.01.2026, 40.05 Gy / 15 x 2.67 Gy, C50.4, no drugs
+    report = fact_report(case, text)
+    out = highlight(case, text, report.findings)
+    assert "".join(s.text for s in out.segments) == text  # nothing lost or added
+    assert out.unplaced == []
+    return {s.text: s.kind for s in out.segments if s.note}
+
+
+def test_findings_are_marked_where_the_letter_states_them() -> None:
+    assert marked(LETTER) == {
+        "28.01.2026": "contradicted",  # a day after the course's end
+        "40,5": "contradicted",  # 40.05 Gy in the case
+        "C50.1": "contradicted",  # C50.4 in the case
+        "Cisplatin": "unsupported",  # no drug in the case
+    }
+
+
+def test_a_consistent_letter_has_nothing_marked() -> None:
+    good = LETTER.replace("28.01.2026", "27.01.2026").replace("40,5", "40,05").replace("C50.1", "C50.4")
+    assert marked(good.replace("Begleitend erhielt die Patientin Cisplatin.\n", "")) == {}
+
+
+def test_other_written_forms_are_found() -> None:
+    text = "Bestrahlung bis zum 28. Januar 2026 mit 40.50 Gy.\n"
+    assert marked(text) == {"28. Januar 2026": "contradicted", "40.50": "contradicted"}
+
+
+def test_source_facts_link_fhir_resources_and_hl7_segments() -> None:
+    case = make_case(2)
+    facts = source_facts(case, fhir_base="http://fhir.test/fhir/")
+    course = [f for f in facts if f.label == "end"]
+    assert course[0].link == "http://fhir.test/fhir/Procedure/course-0002/_history/1"
+    assert any(f.value == "40.05 Gy, 2.67 Gy/fx, 15 fx" for f in facts)
+    assert source_link("OBX volume 1", fhir_base=None, message_url="/worklist/drafts/3/message") == (
+        "/worklist/drafts/3/message#seg-OBX"
+    )
+    assert source_link("Procedure/x", fhir_base=None, message_url=None) is None
+    assert source_link(None, fhir_base="http://f", message_url=None) is None
+
+
+def test_row_helpers() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert age_text(now - timedelta(minutes=5), now) == "5 min"
+    assert age_text(now - timedelta(hours=30), now) == "30 h"
+    assert age_text(now - timedelta(days=3), now) == "3 d"
+    key = owner_key(Physician(prefix="Dr.", family="Quast").name)
+    assert len(key) == 12 and "Quast" not in key
