@@ -311,23 +311,17 @@ class JobStore:
         acknowledges many connections at once uses it as group commit. Same result per event as ``store_inbound``."""
         if not records:
             return []
-        try:
-            with self._tx() as conn:
-                results: list[tuple[int, bool]] = []
-                seen: dict[tuple[str, str], int] = {}
-                for record in records:
-                    found = seen.get((record.channel, record.key))
-                    if found is None:
-                        found = self._find_inbound(conn, record.channel, record.key)
-                    if found is not None:
-                        results.append((found, False))
-                        continue
-                    new_id = self._insert_inbound(conn, record, actor)
-                    seen[(record.channel, record.key)] = new_id
-                    results.append((new_id, True))
-                return results
-        except IntegrityError:
-            pass  # another process stored one of them meanwhile: the whole batch rolled back, store one by one
+        pairs = [(r.channel, r.key) for r in records]
+        if len(set(pairs)) == len(pairs):
+            try:
+                with self._tx() as conn:
+                    # Optimistic: new events are the rule. A replay hits the unique key, the batch rolls back and is
+                    # stored one by one below (the replay then reads as created False).
+                    ids: dict[tuple[str, str], int] = {}
+                    self._insert_inbound_many(conn, list(records), actor, ids)
+                    return [(ids[pair], True) for pair in pairs]
+            except IntegrityError:
+                pass
         return [
             self.store_inbound(
                 channel=r.channel,
@@ -341,6 +335,47 @@ class JobStore:
             )
             for r in records
         ]
+
+    def _insert_inbound_many(
+        self, conn: Connection, records: list[InboundRecord], actor: str, ids: dict[tuple[str, str], int]
+    ) -> None:
+        """Insert many rows and their audit records with two statements (executemany), filling ``ids``."""
+        now = self.clock()
+        rows = conn.execute(
+            insert(inbound_table).returning(inbound_table.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "channel": r.channel,
+                    "key": r.key,
+                    "content_type": r.content_type,
+                    "payload": r.payload,
+                    "meta": json.dumps(r.meta, sort_keys=True),
+                    "received_at": r.received_at,
+                    "stored_at": now,
+                    "status": (Status.received if r.quarantine_reason is None else Status.quarantined).value,
+                    "quarantine_reason": r.quarantine_reason[:2000] if r.quarantine_reason is not None else None,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "updated_at": now,
+                }
+                for r in records
+            ],
+        ).all()
+        audits = []
+        for record, (new_id,) in zip(records, rows, strict=True):
+            ids[(record.channel, record.key)] = int(new_id)
+            what = f"raw {record.channel} payload stored" + (" (quarantined)" if record.quarantine_reason else "")
+            audits.append(
+                {
+                    "at": now,
+                    "actor": actor,
+                    "action": "write",
+                    "entity": "inbound",
+                    "entity_id": str(new_id),
+                    "what": what,
+                }
+            )
+        conn.execute(insert(audit_table), audits)
 
     def _find_inbound(self, conn: Connection, channel: str, key: str) -> int | None:
         table = inbound_table

@@ -22,8 +22,9 @@ class ReviewActions(Protocol):
         """Store the edited text as the draft's current text (the draft stays preliminary)."""
         ...
 
-    def sign(self, job_id: int, text: str, user: User) -> None:
-        """Sign ``text``: final document with the user as authenticator and verifier, Task completed."""
+    def sign(self, job_id: int, text: str, user: User, *, acknowledge_course_change: bool = False) -> None:
+        """Sign ``text``: final document with the user as authenticator and verifier, Task completed. A draft whose
+        course changed after drafting is refused unless the physician confirms having checked the changes."""
         ...
 
     def reject(self, job_id: int, reason: str, user: User) -> None:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from rtletter.agent.config import WorklistSettings
-from rtletter.agent.jobs.jobs import Job, Status
+from rtletter.agent.jobs.jobs import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.worklist import views
@@ -177,7 +177,7 @@ def build_worklist_router(
             request,
             "draft.html",
             session,
-            **_draft_context(job, fhir_base, prefix, clock()),
+            **_draft_context(store, job, fhir_base, prefix, clock()),
             message=DONE_MESSAGES.get(done),
             error=None,
             actions=actions is not None,
@@ -211,7 +211,7 @@ def build_worklist_router(
         except ActionRefused as exc:
             store.audit(actor(session), "write", "draft", job.key, f"{permission} refused")
             current = store.get_job(job_id) or job
-            context = _draft_context(current, fhir_base, prefix, clock())
+            context = _draft_context(store, current, fhir_base, prefix, clock())
             if "text" in form:  # keep what the physician typed
                 context["text"] = str(form["text"])
             return page(request, "draft.html", session, 409, **context, message=None, error=str(exc), actions=True)
@@ -238,7 +238,8 @@ def build_worklist_router(
     async def sign(request: Request, job_id: int) -> Response:
         def run(session: Session, form: Any) -> str:
             assert actions is not None
-            actions.sign(job_id, _text(form), session.user)
+            acknowledged = form.get("acknowledge_course_change") == "yes"
+            actions.sign(job_id, _text(form), session.user, acknowledge_course_change=acknowledged)
             store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} signed")
             return "signed"
 
@@ -293,9 +294,13 @@ def _safe_next(target: str, prefix: str) -> str:
     return f"{prefix}/"
 
 
-def _draft_context(job: Job, fhir_base: str | None, prefix: str, now: datetime) -> dict[str, Any]:
+def _draft_context(store: JobStore, job: Job, fhir_base: str | None, prefix: str, now: datetime) -> dict[str, Any]:
+    from rtletter.agent.review import review_store
+
+    review = review_store(store).get(job.id)
     case = views.load_case(job)
-    text = job.draft_text or ""
+    # What the physician works on: the signed text, else the last saved edit, else the draft as generated.
+    text = review.final_text or review.current_text or job.draft_text or ""
     message_url = f"{prefix}/drafts/{job.id}/message" if job.inbound_id is not None else None
     report = views.fact_report(case, text) if case is not None else None
     highlighted = views.highlight(case, text, report.findings) if case is not None and report is not None else None
@@ -312,4 +317,6 @@ def _draft_context(job: Job, fhir_base: str | None, prefix: str, now: datetime) 
         "sections": sections,
         "model": views.draft_model(job.draft_meta),
         "reviewable": job.status in REVIEWABLE,
+        "review": review,
+        "course_changed": Flag.course_updated_after_draft in job.flags,
     }

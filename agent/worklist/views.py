@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -284,6 +284,7 @@ class Segment:
     text: str
     note: str | None = None  # the finding, for the title and the legend
     kind: str = ""  # "unsupported" | "contradicted" | ""
+    anchor: str = ""  # "finding-<n>" on the first place of finding n, for the links of the findings list
 
 
 @dataclass
@@ -327,6 +328,13 @@ def highlight(case: Case, text: str, findings: tuple[Finding, ...]) -> Highlight
             at = end
         out.segments.append(Segment(line[at:]))
     out.unplaced = [f for f in findings if f not in placed]
+    first: dict[str, int] = {}
+    for i, segment in enumerate(out.segments):
+        for n, finding in enumerate(findings):
+            if segment.note and finding.describe() in segment.note:
+                first.setdefault(f"finding-{n}", i)
+    for anchor, i in first.items():
+        out.segments[i] = replace(out.segments[i], anchor=anchor)
     return out
 
 

@@ -66,3 +66,10 @@ def test_row_helpers() -> None:
     assert age_text(now - timedelta(days=3), now) == "3 d"
     key = owner_key(Physician(prefix="Dr.", family="Quast").name)
     assert len(key) == 12 and "Quast" not in key
+
+
+def test_each_finding_has_an_anchor_for_the_findings_list() -> None:
+    case = make_case(1)
+    report = fact_report(case, LETTER)
+    out = highlight(case, LETTER, report.findings)
+    assert sorted(s.anchor for s in out.segments if s.anchor) == [f"finding-{n}" for n in range(len(report.findings))]
