@@ -172,6 +172,7 @@ class MllpOutbound(_Section):
     document_type: str = "DS"  # TXA-2, HL7 table 0270 (site-defined)
     receiving_application: str = ""  # MSH-5
     receiving_facility: str = ""  # MSH-6
+    signoff_event: Literal["T02", "T04", "T08"] = "T02"  # MDM event of the signed letter (TXA-17 AU), per site
 
     @field_validator("encoding")
     @classmethod

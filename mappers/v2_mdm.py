@@ -15,6 +15,12 @@ For sites that take documents only over HL7 v2. Layout (HL7 v2.5.1 chapter 9, MD
 - OBX: one ``TX`` OBX per line of the letter (OBX-5 escaped), OBX-3 the document type code (LOINC 68602-2 by
   default), OBX-11 P (preliminary).
 
+Sign-off (``completion_status="AU"``, authenticated): the same message with the signed text, TXA-17 AU, TXA-19 AV
+(available for patient care), TXA-22 the authenticating physician with the signature time, OBX-11 F (final), and
+the event the site wants (``event``: T02 by default, T04 "status change notification and content" or T08 "edit
+notification and content" where the receiver expects those; all share the MDM_T02 structure). Its MSH-10 differs
+from the draft's (derived from document id and status), so the receiver never takes it for a resend of the draft.
+
 Pure: no clock (``now`` is passed in), no network.
 """
 
@@ -35,6 +41,9 @@ from rtletter.mappers.v2_segments import SEX_TO_V2
 
 VERSION = "2.5.1"
 COMPLETION_IN_PROGRESS = "IP"  # HL7 table 0271
+COMPLETION_AUTHENTICATED = "AU"  # HL7 table 0271: signed
+AVAILABILITY_AVAILABLE = "AV"  # HL7 table 0273
+CONTENT_EVENTS = ("T02", "T04", "T06", "T08", "T10")  # the MDM events with content (structure MDM_T02)
 AVAILABILITY_UNAVAILABLE = "UN"  # HL7 table 0273
 DOCUMENT_TYPE = "DS"  # HL7 table 0270 (user-defined): discharge summary, the closest to an end-of-treatment letter
 CHARS = EncodingCharacters()
@@ -62,9 +71,13 @@ def document_id(case: Case, draft_version: int = 1) -> str:
     return draft_ids(case.case_id, draft_version)["DocumentReference"]
 
 
-def control_id(case: Case, draft_version: int = 1) -> str:
-    """MSH-10: 20 characters derived from the document id, so that a resend is recognisable as one."""
-    return "RTL" + hashlib.sha256(document_id(case, draft_version).encode()).hexdigest()[:17].upper()
+def control_id(case: Case, draft_version: int = 1, completion_status: str = COMPLETION_IN_PROGRESS) -> str:
+    """MSH-10: 20 characters derived from the document id (and the status, past the draft), so that a resend is
+    recognisable as one."""
+    key = document_id(case, draft_version)
+    if completion_status != COMPLETION_IN_PROGRESS:
+        key += f"|{completion_status}"
+    return "RTL" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
 
 
 def mdm_from_draft(
@@ -82,11 +95,16 @@ def mdm_from_draft(
     receiving_facility: str = "",
     draft_version: int = 1,
     profile: Profile | None = None,
+    completion_status: str = COMPLETION_IN_PROGRESS,
+    authenticator: Physician | None = None,
+    event: str = "T02",
 ) -> bytes:
     """One MDM^T02 carrying the draft ``text`` for ``case``, in ``encoding`` (utf-8, latin-1, iso8859-15, ascii).
 
+    ``completion_status`` "AU" with ``authenticator`` (who signed, at ``now``): the signed letter (module docstring).
+
     Raises:
-        UnsupportedInput: an encoding without an MSH-18 value.
+        UnsupportedInput: an encoding without an MSH-18 value, an event without content.
         InvalidValue: an empty draft, a naive ``now``, or text that ``encoding`` cannot carry (names OBX-5).
     """
     profile = profile or default_profile()
@@ -95,6 +113,11 @@ def mdm_from_draft(
         raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
     if not text.strip():
         raise InvalidValue("the draft is empty", segment="OBX", field="5")
+    if event not in CONTENT_EVENTS:
+        raise UnsupportedInput(f"MDM events with content are {', '.join(CONTENT_EVENTS)}", segment="MSH", field="9")
+    signed = completion_status != COMPLETION_IN_PROGRESS
+    if signed and authenticator is None:
+        raise InvalidValue("a signed document needs its authenticator", segment="TXA", field="22")
     stamp = _ts(now)
     message = Message("MDM_T02", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
     msh = message.msh
@@ -102,8 +125,8 @@ def mdm_from_draft(
     msh.msh_5 = _e(receiving_application)
     msh.msh_6 = _e(receiving_facility)
     msh.msh_7 = stamp
-    msh.msh_9 = "MDM^T02^MDM_T02"
-    msh.msh_10 = control_id(case, draft_version)
+    msh.msh_9 = f"MDM^{event}^MDM_T02"
+    msh.msh_10 = control_id(case, draft_version, completion_status)
     msh.msh_11 = "P"
     msh.msh_12 = VERSION
     msh.msh_18 = MSH18_FOR_CODEC[codec]
@@ -113,7 +136,7 @@ def mdm_from_draft(
     sft.sft_2 = _e(model) or "unknown"
     sft.sft_3 = "rtletter"
     sft.sft_4 = _e(adapter_version) or "none"
-    message.evn.evn_1 = "T02"
+    message.evn.evn_1 = event
     message.evn.evn_2 = stamp
     _pid(message, case)
     message.pv1.pv1_2 = "U"  # patient class unknown: the letter is not about one visit
@@ -127,8 +150,11 @@ def mdm_from_draft(
         txa.txa_5 = physician
     txa.txa_12 = f"{document_id(case, draft_version)}^{_e(profile.sending_application)}"
     txa.txa_15 = _e(case.course.id)
-    txa.txa_17 = COMPLETION_IN_PROGRESS
-    txa.txa_19 = AVAILABILITY_UNAVAILABLE
+    txa.txa_17 = _e(completion_status)
+    txa.txa_19 = AVAILABILITY_AVAILABLE if signed else AVAILABILITY_UNAVAILABLE
+    if signed and authenticator is not None:
+        # PPN: the XCN components, then PPN.15 the time of the signature.
+        txa.txa_22 = "^".join(_xcn(authenticator).split("^") + [""] * 8 + [stamp])
     system = LOINC_V2 if doc_code.system == DEFAULT_DOC_TYPE.system else _e(doc_code.system)
     code = "^".join([_e(doc_code.code), _e(doc_code.display), system])
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
@@ -138,7 +164,7 @@ def mdm_from_draft(
         obx.obx_3 = code.rstrip("^")
         if line:
             obx.obx_5 = _e(line)
-        obx.obx_11 = "P"
+        obx.obx_11 = "F" if signed else "P"
     return _encode(message.to_er7() + "\r", codec)
 
 

@@ -8,7 +8,8 @@
   done, else the physician is told to reload (``ReviewRefused``): nothing is overwritten.
 - ``FileSignOff``: writes ``<name>.signed.txt`` and the sign transaction ``<name>.signed.bundle.json`` (conditional
   updates on the identifiers, for whoever imports the outbox) and marks the sidecar final / entered-in-error.
-- any other channel that implements ``SignOffChannel`` (the HL7 v2 channel: MDM^T02 with TXA-17 AU).
+- ``MllpSignOff``: HL7 v2 sites, the signed letter as MDM with TXA-17 AU over MLLP (``rtletter.mappers.v2_mdm``).
+- any other channel that implements ``SignOffChannel``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def poster_for(channel: Any) -> Poster:
         return FhirSignOff(channel.client, channel.writeback)
     if getattr(channel, "name", None) == "file":
         return FileSignOff(channel)
+    if getattr(channel, "name", None) == "mllp":
+        return MllpSignOff(channel)
     raise ReviewRefused(f"Drafts of the {getattr(channel, 'name', '?')} channel cannot be signed here.")
 
 
@@ -297,3 +300,70 @@ class FileSignOff:
         posted: Posted = self.channel.post_draft(case, draft)
         self._sidecar(base, draft_version=version, replaces=f"{base.name}.v{version - 1}.txt")
         return posted
+
+
+# --- HL7 v2 -------------------------------------------------------------------------------------------------------
+
+
+class MllpSignOff:
+    """Signed letters to a v2-only site: MDM (event ``channels.mllp.outbound.signoff_event``) with TXA-17 AU, the
+    signer in TXA-22, sent over MLLP and acknowledged like the draft. A rejection is recorded here only: HL7 v2
+    has no "rejected" completion status, and the receiver keeps the draft as in progress (TXA-17 IP, TXA-19 UN)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+
+    def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
+        from rtletter.agent.errors import ChannelUnavailable
+        from rtletter.agent.hl7v2.client import MllpClientError
+        from rtletter.mappers.case import Physician
+        from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
+
+        outbound = getattr(self.channel.settings, "outbound", None)
+        if outbound is None:
+            raise ReviewRefused("No HL7 v2 endpoint is configured for signed letters (channels.mllp.outbound).")
+        version = int(job.draft_meta.get("draft_version", "1"))
+        base_model, _, adapter = str(job.draft_meta.get("model", "")).partition("+")
+        signer_id = (signoff.practitioner or "").split("/")[-1] or signoff.user
+        try:
+            message = mdm_from_draft(
+                case,
+                signoff.text,
+                now=signoff.at,
+                model=base_model,
+                adapter_version=adapter or "none",
+                language=job.draft_meta.get("language") or case.language,
+                encoding=outbound.encoding,
+                document_type=outbound.document_type,
+                receiving_application=outbound.receiving_application,
+                receiving_facility=outbound.receiving_facility,
+                draft_version=version,
+                profile=self.channel.profile,
+                completion_status="AU",
+                authenticator=Physician(id=signer_id),
+                event=outbound.signoff_event,
+            )
+        except MappingError as exc:
+            raise ReviewRefused(f"Cannot sign: {exc}") from None
+        expected = control_id(case, version, "AU")
+        try:
+            answer = self.channel.send(
+                outbound.host,
+                outbound.port,
+                message,
+                timeout_s=outbound.timeout_s,
+                ssl_context=self.channel._client_ssl(),
+            )
+        except MllpClientError as exc:
+            raise ChannelUnavailable(str(exc), channel="mllp") from exc
+        if answer.control_id and answer.control_id != expected:
+            raise ChannelUnavailable("the ACK answers another message (MSA-2)", channel="mllp")
+        if not answer.accepted:
+            raise ChannelUnavailable(f"receiver answered {answer.code or 'no code'}", channel="mllp")
+        return f"MDM^{outbound.signoff_event}/{document_id(case, version)}"
+
+    def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
+        return None  # see the class docstring
+
+    def supersede(self, job: Job, case: Case, draft: Draft, version: int, at: datetime) -> Posted:
+        raise ReviewRefused("Drafts of HL7 v2 sites cannot be regenerated here yet.")
