@@ -583,6 +583,8 @@ class JobStore:
             )
             if done.rowcount != 1:
                 raise LostClaim()
+            # the reads of the step (the EHR context of these cases), recorded with their result
+            self._audit(conn, worker, "read", "inbound", inbound_id, f"context fetched from {channel}")
         return outcomes
 
     def record_draft(self, job_id: int, worker: str, text: str, meta: dict[str, str]) -> bool:
@@ -680,6 +682,8 @@ class JobStore:
                     updated_at=now,
                 )
             )
+            if done.rowcount == 1:
+                self._audit(conn, worker, "write", "inbound", inbound_id, "quarantined")
         return done.rowcount == 1
 
     # --- reading and operator actions -------------------------------------------------------------------------------

@@ -152,6 +152,7 @@ def test_every_patient_data_access_is_audited(store: JobStore) -> None:
         ("write", "inbound"),
         ("read", "inbound"),
         ("write", "job"),
+        ("read", "inbound"),  # the context fetched for it
         ("read", "job"),
         ("write", "job"),
     ]
