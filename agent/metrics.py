@@ -40,6 +40,10 @@ class AgentMetrics:
         self.generated_tokens = Counter(
             "rtletter_generated_tokens", "Completion tokens generated", registry=self.registry
         )
+        # rate(rtletter_generated_tokens_total) / rate(rtletter_generation_seconds_total): tokens/s over any window
+        self.generation_seconds = Counter(
+            "rtletter_generation_seconds", "Seconds spent generating drafts", registry=self.registry
+        )
         self.inbound = Counter(
             "rtletter_inbound", "Inbound events by channel and result", ["channel", "result"], registry=self.registry
         )

@@ -86,7 +86,9 @@ def serve(settings: Settings, worker: Worker) -> None:
     fhir = settings.channels.fhir
     if fhir is not None and fhir.subscription_secret is not None and "fhir" in worker.channels:
         secret = fhir.subscription_secret.get_secret_value()
-        receiver, router = notification_router(worker.store, secret, catch_up=catch_up, on_stored=worker.wake)
+        receiver, router = notification_router(
+            worker.store, secret, catch_up=catch_up, on_stored=worker.wake, heartbeat_s=fhir.subscription_heartbeat_s
+        )
     app = create_app(worker.store, worker.metrics, channels=worker.channels, notifications=router, settings=settings)
 
     def poll() -> None:

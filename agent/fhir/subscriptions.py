@@ -97,6 +97,7 @@ class NotificationReceiver:
         catch_up: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = _now,
         monotonic: Callable[[], float] = time.monotonic,
+        heartbeat_s: float | None = None,
     ) -> None:
         if not secret:
             raise ValueError("a subscription secret is required")
@@ -109,6 +110,7 @@ class NotificationReceiver:
         self.monotonic = monotonic
         self.last_seen: dict[str, float] = {}  # subscription -> monotonic time of its last notification
         self.heartbeat_s: dict[str, float] = {}  # subscription -> heartbeat period, when known
+        self.default_heartbeat_s = heartbeat_s  # the period we registered with: expected of every subscription seen
         self.catch_ups: list[str] = []  # reasons, for tests and metrics (no PHI)
 
     def authorised(self, header_value: str | None) -> bool:
@@ -149,6 +151,8 @@ class NotificationReceiver:
             return []
         subscription = _subscription_key(status["subscription"])
         self.last_seen[subscription] = self.monotonic()
+        if self.default_heartbeat_s and subscription not in self.heartbeat_s:
+            self.heartbeat_s[subscription] = self.default_heartbeat_s
         key = EVENTS_KEY + subscription
         received = int(self.state.get(key) or 0)
         kind = status["type"]

@@ -307,6 +307,7 @@ class Worker:
         self.metrics.step_seconds.labels(step="generate").observe(time.perf_counter() - started)
         self.metrics.steps.labels(step="generate", outcome="ok").inc()
         self.metrics.generated_tokens.inc(generation.completion_tokens)
+        self.metrics.generation_seconds.inc(generation.seconds)
         self.metrics.tokens_per_second.set(generation.tokens_per_second)
         log.info(
             "draft generated",

@@ -130,10 +130,16 @@ def notification_router(
     *,
     catch_up: Callable[[str], None] | None = None,
     on_stored: Callable[[], None] | None = None,
+    heartbeat_s: float | None = None,
 ) -> tuple[NotificationReceiver, APIRouter]:
-    """The FHIR subscription receiver on the store (its course tracker shares the poller's state) and its routes."""
+    """The FHIR subscription receiver on the store (its course tracker shares the poller's state) and its routes.
+    ``heartbeat_s``: the Backport heartbeat period registered (``rtletter subscribe``); silence beyond it is a gap."""
     receiver = NotificationReceiver(
-        store_sink(store, on_stored=on_stored), store.state("fhir"), secret=secret, catch_up=catch_up
+        store_sink(store, on_stored=on_stored),
+        store.state("fhir"),
+        secret=secret,
+        catch_up=catch_up,
+        heartbeat_s=heartbeat_s,
     )
     return receiver, build_router(receiver)
 

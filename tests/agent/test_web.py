@@ -99,3 +99,71 @@ def test_extra_routers_are_included(store: JobStore) -> None:
 
     client = TestClient(create_app(store, AgentMetrics(), extra_routers=[extra]))
     assert client.get("/worklist/ping").json() == {"pong": "yes"}
+
+
+def _backport(kind: str, subscription: str = "Subscription/7", since_start: int = 0) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": "history",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        {"name": "subscription", "valueReference": {"reference": subscription}},
+                        {"name": "type", "valueCode": kind},
+                        {"name": "events-since-subscription-start", "valueString": str(since_start)},
+                    ],
+                }
+            }
+        ],
+    }
+
+
+def test_missed_heartbeats_of_a_registered_period_ask_for_a_catch_up(store: JobStore) -> None:
+    now = [1000.0]
+    reasons: list[str] = []
+    receiver, router = notification_router(store, SECRET, catch_up=reasons.append, heartbeat_s=2)
+    receiver.monotonic = lambda: now[0]
+    client = TestClient(create_app(store, AgentMetrics(), notifications=router))
+    good = {"Authorization": f"Bearer {SECRET}"}
+    assert client.post("/fhir/notify", content=json.dumps(_backport("handshake")), headers=good).status_code == 200
+    now[0] += 3  # within two periods
+    assert receiver.check_heartbeats() == [] and reasons == []
+    assert client.post("/fhir/notify", content=json.dumps(_backport("heartbeat")), headers=good).status_code == 200
+    now[0] += 4.5  # more than two periods of silence
+    assert receiver.check_heartbeats() == ["Subscription/7"]
+    assert reasons == ["Subscription/7: no heartbeat"]
+    # a heartbeat counting events we never received is a gap too
+    gap = _backport("heartbeat", since_start=2)
+    assert client.post("/fhir/notify", content=json.dumps(gap), headers=good).status_code == 200
+    assert reasons[-1] == "Subscription/7: server counts 2 events, received 0"
+
+
+def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
+    store: JobStore, channel: FileChannel
+) -> None:
+    from factories import make_case  # type: ignore[import-not-found]
+
+    from rtletter.agent.generators import TemplateGenerator
+    from rtletter.agent.jobs import RetryStrategy, Worker
+
+    metrics = AgentMetrics()
+    worker = Worker(store, {"file": channel}, TemplateGenerator(), metrics=metrics, retry=RetryStrategy(1, 0, 0))
+    (channel.settings.inbox / "a.case.json").write_text(make_case(1).model_dump_json())
+    (channel.settings.inbox / "b.case.json").write_text(make_case(2).model_dump_json())
+    worker.poll_channels()
+    store.store_inbound(
+        channel="nowhere", key="x", payload=b"{}", content_type="application/json", received_at=store.clock()
+    )  # an event of a channel that is not configured: dead after one attempt
+    worker.drain()
+    body = TestClient(create_app(store, metrics)).get("/metrics").text
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if not line.startswith("#")}
+    assert values['rtletter_jobs{state="posted",table="jobs"}'] == 2
+    assert values['rtletter_jobs{state="dead",table="inbound"}'] == 1
+    assert values['rtletter_dead_letters_total{table="inbound"}'] == 1
+    assert values['rtletter_step_seconds_count{step="post"}'] == 2
+    assert values["rtletter_generated_tokens_total"] > 100
+    assert values["rtletter_generation_seconds_total"] >= 0
+    assert values["rtletter_generated_tokens_per_second"] > 0
+    assert values["rtletter_queue_depth"] == 0
