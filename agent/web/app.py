@@ -96,8 +96,10 @@ def create_app(
         app.include_router(notifications)
 
     # --- further routers ------------------------------------------------------------------------------------------
-    # The physician worklist (rtletter.agent.worklist) is included here, e.g.
-    #     app.include_router(build_worklist_router(store, settings))
+    if settings is not None:  # the physician worklist, its review actions on the running agent's channels
+        from rtletter.agent.worklist.routes import build_worklist_router
+
+        app.include_router(build_worklist_router(store, settings, channels=channels))
     for router in extra_routers:
         app.include_router(router)
     return app

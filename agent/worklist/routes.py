@@ -7,7 +7,7 @@ pages (CSP ``script-src 'none'``); the forms work with plain HTML.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,16 +65,19 @@ def build_worklist_router(
     *,
     actions: ReviewActions | None = None,
     users: UserStore | None = None,
+    channels: Mapping[str, Any] | None = None,
+    generator: Any = None,
     prefix: str = "/worklist",
     clock: Callable[[], datetime] = _utcnow,
 ) -> APIRouter:
     """The worklist router. ``settings``: the agent ``Settings`` (its ``worklist`` section and the FHIR base URL for
     source links); None for the defaults. ``actions``: the review actions the buttons call; None: the agent's own
-    (``default_actions``), or a read-only page where those are not installed (the buttons answer 503)."""
+    (``default_actions`` on ``channels`` and ``generator``: pass the running worker's so that a regeneration does not
+    load the model twice); a read-only page where there are none (the buttons answer 503)."""
     config: WorklistSettings = getattr(settings, "worklist", None) or WorklistSettings()
     fhir_base = _fhir_base(settings, config)
     if actions is None:
-        actions = default_actions(store, settings)
+        actions = default_actions(store, settings, channels=channels, generator=generator)
     if users is None:
         users = UserStore(store)
         users.create_tables()
@@ -271,13 +274,14 @@ def build_worklist_router(
     return router
 
 
-def default_actions(store: JobStore, settings: Any) -> ReviewActions | None:
-    """The review actions as the agent wires them (``rtletter.agent.review``); None where they are not installed."""
-    try:
-        from rtletter.agent.review.actions import build_review_actions  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return build_review_actions(store, settings)  # type: ignore[no-any-return]
+def default_actions(
+    store: JobStore, settings: Any, *, channels: Mapping[str, Any] | None = None, generator: Any = None
+) -> ReviewActions | None:
+    """The review actions (``rtletter.agent.review``) on the running agent's ``channels`` and ``generator`` where
+    given, else built from ``settings`` at first use. None without settings or channels."""
+    from rtletter.agent.review.actions import build_review_actions
+
+    return build_review_actions(store, settings, channels=channels or None, generator=generator)
 
 
 def _fhir_base(settings: Any, config: WorklistSettings) -> str | None:

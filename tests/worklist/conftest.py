@@ -46,7 +46,7 @@ def make_client(store: JobStore, users: UserStore) -> Iterator[Callable[..., Tes
     def make(*, actions: Any = None, **worklist: Any) -> TestClient:
         settings = Settings(worklist=WorklistSettings(**{"cookie_secure": False, **worklist}))
         router = build_worklist_router(store, settings, actions=actions, users=users)
-        app = create_app(store, AgentMetrics(), settings=settings, extra_routers=[router])
+        app = create_app(store, AgentMetrics(), extra_routers=[router])  # settings=None: only this worklist router
         client = TestClient(app, base_url="http://testserver", follow_redirects=False)
         clients.append(client)
         return client

@@ -42,13 +42,6 @@ class Agent:
     url: str  # the worklist, e.g. http://127.0.0.1:40123/worklist
 
 
-def review_actions(store: JobStore, settings: Settings) -> Any:
-    """The review helper's domain actions (``rtletter.agent.review``), as the agent wires them."""
-    from rtletter.agent.worklist.routes import default_actions
-
-    return default_actions(store, settings)
-
-
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Sandbox FHIR server with synthetic finished courses, drafts posted by the real worker, the web app serving."""
@@ -56,7 +49,6 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     from rtletter.agent.metrics import AgentMetrics
     from rtletter.agent.service import build_worker
     from rtletter.agent.web.app import WebServer, create_app
-    from rtletter.agent.worklist.routes import build_worklist_router
 
     if not DEFAULT_SEKMET.exists():
         pytest.fail(f"{DEFAULT_SEKMET} missing: run `make sandbox`")
@@ -84,8 +76,8 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         users.create_tables()
         users.add_user("anna", "physician", PASSWORD, display_name="Dr. Anna Arzt", practitioner="Practitioner/anna")
         users.add_user("victor", "viewer", PASSWORD)
-        router = build_worklist_router(store, settings, actions=review_actions(store, settings), users=users)
-        app = create_app(store, AgentMetrics(), settings=settings, extra_routers=[router])
+        # The app as the agent builds it: the worklist router and its review actions on the worker's channels.
+        app = create_app(store, AgentMetrics(), channels=worker.channels, settings=settings)
         port = free_port()
         server = WebServer(app, "127.0.0.1", port).start()
         try:
