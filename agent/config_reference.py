@@ -13,6 +13,7 @@ import inspect
 import re
 import sys
 import types
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -42,17 +43,30 @@ A channel is on when its section is present. Examples per site kind: `deploy/con
 """
 
 
+@cache
+def _module_source(name: str) -> str:
+    try:
+        return inspect.getsource(sys.modules[name])
+    except (OSError, TypeError, KeyError):
+        return ""
+
+
+def _class_source(cls: type) -> str:
+    """The class body's lines (``inspect.getsource(cls)`` parses the whole module on each call: too slow here)."""
+    lines = _module_source(cls.__module__).splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(rf"class {cls.__name__}\b", line)), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ", "#")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def _comments(cls: type) -> dict[str, str]:
     """``name: type = default  # comment`` lines of a class body, by field name; a line without a comment of its
     own takes the comment of the module constant it uses as default (``= FHIR_POLL_OVERLAP_S  # why``)."""
-    try:
-        source = inspect.getsource(cls)
-        module_source = inspect.getsource(sys.modules[cls.__module__])
-    except (OSError, TypeError, KeyError):
-        return {}
-    constants = dict(_CONSTANT.findall(module_source))
+    constants = dict(_CONSTANT.findall(_module_source(cls.__module__)))
     found: dict[str, str] = {}
-    for line in source.splitlines():
+    for line in _class_source(cls).splitlines():
         match = _LINE_COMMENT.match(line)
         if match:
             found.setdefault(match.group(1), match.group(2).strip())
