@@ -127,6 +127,9 @@ class FhirChannelSettings(_Section):
     subscription_endpoint: HttpUrl | None = None
     subscription_topic: str | None = None  # a Backport SubscriptionTopic canonical URL; None: an R4 criteria one
     subscription_heartbeat_s: int | None = Field(default=None, gt=0)  # Backport heartbeat period asked for
+    # Also send an AuditEvent per read and write of patient data to the server (the audit table records them always);
+    # needs system/AuditEvent.c in a SMART scope.
+    audit_events: bool = False
     document_type: str = "http://loinc.org|68602-2"
     timeout_s: float = Field(default=30.0, gt=0)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.errors import ChannelRejected
+from rtletter.agent.fhir.audit import audit_event
 from rtletter.agent.fhir.auth import AuthSettings, build_auth
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.context import ContextFetcher
@@ -31,11 +32,13 @@ class FhirChannel:
         writeback: FhirWriteBack,
         poller: CoursePoller | None = None,
         fetcher: ContextFetcher | None = None,
+        audit_events: bool = False,
     ) -> None:
         self.client = client
         self.poller = poller or CoursePoller(client, state)
         self.fetcher = fetcher or ContextFetcher(client)
         self.writeback = writeback
+        self.audit_events = audit_events  # also record reads and writes as AuditEvents on the server
 
     def poll(self) -> list[Inbound]:
         """New events; the poller's mark advances at the *next* call, so store these before polling again (or call
@@ -53,10 +56,18 @@ class FhirChannel:
     def fetch_context(self, inbound: Inbound) -> list[Case]:
         """The course summary comes from the payload when it is one (poll, rest-hook with payload, full-resource
         Backport notification), else from its reference (``meta["resource"]``, id-only notifications)."""
-        return self.fetcher.fetch_cases(course_of(inbound))
+        cases = self.fetcher.fetch_cases(course_of(inbound))
+        if self.audit_events:
+            for case in cases:
+                self.client.create(audit_event("R", "search-type", case.patient.source, case.inputs))
+        return cases
 
     def post_draft(self, case: Case, draft: Draft) -> Posted:
-        return self.writeback.post(case, draft)
+        posted = self.writeback.post(case, draft)
+        if self.audit_events:  # a failure here fails the step: the retry converges on the same draft, audited
+            written = [posted.document, *([posted.task] if posted.task else [])]
+            self.client.create(audit_event("C", "create", case.patient.source, written))
+        return posted
 
     def ready(self) -> None:
         """Readiness: the server answers its capability statement (ChannelError otherwise)."""
@@ -78,7 +89,8 @@ class FhirChannel:
             client, adapter_version=adapter_version, doc_type=Coding(system=system or None, code=code)
         )
         poller = CoursePoller(client, state, overlap_s=settings.poll_overlap_s)
-        return cls(client, state, writeback=writeback, poller=poller)
+        audit = bool(getattr(settings, "audit_events", False))
+        return cls(client, state, writeback=writeback, poller=poller, audit_events=audit)
 
 
 def auth_settings(section: Any) -> AuthSettings:
