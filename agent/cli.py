@@ -440,6 +440,7 @@ def subscribe(
 
 def _register_groups() -> None:
     from rtletter.agent.review.cli import register as register_dataset_export
+    from rtletter.agent.review.cli import review_app
     from rtletter.model.cli import model_app
     from rtletter.model.eval_cli import dataset_app, eval_app
 
@@ -447,6 +448,7 @@ def _register_groups() -> None:
     app.add_typer(model_app, name="model")
     app.add_typer(dataset_app, name="dataset")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(review_app, name="review")
 
 
 _register_groups()

@@ -209,3 +209,9 @@ def run_once(follower: EhrFollower) -> FollowResult:
     except Exception as exc:  # the next round tries again
         log.warning("ehr follow failed", error=type(exc).__name__, message=str(exc)[:200])
         return FollowResult()
+
+
+def ehr_follower(store: JobStore, channels: dict[str, Any] | Any) -> EhrFollower | None:
+    """The follower for the running agent's FHIR channel, None without one (for ``serve``'s poll job)."""
+    channel = channels.get("fhir") if hasattr(channels, "get") else None
+    return follower_for(store, channel) if channel is not None and hasattr(channel, "client") else None

@@ -211,3 +211,31 @@ def test_the_follower_picks_up_sign_off_and_rejection_done_in_the_ehr(store: Job
     assert (again.checked, again.signed, again.rejected) == (1, 0, 0)
     pairs = review_store(store).decided(outcome="signed")
     assert [(p.job_id, p.draft_text, p.final_text) for p in pairs] == [(signed_job.id, DRAFT, final_text)]
+
+
+def test_review_cli_follow_sign_reject_stats(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from rtletter.agent.cli import app
+
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
+    in_ehr, by_cli, rejected = (posted_job(store, channel, fhir_case()) for _ in range(3))
+    ehr_signs(channel, in_ehr.posted_document, in_ehr.posted_task, DRAFT + "EHR.\n")
+    runner = CliRunner()
+
+    follow = runner.invoke(app, ["review", "follow", "-c", str(config)])
+    assert follow.exit_code == 0 and "signed 1, rejected 0" in follow.output, follow.output
+    text = tmp_path / "signed.txt"
+    text.write_text(EDITED, encoding="utf-8")
+    args = ["--user", "dr.cli", "--practitioner", "Practitioner/dr-cli", "-c", str(config)]
+    signed = runner.invoke(app, ["review", "sign", str(by_cli.id), "--text-file", str(text), *args])
+    assert signed.exit_code == 0, signed.output
+    assert attachment_text(read(channel, by_cli.posted_document)) == EDITED
+    again = runner.invoke(app, ["review", "sign", str(by_cli.id), *args])
+    assert again.exit_code == 2 and "signed" in again.output and "Traceback" not in again.output
+    rejected_out = runner.invoke(app, ["review", "reject", str(rejected.id), "--reason", "nein", *args])
+    assert rejected_out.exit_code == 0 and read(channel, rejected.posted_task)["status"] == "rejected"
+    stats = runner.invoke(app, ["review", "stats", "-c", str(config)])
+    assert stats.exit_code == 0 and stats.output.splitlines()[-1].startswith("all\t2\t1\t")
+    assert any(r["actor"] == "user:dr.cli" for r in store.audit_rows())
