@@ -54,3 +54,32 @@ def test_without_the_site_files_the_console_script_names_what_is_missing() -> No
         assert result.returncode == 2
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
         assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def _grants(scope: str, resource: str, access: str) -> bool:
+    """Whether SMART SCOPE (v1 .read/.write or v2 .cruds) lets a system client ACCESS ('r' or 'c') RESOURCE."""
+    for item in scope.split():
+        kind, _, rest = item.partition("/")
+        target, _, perms = rest.partition(".")
+        if kind != "system" or target not in (resource, "*"):
+            continue
+        if perms in ("*", "write" if access == "c" else "read") or (perms[:1] in "cruds" and access in perms):
+            return True
+    return False
+
+
+def test_explicit_smart_scopes_cover_what_the_agent_writes() -> None:
+    from rtletter.agent.config import SmartBackendAuth
+
+    default = SmartBackendAuth.model_fields["scope"].default
+    written = sorted({item.split("/")[1].split(".")[0] for item in default.split() if ".c" in item})
+    assert {"DocumentReference", "Provenance", "Task"} <= set(written)
+    assert not _grants("system/*.read system/Task.write", "Provenance", "c")  # the check can fail
+    for config in CONFIGS:
+        auth = ((yaml.safe_load(config.read_text(encoding="utf-8")).get("channels") or {}).get("fhir") or {}).get(
+            "auth"
+        ) or {}
+        if "scope" in auth:
+            missing = [name for name in written if not _grants(auth["scope"], name, "c")]
+            assert missing == [], f"{config.name}: scope lacks write access to {missing}"
+            assert _grants(auth["scope"], "Patient", "r"), config.name
