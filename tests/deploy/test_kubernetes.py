@@ -191,3 +191,27 @@ def test_configmap_agent_yaml_passes_config_check(manifests, tmp_path: Path) -> 
     (missing,) = run_cli(["config", "check", str(config)])
     assert missing.returncode == 2
     assert "channels.fhir.auth.private_key_file" in missing.stderr
+
+
+def test_agent_port_matches_the_configmap_and_the_image(manifests) -> None:
+    config = yaml.safe_load(manifests[("ConfigMap", "rtletter-agent-config")]["data"]["agent.yaml"])
+    (container,) = _pod(manifests[("Deployment", "rtletter-agent")])["containers"]
+    (port,) = container["ports"]
+    assert config["web"]["port"] == port["containerPort"] == 8080  # the Dockerfile's HEALTHCHECK port
+    assert config["web"]["host"] == "0.0.0.0"
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    key_dir = str(Path(config["channels"]["fhir"]["auth"]["private_key_file"]).parent)
+    assert mounts[key_dir]["name"] == "smart-key" and mounts[key_dir]["readOnly"] is True
+
+
+def test_vendored_schemas_match_their_recorded_hashes() -> None:
+    import hashlib
+    import re
+
+    recorded = dict(
+        re.findall(r"^\| `([^`]+\.json)` \| `([0-9a-f]{64})` \|$", (SCHEMAS / "README.md").read_text(), re.M)
+    )
+    actual = {
+        str(p.relative_to(SCHEMAS)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(SCHEMAS.rglob("*.json"))
+    }
+    assert recorded == actual
