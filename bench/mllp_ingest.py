@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GOAL_MSG_S = 1000.0
+_WARM_UP = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|W1|P|2.5.1\rEVN|A08|20260101\rPID|1||1^^^^MR\r"
 VT, FS, CR = b"\x0b", b"\x1c", b"\r"
 
 
@@ -191,6 +192,7 @@ class Hl7apyServer:
         class Latin1Handler(MLLPRequestHandler):
             encoding = "latin-1"
 
+        parse_message(_WARM_UP)  # hl7apy loads its version tables on first use: not part of the per-message cost
         handlers = {t: (Handler,) for t in ("ORU^R01^ORU_R01", "ADT^A08^ADT_A01")}
         self.server = MLLPServer("127.0.0.1", 0, handlers, timeout=30, request_handler_class=Latin1Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -335,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     cpu_ratio = sum(theirs.cpu_ms_per_message) / sum(ours.cpu_ms_per_message)
     print(f"ratio hl7apy / rtletter (CPU per message, server + clients): {cpu_ratio:.1f} x")
     capacity = 2 * 1000 / sum(ours.cpu_ms_per_message)
-    floor = args.clients / (probe / 1000)
-    print(
-        f"rtletter on 2 idle cores, from its CPU per message: ~{capacity:.0f} msg/s; "
-        f"{args.clients} waiting senders with a {probe:.1f} ms fsync: <= {floor:.0f} msg/s at one message per commit"
-    )
+    print(f"rtletter on 2 idle cores, from its CPU per message (server + clients): ~{capacity:.0f} msg/s")
+    if probe >= 0.05:
+        bound = args.clients / (probe / 1000)
+        print(
+            f"durability bound: {args.clients} senders awaiting their ACK put at most {args.clients} messages in a "
+            f"commit of >= {probe:.2f} ms (one fsync): <= {bound:.0f} msg/s on this disk"
+        )
     verdict = "met" if ours.rate >= GOAL_MSG_S else "MISSED"
     print(f"goal (>= {GOAL_MSG_S:.0f} msg/s): {ours.rate:.1f} msg/s -> {verdict}")
     lost = [r.label for r in (ours, theirs) if r.stored != r.messages or r.codes.get("AA", 0) != r.messages]

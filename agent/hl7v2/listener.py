@@ -123,20 +123,23 @@ class _GroupCommit:
                 self.commits += 1
             except Exception as exc:  # the store is down: every waiter answers "not stored"
                 results = exc
-            for index, (_, future) in enumerate(batch):
-                outcome = results if isinstance(results, BaseException) else results[index]
-                future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
+            outcomes = [
+                (future, results if isinstance(results, BaseException) else results[index])
+                for index, (_, future) in enumerate(batch)
+            ]
+            batch[0][1].get_loop().call_soon_threadsafe(_resolve, outcomes)  # one wake-up of the loop per commit
             if stop:
                 return
 
 
-def _resolve(future: asyncio.Future[tuple[int, bool]], outcome: tuple[int, bool] | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _resolve(outcomes: list[tuple[asyncio.Future[tuple[int, bool]], tuple[int, bool] | BaseException]]) -> None:
+    for future, outcome in outcomes:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 class _Connection:
@@ -274,7 +277,10 @@ class MllpListener:
                 if not frames:
                     continue
                 connection.busy = True
-                answers = await asyncio.gather(*(self._handle(f, peer) for f in frames))
+                if len(frames) == 1:
+                    answers = [await self._handle(frames[0], peer)]
+                else:  # coalesced frames: store them together, answer in order
+                    answers = await asyncio.gather(*(self._handle(f, peer) for f in frames))
                 for answer in answers:
                     if answer is not None:
                         writer.write(framing.frame(answer))
