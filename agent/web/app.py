@@ -97,9 +97,11 @@ def create_app(
 
     # --- further routers ------------------------------------------------------------------------------------------
     if settings is not None:  # the physician worklist, its review actions on the running agent's channels
+        from rtletter.agent.worklist.dashboard import build_dashboard_router
         from rtletter.agent.worklist.routes import build_worklist_router
 
         app.include_router(build_worklist_router(store, settings, channels=channels))
+        app.include_router(build_dashboard_router(store, settings))
     for router in extra_routers:
         app.include_router(router)
     return app

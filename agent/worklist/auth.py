@@ -103,9 +103,9 @@ class Auth:
         return known or User(name=name, role=Role(self.settings.proxy_default_role))
 
     def session(self, request: Request) -> Session | None:
-        cached = getattr(request.state, "worklist_session", None)
+        cached: Session | None = getattr(request.state, "worklist_session", None)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         token = request.cookies.get(SESSION_COOKIE)
         found: Session | None
         if self.settings.auth == "proxy":
@@ -135,7 +135,12 @@ class Auth:
     def _check_origin(self, request: Request) -> None:
         # "null" is what a browser sends under a no-referrer policy or from a sandbox: the CSRF token decides then.
         origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        if not origin or origin == "null":
+            return
+        ours = {request.headers.get("host", "")}
+        if self.client(request) in self.settings.proxy_hosts:  # a proxy may rewrite Host (nginx: $proxy_host)
+            ours.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
+        if urlsplit(origin).netloc not in ours:
             raise HTTPException(403, "cross-site request refused")
 
     async def form(self, request: Request, session: Session) -> Any:

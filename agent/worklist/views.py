@@ -47,7 +47,7 @@ def age_text(since: datetime, now: datetime) -> str:
 
 
 def drafted_at(job: Job) -> datetime:
-    stamp = job.draft_meta.get("generated_at")
+    stamp = str(job.draft_meta.get("generated_at") or "")
     try:
         return datetime.fromisoformat(stamp) if stamp else job.created_at
     except ValueError:

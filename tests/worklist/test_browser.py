@@ -142,6 +142,7 @@ def test_physician_edits_and_signs_and_the_fhir_server_has_the_final_letter(page
     log_in(page, agent, "anna")
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "worklist.png"), full_page=True)
+    assert page.locator("a.nav[href='/worklist/dashboard']").count() == 1
     job = posted(agent)[0]
     open_draft(page, agent, job.id)
     assert page.input_value("#letter-text") == job.draft_text
@@ -165,6 +166,9 @@ def test_physician_edits_and_signs_and_the_fhir_server_has_the_final_letter(page
     what = [(r["actor"], r["what"]) for r in agent.store.audit_rows(limit=10_000)]
     assert ("web:anna", f"draft {job.id} signed") in what
     assert ("web:anna", f"draft {job.id} viewed in the worklist") in what
+    page.click("a.nav[href='/worklist/dashboard']")  # the feedback dashboard now counts the signed letter
+    page.wait_for_url(f"{agent.url}/dashboard")
+    assert "Feedback" in page.inner_text("h1")
 
 
 def test_physician_rejects_with_a_reason(page: Any, agent: Agent) -> None:

@@ -233,3 +233,15 @@ def test_a_new_password_ends_open_sessions(users: UserStore) -> None:
     assert users.get_session(token) is not None
     users.set_password("anna", "another long password")
     assert users.get_session(token) is None
+
+
+def test_origin_behind_a_proxy_that_rewrites_host(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(proxy_hosts=("testclient",))
+    page = client.get("/worklist/login")
+    data = {"username": "anna", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+    public = {"Origin": "https://rt.klinik.example", "X-Forwarded-Host": "rt.klinik.example"}
+    assert client.post("/worklist/login", data=data, headers=public).status_code == 303
+    other = make_client()  # the same headers from a client that is not the proxy: X-Forwarded-Host is not believed
+    page = other.get("/worklist/login")
+    data["csrf_token"] = csrf_of(page.text)
+    assert other.post("/worklist/login", data=data, headers=public).status_code == 403
