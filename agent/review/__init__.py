@@ -30,6 +30,12 @@ Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rt
 ``ifMatch``; file channel -> ``<name>.signed.txt`` + ``<name>.signed.bundle.json`` in the outbox, sidecar status;
 a channel implementing ``post.SignOffChannel`` (HL7 v2: MDM^T02 with TXA-17 AU) -> that channel.
 
+EHR worklist mode (``follow.EhrFollower``, ``follow.ehr_follower(store, channels)``): polls the open drafts' Tasks and
+DocumentReferences (``_lastUpdated``) and closes jobs signed or rejected in the EHR; the service's poll job calls
+``follow.run_once(follower)``. Feedback: ``feedback.export_signed`` (``rtletter dataset export --signed``),
+``stats.compute`` (the dashboard ``rtletter.agent.worklist.dashboard``, ``rtletter review stats``).
+CLI: ``rtletter review follow | sign JOB --user U [--practitioner P] [--text-file F] | reject JOB --reason R | stats``.
+
 Regenerate drafts synchronously in the request (the generator is the agent's); the old version is kept in
 ``review_drafts`` and superseded in the EHR (``relatesTo replaces``).
 """

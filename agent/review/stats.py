@@ -126,6 +126,7 @@ class Dashboard:
     total: Group
     by_model: dict[str, Group]
     by_week: dict[str, Group]  # ISO week of the decision, in order
+    by_model_week: dict[str, dict[str, Group]]  # model -> ISO week -> figures (the plots' lines per model)
     sections: dict[str, list[float]]  # section -> edit ratios over signed letters
     via: dict[str, int]  # worklist | ehr | cli -> decisions
 
@@ -138,10 +139,12 @@ def compute(pairs: Iterable[SignedPair]) -> Dashboard:
     total = Group()
     by_model: dict[str, Group] = defaultdict(Group)
     by_week: dict[str, Group] = defaultdict(Group)
+    by_model_week: dict[str, dict[str, Group]] = defaultdict(lambda: defaultdict(Group))
     sections: dict[str, list[float]] = defaultdict(list)
     via: dict[str, int] = defaultdict(int)
     for pair in pairs:
-        groups = (total, by_model[pair.model or "unknown"], by_week[week_of(pair.decided_at)])
+        model, week = pair.model or "unknown", week_of(pair.decided_at)
+        groups = (total, by_model[model], by_week[week], by_model_week[model][week])
         via[pair.decided_via or "unknown"] += 1
         if pair.outcome != "signed":
             for group in groups:
@@ -163,6 +166,7 @@ def compute(pairs: Iterable[SignedPair]) -> Dashboard:
         total=total,
         by_model=dict(sorted(by_model.items())),
         by_week=dict(sorted(by_week.items())),
+        by_model_week={m: dict(sorted(w.items())) for m, w in sorted(by_model_week.items())},
         sections={name: sections[name] for name in SECTION_ORDER if name in sections},
         via=dict(via),
     )

@@ -29,6 +29,7 @@ HERE = Path(__file__).parent
 SIGNED_COLOUR = "#2e7d32"
 REJECTED_COLOUR = "#b3261e"
 LINE_COLOUR = "#0b5cad"
+MODEL_COLOURS = ("#0b5cad", "#e07b00", "#6a3d9a", "#1b9e77", "#d81b60", "#5b6670")  # one per model version, in order
 AXIS_COLOUR = "#5b6670"
 GRID_COLOUR = "#d6dbe0"
 _env = jinja2.Environment(
@@ -45,7 +46,7 @@ _env = jinja2.Environment(
 
 def _frame(width: int, height: int, title: str, body: list[str]) -> Markup:
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="11">'
         f"<title>{escape(title)}</title>"
     )
@@ -113,7 +114,7 @@ def stacked_bars(
 
 def line_plot(
     labels: Sequence[str],
-    values: Sequence[float | None],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
     *,
     title: str,
     fmt: str = ".2f",
@@ -121,27 +122,33 @@ def line_plot(
     width: int = 640,
     height: int = 220,
 ) -> Markup:
-    """One line with dots; None values leave a gap."""
+    """One line with dots per series (name, colour, values); None values leave a gap."""
     left, top, right, bottom = 44, 22, 10, 26
     plot_w, plot_h = width - left - right, height - top - bottom
-    known = [v for v in values if v is not None]
+    known = [v for _, _, values in series for v in values if v is not None]
     top_value = top_value or max([*known, 1e-9]) * 1.1
     slot = plot_w / max(1, len(labels))
     body = _axis(left, top, plot_w, plot_h, top_value, fmt)
-    points: list[list[str]] = [[]]
-    for i, value in enumerate(values):
-        if value is None:
-            points.append([])
-            continue
-        x, y = left + slot * (i + 0.5), top + plot_h - plot_h * min(value, top_value) / top_value
-        points[-1].append(f"{x:.1f},{y:.1f}")
-        body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{LINE_COLOUR}"><title>{escape(labels[i])}: '
-            f"{format(value, fmt)}</title></circle>"
-        )
-    for run in points:
-        if len(run) > 1:
-            body.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{LINE_COLOUR}" stroke-width="2"/>')
+    x_legend = left
+    for name, colour, values in series:
+        runs: list[list[str]] = [[]]
+        for i, value in enumerate(values):
+            if value is None:
+                runs.append([])
+                continue
+            x, y = left + slot * (i + 0.5), top + plot_h - plot_h * min(value, top_value) / top_value
+            runs[-1].append(f"{x:.1f},{y:.1f}")
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)} {escape(labels[i])}: '
+                f"{format(value, fmt)}</title></circle>"
+            )
+        for run in runs:
+            if len(run) > 1:
+                body.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        if len(series) > 1:
+            body.append(f'<rect x="{x_legend}" y="4" width="10" height="10" fill="{colour}"/>')
+            body.append(f'<text x="{x_legend + 14}" y="13" fill="{AXIS_COLOUR}">{escape(name)}</text>')
+            x_legend += 24 + 7 * len(name)
     body += _labels(labels, left, slot, top + plot_h)
     return _frame(width, height, title, body)
 
@@ -178,6 +185,18 @@ def dashboard_context(figures: Dashboard) -> dict[str, Any]:
     weeks = list(figures.by_week)
     groups = list(figures.by_week.values())
     sections = figures.section_means()
+
+    def per_model(figure: str) -> list[tuple[str, str, list[float | None]]]:
+        """One series per model version over the weeks (a week without its drafts is a gap)."""
+        return [
+            (
+                model,
+                MODEL_COLOURS[i % len(MODEL_COLOURS)],
+                [getattr(by_week[w], figure) if w in by_week else None for w in weeks],
+            )
+            for i, (model, by_week) in enumerate(figures.by_model_week.items())
+        ]
+
     return {
         "figures": figures,
         "hours": _hours,
@@ -191,10 +210,10 @@ def dashboard_context(figures: Dashboard) -> dict[str, Any]:
             title="Drafts signed and rejected per week",
         ),
         "ratio_plot": line_plot(
-            weeks, [g.median_ratio for g in groups], title="Median edit ratio draft -> final per week", top_value=1.0
+            weeks, per_model("median_ratio"), title="Median edit ratio draft -> final per week", top_value=1.0
         ),
         "hours_plot": line_plot(
-            weeks, [g.median_hours for g in groups], title="Median hours to signature per week", fmt=".1f"
+            weeks, per_model("median_hours"), title="Median hours to signature per week", fmt=".1f"
         ),
         "sections_plot": horizontal_bars(
             list(sections.items()), title="Mean edit ratio per letter section (0 unchanged, 1 rewritten)"

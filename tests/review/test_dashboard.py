@@ -96,6 +96,8 @@ def test_figures_per_model_week_and_section(decided: JobStore) -> None:
     means = figures.section_means()
     assert means["diagnoses"] == 0.0 and max(means.values()) > 0
     assert figures.via == {"worklist": 6}
+    assert list(figures.by_model_week["base+a2"]) == ["2026-W10", "2026-W11", "2026-W12"]
+    assert figures.by_model_week["base+a2"]["2026-W12"].rejected == 1
 
 
 def test_svg_plots_escape_labels_and_scale() -> None:
@@ -103,8 +105,10 @@ def test_svg_plots_escape_labels_and_scale() -> None:
     assert "<w1>" not in svg and "&lt;w1&gt;" in svg and "t &amp; u" in svg
     heights = [float(h) for h in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', svg)]
     assert heights[0] == pytest.approx(heights[1]) and heights[2] == pytest.approx(3 * heights[0], abs=0.2)
-    line = line_plot(["a", "b", "c"], [0.5, None, 1.0], title="x", top_value=1.0)
+    line = line_plot(["a", "b", "c"], [("m1", "#000", [0.5, None, 1.0])], title="x", top_value=1.0)
     assert line.count("<circle") == 2 and "<polyline" not in line  # the gap splits the line
+    two = line_plot(["a", "b"], [("m1", "#000", [0.5, 1.0]), ("m<2>", "#f00", [0.2, 0.1])], title="x")
+    assert two.count("<polyline") == 2 and "m&lt;2&gt;" in two  # one line per model, with a legend
 
 
 def _login(client: TestClient, name: str, password: str) -> None:
