@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, SCHEMAS, run_cli
+from deploy_helpers import DEPLOY, SCHEMAS, run_cli_each
 from referencing import Registry, Resource
 
 K8S = DEPLOY / "k8s"
@@ -176,19 +176,18 @@ def test_configmap_agent_yaml_passes_config_check(manifests, tmp_path: Path) -> 
     config.write_text(text, encoding="utf-8")
     key = tmp_path / "private-key.pem"  # the Secret volume's file, mounted at /etc/rtletter/smart in the pod
     key.write_text("placeholder", encoding="utf-8")
-    (result,) = run_cli(
-        ["config", "check", str(config)],
-        env={
-            "RTLETTER_CHANNELS__FHIR__AUTH__PRIVATE_KEY_FILE": str(key),
-            "RTLETTER_DATABASE__URL": "postgresql+psycopg://rtletter:secret@db.example.invalid:5432/rtletter",
-            "RTLETTER_CHANNELS__FHIR__SUBSCRIPTION_SECRET": "s3cret-value",
-        },
+    site_env = {
+        "RTLETTER_CHANNELS__FHIR__AUTH__PRIVATE_KEY_FILE": str(key),
+        "RTLETTER_DATABASE__URL": "postgresql+psycopg://rtletter:secret@db.example.invalid:5432/rtletter",
+        "RTLETTER_CHANNELS__FHIR__SUBSCRIPTION_SECRET": "s3cret-value",
+    }
+    # With the Secrets' values in place, and without the key file (exit 2, the key named).
+    result, missing = run_cli_each(
+        [(["config", "check", str(config)], site_env), (["config", "check", str(config)], {})]
     )
     assert result.returncode == 0, result.stderr
     assert "auth smart-backend" in result.stdout
     assert "secret" not in result.stdout.replace("rtletter:***", "")  # summary hides the password
-    # Without the key file the check names the key, exit 2.
-    (missing,) = run_cli(["config", "check", str(config)])
     assert missing.returncode == 2
     assert "channels.fhir.auth.private_key_file" in missing.stderr
 
