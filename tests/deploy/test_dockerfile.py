@@ -87,3 +87,21 @@ def test_no_model_or_data_is_copied_in() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignore.index("*") < ignore.index("!agent")  # everything excluded first, then the package re-included
     assert "**/*.safetensors" in ignore and "**/*.db" in ignore
+
+
+def test_every_package_folder_of_setup_py_is_copied_into_the_build_stage() -> None:
+    import ast
+
+    from deploy_helpers import ROOT
+
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    tops = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TOPS"
+    )
+    build = stages(DOCKERFILE.read_text(encoding="utf-8"))[0]
+    copied = {args.split()[0] for word, args in build if word == "COPY"}
+    assert set(tops) <= copied, set(tops) - copied
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    assert all(f"!{top}" in ignore for top in tops)

@@ -160,3 +160,15 @@ def test_console_script_help_lists_the_documented_top_level_commands() -> None:
     tops = {m.words[0] for m in _all_mentions() if m.words and not m.marked and not m.words[0].startswith("-")}
     missing = [name for name in sorted(tops) if not re.search(rf"^\W*{re.escape(name)}\s", result.stdout, re.M)]
     assert missing == []
+
+
+def test_relative_links_in_the_docs_resolve() -> None:
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []
