@@ -194,8 +194,8 @@ def build_worklist_router(
         if inbound is None:
             raise HTTPException(404, "the source message is not stored")
         store.audit(actor(session), "read", "inbound", inbound.id, f"source message of draft {job.id} viewed")
-        text = inbound.payload.decode("utf-8", "replace") if "hl7" in inbound.content_type else None
-        lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if text is not None else []
+        text = _hl7_text(inbound.payload) if "hl7" in inbound.content_type else None
+        lines = text.split("\r") if text is not None else []
         body = inbound.payload.decode("utf-8", "replace") if text is None else ""
         anchored: list[tuple[str, str]] = []
         for line in (ln for ln in lines if ln):
@@ -282,6 +282,17 @@ def default_actions(
     from rtletter.agent.review.actions import build_review_actions
 
     return build_review_actions(store, settings, channels=channels or None, generator=generator)
+
+
+def _hl7_text(payload: bytes) -> str:
+    """The message as the mapper read it (MSH-18 decides the character set); latin-1 when it cannot be read."""
+    from rtletter.mappers.errors import MappingError
+    from rtletter.mappers.v2_message import decode
+
+    try:
+        return decode(payload)[0]
+    except MappingError:
+        return payload.decode("latin-1").replace("\r\n", "\r").replace("\n", "\r")
 
 
 def _fhir_base(settings: Any, config: WorklistSettings) -> str | None:
