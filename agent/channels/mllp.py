@@ -99,6 +99,11 @@ class MllpChannel:
         self._listener = listener
         return listener
 
+    def ready(self) -> None:
+        """For ``/readyz``: a started listener must still be accepting."""
+        if self._listener is not None and not self._listener.running:
+            raise ChannelUnavailable("the MLLP listener is not running", channel=self.name)
+
     def close(self) -> None:
         """Stop the listener: no new connections; open ones finish the message in hand and close."""
         if self._listener is not None:

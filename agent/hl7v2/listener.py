@@ -233,9 +233,20 @@ class MllpListener:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stopped is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
+        """Stop and wait for the thread (idempotent)."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        if self._loop is not None and self._stopped is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._stopped.set)
+            except RuntimeError:  # the loop closed meanwhile: the thread is ending by itself
+                pass
             self._thread.join(STOP_TIMEOUT_S * 2)
+
+    @property
+    def running(self) -> bool:
+        """Accepting connections: started and not stopped (or crashed)."""
+        return self._thread is not None and self._thread.is_alive() and not self._closing
 
     def __enter__(self) -> MllpListener:
         return self.start()

@@ -166,3 +166,32 @@ def test_bad_profile_is_a_config_error(tmp_path: Path) -> None:
     profile.write_text("name: x\nobservations: {not_a_role: X1}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="channels.mllp.profile"):
         MllpChannel(MllpChannelSettings(profile=profile))
+
+
+def test_listener_lifecycle_and_readiness(tmp_path: Path, patient: Any) -> None:
+    import socket
+
+    from rtletter.agent.hl7v2.client import send_message
+    from rtletter.agent.jobs.store import JobStore
+
+    store = JobStore(f"sqlite:///{tmp_path / 'l.db'}")
+    store.create_tables()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{busy}"):
+            MllpChannel(MllpChannelSettings(port=busy), store).start_listener()
+    free = busy  # released just now
+    channel = MllpChannel(MllpChannelSettings(port=free), store)
+    listener = channel.start_listener()
+    try:
+        channel.ready()
+        message = patient.v2.replace(b"|NE|NE|", b"|||", 1)
+        assert send_message("127.0.0.1", free, message, timeout_s=10).code == "AA"
+        listener.stop()  # the listener dies under the channel
+        with pytest.raises(ChannelUnavailable, match="not running"):
+            channel.ready()
+    finally:
+        channel.close()
+    channel.ready()  # closed on purpose: nothing to report
+    assert len(store.list_inbound()) == 1
+    store.dispose()
