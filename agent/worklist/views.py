@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from rtletter.agent.jobs.jobs import Job
@@ -88,9 +89,8 @@ def row_of(job: Job, now: datetime) -> Row:
     case = load_case(job)
     flags = [FLAG_TEXT.get(f, str(f)) for f in sorted(job.flags)]
     findings = 0
-    if case is not None and job.draft_text:
-        report = fact_report(case, job.draft_text)
-        findings = len(report.findings)
+    if case is not None and job.case_json and job.draft_text:
+        findings = _findings_count(job.case_json, job.draft_text)
         if findings:
             flags.append(f"{findings} fact-check finding{'s' if findings != 1 else ''}")
     owner = owner_of(case) if case else ""
@@ -245,6 +245,12 @@ def source_facts(case: Case, *, fhir_base: str | None = None, message_url: str |
 
 def fact_report(case: Case, text: str) -> FactReport:
     return check_draft(case, text)
+
+
+@lru_cache(maxsize=4096)
+def _findings_count(case_json: str, text: str) -> int:
+    """Findings of a list row, remembered: checking a letter costs about 10 ms and the list is reloaded often."""
+    return len(fact_report(Case.model_validate_json(case_json), text).findings)
 
 
 def _written_forms(finding: Finding) -> list[re.Pattern[str]]:

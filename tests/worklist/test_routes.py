@@ -245,3 +245,10 @@ def test_origin_behind_a_proxy_that_rewrites_host(make_client: Callable[..., Tes
     page = other.get("/worklist/login")
     data["csrf_token"] = csrf_of(page.text)
     assert other.post("/worklist/login", data=data, headers=public).status_code == 403
+
+
+def test_login_is_rate_limited_per_client_address(make_client: Callable[..., TestClient], users: UserStore) -> None:
+    client = make_client(login_max_failures=1)  # the per-address limit is 4 times the per-name one
+    for name in ("a1", "a2", "a3", "a4"):
+        assert login(client, name, "guess guess guess").status_code == 401
+    assert login(client, "victor").status_code == 429  # a fresh name from the same address: blocked too
