@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
 from rtletter.agent.jobs.store import JobStore
@@ -170,7 +171,10 @@ class Auth:
             raise HTTPException(403, "missing or wrong CSRF token")
         name = str(form.get("username") or "").strip()[:64]
         password = str(form.get("password") or "")
-        client = self.client(request)
+        # argon2 and the database take tens of milliseconds: off the event loop, which also serves notifications.
+        return await run_in_threadpool(self._login, name, password, self.client(request))
+
+    def _login(self, name: str, password: str, client: str) -> LoginOutcome:
         window = timedelta(seconds=self.settings.login_window_s)
         by_name, by_client = self.users.recent_failures(name, client, window)
         limit = self.settings.login_max_failures

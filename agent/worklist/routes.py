@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
 from rtletter.agent.jobs.jobs import Flag, Job, Status
@@ -210,7 +211,8 @@ def build_worklist_router(
         if actions is None:
             raise HTTPException(503, "review actions are not available on this server")
         try:
-            done = run(session, form)
+            # FHIR transactions and a regeneration (the model) take long: off the event loop.
+            done = await run_in_threadpool(run, session, form)
         except ActionRefused as exc:
             store.audit(actor(session), "write", "draft", job.key, f"{permission} refused")
             current = store.get_job(job_id) or job
