@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -56,6 +57,21 @@ def _channel_error(exc: ChannelError) -> ReviewRefused:
     return ReviewRefused(f"The {exc.channel or 'channel'} did not take it: {exc}. Nothing was changed; try again.")
 
 
+@contextmanager
+def _deciding(store: JobStore, job_id: int, user: Reviewer) -> Iterator[ReviewStore]:
+    """Hold the job's decision lease while the decision goes to the channel (one decision at a time per job)."""
+    reviews = review_store(store)
+    if not reviews.claim(job_id, _actor(user)):
+        job = store.get_job(job_id)
+        if job is not None and job.status != Status.posted:
+            raise ReviewRefused(f"This draft is {job.status.value} meanwhile.")
+        raise ReviewRefused("Someone else is deciding on this draft right now. Reload the page in a moment.")
+    try:
+        yield reviews
+    finally:
+        reviews.release(job_id, _actor(user))
+
+
 def current_text(store: JobStore, job_id: int) -> str | None:
     """The text the physician sees: the last saved edit, else the draft."""
     job = store.get_job(job_id)
@@ -91,32 +107,33 @@ def sign(
         raise ReviewRefused(
             "The course changed after this draft was written. Regenerate it, or confirm that you checked the changes."
         )
-    reviews = review_store(store)
-    state = reviews.get(job_id)
+    state = review_store(store).get(job_id)
     text = text if text is not None else (state.current_text or job.draft_text or "")
     if not text.strip():
         raise ReviewRefused("The letter text is empty.")
-    now = (clock or store.clock)()
-    signoff = SignOff(
-        text=text, user=user.name, practitioner=user.practitioner, at=now, edited=text != (job.draft_text or "")
-    )
-    try:
-        final_document = poster_for(channel).sign(job, _case(job), signoff)
-    except ChannelError as exc:
-        raise _channel_error(exc) from None
-    if signoff.edited and text != state.current_text:
-        reviews.save_edit(job_id, _actor(user), text)  # the signed wording joins the edit history
-    if not reviews.decide(
-        job_id,
-        outcome=Status.signed,
-        actor=_actor(user),
-        via="worklist",
-        final_text=text,
-        signer_reference=user.practitioner,
-        final_document=final_document,
-        decided_at=now,
-    ):
-        raise ReviewRefused("This draft was decided meanwhile.")
+    poster = poster_for(channel)
+    with _deciding(store, job_id, user) as reviews:
+        now = (clock or store.clock)()
+        signoff = SignOff(
+            text=text, user=user.name, practitioner=user.practitioner, at=now, edited=text != (job.draft_text or "")
+        )
+        try:
+            final_document = poster.sign(job, _case(job), signoff)
+        except ChannelError as exc:
+            raise _channel_error(exc) from None
+        if signoff.edited and text != state.current_text:
+            reviews.save_edit(job_id, _actor(user), text)  # the signed wording joins the edit history
+        if not reviews.decide(
+            job_id,
+            outcome=Status.signed,
+            actor=_actor(user),
+            via="worklist",
+            final_text=text,
+            signer_reference=user.practitioner,
+            final_document=final_document,
+            decided_at=now,
+        ):
+            raise ReviewRefused("This draft was decided meanwhile.")
     return store.get_job(job_id)  # type: ignore[return-value]
 
 
@@ -133,22 +150,24 @@ def reject(
     job = _open_job(store, job_id, "rejected")
     if not reason.strip():
         raise ReviewRefused("A reason is required to reject a draft.")
-    now = (clock or store.clock)()
-    signoff = SignOff(text="", user=user.name, practitioner=user.practitioner, at=now, edited=False)
-    try:
-        poster_for(channel).reject(job, _case(job), reason.strip(), signoff)
-    except ChannelError as exc:
-        raise _channel_error(exc) from None
-    if not review_store(store).decide(
-        job_id,
-        outcome=Status.rejected,
-        actor=_actor(user),
-        via="worklist",
-        reason=reason.strip(),
-        signer_reference=user.practitioner,
-        decided_at=now,
-    ):
-        raise ReviewRefused("This draft was decided meanwhile.")
+    poster = poster_for(channel)
+    with _deciding(store, job_id, user) as reviews:
+        now = (clock or store.clock)()
+        signoff = SignOff(text="", user=user.name, practitioner=user.practitioner, at=now, edited=False)
+        try:
+            poster.reject(job, _case(job), reason.strip(), signoff)
+        except ChannelError as exc:
+            raise _channel_error(exc) from None
+        if not reviews.decide(
+            job_id,
+            outcome=Status.rejected,
+            actor=_actor(user),
+            via="worklist",
+            reason=reason.strip(),
+            signer_reference=user.practitioner,
+            decided_at=now,
+        ):
+            raise ReviewRefused("This draft was decided meanwhile.")
     return store.get_job(job_id)  # type: ignore[return-value]
 
 
@@ -184,10 +203,18 @@ def regenerate(
         completion_tokens=generation.completion_tokens,
         generated_at=now,
     )
-    try:
-        posted = poster_for(channel).supersede(job, case, draft, version + 1, now)
-    except ChannelError as exc:
-        raise _channel_error(exc) from None
+    with _deciding(store, job_id, user):
+        try:
+            posted = poster_for(channel).supersede(job, case, draft, version + 1, now)
+        except ChannelError as exc:
+            raise _channel_error(exc) from None
+        return _record_regenerated(reviews, job_id, user, version, generation, case, now, posted)
+
+
+def _record_regenerated(
+    reviews: ReviewStore, job_id: int, user: Reviewer, version: int, generation: Any, case: Case, now: datetime,
+    posted: Any,
+) -> int:  # fmt: skip
     meta = {
         "model": generation.model,
         "language": case.language,

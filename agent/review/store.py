@@ -10,7 +10,9 @@ The (draft, signed final) pair of a job is ``jobs.draft_text`` (the version that
 
 Tables are created on first use (``create_all`` only adds missing tables): no migration of existing ones. The
 status change of the job itself (posted -> signed | rejected) happens in the same transaction as the decision, with
-a condition on ``posted``, so two physicians signing at once cannot both win.
+a condition on ``posted``, so two physicians signing at once cannot both win. Before a decision is carried to the
+channel, ``claim`` takes a short lease on the job (``pending_by``/``pending_until``), so that a second decision is
+refused up front instead of writing the outbox or the EHR at the same time; a crashed holder's lease runs out.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +60,8 @@ state_table = Table(
     Column("decided_at", UTCDateTime),
     Column("decided_via", String(16)),  # worklist | ehr | cli
     Column("final_document", String(1024)),  # DocumentReference/x/_history/n or the outbox path
+    Column("pending_by", String(128)),  # who is carrying a decision to the channel right now (a lease)
+    Column("pending_until", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -85,6 +89,9 @@ drafts_table = Table(
     Column("superseded_at", UTCDateTime, nullable=False),
     Column("superseded_by", String(128), nullable=False),
 )
+
+
+CLAIM_LEASE_S = 120.0  # longer than a channel call with its time-outs
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,32 @@ class ReviewStore:
         if done.rowcount == 0:
             conn.execute(insert(state_table).values(job_id=job_id, **values))
 
+    def claim(self, job_id: int, actor: str, lease_s: float = CLAIM_LEASE_S) -> bool:
+        """Take the job's decision lease: False when the job is not posted or someone else holds a live lease."""
+        now = self.clock()
+        with self._tx() as conn:
+            # Lock the job row (PostgreSQL; SQLite serialises with BEGIN IMMEDIATE): claims on one job queue here.
+            status = conn.execute(
+                select(jobs_table.c.status).where(jobs_table.c.id == job_id).with_for_update()
+            ).scalar()
+            if status != Status.posted.value:
+                return False
+            held = conn.execute(
+                select(state_table.c.pending_by, state_table.c.pending_until).where(state_table.c.job_id == job_id)
+            ).first()
+            if held is not None and held[0] and held[0] != actor and held[1] is not None and held[1] > now:
+                return False
+            self._upsert(conn, job_id, pending_by=actor, pending_until=now + timedelta(seconds=lease_s))
+        return True
+
+    def release(self, job_id: int, actor: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(state_table)
+                .where(state_table.c.job_id == job_id, state_table.c.pending_by == actor)
+                .values(pending_by=None, pending_until=None)
+            )
+
     def save_edit(self, job_id: int, actor: str, text: str) -> None:
         now = self.clock()
         with self._tx() as conn:
@@ -263,6 +296,8 @@ class ReviewStore:
                 decided_at=decided_at or now,
                 decided_via=via,
                 final_document=final_document,
+                pending_by=None,
+                pending_until=None,
             )
             self.store._audit(conn, actor, "write", "draft", job_id, f"{outcome.value} via {via}")
         return True
@@ -310,7 +345,16 @@ class ReviewStore:
                     updated_at=now,
                 )
             )
-            self._upsert(conn, job_id, draft_version=old_version + 1, current_text=None, edited_by=None, edited_at=None)
+            self._upsert(
+                conn,
+                job_id,
+                draft_version=old_version + 1,
+                current_text=None,
+                edited_by=None,
+                edited_at=None,
+                pending_by=None,
+                pending_until=None,
+            )
             self.store._audit(conn, actor, "write", "draft", job_id, f"draft regenerated (version {old_version + 1})")
         return True
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.jobs.jobs import Job
@@ -49,3 +51,22 @@ def posted_job(store: JobStore, channel: object, case: Case, text: str = DRAFT, 
     posted = channel.post_draft(case, draft)  # type: ignore[attr-defined]
     assert store.record_posted(job.id, "w1", posted.document, posted.task)
     return store.get_job(job.id)  # type: ignore[return-value]
+
+
+def read(channel: Any, reference: str) -> dict:
+    rtype, rid = reference.split("/_history/")[0].split("/")
+    return channel.client.read(rtype, rid)
+
+
+def ehr_signs(channel: Any, document_ref: str, task_ref: str, text: str) -> None:
+    """What the EHR does when a physician signs there: document final with its text, Task completed."""
+    document = read(channel, document_ref)
+    raw = text.encode("utf-8")
+    document["docStatus"] = "final"
+    document["authenticator"] = {"reference": "Practitioner/ehr-doc"}
+    document["content"][0]["attachment"].update(data=base64.b64encode(raw).decode(), size=len(raw))
+    document["content"][0]["attachment"].pop("hash")
+    channel.client.update(document)
+    task = read(channel, task_ref)
+    task["status"] = "completed"
+    channel.client.update(task)

@@ -3,12 +3,11 @@ EHR change (412, nothing overwritten), a changed course, and EHR worklist mode (
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from review_helpers import DRAFT, User, fhir_case, posted_job
+from review_helpers import DRAFT, User, ehr_signs, fhir_case, posted_job, read
 
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
@@ -31,11 +30,6 @@ def channel(fhir_server: str, store: JobStore) -> Iterator[FhirChannel]:
     writeback = FhirWriteBack(client, adapter_version="rt-qlora-3", clock=lambda: datetime.now(UTC))
     yield FhirChannel(client, store.state("fhir"), writeback=writeback)
     client.close()
-
-
-def read(channel: FhirChannel, reference: str) -> dict:
-    rtype, rid = reference.split("/_history/")[0].split("/")
-    return channel.client.read(rtype, rid)
 
 
 def test_edit_then_sign_makes_the_document_final_with_the_edited_text(store: JobStore, channel: FhirChannel) -> None:
@@ -161,20 +155,6 @@ def test_an_account_without_practitioner_cannot_sign_in_the_ehr(store: JobStore,
 
 
 # --- EHR worklist mode ------------------------------------------------------------------------------------------
-
-
-def ehr_signs(channel: FhirChannel, document_ref: str, task_ref: str, text: str) -> None:
-    """What the EHR does when a physician signs there: document final with its text, Task completed."""
-    document = read(channel, document_ref)
-    raw = text.encode("utf-8")
-    document["docStatus"] = "final"
-    document["authenticator"] = {"reference": "Practitioner/ehr-doc"}
-    document["content"][0]["attachment"].update(data=base64.b64encode(raw).decode(), size=len(raw))
-    document["content"][0]["attachment"].pop("hash")
-    channel.client.update(document)
-    task = read(channel, task_ref)
-    task["status"] = "completed"
-    channel.client.update(task)
 
 
 def test_the_follower_picks_up_sign_off_and_rejection_done_in_the_ehr(store: JobStore, channel: FhirChannel) -> None:

@@ -123,3 +123,19 @@ def test_the_worklist_hook_builds_actions_from_settings(store: JobStore, tmp_pat
     assert actions.regenerate(job.id, DOCTOR) == job.id  # the template generator of the settings, built lazily
     actions.sign(job.id, "Signiert.", DOCTOR)
     assert store.get_job(job.id).status == Status.signed
+
+
+def test_one_decision_at_a_time_and_a_dead_holders_lease_runs_out(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    reviews = review_store(store)
+    assert reviews.claim(job.id, "user:a")
+    assert not reviews.claim(job.id, "user:b")
+    with pytest.raises(ReviewRefused, match="Someone else"):
+        ReviewService(store, {"file": channel}).sign(job.id, DRAFT, User("b"))
+    draft_file = Path(job.posted_document)
+    assert not draft_file.with_name(draft_file.stem + ".signed.txt").exists()  # nothing written by the refused one
+    assert reviews.claim(job.id, "user:a", lease_s=-1)  # a holder that died: its lease is over
+    assert reviews.claim(job.id, "user:b")
+    reviews.release(job.id, "user:b")
+    ReviewService(store, {"file": channel}).sign(job.id, DRAFT, User("c"))
+    assert not reviews.claim(job.id, "user:d")  # signed: nothing left to claim
