@@ -115,6 +115,13 @@ class FhirSignOff:
             return None
         return self.client.read(*_split(reference))
 
+    def document(self, job: Job) -> Resource:
+        reference = str(job.posted_document or "")
+        found = self.read(reference) if reference.startswith("DocumentReference/") else None
+        if found is None:
+            raise ReviewRefused("The draft's DocumentReference is unknown; it cannot be decided here.")
+        return found
+
     def _post(self, bundle: Resource, *, done: Any) -> Resource | None:
         """Post; on 412 call ``done()`` (re-reads): True -> our own earlier post landed, None is returned."""
         try:
@@ -131,8 +138,7 @@ class FhirSignOff:
     def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
         if not signoff.practitioner:
             raise ReviewRefused("Your account has no Practitioner reference; it cannot sign in the EHR.")
-        document = self.read(job.posted_document)
-        assert document is not None
+        document = self.document(job)
         task = self.read(job.posted_task)
 
         def landed() -> bool:
@@ -162,8 +168,7 @@ class FhirSignOff:
 
     def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
         practitioner = signoff.practitioner or "Practitioner/unknown"
-        document = self.read(job.posted_document)
-        assert document is not None
+        document = self.document(job)
         task = self.read(job.posted_task)
 
         def landed() -> bool:
@@ -180,8 +185,7 @@ class FhirSignOff:
     def supersede(self, job: Job, case: Case, draft: Draft, version: int, at: datetime) -> Posted:
         if self.writeback is None:
             raise ReviewRefused("This FHIR channel cannot write drafts.")
-        document = self.read(job.posted_document)
-        assert document is not None
+        document = self.document(job)
         task = self.read(job.posted_task)
         try:
             bundle = supersede_transaction(
@@ -190,7 +194,8 @@ class FhirSignOff:
         except MappingError as exc:
             raise ReviewRefused(f"Cannot replace the draft: {exc}") from None
         response = self._post(bundle, done=lambda: False)
-        assert response is not None
+        if response is None:  # unreachable: done() never says landed
+            raise ReviewRefused("The new draft could not be posted.")
         found: dict[str, str] = {}
         for entry, answer in zip(bundle["entry"], response.get("entry", []), strict=False):
             rtype = entry["resource"]["resourceType"]
