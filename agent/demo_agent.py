@@ -27,7 +27,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from rtletter.agent.sandbox import FhirSandbox
+from rtletter.agent.sandbox import FhirSandbox, free_port
 
 FINISHED = ("completed", "stopped")  # the course states the poller acts on
 MAX_ROUNDS = 20  # agent runs (each: one poll, drain) before giving up on courses still waiting for a retry
@@ -58,6 +58,7 @@ class AgentResult:
     log: Path
     rounds: int
     names_in_log: int = 0
+    worklist: str | None = None  # its URL while the agent keeps running (--keep)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -86,9 +87,10 @@ def select_patients(cohort: Path, count: int | None, held_out_first: bool = True
     return finished if count is None else finished[:count]
 
 
-def write_config(folder: Path, base_url: str, model: dict[str, Any]) -> Path:
-    """The demo agent's YAML: the FHIR channel on the sandbox, a SQLite job store in ``folder``, ``model``."""
-    data = {
+def write_config(folder: Path, base_url: str, model: dict[str, Any], web_port: int | None = None) -> Path:
+    """The demo agent's YAML: the FHIR channel on the sandbox, a SQLite job store in ``folder``, ``model``, the web
+    app (health, metrics, worklist) on 127.0.0.1:``web_port`` when the agent keeps running."""
+    data: dict[str, Any] = {
         "database": {"url": f"sqlite:///{(folder / 'rtletter.db').resolve()}"},
         "channels": {"fhir": {"base_url": base_url, "poll_overlap_s": 0}},
         "model": model,
@@ -96,6 +98,9 @@ def write_config(folder: Path, base_url: str, model: dict[str, Any]) -> Path:
         "scheduler": {"backfill_cron": None},
         "logging": {"level": "INFO", "json": True},
     }
+    if web_port is not None:
+        data["web"] = {"host": "127.0.0.1", "port": web_port}
+        data["worklist"] = {"cookie_secure": False}  # plain HTTP on loopback
     path = folder / "agent.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
@@ -138,6 +143,15 @@ def run_agent(config: Path, log_path: Path, expected: int) -> int:
             wait = (next_at - utcnow()).total_seconds() if next_at else 1.0
             time.sleep(min(MAX_RETRY_WAIT_S, max(0.1, wait)))
     return MAX_ROUNDS
+
+
+def serve_until_stopped(config: Path, log_path: Path) -> None:
+    """The agent in its long-running mode (web app with the worklist, scheduler, worker) until SIGINT/SIGTERM."""
+    from rtletter.agent.config import load_settings
+    from rtletter.agent.service import run
+
+    with log_path.open("a", encoding="utf-8") as log_stream, _kept_process_state():
+        run(load_settings(config), log_stream=log_stream)
 
 
 def _flags(job: Any, case: Any) -> tuple[str, ...]:
@@ -253,7 +267,8 @@ def agent_stage(
         timings["FHIR server start + load"] = time.monotonic() - started
         console.print(f"sandbox FHIR server at {sandbox.base_url}: loaded {len(patients)} finished courses")
 
-        config = write_config(folder, sandbox.base_url, model)
+        web_port = free_port() if keep else None
+        config = write_config(folder, sandbox.base_url, model, web_port)
         log_path = folder / "agent.log"
         started = time.monotonic()
         with console.status(f"agent drafting {len(patients)} letters ({model.get('backend')} backend) ..."):
@@ -263,15 +278,13 @@ def agent_stage(
         rows = collect_rows(config)
         result = AgentResult(rows, len(patients), sandbox.base_url, config, log_path, rounds, timings=timings)
         result.names_in_log = names_in_log(log_path, rows)
+        if web_port is not None:
+            result.worklist = f"http://127.0.0.1:{web_port}/worklist/"
         print_rows(console, result)
         print_urls(console, result)
         if keep:
-            console.print("The FHIR server keeps running; press Ctrl-C to stop it.")
-            try:
-                while sandbox.running:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+            console.print("The FHIR server and the agent (worklist, /metrics) keep running; Ctrl-C stops both.")
+            serve_until_stopped(config, log_path)
         return result
     finally:
         if own:
@@ -285,6 +298,11 @@ def print_urls(console: Console, result: AgentResult) -> None:
         console.print(f"sample draft:      {result.base_url}/{sample.document}")
         console.print(f"its approval Task: {result.base_url}/{sample.task}")
     console.print(f"agent config:      {result.config}  (e.g. rtletter jobs list --config {result.config})")
+    if result.worklist:
+        console.print(f"worklist:          {result.worklist}")
+        console.print(f"  (an account first: rtletter users add NAME --role physician --config {result.config})")
+    else:
+        console.print("worklist:          served while the agent runs: rtletter demo --stage agent --keep")
     state = "[green]no patient names or ids[/green]" if result.names_in_log == 0 else "[red]PATIENT DATA FOUND[/red]"
     console.print(f"agent log:         {result.log} ({state})")
     if result.drafted < result.expected:

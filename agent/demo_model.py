@@ -179,11 +179,23 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
     return evaluation
 
 
+def _quiet_transformers() -> None:
+    """The demo prints its own progress: no tqdm bars per weight file, no deprecation notes from inside transformers."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+
+
 def prepare_model(console: Console, work: Path, cohort: Path, timings: dict[str, float]) -> ModelArtifacts:
     """Base, dataset and adapter (each reused when still valid): what the agent stage drafts with."""
     from rtletter.model.components.loading import set_offline
 
     set_offline()
+    _quiet_transformers()
     artifacts = ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter", timings=timings)
 
     started = time.monotonic()

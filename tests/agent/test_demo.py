@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -38,18 +44,40 @@ def everything(client: FhirClient, rtype: str) -> list[dict]:
     return [entry["resource"] for entry in client.search(rtype, {"_count": "100"}).get("entry", [])]
 
 
+def press_ctrl_c_once_served(config: Path, seen: dict[str, int]) -> None:
+    """What an operator of ``--keep`` does: open the worklist, then press Ctrl-C."""
+    deadline = time.monotonic() + 300  # a loaded CI machine; an idle one serves within seconds
+    while time.monotonic() < deadline:
+        try:
+            port = yaml.safe_load(config.read_text())["web"]["port"]
+            seen["healthz"] = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+            seen["login"] = httpx.get(f"http://127.0.0.1:{port}/worklist/login", timeout=1).status_code
+            break
+        except (OSError, KeyError, TypeError, httpx.HTTPError):
+            time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 @pytest.mark.integration
-def test_agent_stage_drafts_every_course_and_the_table_matches_the_server(tmp_path: Path, sandbox: FhirSandbox) -> None:
+def test_agent_stage_drafts_every_course_the_table_matches_the_server_and_keep_serves_the_worklist(
+    tmp_path: Path, sandbox: FhirSandbox
+) -> None:
     cohort = tmp_path / "cohort"
     write_cohort(cohort, n=N_PATIENTS, seed=SEED, lang="de")
     patients = select_patients(cohort, None)
     assert len(patients) == N_PATIENTS  # the synthetic courses are all completed or stopped
     output = io.StringIO()
     console = Console(file=output, width=250, color_system=None)
+    seen: dict[str, int] = {}
+    config = tmp_path / "work" / "agent" / "agent.yaml"
+    threading.Thread(target=press_ctrl_c_once_served, args=(config, seen), daemon=True).start()
+    handler = signal.getsignal(signal.SIGINT)
 
     result = agent_stage(console, tmp_path / "work", cohort, model={"backend": "template"}, patients=patients,
-                         sandbox=sandbox)  # fmt: skip
+                         keep=True, sandbox=sandbox)  # fmt: skip
 
+    assert seen == {"healthz": 200, "login": 200}  # --keep: the agent served its web app until Ctrl-C
+    assert signal.getsignal(signal.SIGINT) is handler  # and the process's own Ctrl-C handling is back
     assert sandbox.running  # the caller's server is left running
     assert result.ok and result.expected == N_PATIENTS and result.drafted == N_PATIENTS
     assert {row.status for row in result.rows} == {"posted"}
@@ -72,10 +100,12 @@ def test_agent_stage_drafts_every_course_and_the_table_matches_the_server(tmp_pa
     for row in result.rows:
         assert row.document in shown and row.task in shown and row.patient in shown
     assert f"{sandbox.base_url}/{result.rows[0].document}" in shown  # the sample URL
+    assert result.worklist and f"worklist:          {result.worklist}" in shown
 
     log = result.log.read_text(encoding="utf-8")
     events = [json.loads(line)["event"] for line in log.splitlines()]
     assert events.count("draft posted") == N_PATIENTS
+    assert "serving" in events  # the --keep run logged to the same file
     assert result.names_in_log == 0
     assert not any(row.patient in log for row in result.rows)
     assert "no patient names or ids" in shown
