@@ -104,9 +104,20 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True, stream: 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _Stderr()),
         cache_logger_on_first_use=False,
     )
+
+
+class _Stderr:
+    """``sys.stderr`` as it is at write time: a CLI runner or test that swaps it (and closes its own) later must not
+    leave the process logging into a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def get_logger(name: str) -> Any:
