@@ -159,7 +159,9 @@ def build_worklist_router(
         jobs = store.list_jobs(None if status == "all" else Status(status), LIST_LIMIT)
         rows = [views.row_of(job, now) for job in jobs if job.draft_text is not None]
         owners = sorted({(r.owner, r.owner_key) for r in rows if r.owner})
-        if owner:
+        if owner == "mine":
+            rows = [r for r in rows if r.owner_reference and r.owner_reference == session.user.practitioner]
+        elif owner:
             rows = [r for r in rows if r.owner_key == owner]
         rows.sort(key=lambda r: (r.drafted, r.job_id))  # oldest first
         store.audit(actor(session), "read", "worklist", status, f"worklist viewed ({len(rows)} drafts)")

@@ -68,6 +68,14 @@ def owner_of(case: Case) -> str:
     return physician.name if physician and physician.name else ""
 
 
+def owner_reference(case: Case) -> str:
+    """The treating physician's FHIR reference without version, as the draft's Task carries it as owner."""
+    source = case.treating_physician.source if case.treating_physician else None
+    if source and source.split("/", 1)[0] in ("Practitioner", "PractitionerRole"):
+        return source.split("/_history/", 1)[0]
+    return ""
+
+
 @dataclass(frozen=True)
 class Row:
     job_id: int
@@ -81,6 +89,7 @@ class Row:
     age: str
     owner: str
     owner_key: str
+    owner_reference: str  # "Practitioner/123": the "mine" filter compares it with the user's practitioner
     flags: tuple[str, ...]
     findings: int
 
@@ -107,6 +116,7 @@ def row_of(job: Job, now: datetime) -> Row:
         age=age_text(drafted, now),
         owner=owner,
         owner_key=owner_key(owner) if owner else "",
+        owner_reference=owner_reference(case) if case else "",
         flags=tuple(flags),
         findings=findings,
     )

@@ -252,3 +252,22 @@ def test_login_is_rate_limited_per_client_address(make_client: Callable[..., Tes
     for name in ("a1", "a2", "a3", "a4"):
         assert login(client, name, "guess guess guess").status_code == 401
     assert login(client, "victor").status_code == 429  # a fresh name from the same address: blocked too
+
+
+def test_mine_lists_the_drafts_whose_task_the_user_owns(
+    make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
+) -> None:
+    from rtletter.mappers.case import Physician
+
+    anna = Physician(prefix="Dr.", given="Anna", family="Arzt", source="Practitioner/anna/_history/3")
+    other = Physician(prefix="Dr.", given="Otto", family="Other", source="Practitioner/otto/_history/1")
+    post_drafts(store, tmp_path / "a", 1, treating_physician=anna)
+    post_drafts(store, tmp_path / "b", 1, first=1, treating_physician=other)
+    client = make_client()
+    login(client, "anna")  # Practitioner/anna
+    assert client.get("/worklist/").text.count('href="/worklist/drafts/') == 2
+    mine = client.get("/worklist/?owner=mine").text
+    assert mine.count('href="/worklist/drafts/') == 1 and "Dr. Anna Arzt" in mine
+    login(viewer := make_client(), "victor")  # no practitioner: no "mine" to choose, and nothing is "mine"
+    page = viewer.get("/worklist/?owner=mine").text
+    assert page.count('href="/worklist/drafts/') == 0 and '<option value="mine"' not in page

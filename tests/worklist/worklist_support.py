@@ -24,13 +24,13 @@ PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # argon2id, light for tests
 
 
-def post_drafts(store: JobStore, folder: Path, n: int) -> list[Any]:
+def post_drafts(store: JobStore, folder: Path, n: int, first: int = 0, **overrides: Any) -> list[Any]:
     """Drop ``n`` synthetic cases in a file inbox and run the real worker until each has a posted draft."""
     settings = FileChannelSettings(
         inbox=folder / "inbox", outbox=folder / "outbox", quarantine=folder / "q", settle_s=0
     )
     settings.inbox.mkdir(parents=True, exist_ok=True)
-    cases = [make_case(i) for i in range(n)]
+    cases = [make_case(i, **overrides) for i in range(first, first + n)]
     for case in cases:
         (settings.inbox / f"{case.course.id}.case.json").write_text(case.model_dump_json())
     worker = Worker(
