@@ -1,0 +1,8 @@
+"""The physician worklist: drafts awaiting review, the draft page (letter editor beside the source facts, fact-check
+findings marked), sign / reject / save edit / regenerate through ``rtletter.agent.review``.
+
+Modules: ``routes`` (FastAPI router, ``build_worklist_router``; the web app includes it), ``views`` (what the pages
+show, pure), ``auth`` (sessions, CSRF, roles, login rate limit, proxy-header mode), ``users`` (accounts, sessions and
+login attempts in the job database; argon2id), ``actions`` (the interface the buttons call), ``cli``
+(``rtletter users``), ``templates/`` and ``static/`` (server-rendered HTML, one stylesheet, no scripts).
+"""
