@@ -85,7 +85,8 @@ class EhrFollower:
     def _search(self, rtype: str, ids: Sequence[str], since: str | None, marks: list[str]) -> list[Resource]:
         found: list[Resource] = []
         for start in range(0, len(ids), self.ids_per_search):
-            params = [("_id", ",".join(ids[start : start + self.ids_per_search]))]
+            chunk = ids[start : start + self.ids_per_search]
+            params = [("_id", ",".join(chunk)), ("_count", str(len(chunk)))]  # one page per chunk
             if since:
                 params.append(("_lastUpdated", f"ge{since}"))
             for page in self.client.pages(rtype, params):
