@@ -147,10 +147,13 @@ class ReviewStore:
             raise JobStoreError(f"review tables failed: {type(getattr(exc, 'orig', None) or exc).__name__}") from exc
 
     def create_tables(self) -> None:
-        try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError as exc:
-            raise JobStoreError(f"cannot create the review tables: {type(exc).__name__}") from exc
+        for attempt in range(2):  # two replicas starting at once: the loser's CREATE fails, its retry finds them
+            try:
+                metadata.create_all(self.engine)
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 1:
+                    raise JobStoreError(f"cannot create the review tables: {type(exc).__name__}") from exc
 
     # --- reading --------------------------------------------------------------------------------------------------
 
