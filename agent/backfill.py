@@ -153,7 +153,7 @@ class Backfill:
             meta=event.meta,
             actor=self.actor,
         )
-        return created
+        return bool(created)
 
     # --- FHIR ---------------------------------------------------------------------------------------------------
 
