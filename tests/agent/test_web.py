@@ -167,3 +167,35 @@ def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
     assert values["rtletter_generation_seconds_total"] >= 0
     assert values["rtletter_generated_tokens_per_second"] > 0
     assert values["rtletter_queue_depth"] == 0
+
+
+def test_an_error_in_a_route_reaches_the_log_as_its_type_only(store: JobStore, capfd: pytest.CaptureFixture) -> None:
+    import io
+
+    import httpx
+    from fastapi import APIRouter
+
+    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.sandbox import free_port
+    from rtletter.agent.web.app import WebServer
+
+    failing = APIRouter()
+
+    @failing.get("/boom")
+    def boom() -> None:
+        raise KeyError("Hannelore Quastenberg 1940-01-14")
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    port = free_port()
+    server = WebServer(create_app(store, AgentMetrics(), extra_routers=[failing]), "127.0.0.1", port).start()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/boom").status_code == 500
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line["event"] == "web server" and line.get("exc_type") == "KeyError" for line in lines)
+    captured = capfd.readouterr()
+    for text in (stream.getvalue(), captured.out, captured.err):
+        assert "Quastenberg" not in text and "1940-01-14" not in text
