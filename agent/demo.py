@@ -12,13 +12,13 @@ Stages (``--stage all|mapping|model|agent``; each reuses what an earlier run lef
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from rtletter.agent.demo_timings import Timings
 from rtletter.mappers.case import Case
 from rtletter.mappers.case import format_gy as _gy
 
@@ -98,16 +98,6 @@ def mapping_stage(console: Console, cohort: Path) -> int:
     return 1 if mismatches else 0
 
 
-def print_timings(console: Console, timings: dict[str, float]) -> None:
-    table = Table(title="Stage timings")
-    table.add_column("step")
-    table.add_column("seconds", justify="right")
-    for name, seconds in timings.items():
-        table.add_row(name, f"{seconds:.1f}")
-    table.add_row("total", f"{sum(timings.values()):.1f}", style="bold")
-    console.print(table)
-
-
 def run_demo(
     work: Path = DEMO_DIR,
     *,
@@ -138,16 +128,15 @@ def run_demo(
     if fresh:
         for name in DEMO_FOLDERS:
             shutil.rmtree(work / name, ignore_errors=True)
-    timings: dict[str, float] = {}
+    timings = Timings()
     failed: list[str] = []
 
-    started = time.monotonic()
     cohort = work / "cohort"
     console.rule("1. Synthetic cohort and mapping")
-    console.print(write_cohort(cohort, n=patients, seed=seed, lang="de"))
-    if stage in ("all", "mapping") and mapping_stage(console, cohort):
-        failed.append("mapping: FHIR and HL7 v2 facts differ")
-    timings["cohort + mapping"] = time.monotonic() - started
+    with timings.measure("cohort + mapping"):
+        console.print(write_cohort(cohort, n=patients, seed=seed, lang="de"))
+        if stage in ("all", "mapping") and mapping_stage(console, cohort):
+            failed.append("mapping: FHIR and HL7 v2 facts differ")
 
     artifacts = None
     if stage in ("all", "model"):
@@ -179,13 +168,12 @@ def run_demo(
             "adapter_dir": str(artifacts.adapter.resolve()),
             "max_new_tokens": artifacts.max_new_tokens,
         }
-        result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep)
-        timings.update(result.timings)
+        result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep, timings=timings)
         if not result.ok:
             failed.append("agent: not every course has a draft, or the log holds patient data")
 
     console.rule("Summary")
-    print_timings(console, timings)
+    console.print(timings.table())
     for line in failed:
         console.print(f"[red]FAILED[/red] {line}")
     if not failed:

@@ -27,6 +27,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from rtletter.agent.demo_timings import Timings
 from rtletter.agent.sandbox import FhirSandbox, free_port
 
 FINISHED = ("completed", "stopped")  # the course states the poller acts on
@@ -59,7 +60,7 @@ class AgentResult:
     rounds: int
     names_in_log: int = 0
     worklist: str | None = None  # its URL while the agent keeps running (--keep)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
 
     @property
     def drafted(self) -> int:
@@ -242,6 +243,7 @@ def agent_stage(
     patients: list[str],
     keep: bool = False,
     sandbox: FhirSandbox | None = None,
+    timings: Timings | None = None,
 ) -> AgentResult:
     """Start the sandbox, load ``patients``' courses, run the agent with ``model`` settings, print the drafts.
 
@@ -256,24 +258,22 @@ def agent_stage(
     folder = work / "agent"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    timings: dict[str, float] = {}
+    timings = timings if timings is not None else Timings()
     own = sandbox is None
     sandbox = sandbox or FhirSandbox(folder / "fhir")
     try:
-        started = time.monotonic()
-        sandbox.start()
-        for patient_id in patients:
-            sandbox.load(json.loads((cohort / patient_id / "bundle.json").read_text(encoding="utf-8")))
-        timings["FHIR server start + load"] = time.monotonic() - started
+        with timings.measure("FHIR server start + load"):
+            sandbox.start()
+            for patient_id in patients:
+                sandbox.load(json.loads((cohort / patient_id / "bundle.json").read_text(encoding="utf-8")))
         console.print(f"sandbox FHIR server at {sandbox.base_url}: loaded {len(patients)} finished courses")
 
         web_port = free_port() if keep else None
         config = write_config(folder, sandbox.base_url, model, web_port)
         log_path = folder / "agent.log"
-        started = time.monotonic()
-        with console.status(f"agent drafting {len(patients)} letters ({model.get('backend')} backend) ..."):
+        status = console.status(f"agent drafting {len(patients)} letters ({model.get('backend')} backend) ...")
+        with timings.measure(f"agent: {len(patients)} courses (poll, context, draft, write-back)"), status:
             rounds = run_agent(config, log_path, expected=len(patients))
-        timings["agent (poll, context, draft, write-back)"] = time.monotonic() - started
 
         rows = collect_rows(config)
         result = AgentResult(rows, len(patients), sandbox.base_url, config, log_path, rounds, timings=timings)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rtletter.agent.demo_timings import Timings
 from rtletter.model.base import BUILD_CARD
 from rtletter.model.base import DEFAULT_CONFIG as BASE_CONFIG
 from rtletter.model.components.config import config_dict
@@ -37,7 +37,7 @@ class ModelArtifacts:
     eval_dir: Path | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
     shortfalls: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
 
 
 def _sha256_file(path: Path) -> str:
@@ -190,40 +190,33 @@ def _quiet_transformers() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
 
 
-def prepare_model(console: Console, work: Path, cohort: Path, timings: dict[str, float]) -> ModelArtifacts:
+def prepare_model(console: Console, work: Path, cohort: Path, timings: Timings) -> ModelArtifacts:
     """Base, dataset and adapter (each reused when still valid): what the agent stage drafts with."""
     from rtletter.model.components.loading import set_offline
 
     set_offline()
     _quiet_transformers()
     artifacts = ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter", timings=timings)
-
-    started = time.monotonic()
-    ensure_base(console, artifacts.base)
-    timings["base model"] = time.monotonic() - started
-
-    started = time.monotonic()
-    longest = build_demo_dataset(console, cohort, artifacts.dataset, artifacts.base)
-    artifacts.max_new_tokens = min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK))
-    timings["dataset"] = time.monotonic() - started
-
-    started = time.monotonic()
-    ensure_adapter(console, artifacts.base, artifacts.dataset, artifacts.adapter)
-    timings["fine-tuning"] = time.monotonic() - started
+    with timings.measure("base model"):
+        ensure_base(console, artifacts.base)
+    with timings.measure("dataset"):
+        longest = build_demo_dataset(console, cohort, artifacts.dataset, artifacts.base)
+        artifacts.max_new_tokens = min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK))
+    with timings.measure("fine-tuning"):
+        ensure_adapter(console, artifacts.base, artifacts.dataset, artifacts.adapter)
     return artifacts
 
 
-def model_stage(console: Console, work: Path, cohort: Path, timings: dict[str, float]) -> ModelArtifacts:
+def model_stage(console: Console, work: Path, cohort: Path, timings: Timings) -> ModelArtifacts:
     """``prepare_model``, then the evaluation; ``shortfalls`` lists where fine-tuned does not beat base."""
     from rtletter.model.evaluate import fine_tuned_shortfalls
 
     artifacts = prepare_model(console, work, cohort, timings)
-    started = time.monotonic()
     artifacts.eval_dir = work / "eval"
-    evaluation = run_evaluation(
-        console, artifacts.base, artifacts.dataset, artifacts.adapter, artifacts.eval_dir, artifacts.max_new_tokens
-    )
-    timings["evaluation"] = time.monotonic() - started
+    with timings.measure("evaluation (base and fine-tuned drafts)"):
+        evaluation = run_evaluation(
+            console, artifacts.base, artifacts.dataset, artifacts.adapter, artifacts.eval_dir, artifacts.max_new_tokens
+        )
     console.print(summary_rich_table(evaluation))
     console.print(f"report: {artifacts.eval_dir / 'report.html'} and {artifacts.eval_dir / 'report.md'}")
     artifacts.shortfalls = fine_tuned_shortfalls(evaluation)

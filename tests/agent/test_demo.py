@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from rtletter.agent.cli import app
 from rtletter.agent.cohort import write_cohort
 from rtletter.agent.demo_agent import agent_stage, select_patients
+from rtletter.agent.demo_model import adapter_key, base_is_current
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
 from rtletter.model.dataset import split_for
@@ -109,6 +110,10 @@ def test_agent_stage_drafts_every_course_the_table_matches_the_server_and_keep_s
     assert result.names_in_log == 0
     assert not any(row.patient in log for row in result.rows)
     assert "no patient names or ids" in shown
+    assert set(result.timings.rows) == {
+        "FHIR server start + load",
+        f"agent: {N_PATIENTS} courses (poll, context, draft, write-back)",
+    }
 
 
 def test_held_out_patients_come_first(tmp_path: Path) -> None:
@@ -127,3 +132,22 @@ def test_cli_rejects_an_unknown_stage(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--stage must be one of all, mapping, model, agent" in result.output
     assert not (tmp_path / "cohort").exists()
+
+
+def test_the_adapter_key_follows_training_data_config_and_base_weights(tmp_path: Path) -> None:
+    base, data = tmp_path / "base", tmp_path / "dataset"
+    base.mkdir()
+    data.mkdir()
+    (base / "model.safetensors").write_bytes(b"weights v1")
+    (data / "train.jsonl").write_text('{"id": "a"}\n')
+    (data / "validation.jsonl").write_text('{"id": "b"}\n')
+    first = adapter_key(base, data)
+    assert adapter_key(base, data) == first
+    (data / "test.jsonl").write_text('{"id": "c"}\n')
+    assert adapter_key(base, data) == first  # the test split does not train the adapter
+    (data / "train.jsonl").write_text('{"id": "a2"}\n')
+    second = adapter_key(base, data)
+    assert second != first
+    (base / "model.safetensors").write_bytes(b"weights v2")  # a rebuilt base invalidates the adapter
+    assert adapter_key(base, data) not in (first, second)
+    assert not base_is_current(base)  # no build card, no tokenizer: not a finished base
