@@ -120,5 +120,28 @@ class _Stderr:
         sys.stderr.flush()
 
 
+class _ToStructlog(logging.Handler):
+    """A library's stdlib log records into our redacted JSON log: the static message (the format string, not its
+    arguments) and the exception type only. A traceback would quote the exception's message, which may carry
+    patient data; a plain text line would break the JSON lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"source": record.name, "detail": str(record.msg)[:200]}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["exc_type"] = type(record.exc_info[1]).__name__
+        level = record.levelname.lower()
+        method = level if level in ("debug", "info", "warning", "error", "critical") else "error"
+        getattr(get_logger(record.name), method)("library log", **fields)
+
+
+def route_stdlib_logs(*names: str, level: int = logging.WARNING) -> None:
+    """Send these stdlib loggers (uvicorn, apscheduler) through structlog, at ``level`` and above."""
+    handler = _ToStructlog(level)
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)

@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from rtletter.agent.config import SchedulerSettings
-from rtletter.agent.logging import get_logger
+from rtletter.agent.logging import get_logger, route_stdlib_logs
 
 POLL_JOB = "poll"
 BACKFILL_JOB = "backfill"
@@ -60,6 +60,7 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     """The scheduler with its jobs added, not started. ``timezone``: for the backfill crontab (default: the
     machine's local zone, as a site writes its crontab)."""
+    route_stdlib_logs("apscheduler")  # "skipped: maximum number of running instances" and the like, as JSON
     defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_s}
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(EXECUTOR_THREADS)},

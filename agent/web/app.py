@@ -15,7 +15,6 @@ Further routers (the physician worklist) are added at the marked place in ``crea
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -27,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from rtletter.agent.channels.base import Channel, Inbound
 from rtletter.agent.fhir.subscriptions import NotificationReceiver, build_router
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.logging import get_logger, route_stdlib_logs
 from rtletter.agent.metrics import AgentMetrics
 
 log = get_logger("rtletter.agent.web")
@@ -149,28 +148,6 @@ def notification_router(
     return receiver, build_router(receiver)
 
 
-class _ToStructlog(logging.Handler):
-    """uvicorn's log records into our redacted JSON log: the static message and the exception type only. A traceback
-    (an error in a route) would quote the exception's message, which may carry patient data."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        fields: dict[str, Any] = {"source": record.name, "detail": str(record.msg)[:200]}
-        if record.exc_info and record.exc_info[1] is not None:
-            fields["exc_type"] = type(record.exc_info[1]).__name__
-        level = record.levelname.lower()
-        getattr(log, level if level in ("debug", "info", "warning", "error", "critical") else "error")(
-            "web server", **fields
-        )
-
-
-def _quiet_uvicorn() -> None:
-    handler = _ToStructlog(logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.propagate = False
-
-
 class WebServer:
     """uvicorn in a daemon thread; ``stop()`` asks it to finish open requests and waits."""
 
@@ -179,7 +156,7 @@ class WebServer:
 
         # No access log: notification URLs carry resource ids. uvicorn's own records go through the redaction.
         config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, log_level="warning")
-        _quiet_uvicorn()
+        route_stdlib_logs("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="rtletter-web", daemon=True)
 

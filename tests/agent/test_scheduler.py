@@ -73,6 +73,8 @@ def test_a_slow_poll_never_runs_twice_at_once_and_failures_are_logged_without_da
     failures = [line for line in lines if line["event"] == "scheduled job failed"]
     assert failures and failures[0]["job"] == "poll" and failures[0]["error"].startswith("KeyError at ")
     assert "Quastenberg" not in stream.getvalue()
+    skipped = [line for line in lines if line["event"] == "library log" and line["source"].startswith("apscheduler")]
+    assert skipped and "maximum number of running instances" in skipped[0]["detail"]  # JSON, not a stray text line
 
 
 def _get(url: str) -> httpx.Response | None:

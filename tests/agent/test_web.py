@@ -195,7 +195,7 @@ def test_an_error_in_a_route_reaches_the_log_as_its_type_only(store: JobStore, c
     finally:
         server.stop()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert any(line["event"] == "web server" and line.get("exc_type") == "KeyError" for line in lines)
+    assert any(line["event"] == "library log" and line.get("exc_type") == "KeyError" for line in lines)
     captured = capfd.readouterr()
     for text in (stream.getvalue(), captured.out, captured.err):
         assert "Quastenberg" not in text and "1940-01-14" not in text
