@@ -229,3 +229,26 @@ def test_the_poll_mark_moves_only_after_the_events_are_stored(
     assert worker.poll_channels() == 0
     worker.channels["fhir"].close()  # type: ignore[attr-defined]
     flaky.dispose()
+
+
+def test_subscribe_says_so_when_the_server_cannot_reach_the_agent(fhir_sandbox_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox_factory()
+    with FhirClient(sandbox.base_url) as client:
+        client.update(course_topic())
+    config = write_config(tmp_path, sandbox.base_url, subscription_secret=SECRET, subscription_topic=TOPIC)
+    result = CliRunner().invoke(app, ["subscribe", "--config", str(config), "--wait", "3"])  # no agent is running
+    assert result.exit_code == 1
+    assert "did not activate the subscription" in result.stderr and "Traceback" not in result.output
+
+
+def test_subscribe_refuses_an_incomplete_config(tmp_path: Path) -> None:
+    without_secret = write_config(tmp_path, "http://127.0.0.1:9/fhir")
+    result = CliRunner().invoke(app, ["subscribe", "--config", str(without_secret)])
+    assert result.exit_code == 2 and "subscription_secret is required" in result.stderr
+    no_fhir = tmp_path / "file-only.yaml"
+    no_fhir.write_text(yaml.safe_dump({"channels": {"file": {"inbox": str(tmp_path / "in")}}}))
+    result = CliRunner().invoke(app, ["subscribe", "--config", str(no_fhir)])
+    assert result.exit_code == 2 and "channels.fhir is not configured" in result.stderr
+    down = write_config(tmp_path, "http://127.0.0.1:9/fhir", subscription_secret=SECRET)  # nothing listens there
+    result = CliRunner().invoke(app, ["subscribe", "--config", str(down)])
+    assert result.exit_code == 2 and "cannot reach the server" in result.stderr
