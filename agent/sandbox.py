@@ -58,7 +58,7 @@ class FhirSandbox:
         settings: dict[str, Any] | None = None,
         executable: Path | None = None,
     ) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # sekmet runs with cwd=workdir: a relative config path would miss
         self.port = port or free_port()
         self.executable = Path(executable or os.environ.get(SANDBOX_BIN_ENV) or DEFAULT_SEKMET)
         self.extra_settings = settings or {}
