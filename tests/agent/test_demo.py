@@ -151,3 +151,12 @@ def test_the_adapter_key_follows_training_data_config_and_base_weights(tmp_path:
     (base / "model.safetensors").write_bytes(b"weights v2")  # a rebuilt base invalidates the adapter
     assert adapter_key(base, data) not in (first, second)
     assert not base_is_current(base)  # no build card, no tokenizer: not a finished base
+
+
+@pytest.mark.integration
+def test_the_sandbox_starts_from_a_relative_work_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make demo` passes var/demo/agent/fhir; sekmet runs in that folder, so its config path must be absolute.
+    monkeypatch.chdir(tmp_path)
+    with FhirSandbox(Path("var") / "fhir") as server:
+        assert httpx.get(f"{server.base_url}/metadata", timeout=5).status_code == 200
+        assert json.loads((tmp_path / "var" / "fhir" / "settings.yaml").read_text())["port"] == server.port
