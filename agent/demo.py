@@ -124,7 +124,10 @@ def run_demo(
 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file or CI: rich's 80 columns would fold every id in the tables
+            console = Console(width=160)
     if fresh:
         for name in DEMO_FOLDERS:
             shutil.rmtree(work / name, ignore_errors=True)

@@ -157,7 +157,7 @@ def serve_until_stopped(config: Path, log_path: Path) -> None:
 
 def _flags(job: Any, case: Any) -> tuple[str, ...]:
     """What a physician should look at first: job flags, the patient's death, the draft's fact check and sections."""
-    from rtletter.model.evaluate import check_draft, check_sections
+    from rtletter.model.evaluate import STUDY_SECTIONS, check_draft, check_sections
 
     flags = [str(flag) for flag in sorted(job.flags)]
     if case.patient.deceased:
@@ -170,9 +170,10 @@ def _flags(job: Any, case: Any) -> tuple[str, ...]:
             flags.append(f"{facts.unsupported} unsupported")
         if facts.contradicted:
             flags.append(f"{facts.contradicted} contradicted")
-        missing = check_sections(job.draft_text, case.language).missing
-        if missing:
-            flags.append("missing " + ", ".join(missing))
+        sections = check_sections(job.draft_text, case.language)
+        if sections.missing:
+            present = len(STUDY_SECTIONS) - len(sections.missing)
+            flags.append(f"sections {present}/{len(STUDY_SECTIONS)}")
     return tuple(flags)
 
 
@@ -228,9 +229,7 @@ def print_rows(console: Console, result: AgentResult) -> None:
     for row in result.rows:
         document = f"{row.document} ({row.doc_status})" if row.document else "[red]none[/red]"
         task = f"{row.task} ({row.task_status})" if row.task else "[red]none[/red]"
-        table.add_row(
-            f"{row.patient} ({row.patient_id})", row.course, row.status, document, task, "; ".join(row.flags) or "-"
-        )
+        table.add_row(row.patient, row.course, row.status, document, task, "; ".join(row.flags) or "-")
     console.print(table)
 
 
