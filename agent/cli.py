@@ -172,18 +172,24 @@ def demo(
 ) -> None:
     """Run the main job on embedded defaults with synthetic patients (what `make demo` runs)."""
     from rtletter.agent import demo as demo_module
+    from rtletter.agent.errors import AgentError
+    from rtletter.agent.sandbox import SandboxError
+    from rtletter.model.errors import ModelError
 
     if stage not in demo_module.STAGES:
         fail(f"--stage must be one of {', '.join(demo_module.STAGES)}, not {stage!r}")
-    code = demo_module.run_demo(
-        work,
-        stage=stage,
-        patients=n or demo_module.DEMO_PATIENTS,
-        seed=demo_module.DEMO_SEED if seed is None else seed,
-        courses=demo_module.DEMO_COURSES if courses is None else (courses or None),
-        fresh=fresh,
-        keep=keep,
-    )
+    try:
+        code = demo_module.run_demo(
+            work,
+            stage=stage,
+            patients=n or demo_module.DEMO_PATIENTS,
+            seed=demo_module.DEMO_SEED if seed is None else seed,
+            courses=demo_module.DEMO_COURSES if courses is None else (courses or None),
+            fresh=fresh,
+            keep=keep,
+        )
+    except (AgentError, ModelError, SandboxError) as exc:  # messages name files and fields, never patient data
+        fail(f"demo: {exc}")
     raise typer.Exit(code)
 
 
