@@ -34,8 +34,9 @@ def test_there_is_an_example_per_site_kind() -> None:
         auth = ((channels.get("fhir") or {}).get("auth") or {}).get("kind")
         kinds |= {f"fhir-{auth}"} if auth else set()
         kinds |= {"mllp"} if "mllp" in channels else set()
+        kinds |= {"mdm-out"} if "outbound" in (channels.get("mllp") or {}) else set()
         kinds |= {"file-only"} if set(channels) == {"file"} else set()
-    assert {"fhir-smart-backend", "fhir-none", "mllp", "file-only"} <= kinds
+    assert {"fhir-smart-backend", "fhir-none", "mllp", "mdm-out", "file-only"} <= kinds
 
 
 def test_every_example_config_passes_config_check(tmp_path: Path) -> None:
