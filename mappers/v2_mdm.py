@@ -68,7 +68,7 @@ def _xcn(physician: Physician | None) -> str:
 
 def document_id(case: Case, draft_version: int = 1) -> str:
     """TXA-12: the draft's deterministic id (the same UUID as the FHIR DocumentReference identifier)."""
-    return draft_ids(case.case_id, draft_version)["DocumentReference"]
+    return str(draft_ids(case.case_id, draft_version)["DocumentReference"])
 
 
 def control_id(case: Case, draft_version: int = 1, completion_status: str = COMPLETION_IN_PROGRESS) -> str:

@@ -95,16 +95,14 @@ def test_every_deploy_example_validates(tmp_path: Path, monkeypatch: pytest.Monk
     key = tmp_path / "key.pem"
     key.write_text("placeholder")
     (tmp_path / "model").mkdir()
-    overrides = {
-        "fhir-smart.yaml": ("RTLETTER_CHANNELS__FHIR__AUTH__PRIVATE_KEY_FILE", str(key)),
-        "hl7v2-site.yaml": ("RTLETTER_MODEL__BASE_DIR", str(tmp_path / "model")),
-    }
     examples = sorted(DEPLOY.glob("*.yaml"))
     assert {p.name for p in examples} >= {"file-drop.yaml", "fhir-smart.yaml", "hl7v2-site.yaml"}
     for path in examples:
         with monkeypatch.context() as env:
-            if path.name in overrides:
-                env.setenv(*overrides[path.name])
+            # the site's own paths (model folder, SMART key) do not exist here; the environment overrides stand in
+            env.setenv("RTLETTER_MODEL__BASE_DIR", str(tmp_path / "model"))
+            if "private_key_file" in path.read_text(encoding="utf-8"):
+                env.setenv("RTLETTER_CHANNELS__FHIR__AUTH__PRIVATE_KEY_FILE", str(key))
             assert isinstance(load_settings(path), Settings)
 
 
