@@ -18,6 +18,7 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import DrainResult, Worker
 from rtletter.agent.logging import configure_logging, get_logger
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.agent.review.follow import ehr_follower, run_once
 
 log = get_logger("rtletter.agent.service")
 
@@ -89,11 +90,21 @@ def serve(settings: Settings, worker: Worker) -> None:
         receiver, router = notification_router(
             worker.store, secret, catch_up=catch_up, on_stored=worker.wake, heartbeat_s=fhir.subscription_heartbeat_s
         )
-    app = create_app(worker.store, worker.metrics, channels=worker.channels, notifications=router, settings=settings)
+    app = create_app(
+        worker.store,
+        worker.metrics,
+        channels=worker.channels,
+        notifications=router,
+        settings=settings,
+        generator=worker.generator,
+    )
+    follower = ehr_follower(worker.store, worker.channels)
 
     def poll() -> None:
         if worker.poll_channels():
             worker.wake()
+        if follower is not None:  # sign-off or rejection done in the EHR
+            run_once(follower)
 
     scheduler = build_scheduler(
         settings.scheduler,
@@ -140,6 +151,9 @@ def run(settings: Settings, *, once: bool = False, log_stream: TextIO | None = N
         if once:
             stored = worker.poll_channels()
             drained = worker.drain()
+            follower = ehr_follower(worker.store, worker.channels)
+            if follower is not None:
+                run_once(follower)
         else:
             serve(settings, worker)
             stored, drained = 0, DrainResult()

@@ -63,10 +63,12 @@ def create_app(
     channels: Mapping[str, Channel] | None = None,
     notifications: APIRouter | None = None,
     settings: Any = None,
+    generator: Any = None,
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The app. ``notifications``: the FHIR receiver's router (``notification_router``), None without
-    subscriptions. ``settings``: the agent ``Settings`` for routers that need them (the worklist)."""
+    subscriptions. ``settings``: the agent ``Settings`` for routers that need them (the worklist). ``generator``: the
+    running worker's, so that a regeneration from the worklist does not load the model a second time."""
     channels = dict(channels or {})
     app = FastAPI(title="rtletter agent", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -100,7 +102,7 @@ def create_app(
         from rtletter.agent.worklist.dashboard import build_dashboard_router
         from rtletter.agent.worklist.routes import build_worklist_router
 
-        app.include_router(build_worklist_router(store, settings, channels=channels))
+        app.include_router(build_worklist_router(store, settings, channels=channels, generator=generator))
         app.include_router(build_dashboard_router(store, settings))
     for router in extra_routers:
         app.include_router(router)

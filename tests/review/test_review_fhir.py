@@ -219,3 +219,17 @@ def test_review_cli_follow_sign_reject_stats(store: JobStore, channel: FhirChann
     stats = runner.invoke(app, ["review", "stats", "-c", str(config)])
     assert stats.exit_code == 0 and stats.output.splitlines()[-1].startswith("all\t2\t1\t")
     assert any(r["actor"] == "user:dr.cli" for r in store.audit_rows())
+
+
+def test_run_once_picks_up_a_sign_off_done_in_the_ehr(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
+    from rtletter.agent.config import load_settings
+    from rtletter.agent.service import run
+
+    job = posted_job(store, channel, fhir_case())
+    ehr_signs(channel, job.posted_document, job.posted_task, DRAFT + "Im KIS unterschrieben.\n")
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
+    with (tmp_path / "agent.log").open("w", encoding="utf-8") as log_stream:
+        run(load_settings(config), once=True, log_stream=log_stream)
+    assert store.get_job(job.id).status == Status.signed
+    assert review_store(store).get(job.id).final_text == DRAFT + "Im KIS unterschrieben.\n"
