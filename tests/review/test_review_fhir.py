@@ -229,7 +229,6 @@ def test_run_once_picks_up_a_sign_off_done_in_the_ehr(store: JobStore, channel: 
     ehr_signs(channel, job.posted_document, job.posted_task, DRAFT + "Im KIS unterschrieben.\n")
     config = tmp_path / "agent.yaml"
     config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
-    with (tmp_path / "agent.log").open("w", encoding="utf-8") as log_stream:
-        run(load_settings(config), once=True, log_stream=log_stream)
+    run(load_settings(config), once=True)  # logs to stderr: a closed log file would outlive the test in structlog
     assert store.get_job(job.id).status == Status.signed
     assert review_store(store).get(job.id).final_text == DRAFT + "Im KIS unterschrieben.\n"
