@@ -340,6 +340,8 @@ class Case(_Model):
         for prior in self.prior_radiotherapy:
             add("dose", prior.total_dose_gy, f"prior radiotherapy dose ({prior.region})")
             add("fractions", prior.fractions, f"prior radiotherapy fractions ({prior.region})")
+            add("date", prior.start, f"prior radiotherapy start ({prior.region})")
+            add("date", prior.end, f"prior radiotherapy end ({prior.region})")
 
         course = self.course
         add("date", course.start, "course start")

@@ -4,7 +4,15 @@ import pytest
 from pydantic import ValidationError
 
 from rtletter.mappers import Case, Course, Patient, TargetVolume
-from rtletter.mappers.case import Appointment, Coding, Diagnosis, FollowUp, SystemicTherapy, format_gy
+from rtletter.mappers.case import (
+    Appointment,
+    Coding,
+    Diagnosis,
+    FollowUp,
+    PriorRadiotherapy,
+    SystemicTherapy,
+    format_gy,
+)
 
 
 def _case(**overrides: object) -> Case:
@@ -72,3 +80,11 @@ def test_appointment_date_stays_a_date_through_json(value: object, kind: type) -
     case = _case(follow_up=FollowUp(appointments=[Appointment.model_validate({"when": value, "kind": "Nachsorge"})]))
     again = Case.model_validate_json(case.model_dump_json())
     assert type(again.follow_up.appointments[0].when) is kind
+
+
+def test_prior_radiotherapy_dates_are_facts() -> None:
+    prior = PriorRadiotherapy(
+        region="Ganzhirn", total_dose_gy=30, fractions=10, start=date(2025, 3, 21), end=date(2025, 4, 2)
+    )
+    facts = {(f.kind, f.value) for f in _case(prior_radiotherapy=[prior]).facts()}
+    assert {("date", "2025-03-21"), ("date", "2025-04-02"), ("dose", "30"), ("fractions", "10")} <= facts
