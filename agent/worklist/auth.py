@@ -3,7 +3,8 @@
 Two modes (``worklist.auth``):
 
 - ``local``: accounts in the job database (``users.UserStore``, argon2id), a login form, a server-side session whose
-  random token sits in an HttpOnly, SameSite=Strict cookie (Secure unless ``cookie_secure: false``).
+  random token sits in an HttpOnly, SameSite=Lax cookie (Secure unless ``cookie_secure: false``): Lax, not Strict,
+  so that a link from the EHR opens the draft in the running session; cross-site POSTs carry no cookie either way.
 - ``proxy``: a reverse proxy that did the login (OIDC) sends the user name in ``proxy_user_header``; it is believed
   only from ``proxy_hosts``. The role comes from a local account of that name, else ``proxy_default_role``. A
   session is still opened (for its CSRF token) and dropped as soon as the header names someone else.
@@ -65,7 +66,7 @@ class Auth:
             max_age=max_age,
             path=self.prefix or "/",
             httponly=True,
-            samesite="strict",
+            samesite="lax",  # lax: a link from the EHR arrives logged in; POSTs need the CSRF token anyway
             secure=self.settings.cookie_secure,
         )
 
@@ -77,7 +78,7 @@ class Auth:
             SESSION_COOKIE,
             path=self.prefix or "/",
             httponly=True,
-            samesite="strict",
+            samesite="lax",
             secure=self.settings.cookie_secure,
         )
 

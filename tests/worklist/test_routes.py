@@ -40,7 +40,7 @@ def test_login_opens_a_session_with_strict_cookies(make_client: Callable[..., Te
     assert answer.status_code == 303 and answer.headers["location"] == "/worklist/"
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("rtletter_session=")
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/worklist" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/worklist" in cookie
     page = client.get("/worklist/")
     assert page.status_code == 200 and "Dr. Anna Arzt" in page.text
     assert page.headers["cache-control"] == "no-store" and "script-src" not in page.headers["content-security-policy"]
