@@ -21,6 +21,9 @@ the event the site wants (``event``: T02 by default, T04 "status change notifica
 notification and content" where the receiver expects those; all share the MDM_T02 structure). Its MSH-10 differs
 from the draft's (derived from document id and status), so the receiver never takes it for a resend of the draft.
 
+Rejection (``mdm_cancel``): MDM^T11 (document cancel notification, no content) with TXA-19 CA, so the receiver
+withdraws the draft instead of keeping it as in progress.
+
 Pure: no clock (``now`` is passed in), no network.
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
@@ -45,6 +49,7 @@ COMPLETION_AUTHENTICATED = "AU"  # HL7 table 0271: signed
 AVAILABILITY_AVAILABLE = "AV"  # HL7 table 0273
 CONTENT_EVENTS = ("T02", "T04", "T06", "T08", "T10")  # the MDM events with content (structure MDM_T02)
 AVAILABILITY_UNAVAILABLE = "UN"  # HL7 table 0273
+AVAILABILITY_CANCELLED = "CA"  # HL7 table 0273: a rejected draft (MDM^T11)
 DOCUMENT_TYPE = "DS"  # HL7 table 0270 (user-defined): discharge summary, the closest to an end-of-treatment letter
 CHARS = EncodingCharacters()
 LOINC_V2 = "LN"  # HL7 table 0396 name of LOINC
@@ -119,37 +124,11 @@ def mdm_from_draft(
     if signed and authenticator is None:
         raise InvalidValue("a signed document needs its authenticator", segment="TXA", field="22")
     stamp = _ts(now)
-    message = Message("MDM_T02", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    msh = message.msh
-    msh.msh_3 = _e(profile.sending_application)
-    msh.msh_5 = _e(receiving_application)
-    msh.msh_6 = _e(receiving_facility)
-    msh.msh_7 = stamp
-    msh.msh_9 = f"MDM^{event}^MDM_T02"
-    msh.msh_10 = control_id(case, draft_version, completion_status)
-    msh.msh_11 = "P"
-    msh.msh_12 = VERSION
-    msh.msh_18 = MSH18_FOR_CODEC[codec]
-    msh.msh_19 = f"{_e(language or case.language)}^^ISO639"
-    sft = message.add_segment("SFT")
-    sft.sft_1 = "rtletter"
-    sft.sft_2 = _e(model) or "unknown"
-    sft.sft_3 = "rtletter"
-    sft.sft_4 = _e(adapter_version) or "none"
-    message.evn.evn_1 = event
-    message.evn.evn_2 = stamp
-    _pid(message, case)
-    message.pv1.pv1_2 = "U"  # patient class unknown: the letter is not about one visit
-    txa = message.txa
-    txa.txa_1 = "1"
-    txa.txa_2 = _e(document_type)
-    txa.txa_3 = "TX"
-    txa.txa_4 = stamp
-    physician = _xcn(case.treating_physician)
-    if physician:
-        txa.txa_5 = physician
-    txa.txa_12 = f"{document_id(case, draft_version)}^{_e(profile.sending_application)}"
-    txa.txa_15 = _e(case.course.id)
+    message = _message(
+        "MDM_T02", event, case, profile, stamp, control_id(case, draft_version, completion_status), codec, language,
+        receiving_application, receiving_facility, model, adapter_version,
+    )  # fmt: skip
+    txa = _txa(message, case, profile, stamp, document_type, draft_version)
     txa.txa_17 = _e(completion_status)
     txa.txa_19 = AVAILABILITY_AVAILABLE if signed else AVAILABILITY_UNAVAILABLE
     if signed and authenticator is not None:
@@ -166,6 +145,89 @@ def mdm_from_draft(
             obx.obx_5 = _e(line)
         obx.obx_11 = "F" if signed else "P"
     return _encode(message.to_er7() + "\r", codec)
+
+
+def mdm_cancel(
+    case: Case,
+    *,
+    now: datetime,
+    encoding: str = "utf-8",
+    document_type: str = DOCUMENT_TYPE,
+    receiving_application: str = "",
+    receiving_facility: str = "",
+    draft_version: int = 1,
+    profile: Profile | None = None,
+) -> bytes:
+    """MDM^T11 (document cancel notification, structure MDM_T01, no content) for a draft a physician rejected:
+    TXA-12 the draft's document id, TXA-17 IP (it was never signed), TXA-19 CA (cancelled: not for patient care).
+    Its MSH-10 is its own (derived from the document id and "CA"), so a resend is recognisable as one."""
+    profile = profile or default_profile()
+    codec = codec_for(encoding)
+    if codec not in MSH18_FOR_CODEC:
+        raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
+    stamp = _ts(now)
+    message = _message(
+        "MDM_T01", "T11", case, profile, stamp, control_id(case, draft_version, AVAILABILITY_CANCELLED), codec,
+        None, receiving_application, receiving_facility,
+    )  # fmt: skip
+    txa = _txa(message, case, profile, stamp, document_type, draft_version)
+    txa.txa_17 = COMPLETION_IN_PROGRESS
+    txa.txa_19 = AVAILABILITY_CANCELLED
+    return _encode(message.to_er7() + "\r", codec)
+
+
+def _message(
+    structure: str,
+    event: str,
+    case: Case,
+    profile: Profile,
+    stamp: str,
+    control: str,
+    codec: str,
+    language: str | None,
+    receiving_application: str,
+    receiving_facility: str,
+    model: str = "",
+    adapter_version: str = "",
+) -> Message:
+    """MSH, SFT (the software and model), EVN, PID and PV1: what every MDM of a letter starts with."""
+    message = Message(structure, version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
+    msh = message.msh
+    msh.msh_3 = _e(profile.sending_application)
+    msh.msh_5 = _e(receiving_application)
+    msh.msh_6 = _e(receiving_facility)
+    msh.msh_7 = stamp
+    msh.msh_9 = f"MDM^{event}^{structure}"
+    msh.msh_10 = control
+    msh.msh_11 = "P"
+    msh.msh_12 = VERSION
+    msh.msh_18 = MSH18_FOR_CODEC[codec]
+    msh.msh_19 = f"{_e(language or case.language)}^^ISO639"
+    sft = message.add_segment("SFT")
+    sft.sft_1 = "rtletter"
+    sft.sft_2 = _e(model) or "unknown"
+    sft.sft_3 = "rtletter"
+    sft.sft_4 = _e(adapter_version) or "none"
+    message.evn.evn_1 = event
+    message.evn.evn_2 = stamp
+    _pid(message, case)
+    message.pv1.pv1_2 = "U"  # patient class unknown: the letter is not about one visit
+    return message
+
+
+def _txa(message: Message, case: Case, profile: Profile, stamp: str, document_type: str, draft_version: int) -> Any:
+    """TXA-1..15 of the letter's document; the caller sets completion (17) and availability (19)."""
+    txa = message.txa
+    txa.txa_1 = "1"
+    txa.txa_2 = _e(document_type)
+    txa.txa_3 = "TX"
+    txa.txa_4 = stamp
+    physician = _xcn(case.treating_physician)
+    if physician:
+        txa.txa_5 = physician
+    txa.txa_12 = f"{document_id(case, draft_version)}^{_e(profile.sending_application)}"
+    txa.txa_15 = _e(case.course.id)
+    return txa
 
 
 def _encode(er7: str, codec: str) -> bytes:

@@ -312,15 +312,14 @@ class FileSignOff:
 
 class MllpSignOff:
     """Signed letters to a v2-only site: MDM (event ``channels.mllp.outbound.signoff_event``) with TXA-17 AU, the
-    signer in TXA-22, sent over MLLP and acknowledged like the draft. A rejection is recorded here only: HL7 v2
-    has no "rejected" completion status, and the receiver keeps the draft as in progress (TXA-17 IP, TXA-19 UN)."""
+    signer in TXA-22, sent over MLLP and acknowledged like the draft. A rejection sends MDM^T11 (document cancel
+    notification, TXA-19 CA) so that the receiver withdraws the draft; HL7 v2 has no "rejected" completion status,
+    so the reason stays in the agent."""
 
     def __init__(self, channel: Any) -> None:
         self.channel = channel
 
     def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
-        from rtletter.agent.errors import ChannelUnavailable
-        from rtletter.agent.hl7v2.client import MllpClientError
         from rtletter.mappers.case import Physician
         from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
 
@@ -350,7 +349,36 @@ class MllpSignOff:
             )
         except MappingError as exc:
             raise ReviewRefused(f"Cannot sign: {exc}") from None
-        expected = control_id(case, version, "AU")
+        self._send(outbound, message, control_id(case, version, "AU"))
+        return f"MDM^{outbound.signoff_event}/{document_id(case, version)}"
+
+    def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
+        from rtletter.mappers.v2_mdm import AVAILABILITY_CANCELLED, control_id, mdm_cancel
+
+        outbound = getattr(self.channel.settings, "outbound", None)
+        if outbound is None:
+            raise ReviewRefused("No HL7 v2 endpoint is configured for rejections (channels.mllp.outbound).")
+        version = int(job.draft_meta.get("draft_version", "1"))
+        try:
+            message = mdm_cancel(
+                case,
+                now=signoff.at,
+                encoding=outbound.encoding,
+                document_type=outbound.document_type,
+                receiving_application=outbound.receiving_application,
+                receiving_facility=outbound.receiving_facility,
+                draft_version=version,
+                profile=self.channel.profile,
+            )
+        except MappingError as exc:
+            raise ReviewRefused(f"Cannot reject: {exc}") from None
+        self._send(outbound, message, control_id(case, version, AVAILABILITY_CANCELLED))
+
+    def _send(self, outbound: Any, message: bytes, expected: str) -> None:
+        """Send and wait for the ACK; anything but AA/CA for this message is the channel being unavailable."""
+        from rtletter.agent.errors import ChannelUnavailable
+        from rtletter.agent.hl7v2.client import MllpClientError
+
         try:
             answer = self.channel.send(
                 outbound.host,
@@ -365,10 +393,6 @@ class MllpSignOff:
             raise ChannelUnavailable("the ACK answers another message (MSA-2)", channel="mllp")
         if not answer.accepted:
             raise ChannelUnavailable(f"receiver answered {answer.code or 'no code'}", channel="mllp")
-        return f"MDM^{outbound.signoff_event}/{document_id(case, version)}"
-
-    def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
-        return None  # see the class docstring
 
     def supersede(self, job: Job, case: Case, draft: Draft, version: int, at: datetime) -> Posted:
         raise ReviewRefused("Drafts of HL7 v2 sites cannot be regenerated here yet.")

@@ -13,7 +13,7 @@ from hl7apy.parser import parse_message
 
 from rtletter.mappers.case import Physician
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
+from rtletter.mappers.v2_mdm import control_id, document_id, mdm_cancel, mdm_from_draft
 from rtletter.mappers.v2_segments import document_from_v2
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -56,3 +56,17 @@ def test_signed_mdm_needs_an_authenticator_and_a_content_event() -> None:
     assert (info.value.segment, info.value.field) == ("TXA", "22")
     with pytest.raises(UnsupportedInput):
         mdm_from_draft(case, TEXT, now=SIGNED_AT, completion_status="AU", authenticator=SIGNER, event="T03")
+
+
+def test_rejected_draft_is_cancelled_with_t11() -> None:
+    case = breast_boost_case()
+    data = mdm_cancel(case, now=SIGNED_AT, encoding="latin-1", receiving_application="KIS")
+    text = data.decode("latin-1")
+    parsed = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    assert parsed.validate()
+    found = {line.split("|")[0]: line.split("|") for line in text.split("\r") if line}
+    assert found["MSH"][8] == "MDM^T11^MDM_T01" and found["EVN"][1] == "T11" and "OBX" not in found
+    assert found["TXA"][12].split("^")[0] == document_id(case)  # the draft it withdraws
+    assert found["TXA"][17] == "IP" and found["TXA"][19] == "CA"
+    assert found["MSH"][9] == control_id(case, 1, "CA") not in {control_id(case), control_id(case, 1, "AU")}
+    assert found["PID"][3].split("^")[0] == case.patient.id

@@ -58,3 +58,19 @@ def test_receiver_down_refuses_and_keeps_the_draft_open(store: JobStore, tmp_pat
     with pytest.raises(ReviewRefused, match="did not take it"):
         ReviewService(store, {"mllp": channel}).sign(job.id, DRAFT, DOCTOR)
     assert store.get_job(job.id).status == Status.posted
+
+
+def test_reject_sends_a_cancel_notification(store: JobStore, receiver: tuple[MllpListener, JobStore]) -> None:
+    listener, their_store = receiver
+    outbound = MllpOutbound(host="127.0.0.1", port=listener.port, timeout_s=10)
+    channel = MllpChannel(MllpChannelSettings(port=1, outbound=outbound), store)
+    job = posted_job(store, channel, fhir_case())
+    ReviewService(store, {"mllp": channel}).reject(job.id, "Falscher Zuweiser", DOCTOR)
+
+    draft, cancel = their_store.list_inbound()
+    assert b"MDM^T11^MDM_T01" in cancel.payload and b"Falscher Zuweiser" not in cancel.payload
+    txa = next(line.split(b"|") for line in cancel.payload.split(b"\r") if line.startswith(b"TXA"))
+    assert txa[19] == b"CA"
+    assert txa[12].split(b"^")[0].decode() == document_from_v2(draft.payload).unique_id  # the draft it withdraws
+    assert store.get_job(job.id).status == Status.rejected
+    assert review_store(store).get(job.id).reason == "Falscher Zuweiser"
