@@ -24,9 +24,14 @@ def set_offline() -> None:
 
 
 def default_device() -> str:
+    """CUDA when available; under ``torchrun``/``accelerate launch`` (data parallel) this process's own GPU, from
+    ``LOCAL_RANK``, so that the ranks do not all load onto GPU 0."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{int(rank)}" if rank is not None and rank.isdigit() else "cuda"
 
 
 def default_dtype(device: str) -> str:
