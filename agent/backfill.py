@@ -144,15 +144,7 @@ class Backfill:
         """Store the event (True), or False when the same event is stored already."""
         if dry_run:
             return not self.store.has_inbound(event.channel, event.key)
-        _, created = self.store.store_inbound(
-            channel=event.channel,
-            key=event.key,
-            payload=event.payload,
-            content_type=event.content_type,
-            received_at=event.received_at,
-            meta=event.meta,
-            actor=self.actor,
-        )
+        _, created = self.store.store_event(event, actor=self.actor)
         return bool(created)
 
     # --- FHIR ---------------------------------------------------------------------------------------------------

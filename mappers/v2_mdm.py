@@ -113,9 +113,7 @@ def mdm_from_draft(
         InvalidValue: an empty draft, a naive ``now``, or text that ``encoding`` cannot carry (names OBX-5).
     """
     profile = profile or default_profile()
-    codec = codec_for(encoding)
-    if codec not in MSH18_FOR_CODEC:
-        raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
+    codec = _codec(encoding)
     if not text.strip():
         raise InvalidValue("the draft is empty", segment="OBX", field="5")
     if event not in CONTENT_EVENTS:
@@ -125,9 +123,17 @@ def mdm_from_draft(
         raise InvalidValue("a signed document needs its authenticator", segment="TXA", field="22")
     stamp = _ts(now)
     message = _message(
-        "MDM_T02", event, case, profile, stamp, control_id(case, draft_version, completion_status), codec, language,
-        receiving_application, receiving_facility, model, adapter_version,
-    )  # fmt: skip
+        "MDM_T02",
+        event,
+        case,
+        profile,
+        stamp,
+        control=control_id(case, draft_version, completion_status),
+        codec=codec,
+        language=language,
+        receiving=(receiving_application, receiving_facility),
+        software=(model, adapter_version),
+    )
     txa = _txa(message, case, profile, stamp, document_type, draft_version)
     txa.txa_17 = _e(completion_status)
     txa.txa_19 = AVAILABILITY_AVAILABLE if signed else AVAILABILITY_UNAVAILABLE
@@ -162,18 +168,30 @@ def mdm_cancel(
     TXA-12 the draft's document id, TXA-17 IP (it was never signed), TXA-19 CA (cancelled: not for patient care).
     Its MSH-10 is its own (derived from the document id and "CA"), so a resend is recognisable as one."""
     profile = profile or default_profile()
-    codec = codec_for(encoding)
-    if codec not in MSH18_FOR_CODEC:
-        raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
+    codec = _codec(encoding)
     stamp = _ts(now)
     message = _message(
-        "MDM_T01", "T11", case, profile, stamp, control_id(case, draft_version, AVAILABILITY_CANCELLED), codec,
-        None, receiving_application, receiving_facility,
-    )  # fmt: skip
+        "MDM_T01",
+        "T11",
+        case,
+        profile,
+        stamp,
+        control=control_id(case, draft_version, AVAILABILITY_CANCELLED),
+        codec=codec,
+        language=None,
+        receiving=(receiving_application, receiving_facility),
+    )
     txa = _txa(message, case, profile, stamp, document_type, draft_version)
     txa.txa_17 = COMPLETION_IN_PROGRESS
     txa.txa_19 = AVAILABILITY_CANCELLED
     return _encode(message.to_er7() + "\r", codec)
+
+
+def _codec(encoding: str) -> str:
+    codec = codec_for(encoding)
+    if codec not in MSH18_FOR_CODEC:
+        raise UnsupportedInput("MDM is written in utf-8, latin-1, iso8859-15 or ascii", segment="MSH", field="18")
+    return str(codec)
 
 
 def _message(
@@ -182,20 +200,18 @@ def _message(
     case: Case,
     profile: Profile,
     stamp: str,
+    *,
     control: str,
     codec: str,
     language: str | None,
-    receiving_application: str,
-    receiving_facility: str,
-    model: str = "",
-    adapter_version: str = "",
+    receiving: tuple[str, str],
+    software: tuple[str, str] = ("", ""),
 ) -> Message:
     """MSH, SFT (the software and model), EVN, PID and PV1: what every MDM of a letter starts with."""
     message = Message(structure, version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
     msh = message.msh
     msh.msh_3 = _e(profile.sending_application)
-    msh.msh_5 = _e(receiving_application)
-    msh.msh_6 = _e(receiving_facility)
+    msh.msh_5, msh.msh_6 = _e(receiving[0]), _e(receiving[1])
     msh.msh_7 = stamp
     msh.msh_9 = f"MDM^{event}^{structure}"
     msh.msh_10 = control
@@ -205,9 +221,9 @@ def _message(
     msh.msh_19 = f"{_e(language or case.language)}^^ISO639"
     sft = message.add_segment("SFT")
     sft.sft_1 = "rtletter"
-    sft.sft_2 = _e(model) or "unknown"
+    sft.sft_2 = _e(software[0]) or "unknown"  # the base model
     sft.sft_3 = "rtletter"
-    sft.sft_4 = _e(adapter_version) or "none"
+    sft.sft_4 = _e(software[1]) or "none"  # the adapter version
     message.evn.evn_1 = event
     message.evn.evn_2 = stamp
     _pid(message, case)

@@ -46,7 +46,7 @@ def _content_type(name: str) -> str:
     return next((t for suffix, t in CONTENT_TYPES.items() if lower.endswith(suffix)), "application/octet-stream")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write to a sibling temp file, fsync, rename: readers see the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as handle:
@@ -54,6 +54,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def json_bytes(data: object) -> bytes:
+    """The outbox's JSON: indented, UTF-8, umlauts as they are."""
+    return json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def draft_basename(case_id: str) -> str:
@@ -157,8 +162,8 @@ class FileChannel:
         target = self.settings.quarantine / name
         if target.exists() and target.read_bytes() != inbound.payload:
             target = target.with_name(f"{inbound.key.split(':')[-1][:12]}-{name}")
-        _write_atomic(target, inbound.payload)
-        _write_atomic(target.with_name(target.name + ".error.txt"), (reason.splitlines() or [""])[0].encode() + b"\n")
+        write_atomic(target, inbound.payload)
+        write_atomic(target.with_name(target.name + ".error.txt"), (reason.splitlines() or [""])[0].encode() + b"\n")
         return target
 
     def fetch_context(self, inbound: Inbound) -> list[Case]:
@@ -189,10 +194,10 @@ class FileChannel:
         extra: dict[str, str] = {"sidecar": str(base.with_suffix(".json"))}
         if bundle is not None:
             bundle_path = base.with_name(base.name + ".bundle.json")
-            _write_atomic(bundle_path, json.dumps(bundle, indent=2, ensure_ascii=False).encode("utf-8"))
+            write_atomic(bundle_path, json_bytes(bundle))
             extra["bundle"] = str(bundle_path)
-        _write_atomic(base.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False).encode("utf-8"))
-        _write_atomic(base.with_suffix(".txt"), text)  # last: the letter's presence means the set is complete
+        write_atomic(base.with_suffix(".json"), json_bytes(sidecar))
+        write_atomic(base.with_suffix(".txt"), text)  # last: the letter's presence means the set is complete
         return Posted(document=str(base.with_suffix(".txt")), extra=extra)
 
     def _fhir_transaction(self, case: Case, draft: Draft, sidecar: dict[str, object]) -> dict[str, object] | None:

@@ -20,10 +20,10 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -53,6 +53,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs.jobs import FINAL_STATES, OPEN_STATES, Flag, Job, Status, StoredInbound
 from rtletter.mappers.case import Case
+
+if TYPE_CHECKING:
+    from rtletter.agent.channels.base import Inbound
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 INTAKE_TRIES = 3  # two workers may insert the same course at once; the loser re-reads and merges
@@ -236,17 +239,32 @@ class JobStore:
     # --- plumbing ---------------------------------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def transaction(self, what: str) -> Iterator[Connection]:
+        """One transaction on the store's database, for the job tables and the tables other packages keep beside them
+        (review, worklist accounts). Errors become JobStoreError naming ``what`` and the driver error's class only:
+        the driver's message may quote parameters (patient data). IntegrityError passes through for callers that
+        use a unique key as a lock."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            # The driver's message may quote parameters (patient data): keep only its class.
-            raise JobStoreError(
-                f"job store {self.dialect} failed: {type(getattr(exc, 'orig', None) or exc).__name__}"
-            ) from exc
+            raise JobStoreError(f"{what} failed: {type(getattr(exc, 'orig', None) or exc).__name__}") from exc
+
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.transaction(f"job store {self.dialect}")
+
+    def create_tables_of(self, tables: MetaData, what: str) -> None:
+        """Create another package's tables on this database. Two replicas starting at once: the loser's CREATE fails
+        and its one retry finds the tables there."""
+        for attempt in range(2):
+            try:
+                tables.create_all(self.engine)
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 1:
+                    raise JobStoreError(f"cannot create the {what}: {type(exc).__name__}") from exc
 
     def create_tables(self) -> None:
         try:
@@ -306,6 +324,18 @@ class JobStore:
                     continue  # another process stored the same event a moment ago
                 return new_id, True
         raise JobStoreError(f"could not store inbound event of channel {channel}")
+
+    def store_event(self, event: Inbound, *, actor: str) -> tuple[int, bool]:
+        """``store_inbound`` for a channel's ``Inbound`` (polls, notifications, backfill)."""
+        return self.store_inbound(
+            channel=event.channel,
+            key=event.key,
+            payload=event.payload,
+            content_type=event.content_type,
+            received_at=event.received_at,
+            meta=event.meta,
+            actor=actor,
+        )
 
     def store_inbound_many(self, records: Sequence[InboundRecord], *, actor: str = "agent") -> list[tuple[int, bool]]:
         """Store several raw events in one transaction: one commit (one fsync) for all of them. A listener that

@@ -146,15 +146,7 @@ class Worker:
     def _store_events(self, name: str, channel: Channel, events: list[Inbound]) -> int:
         stored = 0
         for event in events:
-            inbound_id, created = self.store.store_inbound(
-                channel=event.channel,
-                key=event.key,
-                payload=event.payload,
-                content_type=event.content_type,
-                received_at=event.received_at,
-                meta=event.meta,
-                actor=self.worker_id,
-            )
+            inbound_id, created = self.store.store_event(event, actor=self.worker_id)
             self.metrics.inbound.labels(channel=name, result="stored" if created else "replay").inc()
             log.info("inbound stored" if created else "inbound replay ignored", channel=name, inbound_id=inbound_id)
             stored += created

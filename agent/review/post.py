@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from rtletter.agent.channels.base import Draft, Posted
+from rtletter.agent.channels.file import json_bytes, write_atomic
 from rtletter.agent.errors import AgentError, ChannelRejected
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
@@ -220,19 +221,6 @@ def _versioned(resource: Resource) -> str:
 # --- file ---------------------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
-
-
 class FileSignOff:
     """Decisions on outbox drafts: files beside the draft (``<name>.txt``), same atomic writes as the channel."""
 
@@ -257,7 +245,7 @@ class FileSignOff:
         path = base.with_suffix(".json")
         data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         data.update(changes)
-        _write_atomic(path, _json_bytes(data))
+        write_atomic(path, json_bytes(data))
 
     def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
         import hashlib
@@ -273,9 +261,9 @@ class FileSignOff:
                 now=signoff.at,
                 edited=signoff.edited,
             )
-            _write_atomic(base.with_name(base.name + ".signed.bundle.json"), _json_bytes(bundle))
+            write_atomic(base.with_name(base.name + ".signed.bundle.json"), json_bytes(bundle))
         signed = base.with_name(base.name + ".signed.txt")
-        _write_atomic(signed, signoff.text.encode("utf-8"))
+        write_atomic(signed, signoff.text.encode("utf-8"))
         self._sidecar(
             base,
             status="final",
@@ -292,7 +280,7 @@ class FileSignOff:
             bundle = reject_transaction(
                 document, task, reason=reason, physician=signoff.practitioner or "Practitioner/unknown", now=signoff.at
             )
-            _write_atomic(base.with_name(base.name + ".rejected.bundle.json"), _json_bytes(bundle))
+            write_atomic(base.with_name(base.name + ".rejected.bundle.json"), json_bytes(bundle))
         self._sidecar(base, status="entered-in-error", rejected_at=signoff.at.isoformat(), rejected_by=signoff.user)
 
     def supersede(self, job: Job, case: Case, draft: Draft, version: int, at: datetime) -> Posted:

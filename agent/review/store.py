@@ -18,8 +18,7 @@ refused up front instead of writing the outbox or the EHR at the same time; a cr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +35,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs.jobs import Status
@@ -136,24 +134,11 @@ class ReviewStore:
         self.clock = store.clock
         self.create_tables()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise JobStoreError(f"review tables failed: {type(getattr(exc, 'orig', None) or exc).__name__}") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.store.transaction("review tables")
 
     def create_tables(self) -> None:
-        for attempt in range(2):  # two replicas starting at once: the loser's CREATE fails, its retry finds them
-            try:
-                metadata.create_all(self.engine)
-                return
-            except SQLAlchemyError as exc:
-                if attempt == 1:
-                    raise JobStoreError(f"cannot create the review tables: {type(exc).__name__}") from exc
+        self.store.create_tables_of(metadata, "review tables")
 
     # --- reading --------------------------------------------------------------------------------------------------
 

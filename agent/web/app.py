@@ -101,9 +101,12 @@ def create_app(
     if settings is not None:  # the physician worklist, its review actions on the running agent's channels
         from rtletter.agent.worklist.dashboard import build_dashboard_router
         from rtletter.agent.worklist.routes import build_worklist_router
+        from rtletter.agent.worklist.users import UserStore
 
-        app.include_router(build_worklist_router(store, settings, channels=channels, generator=generator))
-        app.include_router(build_dashboard_router(store, settings))
+        users = UserStore(store)  # one for both routers: it hashes a dummy password at start
+        users.create_tables()
+        app.include_router(build_worklist_router(store, settings, channels=channels, generator=generator, users=users))
+        app.include_router(build_dashboard_router(store, settings, users=users))
     for router in extra_routers:
         app.include_router(router)
     return app
@@ -115,15 +118,7 @@ def store_sink(
     """A receiver sink that commits the notification to the store before the HTTP answer (then wakes the worker)."""
 
     def sink(event: Inbound) -> None:
-        store.store_inbound(
-            channel=event.channel,
-            key=event.key,
-            payload=event.payload,
-            content_type=event.content_type,
-            received_at=event.received_at,
-            meta=event.meta,
-            actor=actor,
-        )
+        store.store_event(event, actor=actor)
         if on_stored is not None:
             on_stored()
 

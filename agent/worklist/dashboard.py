@@ -10,35 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from rtletter.agent.config import WorklistSettings
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review.actions import review_store
 from rtletter.agent.review.stats import Dashboard, compute
-from rtletter.agent.worklist.auth import CSRF_FIELD, Auth
+from rtletter.agent.worklist.auth import Auth
+from rtletter.agent.worklist.pages import render_page
 from rtletter.agent.worklist.users import UserStore
 
-HERE = Path(__file__).parent
 SIGNED_COLOUR = "#2e7d32"
 REJECTED_COLOUR = "#b3261e"
 LINE_COLOUR = "#0b5cad"
 MODEL_COLOURS = ("#0b5cad", "#e07b00", "#6a3d9a", "#1b9e77", "#d81b60", "#5b6670")  # one per model version, in order
 AXIS_COLOUR = "#5b6670"
 GRID_COLOUR = "#d6dbe0"
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 # --- SVG ------------------------------------------------------------------------------------------------------------
@@ -238,18 +228,17 @@ def build_dashboard_router(
 
     @router.get("/dashboard", include_in_schema=False)
     def dashboard(request: Request) -> Response:
-        from rtletter.agent.worklist.routes import SECURITY_HEADERS
-
         session = auth.require(request, "view")
         figures = compute(review_store(store).decided())
         store.audit(f"web:{session.user.name}", "read", "dashboard", "-", "feedback dashboard viewed")
-        html = _env.get_template("dashboard.html").render(
+        return render_page(
+            auth,
+            request,
+            "dashboard.html",
+            session,
             prefix=prefix,
-            session=session,
-            csrf_field=CSRF_FIELD,
             proxy=config.auth == "proxy",
             **dashboard_context(figures),
         )
-        return auth.finish(request, HTMLResponse(html, headers=SECURITY_HEADERS))
 
     return router

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
@@ -23,11 +21,11 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.worklist import views
 from rtletter.agent.worklist.actions import ActionRefused, ReviewActions
-from rtletter.agent.worklist.auth import CSRF_FIELD, Auth
+from rtletter.agent.worklist.auth import Auth
+from rtletter.agent.worklist.pages import HERE, SECURITY_HEADERS, render_page
 from rtletter.agent.worklist.users import Session, UserStore
 
 log = get_logger("rtletter.agent.worklist")
-HERE = Path(__file__).parent
 LIST_LIMIT = 1000
 REVIEWABLE = (Status.posted,)  # a draft waiting for sign-off
 DONE_MESSAGES = {
@@ -36,24 +34,6 @@ DONE_MESSAGES = {
     "rejected": "Draft rejected.",
     "regenerated": "A new draft was requested.",
 }
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def _utcnow() -> datetime:
@@ -86,11 +66,9 @@ def build_worklist_router(
     router = APIRouter(prefix=prefix)
 
     def page(request: Request, template: str, session: Session | None, code: int = 200, **context: Any) -> Response:
-        html = _env.get_template(template).render(
-            prefix=prefix, session=session, csrf_field=CSRF_FIELD, proxy=config.auth == "proxy", **context
+        return render_page(
+            auth, request, template, session, prefix=prefix, proxy=config.auth == "proxy", code=code, **context
         )
-        response = HTMLResponse(html, status_code=code, headers=SECURITY_HEADERS)
-        return auth.finish(request, response)
 
     def redirect(request: Request, location: str) -> Response:
         return auth.finish(request, RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS))

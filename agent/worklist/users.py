@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,9 +32,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs.store import JobStore, UTCDateTime
 
 
@@ -136,21 +134,11 @@ class UserStore:
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))  # same work for unknown names
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise JobStoreError(f"worklist tables failed: {type(getattr(exc, 'orig', None) or exc).__name__}") from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.store.transaction("worklist tables")
 
     def create_tables(self) -> None:
-        try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError as exc:
-            raise JobStoreError(f"cannot create the worklist tables: {type(exc).__name__}") from exc
+        self.store.create_tables_of(metadata, "worklist tables")
 
     # --- accounts ---------------------------------------------------------------------------------------------------
 
