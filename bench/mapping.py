@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GOAL_RATIO = 1.5  # mapping + prompt may add at most 50 % to the bare parse
-EXTERNAL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "external"
+EXTERNAL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "external"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Shared fixtures. Paths to the external conformance inputs in ../shared live here."""
+"""Shared fixtures. The external conformance inputs live in tests/fixtures/external (provenance in its README)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-EXTERNAL = SHARED / "fixtures" / "external"
+EXTERNAL = ROOT / "tests" / "fixtures" / "external"
 
 
 @pytest.fixture(scope="session")
 def external_dir() -> Path:
     if not EXTERNAL.is_dir():
-        pytest.fail(f"conformance inputs missing: {EXTERNAL} (../shared must sit beside the checkout)")
+        pytest.fail(f"conformance inputs missing: {EXTERNAL} (they are part of the checkout)")
     return EXTERNAL

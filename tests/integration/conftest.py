@@ -18,7 +18,7 @@ import pytest
 
 from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
 
-FHIR_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "external" / "fhir"
+FHIR_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "external" / "fhir"
 
 
 def _require_sekmet() -> None:

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
 CLIENT = HERE / "mllp_client.py"
-FIXTURES = HERE.parents[1].parent / "shared" / "fixtures" / "external" / "hl7v2"
+FIXTURES = HERE.parent / "fixtures" / "external" / "hl7v2"
 ROOT = HERE.parents[1]
 
 

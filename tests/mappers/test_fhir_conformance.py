@@ -1,6 +1,6 @@
 """Conformance: every external FHIR bundle maps and every KEY FACTS item of its .facts.txt is in the case.
 
-The .facts.txt files (shared/fixtures/external/fhir, written from the HL7 IG sources) are parsed line by line; a
+The .facts.txt files (tests/fixtures/external/fhir, written from the HL7 IG sources) are parsed line by line; a
 KEY FACTS line that no rule understands fails the test, so new facts cannot slip through unchecked.
 """
 
