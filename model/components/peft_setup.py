@@ -54,6 +54,7 @@ def attach_lora(model: Any, config: Any, *, quantized: bool, gradient_checkpoint
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if quantized:
+        keep_4bit_layers_differentiable(model)
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=gradient_checkpointing,
@@ -64,6 +65,26 @@ def attach_lora(model: Any, config: Any, *, quantized: bool, gradient_checkpoint
         model.enable_input_require_grads()
     model.config.use_cache = False  # the KV cache is useless in training and clashes with checkpointing
     return get_peft_model(model, config)
+
+
+def keep_4bit_layers_differentiable(model: Any) -> int:
+    """Keep every bitsandbytes 4-bit layer of a model under training on its differentiable matmul.
+
+    On a CPU with AVX512-BF16, ``Linear4bit`` repacks its weight for the ``gemv_4bit`` inference kernel on the first
+    eval-mode forward (the Trainer's validation pass) and keeps it so; ``gemv_4bit`` has no backward, so every later
+    training step loses the gradient through the frozen base layers (layer-0 adapter gradients fell to a third and
+    the demo adapter wrote dots). Call before the first forward pass. Returns the number of 4-bit layers.
+    """
+    import bitsandbytes as bnb
+
+    layers = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
+                raise RuntimeError("a 4-bit layer was already repacked for CPU inference: load the model afresh")
+            module.support_avx512bf16_for_cpu = False  # the flag Linear4bit.forward reads before repacking
+            layers += 1
+    return layers
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:

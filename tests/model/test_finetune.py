@@ -97,6 +97,61 @@ def test_qlora_finetune_runs_4bit_on_cpu(micro_base: Path, micro_data: Path, tmp
     assert (tmp_path / "qlora" / "adapter_model.safetensors").is_file()
 
 
+def _lora_grads(model: Any, ids: Any, *, eval_first: bool) -> dict[str, Any]:
+    import torch
+
+    if eval_first:  # what the Trainer's validation pass does before training (eval_on_start)
+        model.eval()
+        with torch.no_grad():
+            model(input_ids=ids)
+    model.train()
+    model(input_ids=ids, labels=ids).loss.backward()
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+
+
+def test_qlora_gradients_after_an_eval_pass_match_lora_over_the_dequantised_weights(
+    micro_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch's LoRA gradients on the NF4 base after an eval-mode forward equal those over its dequantised weights.
+
+    bitsandbytes repacks a Linear4bit for its gemv_4bit kernel (no backward) on the first eval-mode forward when the
+    CPU has AVX512-BF16. This machine may lack it, so the test says the CPU has it: on such a CPU the repacking and
+    the lost gradients are real, and the adapter set-up must keep training off that path.
+    """
+    import bitsandbytes as bnb
+    import bitsandbytes.nn.modules as bnb_modules
+    import torch
+
+    from rtletter.model.components.loading import load_causal_lm
+    from rtletter.model.components.peft_setup import attach_lora, lora_config
+
+    monkeypatch.setattr(bnb_modules, "has_avx512bf16", lambda: True)
+    quantized = load_causal_lm(micro_base, quantization="nf4", dtype="float32", device="cpu")
+    reference = load_causal_lm(micro_base, quantization="none", dtype="float32", device="cpu")
+    dequantised = {
+        f"{name}.weight": bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
+        for name, module in quantized.named_modules()
+        if isinstance(module, bnb.nn.Linear4bit)
+    }
+    assert dequantised and reference.load_state_dict(dequantised, strict=False).unexpected_keys == []
+    config = lora_config(rank=8, alpha=16, dropout=0.0)
+    quantized = attach_lora(quantized, config, quantized=True, gradient_checkpointing=False)
+    reference = attach_lora(reference, config, quantized=False, gradient_checkpointing=False)
+    torch.manual_seed(0)
+    lora = {n: torch.randn_like(p) * 0.02 for n, p in quantized.named_parameters() if "lora_" in n}
+    quantized.load_state_dict(lora, strict=False)
+    reference.load_state_dict(lora, strict=False)
+    ids = torch.randint(5, 500, (2, 48), generator=torch.Generator().manual_seed(1))
+
+    got = _lora_grads(quantized, ids, eval_first=True)
+    want = _lora_grads(reference, ids, eval_first=False)
+    assert got.keys() == want.keys() == lora.keys()
+    first_layer = [n for n in got if ".layers.0." in n]
+    assert first_layer
+    for name in got:
+        assert torch.allclose(got[name], want[name], rtol=1e-3, atol=1e-7), name
+
+
 class _Interrupt(TrainerCallback):
     """Fault injection: the run dies after ``step`` (as a killed process would, after its last checkpoint)."""
 
