@@ -4,8 +4,8 @@ Stages (``--stage all|mapping|model|agent``; each reuses what an earlier run lef
 1. mapping: synthesize a cohort, map every patient from FHIR and from HL7 v2, check both give the same facts, print a
    table and one prompt;
 2. model: build the demo base, the dataset, a QLoRA adapter, and compare base and fine-tuned on the held-out cases
-   (``demo_model``); fails when the fine-tuned model does not beat its base;
-3. agent: the sandbox FHIR server with the finished courses, the agent drafting with base + adapter until each course
+   (``demo_model``); fails when the fine-tuned model does not beat its base, and then the agent stage does not run;
+3. agent (behind stage 2's gate, which ``--stage agent`` runs too): the sandbox FHIR server with the finished courses, the agent drafting with base + adapter until each course
    has a draft in the server (``demo_agent``).
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -98,6 +99,29 @@ def mapping_stage(console: Console, cohort: Path) -> int:
     return 1 if mismatches else 0
 
 
+def _agent(
+    console: Console, work: Path, cohort: Path, artifacts: Any, *, courses: int | None, keep: bool, timings: Timings
+) -> list[str]:
+    from rtletter.agent.demo_agent import agent_stage, select_patients
+
+    console.rule("3. The agent: sandbox FHIR server, drafts for the finished courses")
+    chosen = select_patients(cohort, courses)
+    every = select_patients(cohort, None)
+    if len(chosen) < len(every):
+        console.print(
+            f"drafting {len(chosen)} of the {len(every)} finished courses (held-out patients first) to keep "
+            "the demo short on CPU; --courses 0 drafts them all"
+        )
+    model = {
+        "backend": "local",
+        "base_dir": str(artifacts.base.resolve()),
+        "adapter_dir": str(artifacts.adapter.resolve()),
+        "max_new_tokens": artifacts.max_new_tokens,
+    }
+    result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep, timings=timings)
+    return [] if result.ok else ["agent: not every course has a draft, or the log holds patient data"]
+
+
 def run_demo(
     work: Path = DEMO_DIR,
     *,
@@ -141,39 +165,16 @@ def run_demo(
         if stage in ("all", "mapping") and mapping_stage(console, cohort):
             failed.append("mapping: FHIR and HL7 v2 facts differ")
 
-    artifacts = None
-    if stage in ("all", "model"):
+    if stage in ("all", "model", "agent"):
         from rtletter.agent.demo_model import model_stage
 
+        # The agent stage only runs behind this gate: a model that does not beat its base posts nothing.
         console.rule("2. Demo base model, QLoRA fine-tuning, base vs fine-tuned")
         artifacts = model_stage(console, work, cohort, timings)
         if artifacts.shortfalls:
-            failed.append("model: the fine-tuned model does not beat its base")
-
-    if stage in ("all", "agent"):
-        from rtletter.agent.demo_agent import agent_stage, select_patients
-
-        console.rule("3. The agent: sandbox FHIR server, drafts for the finished courses")
-        if artifacts is None:
-            from rtletter.agent.demo_model import prepare_model
-
-            artifacts = prepare_model(console, work, cohort, timings)
-        chosen = select_patients(cohort, courses)
-        every = select_patients(cohort, None)
-        if len(chosen) < len(every):
-            console.print(
-                f"drafting {len(chosen)} of the {len(every)} finished courses (held-out patients first) to keep "
-                "the demo short on CPU; --courses 0 drafts them all"
-            )
-        model = {
-            "backend": "local",
-            "base_dir": str(artifacts.base.resolve()),
-            "adapter_dir": str(artifacts.adapter.resolve()),
-            "max_new_tokens": artifacts.max_new_tokens,
-        }
-        result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep, timings=timings)
-        if not result.ok:
-            failed.append("agent: not every course has a draft, or the log holds patient data")
+            failed.append("model: the fine-tuned model does not beat its base; the agent stage did not run")
+        elif stage in ("all", "agent"):
+            failed.extend(_agent(console, work, cohort, artifacts, courses=courses, keep=keep, timings=timings))
 
     console.rule("Summary")
     console.print(timings.table())

@@ -160,3 +160,28 @@ def test_the_sandbox_starts_from_a_relative_work_folder(tmp_path: Path, monkeypa
     with FhirSandbox(Path("var") / "fhir") as server:
         assert httpx.get(f"{server.base_url}/metadata", timeout=5).status_code == 200
         assert json.loads((tmp_path / "var" / "fhir" / "settings.yaml").read_text())["port"] == server.port
+
+
+def test_a_model_that_does_not_beat_its_base_stops_the_demo_before_the_agent_posts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate: with a shortfall from the model stage (injected), exit 1, one reason, and no agent stage at all."""
+    from rtletter.agent import demo as demo_module
+    from rtletter.agent import demo_agent, demo_model
+
+    def failing_model_stage(console: Console, work: Path, cohort: Path, timings: object) -> demo_model.ModelArtifacts:
+        return demo_model.ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter",
+                                         shortfalls=["rouge1: fine-tuned 0.000 <= base 0.039"])  # fmt: skip
+
+    def agent_must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the agent stage ran behind a failed gate")
+
+    monkeypatch.setattr(demo_model, "model_stage", failing_model_stage)
+    monkeypatch.setattr(demo_agent, "agent_stage", agent_must_not_run)
+    for stage in ("all", "agent"):
+        out = io.StringIO()
+        code = demo_module.run_demo(tmp_path, stage=stage, patients=4, console=Console(file=out, width=200))
+        assert code == 1
+        failures = [line for line in out.getvalue().splitlines() if line.startswith("FAILED")]
+        assert failures == ["FAILED model: the fine-tuned model does not beat its base; the agent stage did not run"]
+    assert not (tmp_path / "agent").exists()
