@@ -5,8 +5,8 @@ Stages (``--stage all|mapping|model|agent``; each reuses what an earlier run lef
    table and one prompt;
 2. model: build the demo base, the dataset, a QLoRA adapter, and compare base and fine-tuned on the held-out cases
    (``demo_model``); fails when the fine-tuned model does not beat its base, and then the agent stage does not run;
-3. agent (behind stage 2's gate, which ``--stage agent`` runs too): the sandbox FHIR server with the finished courses, the agent drafting with base + adapter until each course
-   has a draft in the server (``demo_agent``).
+3. agent (behind stage 2's gate, which ``--stage agent`` runs too): the sandbox FHIR server with the finished
+   courses, the agent drafting with base + adapter until each course has a draft in the server (``demo_agent``).
 """
 
 from __future__ import annotations
