@@ -236,6 +236,8 @@ class ModelSettings(_Section):
     api_key: SecretStr | None = None
     max_new_tokens: int = Field(default=MAX_NEW_TOKENS, gt=0)
     max_prompt_tokens: int = Field(default=3072, gt=0)
+    # Drafts due together are generated as one batch (local: padded into one forward pass).
+    batch_size: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
     def _backend_needs(self) -> ModelSettings:

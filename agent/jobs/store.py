@@ -568,9 +568,10 @@ class JobStore:
         row = self._claim(inbound_table, [Status.received], worker, "raw payload read for mapping")
         return self._row_to_inbound(row) if row is not None else None
 
-    def claim_job(self, worker: str) -> Job | None:
-        """Claim the oldest due job with a step left (generate or post)."""
-        row = self._claim(jobs_table, sorted(OPEN_BY_TABLE["jobs"]), worker, "case read for its next step")
+    def claim_job(self, worker: str, *, to_generate: bool = False) -> Job | None:
+        """Claim the oldest due job with a step left (generate or post); ``to_generate``: only one to draft."""
+        states = [Status.context_fetched] if to_generate else sorted(OPEN_BY_TABLE["jobs"])
+        row = self._claim(jobs_table, states, worker, "case read for its next step")
         return self._row_to_job(row) if row is not None else None
 
     # --- step completions (each conditional on still holding the claim) --------------------------------------------

@@ -36,7 +36,7 @@ from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import build_messages
-from rtletter.model.generator import Generator
+from rtletter.model.generator import Generation, Generator, Message
 
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
@@ -85,6 +85,7 @@ class Worker:
         worker_id: str | None = None,
         max_prompt_tokens: int = MAX_PROMPT_TOKENS,
         max_new_tokens: int = MAX_NEW_TOKENS,
+        batch_size: int = 1,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -95,6 +96,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.max_prompt_tokens = max_prompt_tokens
         self.max_new_tokens = max_new_tokens
+        self.batch_size = max(1, batch_size)
         self.clock = clock
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -168,7 +170,10 @@ class Worker:
         if job is None:
             return False
         if job.status == Status.context_fetched:
-            self._generate(job, result)
+            batch = [job]  # drafts due together are generated in one batch (the backend pads and batches them)
+            while len(batch) < self.batch_size and (more := self.store.claim_job(self.worker_id, to_generate=True)):
+                batch.append(more)
+            self._generate(batch, result)
         else:
             self._post(job, result)
         result.steps += 1
@@ -274,17 +279,38 @@ class Worker:
             else:
                 log.info("case " + outcome.result, job_id=outcome.job_id, inbound_id=stored.id)
 
-    def _generate(self, job: Job, result: DrainResult) -> None:
+    def _generate(self, jobs: list[Job], result: DrainResult) -> None:
         started = time.perf_counter()
-        try:
-            case = Case.model_validate_json(job.case_json or "")
-            messages = build_messages(case, max_tokens=self.max_prompt_tokens)
-            generation = self.generator.generate([list(messages)], max_new_tokens=self.max_new_tokens)[0]
-            if not generation.text.strip():
-                raise AgentError("the generator returned an empty draft")
-        except Exception as exc:
-            self._fail("jobs", job.id, job.attempts, "generate", exc, result)
+        ready: list[tuple[Job, Case, list[Message]]] = []
+        for job in jobs:
+            try:
+                case = Case.model_validate_json(job.case_json or "")
+                ready.append((job, case, list(build_messages(case, max_tokens=self.max_prompt_tokens))))
+            except Exception as exc:
+                self._fail("jobs", job.id, job.attempts, "generate", exc, result)
+        if not ready:
             return
+        try:
+            generations = self.generator.generate([m for _, _, m in ready], max_new_tokens=self.max_new_tokens)
+        except Exception as exc:
+            for job, _, _ in ready:
+                self._fail("jobs", job.id, job.attempts, "generate", exc, result)
+            return
+        seconds = (time.perf_counter() - started) / len(ready)
+        for (job, case, _), generation in zip(ready, generations, strict=True):
+            if not generation.text.strip():
+                self._fail(
+                    "jobs",
+                    job.id,
+                    job.attempts,
+                    "generate",
+                    AgentError("the generator returned an empty draft"),
+                    result,
+                )
+                continue
+            self._record_draft(job, case, generation, seconds)
+
+    def _record_draft(self, job: Job, case: Case, generation: Generation, seconds: float) -> None:
         meta = {
             "model": generation.model,
             "language": case.language,
@@ -296,7 +322,7 @@ class Worker:
         if not self.store.record_draft(job.id, self.worker_id, generation.text, meta):
             log.warning("claim lost", step="generate", job_id=job.id)
             return
-        self.metrics.step_seconds.labels(step="generate").observe(time.perf_counter() - started)
+        self.metrics.step_seconds.labels(step="generate").observe(seconds)
         self.metrics.steps.labels(step="generate", outcome="ok").inc()
         self.metrics.generated_tokens.inc(generation.completion_tokens)
         self.metrics.generation_seconds.inc(generation.seconds)

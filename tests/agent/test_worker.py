@@ -230,3 +230,31 @@ def test_inbound_protocol_extension_is_optional() -> None:
             return []
 
     assert not isinstance(Minimal(), Acknowledges) and not isinstance(Minimal(), Quarantines)
+
+
+class CountingGenerator(TemplateGenerator):
+    """The template backend, recording how many conversations each generate() call drafted."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        self.calls.append(len(conversations))
+        return super().generate(conversations, max_new_tokens=max_new_tokens)
+
+
+def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Settings) -> None:
+    assert settings.channels.file is not None
+    cases = _drop(settings, 5)
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    generator = CountingGenerator()
+    channel = FileChannel(settings.channels.file)
+    worker = Worker(store, {"file": channel}, generator, metrics=AgentMetrics(), batch_size=2)
+    worker.poll_channels()
+    result = worker.drain()
+    assert generator.calls == [2, 2, 1]
+    assert result.posted == 5
+    assert sorted(job.key for job in store.list_jobs() if job.status == Status.posted) == sorted(
+        case.case_id for case in cases
+    )
