@@ -12,7 +12,7 @@ Features, and the config key that drives each:
   reference letter, so the base knows the vocabulary but has never seen the letter style (the study's base models
   were useless before fine-tuning);
 - packed sequences, AdamW with warmup and cosine decay (``lr``, ``warmup_steps``, ``steps``, ``batch_size``,
-  ``seq_len``), a wall-clock guard (``max_minutes``);
+  ``seq_len``), an optional wall-clock guard (``max_minutes``, off: the demo's base is the same on every machine);
 - the folder is reused when it is complete (the demo calls this every time); ``--force`` rebuilds.
 
     rtletter model build-base --out var/demo/base --config model/configs/tiny/base.yaml
@@ -64,7 +64,7 @@ class BaseConfig:
     batch_size: int = 2
     seq_len: int = 2048
     threads: int = 2
-    max_minutes: float = 9.0
+    max_minutes: float | None = None  # a wall-clock guard makes the result depend on the machine: off by default
     # Generation (written to generation_config.json)
     repetition_penalty: float = 1.2
     # Logging
@@ -205,7 +205,7 @@ class BuildBaseRecipe:
                 if step % cfg.log_every == 0 or step == cfg.steps - 1:
                     self.log.append({"step": step + 1, "loss": value, "lr": self.scheduler.get_last_lr()[0]})
                 progress.update(task, completed=step + 1, metrics=f"loss {value:.3f}")
-                if time.monotonic() - started > cfg.max_minutes * 60:
+                if cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60:
                     progress.console.print(f"[yellow]stopped at step {step + 1}: max_minutes={cfg.max_minutes}")
                     break
         self.train_seconds = time.monotonic() - started

@@ -6,6 +6,7 @@ nothing is ever fetched from a hub.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,24 @@ from rtletter.model.errors import ModelLoadError
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16"}
 
 
+# Known harmless: on an AVX512-BF16 CPU, importing bitsandbytes tries to fetch an optional kernel from the hub,
+# which is forbidden here, and warns; the built-in CPU kernels serve instead.
+_HARMLESS_LOG_PREFIXES = ("Failed to load CPU gemm_4bit_forward from kernels-community",)
+
+
+class _DropHarmless(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_HARMLESS_LOG_PREFIXES)
+
+
 def set_offline() -> None:
-    """Forbid hub access for this process (the entry points call it before importing transformers)."""
+    """Forbid hub access for this process (the entry points call it before importing transformers), and drop the
+    warning that offline operation makes harmless (the hub-kernel fallback)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    bnb_cpu = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropHarmless) for f in bnb_cpu.filters):
+        bnb_cpu.addFilter(_DropHarmless())
 
 
 def default_device() -> str:
@@ -86,8 +101,10 @@ def load_causal_lm(
     """
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     set_offline()
+    hf_logging.disable_progress_bar()  # a bar per weight file on every start tells an operator nothing
     _check_folder(Path(path), "model", "config.json")
     device = device or default_device()
     dtype_name = DTYPES.get(dtype or default_dtype(device))
