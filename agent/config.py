@@ -130,9 +130,11 @@ FhirAuth = Annotated[NoAuth | BasicAuth | BearerAuth | SmartBackendAuth, Field(d
 class FhirChannelSettings(_Section):
     base_url: HttpUrl
     auth: FhirAuth = NoAuth()
-    # Where the first poll starts when the store has no poll mark yet: "first-start" (the instant the agent first
-    # polls, recorded in the store) or an ISO date-time. Earlier courses come only through `rtletter backfill`.
-    poll_start: Literal["first-start"] | AwareDatetime = "first-start"
+    poll_start: Literal["first-start"] | AwareDatetime = Field(
+        default="first-start",
+        description="the earliest change the poll takes: first-start (the instant of the agent's first poll, recorded "
+        "in the job store) or an ISO date-time with zone; earlier courses come only through `rtletter backfill`",
+    )
     poll_overlap_s: float = Field(default=FHIR_POLL_OVERLAP_S, ge=0)
     subscription_secret: SecretStr | None = None  # required header on notifications when subscriptions are used
     # Where the FHIR server sends notifications (this agent's /fhir/notify as the server reaches it); None:
@@ -140,8 +142,11 @@ class FhirChannelSettings(_Section):
     subscription_endpoint: HttpUrl | None = None
     subscription_topic: str | None = None  # a Backport SubscriptionTopic canonical URL; None: an R4 criteria one
     subscription_heartbeat_s: int | None = Field(default=None, gt=0)  # Backport heartbeat period asked for
-    # A Backport topic for the agent's review Tasks (EHR worklist mode); None: an R4 criteria one on Task.code
-    subscription_task_topic: str | None = None
+    subscription_task_topic: str | None = Field(
+        default=None,
+        description="a Backport SubscriptionTopic for the agent's review Tasks (EHR sign-offs followed at once); "
+        "None: an R4 criteria one on Task.code where subscription_topic is None, else no Task subscription",
+    )
     # Also send an AuditEvent per read and write of patient data to the server (the audit table records them always);
     # needs system/AuditEvent.c in a SMART scope.
     audit_events: bool = False
