@@ -176,8 +176,9 @@ class NotificationReceiver:
         return [inbound]
 
     def ping(self) -> None:
-        """An empty rest-hook notification: something matched, we must query."""
+        """An empty rest-hook notification: something matched, we must query (a course or a review Task: both)."""
         self._catch_up("rest-hook ping")
+        self.on_task()
 
     # --- Backport --------------------------------------------------------------------------------------------------
 

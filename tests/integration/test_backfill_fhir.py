@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from rtletter.agent.backfill import Backfill
+from rtletter.agent.backfill import Backfill, nightly
 from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs.jobs import Status
@@ -134,3 +134,11 @@ def test_go_live_history_only_through_backfill_which_lists_its_courses_and_jobs_
     listed = _cli("jobs", "list", "--config", config).stdout.splitlines()
     assert listed[0].startswith("ID\tSTATE") and len(listed) == 4
     assert f"fhir:{course_of(outside)['id']}" not in "\n".join(listed)  # never drafted: not asked for
+
+    # The nightly backfill never reaches before the first start either.
+    worker = build_worker(load_settings(Path(config)))
+    nightly(worker.store, worker.channels, 365 * 20, lambda: False)
+    assert not worker.store.has_inbound("fhir", f"Procedure/{course_of(outside)['id']}/_history/1")
+    assert len(worker.store.list_inbound()) == 3
+    worker.channels["fhir"].close()  # type: ignore[attr-defined]
+    worker.store.dispose()
