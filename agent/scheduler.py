@@ -30,7 +30,7 @@ FOLLOW_JOB = "follow"
 BACKFILL_JOB = "backfill"
 HEARTBEAT_JOB = "heartbeats"
 HEARTBEAT_CHECK_S = 60.0  # how often missed subscription heartbeats are looked for
-EXECUTOR_THREADS = 2  # a long backfill must not hold up the polls
+EXECUTOR_THREADS = 3  # a long backfill must not hold up the polls or the EHR follower
 
 log = get_logger("rtletter.agent.scheduler")
 
