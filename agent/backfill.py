@@ -16,12 +16,12 @@ and is recorded in the audit table (dry run included).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from rtletter.agent.channels.base import Acknowledges, Channel, Inbound
-from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, PAGE_SIZE, course_inbound
+from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, PAGE_SIZE, START_KEY, course_inbound
 from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
@@ -54,6 +54,13 @@ class BackfillSummary:
     queued: int = 0  # of those, already stored and waiting for a step
     enqueued: int = 0  # stored now (dry run: would be)
     unreadable: int = 0  # inbox files that do not map (the worker quarantines them at its next poll)
+    courses: list[tuple[str, date | None]] = field(default_factory=list)  # enqueued: (course, its end)
+
+    def lines(self, dry_run: bool = False) -> list[str]:
+        """The summary line, then one line per course enqueued (the operator's output, never a log)."""
+        verb = "would enqueue" if dry_run else "enqueued"
+        ended = [f"  {verb} {course} (ended {end.isoformat() if end else 'unknown'})" for course, end in self.courses]
+        return [self.line(dry_run), *ended]
 
     def line(self, dry_run: bool = False) -> str:
         verb = "would enqueue" if dry_run else "enqueued"
@@ -188,6 +195,7 @@ class Backfill:
                 event = course_inbound(resource, status, source="backfill", received_at=received_at)
                 if self._enqueue(event, dry_run):
                     summary.enqueued += 1
+                    summary.courses.append((f"Procedure/{resource.get('id')}", course_end(resource)))
                 else:
                     summary.queued += 1
                 if self.should_stop():
@@ -219,17 +227,22 @@ class Backfill:
                     summary.unreadable += 1
                     continue
                 finished = [
-                    c.case_id
+                    c
                     for c in cases
                     if c.course.status in (CourseStatus.completed, CourseStatus.stopped)
                     and _in_range(c.course.end or c.course.start, since, until)
                 ]
                 summary.found += len(finished)
-                missing = self._classify(finished, summary)
+                missing = self._classify([c.case_id for c in finished], summary)
                 if not missing:
                     continue
                 if self._enqueue(event, dry_run):
                     summary.enqueued += missing
+                    summary.courses += [
+                        (c.case_id, c.course.end or c.course.start)
+                        for c in finished
+                        if self.store.get_job(c.case_id) is None
+                    ]
                 else:
                     summary.queued += missing
                 if not dry_run and isinstance(channel, Acknowledges):
@@ -248,8 +261,11 @@ class Backfill:
 
 
 def nightly(store: JobStore, channels: Mapping[str, Channel], days: int, should_stop: Callable[[], bool]) -> None:
-    """The scheduler's backfill: the last ``days`` days up to today (UTC)."""
+    """The scheduler's backfill: the last ``days`` days up to today (UTC), never before the FHIR poll start (history
+    before the agent's first start comes only from a backfill run by hand)."""
     today = datetime.now(UTC).date()
-    Backfill(store, channels, actor="scheduler:backfill", should_stop=should_stop).run(
-        today - timedelta(days=days), today
-    )
+    since = today - timedelta(days=days)
+    start = store.get_state("fhir", START_KEY) if "fhir" in channels else None
+    if start:
+        since = max(since, date.fromisoformat(start[:10]))
+    Backfill(store, channels, actor="scheduler:backfill", should_stop=should_stop).run(since, today)

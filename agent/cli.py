@@ -239,10 +239,14 @@ def run(
         fail(str(exc))
     if once:
         d = summary.drained
-        typer.echo(
+        line = (
             f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, dead {d.dead}, "
             f"waiting for retry {summary.pending}"
         )
+        if summary.followed is not None:
+            f = summary.followed
+            line += f"; in the EHR: signed {f.signed}, rejected {f.rejected}"
+        typer.echo(line)
 
 
 @config_app.command("check")
@@ -272,20 +276,45 @@ def config_reference(
     typer.echo(f"wrote {out}")
 
 
+JOB_COLUMNS = ("ID", "STATE", "ATTEMPTS", "FLAGS", "KEY", "LAST ERROR")
+INBOUND_COLUMNS = ("INBOUND", "STATE", "ATTEMPTS", "CHANNEL", "KEY", "LAST ERROR")
+# Inbound events (stored, not yet turned into jobs) listed for these states; no --status: the waiting ones.
+INBOUND_LISTED = ("received", "quarantined", "dead")
+
+
 @jobs_app.command("list")
 def jobs_list(
     config: ConfigOption = None,
-    status: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    status: Annotated[str | None, typer.Option(help="only jobs (and inbound events) in this state")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
 ) -> None:
-    """One line per job: id, state, attempts, flags, last error."""
+    """One line per job: id, state, attempts, flags, last error; then the inbound events still waiting to become
+    jobs (right after a backfill, before the worker has run)."""
     from rtletter.agent.jobs.jobs import Status
 
     if status is not None and status not in Status.__members__:
         fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
-    for job in _store(config).list_jobs(Status(status) if status else None, limit):
+    store = _store(config)
+    jobs = store.list_jobs(Status(status) if status else None, limit)
+    inbound_status = Status(status or "received")
+    inbound = store.list_inbound(inbound_status, limit) if inbound_status in INBOUND_LISTED else []
+    if not jobs and not inbound:
+        typer.echo(f"no jobs{f' in state {status}' if status else ''}")
+        return
+    if jobs:
+        typer.echo("\t".join(JOB_COLUMNS))
+    for job in jobs:
         flags = ",".join(sorted(job.flags)) or "-"
         typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
+    if inbound:
+        if jobs:
+            typer.echo("")
+        what = "waiting to become jobs" if inbound_status == Status.received else "not turned into jobs"
+        typer.echo(f"inbound events {what}: {len(inbound)}")
+        typer.echo("\t".join(INBOUND_COLUMNS))
+    for event in inbound:
+        error = event.last_error or event.quarantine_reason or ""
+        typer.echo(f"{event.id}\t{event.status}\t{event.attempts}\t{event.channel}\t{event.key}\t{error}")
 
 
 def _job_ref(ref: str) -> int | str:
@@ -304,6 +333,7 @@ def jobs_show(ref: Annotated[str, typer.Argument(help="job id or key")], config:
         fail(f"no job {ref}")
     store.audit(f"cli:{getpass.getuser()}", "read", "job", job.key, "shown on the command line")
     fields = {k: v for k, v in vars(job).items() if k not in ("case_json", "draft_text")}
+    fields["flags"] = sorted(job.flags)
     typer.echo(json.dumps(fields, default=str, indent=2, sort_keys=True))
     if job.draft_text:
         typer.echo("--- draft ---\n" + job.draft_text)
@@ -397,22 +427,25 @@ def backfill(
                 close()
         store.dispose()
     for summary in summaries:
-        typer.echo(summary.line(dry_run))
+        for line in summary.lines(dry_run):
+            typer.echo(line)
 
 
 @app.command()
 def subscribe(
     config: ConfigOption = None,
     wait: Annotated[float, typer.Option(min=0, help="seconds to wait for the server to activate it")] = 10.0,
+    tasks: Annotated[
+        bool, typer.Option(help="also subscribe to the review Tasks (EHR sign-offs followed at once)")
+    ] = True,
 ) -> None:
-    """Register the course-finished subscription on the FHIR server (rest-hook to this agent's /fhir/notify)."""
-    import time
-
+    """Register the course-finished subscription on the FHIR server (rest-hook to this agent's /fhir/notify), and
+    one on the agent's review Tasks where the server offers it."""
     from rtletter.agent.channels.fhir import auth_settings
     from rtletter.agent.errors import AgentError
     from rtletter.agent.fhir.auth import build_auth
     from rtletter.agent.fhir.client import FhirClient
-    from rtletter.agent.fhir.subscriptions import register_subscription
+    from rtletter.agent.fhir.subscriptions import register_subscription, register_task_subscription
 
     settings = _settings(config)
     fhir = settings.channels.fhir
@@ -422,26 +455,54 @@ def subscribe(
         fail("channels.fhir.subscription_secret is required for subscriptions")
     endpoint = str(fhir.subscription_endpoint or f"http://{settings.web.host}:{settings.web.port}/fhir/notify")
     base_url = str(fhir.base_url).rstrip("/")
+    secret = fhir.subscription_secret.get_secret_value()
+    # A Backport server needs a Task topic of its own; an R4 server takes a criteria string.
+    task_topic = fhir.subscription_task_topic
+    want_tasks = tasks and (fhir.subscription_topic is None or task_topic is not None)
+    task_line = None
     try:
         auth = build_auth(auth_settings(fhir.auth), base_url)
         with FhirClient(base_url, auth=auth, timeout_s=fhir.timeout_s) as client:
             created = register_subscription(
                 client,
                 endpoint=endpoint,
-                secret=fhir.subscription_secret.get_secret_value(),
+                secret=secret,
                 backport_topic=fhir.subscription_topic,
                 heartbeat_s=fhir.subscription_heartbeat_s,
             )
-            status = str(created.get("status"))
-            deadline = time.monotonic() + wait
-            while status == "requested" and time.monotonic() < deadline:  # the Backport handshake is under way
-                time.sleep(0.2)
-                status = str(client.read("Subscription", str(created["id"])).get("status"))
+            status = _activated(client, created, wait)
+            if want_tasks and status == "active":
+                try:
+                    task_sub = register_task_subscription(
+                        client, endpoint=endpoint, secret=secret, backport_topic=task_topic
+                    )
+                    task_status = _activated(client, task_sub, wait)
+                    task_line = f"Subscription/{task_sub.get('id')} (review Tasks): {task_status} -> {endpoint}"
+                except AgentError as exc:  # not offered: the follower's schedule still picks sign-offs up
+                    task_status = f"refused ({str(exc).splitlines()[0][:120]})"
+                    task_line = f"review Task subscription: {task_status}"
+                if task_status != "active":
+                    every = settings.scheduler.follow_interval_s
+                    task_line += f"; EHR sign-offs are looked up every {every:g} s (scheduler.follow_interval_s)"
     except AgentError as exc:
         fail(str(exc))
     typer.echo(f"Subscription/{created.get('id')}: {status} -> {endpoint}")
+    if task_line:
+        typer.echo(task_line)
     if status != "active":
         fail(f"the server did not activate the subscription ({status}); is the agent running at {endpoint}?", 1)
+
+
+def _activated(client, created, wait: float) -> str:  # type: ignore[no-untyped-def]
+    """The subscription's status once the server has decided (a Backport handshake takes a moment)."""
+    import time
+
+    status = str(created.get("status"))
+    deadline = time.monotonic() + wait
+    while status == "requested" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = str(client.read("Subscription", str(created["id"])).get("status"))
+    return status
 
 
 def _register_groups() -> None:

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtletter.agent.errors import ConfigError
@@ -26,6 +36,7 @@ from rtletter.agent.errors import ConfigError
 
 DATABASE_URL = "sqlite:///var/rtletter.db"
 POLL_INTERVAL_S = 30.0
+FOLLOW_INTERVAL_S = 60.0  # EHR worklist mode: how often open drafts are looked up (Task subscriptions come sooner)
 FHIR_POLL_OVERLAP_S = 300.0  # _lastUpdated overlap: server clocks and commit order are not exact
 FILE_SETTLE_S = 2.0  # a dropped file is read once unchanged this long (writers that do not rename atomically)
 MLLP_PORT = 2575  # IANA port for HL7 over MLLP
@@ -119,7 +130,11 @@ FhirAuth = Annotated[NoAuth | BasicAuth | BearerAuth | SmartBackendAuth, Field(d
 class FhirChannelSettings(_Section):
     base_url: HttpUrl
     auth: FhirAuth = NoAuth()
-    poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
+    poll_start: Literal["first-start"] | AwareDatetime = Field(
+        default="first-start",
+        description="the earliest change the poll takes: first-start (the instant of the agent's first poll, recorded "
+        "in the job store) or an ISO date-time with zone; earlier courses come only through `rtletter backfill`",
+    )
     poll_overlap_s: float = Field(default=FHIR_POLL_OVERLAP_S, ge=0)
     subscription_secret: SecretStr | None = None  # required header on notifications when subscriptions are used
     # Where the FHIR server sends notifications (this agent's /fhir/notify as the server reaches it); None:
@@ -127,6 +142,11 @@ class FhirChannelSettings(_Section):
     subscription_endpoint: HttpUrl | None = None
     subscription_topic: str | None = None  # a Backport SubscriptionTopic canonical URL; None: an R4 criteria one
     subscription_heartbeat_s: int | None = Field(default=None, gt=0)  # Backport heartbeat period asked for
+    subscription_task_topic: str | None = Field(
+        default=None,
+        description="a Backport SubscriptionTopic for the agent's review Tasks (EHR sign-offs followed at once); "
+        "None: an R4 criteria one on Task.code where subscription_topic is None, else no Task subscription",
+    )
     # Also send an AuditEvent per read and write of patient data to the server (the audit table records them always);
     # needs system/AuditEvent.c in a SMART scope.
     audit_events: bool = False
@@ -264,7 +284,8 @@ class JobSettings(_Section):
 
 
 class SchedulerSettings(_Section):
-    poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)
+    poll_interval_s: float = Field(default=POLL_INTERVAL_S, gt=0)  # every channel's poll (FHIR search, file inbox)
+    follow_interval_s: float = Field(default=FOLLOW_INTERVAL_S, gt=0)
     backfill_cron: str | None = BACKFILL_CRON  # crontab, 5 fields; None turns the nightly backfill off
     backfill_days: int = Field(default=BACKFILL_DAYS, ge=1)  # the nightly backfill looks this many days back
     misfire_grace_s: int = Field(default=MISFIRE_GRACE_S, ge=1)
@@ -354,7 +375,12 @@ class Settings(BaseSettings):
         if channels.file:
             lines.append(f"channel file: inbox {channels.file.inbox}, outbox {channels.file.outbox}")
         if channels.fhir:
-            lines.append(f"channel fhir: {channels.fhir.base_url} (auth {channels.fhir.auth.kind})")
+            start = channels.fhir.poll_start
+            since = "first start" if start == "first-start" else start.isoformat()
+            lines.append(
+                f"channel fhir: {channels.fhir.base_url} (auth {channels.fhir.auth.kind}); polls courses changed since "
+                f"{since}"
+            )
         if channels.mllp:
             tls = "tls" if channels.mllp.tls else "plain"
             lines.append(f"channel mllp: {channels.mllp.host}:{channels.mllp.port} ({tls}, {channels.mllp.encoding})")
@@ -364,7 +390,8 @@ class Settings(BaseSettings):
         where = {"local": str(model.base_dir), "openai": str(model.base_url), "template": "no model"}[model.backend]
         lines.append(f"model: {model.backend} ({where})")
         lines.append(
-            f"scheduler: poll every {self.scheduler.poll_interval_s:g} s, backfill {self.scheduler.backfill_cron}"
+            f"scheduler: poll every {self.scheduler.poll_interval_s:g} s, "
+            f"EHR follow every {self.scheduler.follow_interval_s:g} s, backfill {self.scheduler.backfill_cron}"
         )
         lines.append(f"web: {self.web.host}:{self.web.port}")
         return lines
@@ -384,12 +411,17 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+# Keys that once were accepted but never took effect, with the key that does.
+REPLACED_KEYS = {"channels.fhir.poll_interval_s": "scheduler.poll_interval_s"}
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """The first problem as one line with its dotted path; the input value is left out (it may be a secret)."""
     error = exc.errors(include_url=False, include_input=False)[0]
     where = _dotted(error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"unknown key {where}"
+        instead = REPLACED_KEYS.get(where)
+        return f"unknown key {where}" + (f" (it has no effect; use {instead})" if instead else "")
     if error["type"] == "missing":
         return f"{where}: required"
     message = error["msg"].removeprefix("Value error, ")

@@ -2,7 +2,9 @@
 
 1. start sekmet-fhir (``FhirSandbox``: 127.0.0.1, simulator off) on a fresh database under ``<work>/agent/fhir``;
 2. load the chosen patients' bundles as transactions (every resource PUT under its id, so references resolve);
-3. write ``<work>/agent/agent.yaml`` (FHIR channel on the sandbox, SQLite job store, the given model settings) and run
+3. write ``<work>/agent/agent.yaml`` (FHIR channel on the sandbox with an explicit poll start, the instant before the
+   load: a site's agent takes only courses that change after its first start, the demo's courses are loaded just
+   before; SQLite job store, the given model settings) and run
    the agent with it (``service.run(settings, once=True)``) until every course has a posted draft or nothing is left
    to do; its JSON logs go to ``<work>/agent/agent.log``, never to the console;
 4. read each draft's DocumentReference and Task back from the server and print the table and the URLs.
@@ -20,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +91,18 @@ def select_patients(cohort: Path, count: int | None, held_out_first: bool = True
     return finished if count is None else finished[:count]
 
 
-def write_config(folder: Path, base_url: str, model: dict[str, Any], web_port: int | None = None) -> Path:
-    """The demo agent's YAML: the FHIR channel on the sandbox, a SQLite job store in ``folder``, ``model``, the web
-    app (health, metrics, worklist) on 127.0.0.1:``web_port`` when the agent keeps running."""
+def write_config(
+    folder: Path, base_url: str, model: dict[str, Any], web_port: int | None = None, poll_start: datetime | None = None
+) -> Path:
+    """The demo agent's YAML: the FHIR channel on the sandbox (polling from ``poll_start``, default: its first
+    start), a SQLite job store in ``folder``, ``model``, the web app (health, metrics, worklist) on
+    127.0.0.1:``web_port`` when the agent keeps running."""
+    fhir: dict[str, Any] = {"base_url": base_url, "poll_overlap_s": 0}
+    if poll_start is not None:
+        fhir["poll_start"] = poll_start.astimezone(UTC).isoformat()
     data: dict[str, Any] = {
         "database": {"url": f"sqlite:///{(folder / 'rtletter.db').resolve()}"},
-        "channels": {"fhir": {"base_url": base_url, "poll_overlap_s": 0}},
+        "channels": {"fhir": fhir},
         "model": model,
         "jobs": {"backoff_base_s": 0.5, "backoff_max_s": 10},
         "scheduler": {"backfill_cron": None},
@@ -263,12 +272,14 @@ def agent_stage(
     try:
         with timings.measure("FHIR server start + load"):
             sandbox.start()
+            # The agent's explicit poll start: just before the load (a second of margin for the clock's resolution).
+            loaded_from = datetime.now(UTC) - timedelta(seconds=1)
             for patient_id in patients:
                 sandbox.load(json.loads((cohort / patient_id / "bundle.json").read_text(encoding="utf-8")))
         console.print(f"sandbox FHIR server at {sandbox.base_url}: loaded {len(patients)} finished courses")
 
         web_port = free_port() if keep else None
-        config = write_config(folder, sandbox.base_url, model, web_port)
+        config = write_config(folder, sandbox.base_url, model, web_port, poll_start=loaded_from)
         log_path = folder / "agent.log"
         status = console.status(f"agent drafting {len(patients)} letters ({model.get('backend')} backend) ...")
         with timings.measure(f"agent: {len(patients)} courses (poll, context, draft, write-back)"), status:

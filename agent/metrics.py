@@ -11,6 +11,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.jobs.store import OPEN_BY_TABLE, JobStore
 
+# The states a row of each table can be in (an inbound event never becomes generated, posted or signed).
+STATES_BY_TABLE: dict[str, tuple[Status, ...]] = {
+    "inbound": (Status.received, Status.context_fetched, Status.quarantined, Status.dead),
+    "jobs": tuple(s for s in Status if s not in (Status.received, Status.quarantined)),
+}
+
 # Steps take from milliseconds (store, file) to minutes (generation on a CPU).
 STEP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -58,7 +64,7 @@ class AgentMetrics:
         counts = store.counts()
         depth = 0
         for table, by_state in counts.items():
-            for state in Status:
+            for state in STATES_BY_TABLE.get(table, tuple(Status)):
                 n = by_state.get(state.value, 0)
                 self.jobs.labels(table=table, state=state.value).set(n)
                 if state in OPEN_BY_TABLE[table]:

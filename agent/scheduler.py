@@ -1,4 +1,6 @@
-"""One APScheduler 3.x ``BackgroundScheduler`` per deployment: the channel poll and the nightly backfill.
+"""One APScheduler 3.x ``BackgroundScheduler`` per deployment: the channel poll, the EHR follower (sign-offs and
+rejections done in the EHR, on its own interval so that a site on subscriptions with an hourly poll still sees EHR
+signatures within ``scheduler.follow_interval_s``, or at once on a Task notification) and the nightly backfill.
 
 The worker drains the queue in the main thread; scheduled jobs only *store* events (poll, backfill), in a small
 thread pool, and wake the worker. Each job has ``max_instances=1`` (a slow poll is never run twice at once) and
@@ -24,10 +26,11 @@ from rtletter.agent.config import SchedulerSettings
 from rtletter.agent.logging import get_logger, route_stdlib_logs
 
 POLL_JOB = "poll"
+FOLLOW_JOB = "follow"
 BACKFILL_JOB = "backfill"
 HEARTBEAT_JOB = "heartbeats"
 HEARTBEAT_CHECK_S = 60.0  # how often missed subscription heartbeats are looked for
-EXECUTOR_THREADS = 2  # a long backfill must not hold up the polls
+EXECUTOR_THREADS = 3  # a long backfill must not hold up the polls or the EHR follower
 
 log = get_logger("rtletter.agent.scheduler")
 
@@ -55,6 +58,7 @@ def build_scheduler(
     *,
     poll: Callable[[], object],
     backfill: Callable[[], object] | None = None,
+    follow: Callable[[], object] | None = None,
     heartbeats: Callable[[], object] | None = None,
     timezone: object | None = None,
 ) -> BackgroundScheduler:
@@ -76,6 +80,15 @@ def build_scheduler(
         # a poll late by more than one interval is replaced by the next one
         misfire_grace_time=max(1, int(settings.poll_interval_s)),
     )
+    if follow is not None:
+        scheduler.add_job(
+            _guarded(FOLLOW_JOB, follow),
+            IntervalTrigger(seconds=settings.follow_interval_s, timezone=UTC),
+            id=FOLLOW_JOB,
+            name="follow sign-offs in the EHR",
+            next_run_time=datetime.now(UTC),
+            misfire_grace_time=max(1, int(settings.follow_interval_s)),
+        )
     if backfill is not None and settings.backfill_cron:
         scheduler.add_job(
             _guarded(BACKFILL_JOB, backfill),
@@ -96,3 +109,9 @@ def build_scheduler(
 def poll_now(scheduler: BackgroundScheduler) -> None:
     """Run the poll job as soon as possible (a subscription catch-up); a poll in flight just runs once more later."""
     scheduler.modify_job(POLL_JOB, next_run_time=datetime.now(UTC))
+
+
+def follow_now(scheduler: BackgroundScheduler) -> None:
+    """Run the EHR follower as soon as possible (a Task notification); without a follow job, nothing."""
+    if scheduler.get_job(FOLLOW_JOB) is not None:
+        scheduler.modify_job(FOLLOW_JOB, next_run_time=datetime.now(UTC))

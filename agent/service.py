@@ -18,7 +18,7 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import DrainResult, Worker
 from rtletter.agent.logging import configure_logging, get_logger
 from rtletter.agent.metrics import AgentMetrics
-from rtletter.agent.review.follow import ehr_follower, run_once
+from rtletter.agent.review.follow import FollowResult, ehr_follower, run_once
 
 log = get_logger("rtletter.agent.service")
 
@@ -69,12 +69,12 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
 
 
 def serve(settings: Settings, worker: Worker) -> None:
-    """The long-running mode: the web app (uvicorn, in a thread), the scheduler (polls, nightly backfill, heartbeat
-    checks, in its threads) and the worker draining in this thread until SIGTERM/SIGINT. On the way out the step in
-    hand is finished (the worker checkpoints it), the web server stops taking notifications, and the scheduler waits
-    for a poll in flight (a backfill stops at its next course)."""
+    """The long-running mode: the web app (uvicorn, in a thread), the scheduler (polls, the EHR follower, nightly
+    backfill, heartbeat checks, in its threads) and the worker draining in this thread until SIGTERM/SIGINT. On the
+    way out the step in hand is finished (the worker checkpoints it), the web server stops taking notifications, and
+    the scheduler waits for a poll in flight (a backfill stops at its next course)."""
     from rtletter.agent.backfill import nightly
-    from rtletter.agent.scheduler import build_scheduler, poll_now
+    from rtletter.agent.scheduler import build_scheduler, follow_now, poll_now
     from rtletter.agent.web.app import WebServer, create_app, notification_router
 
     scheduler_ref: list[Any] = []
@@ -84,12 +84,22 @@ def serve(settings: Settings, worker: Worker) -> None:
         if scheduler_ref:
             poll_now(scheduler_ref[0])
 
+    def task_changed() -> None:  # a Task notification: a sign-off or rejection in the EHR, follow it now
+        if scheduler_ref:
+            follow_now(scheduler_ref[0])
+
     receiver, router = None, None
     fhir = settings.channels.fhir
     if fhir is not None and fhir.subscription_secret is not None and "fhir" in worker.channels:
         secret = fhir.subscription_secret.get_secret_value()
         receiver, router = notification_router(
-            worker.store, secret, catch_up=catch_up, on_stored=worker.wake, heartbeat_s=fhir.subscription_heartbeat_s
+            worker.store,
+            secret,
+            catch_up=catch_up,
+            on_stored=worker.wake,
+            on_task=task_changed,
+            heartbeat_s=fhir.subscription_heartbeat_s,
+            metrics=worker.metrics,
         )
     app = create_app(
         worker.store,
@@ -104,12 +114,11 @@ def serve(settings: Settings, worker: Worker) -> None:
     def poll() -> None:
         if worker.poll_channels():
             worker.wake()
-        if follower is not None:  # sign-off or rejection done in the EHR
-            run_once(follower)
 
     scheduler = build_scheduler(
         settings.scheduler,
         poll=poll,
+        follow=(lambda: run_once(follower)) if follower is not None else None,
         backfill=lambda: nightly(
             worker.store, worker.channels, settings.scheduler.backfill_days, lambda: worker.stopping
         ),
@@ -139,6 +148,7 @@ class RunSummary:
     stored: int
     drained: DrainResult
     pending: int
+    followed: FollowResult | None = None  # the EHR follower's round (None: no FHIR channel)
 
 
 def run(settings: Settings, *, once: bool = False, log_stream: TextIO | None = None) -> RunSummary:
@@ -149,12 +159,13 @@ def run(settings: Settings, *, once: bool = False, log_stream: TextIO | None = N
     worker.install_signal_handlers()
     log.info("agent started", once=once, channels=",".join(worker.channels), backend=settings.model.backend)
     try:
+        followed = None
         if once:
             stored = worker.poll_channels()
             drained = worker.drain()
             follower = ehr_follower(worker.store, worker.channels)
             if follower is not None:
-                run_once(follower)
+                followed = run_once(follower)
         else:
             serve(settings, worker)
             stored, drained = 0, DrainResult()
@@ -166,4 +177,4 @@ def run(settings: Settings, *, once: bool = False, log_stream: TextIO | None = N
                 close()
         worker.store.dispose()
     log.info("agent stopped", stored=stored, steps=drained.steps, posted=drained.posted, pending=pending)
-    return RunSummary(stored, drained, pending)
+    return RunSummary(stored, drained, pending, followed)

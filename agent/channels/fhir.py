@@ -7,6 +7,7 @@ the job store directly), so ``poll()`` here is the polling half and the catch-up
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from rtletter.agent.channels.base import Draft, Inbound, Posted
@@ -88,7 +89,9 @@ class FhirChannel:
         writeback = FhirWriteBack(
             client, adapter_version=adapter_version, doc_type=Coding(system=system or None, code=code)
         )
-        poller = CoursePoller(client, state, overlap_s=settings.poll_overlap_s)
+        start = getattr(settings, "poll_start", "first-start")
+        since = start if isinstance(start, datetime) else None  # None: the first poll records its own start
+        poller = CoursePoller(client, state, overlap_s=settings.poll_overlap_s, since=since)
         audit = bool(getattr(settings, "audit_events", False))
         return cls(client, state, writeback=writeback, poller=poller, audit_events=audit)
 

@@ -2,7 +2,10 @@
 
 docs/standards.md, "Watching for events": search
 ``Procedure?code=<course codes>&status=completed,stopped&_lastUpdated=ge<mark - overlap>``, follow ``next`` links,
-dedupe by id + versionId (boundary instants repeat inside the overlap window). The course summary is updated in place
+dedupe by id + versionId (boundary instants repeat inside the overlap window). The search never reaches before the
+poll start (``START_KEY`` in the store): the instant of the agent's first poll (``channels.fhir.poll_start:
+first-start``, the default) or an explicit start. History before it comes only through ``rtletter backfill``, so a
+go-live does not draft every course the server has ever held. The course summary is updated in place
 after every fraction, so only its change to ``completed``/``stopped`` starts a letter; a later version of a course
 already seen completed is reported as ``updated`` (the job store records and surfaces it, it does not redraft).
 
@@ -30,6 +33,7 @@ DONE_STATUSES = ("completed", "stopped")
 OVERLAP_S = 300.0
 PAGE_SIZE = 100
 MARK_KEY = "fhir.poll.mark"
+START_KEY = "fhir.poll.start"
 SEEN_PREFIX = "fhir.seen."
 FHIR_JSON = "application/fhir+json"
 
@@ -126,10 +130,23 @@ class CoursePoller:
         self.tracker = CourseTracker(state)
         self.overlap = timedelta(seconds=overlap_s)
         self.page_size = page_size
-        self.since = since  # first run without a mark: from here (None: everything the server has)
+        self.since = since  # explicit poll start; None: the instant of the first poll (recorded under START_KEY)
         self.clock = clock
         self._staged_mark: str | None = None
         self._unacknowledged: set[str] = set()
+
+    def start(self) -> datetime:
+        """The poll start: the explicit one, else the one recorded at the first poll (recorded now if none is)."""
+        if self.since is not None:
+            if self.state.get(START_KEY) != _instant(self.since):  # recorded too: the nightly backfill reads it
+                self.state.set(START_KEY, _instant(self.since))
+            return self.since
+        recorded = self.state.get(START_KEY)
+        if recorded:
+            return _parse_instant(recorded)
+        first = self.clock()
+        self.state.set(START_KEY, _instant(first))
+        return _parse_instant(_instant(first))
 
     def params(self) -> list[tuple[str, str]]:
         params = [
@@ -139,9 +156,10 @@ class CoursePoller:
             ("_count", str(self.page_size)),
         ]
         mark = self.state.get(MARK_KEY)
-        start = _parse_instant(mark) - self.overlap if mark else self.since
-        if start is not None:
-            params.append(("_lastUpdated", f"ge{_instant(start)}"))
+        start = self.start()
+        if mark:
+            start = max(start, _parse_instant(mark) - self.overlap)
+        params.append(("_lastUpdated", f"ge{_instant(start)}"))
         return params
 
     def commit(self) -> None:

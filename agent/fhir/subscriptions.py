@@ -10,8 +10,16 @@ docs/standards.md, "Watching for events":
   we ask for a catch-up search (the poller's overlap search finds what was missed).
 
 Every notification must carry the configured secret (``Authorization: Bearer <secret>``, set as a channel header when
-the subscription is registered), else 401. A notification is handed to ``sink`` (the job store stores it durably)
-before we answer 200; if that fails we answer 503 so that the server retries.
+the subscription is registered), else 401 (logged and counted, without the header or the body). A notification is
+handed to ``sink`` (the job store stores it durably) before we answer 200; if that fails we answer 503 so that the
+server retries.
+
+A notification about one of the agent's review Tasks (EHR worklist mode: ``Task?code=approve``) is not stored: it
+asks for a round of the EHR follower now (``on_task``), which reads what changed.
+
+Every notification counts once in ``rtletter_inbound_total{channel="fhir"}`` by result: ``stored`` (a new course
+event stored), ``notified`` (accepted, nothing new to store: heartbeat, handshake, ping, repeat, Task change),
+``refused`` (401), ``bad_request`` (400), ``failed`` (503).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from rtletter.agent.channels.base import Inbound
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracker, course_inbound
 from rtletter.agent.fhir.state import StateStore
+from rtletter.agent.logging import get_logger
 
 AUTH_HEADER = "Authorization"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -40,6 +49,10 @@ COURSE_CRITERIA = f"Procedure?code={COURSE_CODES}&status={','.join(DONE_STATUSES
 HEARTBEAT_GRACE = 2.0  # a heartbeat is missed after this many periods of silence
 EVENTS_KEY = "fhir.subscription.events."
 FHIR_JSON = "application/fhir+json"
+TASK_APPROVE = "http://hl7.org/fhir/CodeSystem/task-code|approve"
+TASK_CRITERIA = f"Task?code={TASK_APPROVE}"
+
+log = get_logger("rtletter.agent.fhir.subscriptions")
 
 Sink = Callable[[Inbound], None]
 
@@ -98,6 +111,8 @@ class NotificationReceiver:
         clock: Callable[[], datetime] = _now,
         monotonic: Callable[[], float] = time.monotonic,
         heartbeat_s: float | None = None,
+        on_task: Callable[[], None] | None = None,
+        metrics: Any = None,
     ) -> None:
         if not secret:
             raise ValueError("a subscription secret is required")
@@ -112,6 +127,24 @@ class NotificationReceiver:
         self.heartbeat_s: dict[str, float] = {}  # subscription -> heartbeat period, when known
         self.default_heartbeat_s = heartbeat_s  # the period we registered with: expected of every subscription seen
         self.catch_ups: list[str] = []  # reasons, for tests and metrics (no PHI)
+        self.on_task = on_task or (lambda: None)
+        self.metrics = metrics  # AgentMetrics (its inbound counter), None in bare tests
+        self.task_notifications = 0
+
+    def count(self, result: str, **fields: object) -> None:
+        """One notification, counted and logged by its result; fields are kinds and counts, never data."""
+        if self.metrics is not None:
+            self.metrics.inbound.labels(channel="fhir", result=result).inc()
+        if result == "refused":
+            log.warning("notification refused", status=401, **fields)
+        elif result in ("bad_request", "failed"):
+            log.warning("notification not taken", result=result, **fields)
+        else:
+            log.info("notification received", result=result, **fields)
+
+    def _task_changed(self) -> None:
+        self.task_notifications += 1
+        self.on_task()
 
     def authorised(self, header_value: str | None) -> bool:
         return header_value is not None and hmac.compare_digest(header_value.encode(), self._expected.encode())
@@ -123,7 +156,10 @@ class NotificationReceiver:
     # --- R4 rest-hook ----------------------------------------------------------------------------------------------
 
     def resource(self, resource: Resource, raw: bytes, *, source: str = "rest-hook") -> list[Inbound]:
-        """A rest-hook notification with payload: the (course summary) resource itself."""
+        """A rest-hook notification with payload: the (course summary) resource itself, or a review Task."""
+        if resource.get("resourceType") == "Task":
+            self._task_changed()
+            return []
         if resource.get("resourceType") != "Procedure":
             return []
         event = self.tracker.classify(resource)
@@ -140,8 +176,9 @@ class NotificationReceiver:
         return [inbound]
 
     def ping(self) -> None:
-        """An empty rest-hook notification: something matched, we must query."""
+        """An empty rest-hook notification: something matched, we must query (a course or a review Task: both)."""
         self._catch_up("rest-hook ping")
+        self.on_task()
 
     # --- Backport --------------------------------------------------------------------------------------------------
 
@@ -177,9 +214,11 @@ class NotificationReceiver:
         """full-resource payloads go through the tracker; id-only focus references are stored as they are."""
         stored: list[Inbound] = []
         by_key = {f"{r.get('resourceType')}/{r.get('id')}": r for r in status["resources"]}
+        task_changed = False
         for event in status["events"]:
             focus = event.get("focus") or ""
             ref = "/".join(focus.split("/_history/", 1)[0].rstrip("/").split("/")[-2:])
+            task_changed = task_changed or ref.startswith("Task/")
             if not ref.startswith("Procedure/"):
                 continue
             resource = by_key.get(ref)
@@ -196,6 +235,8 @@ class NotificationReceiver:
             )
             self.sink(inbound)
             stored.append(inbound)
+        if task_changed:
+            self._task_changed()
         return stored
 
     def expect_heartbeat(self, subscription: str, period_s: float) -> None:
@@ -219,25 +260,34 @@ def build_router(receiver: NotificationReceiver, *, prefix: str = "/fhir/notify"
     router = APIRouter(prefix=prefix)
 
     async def _handle(request: Request) -> Response:
-        if not receiver.authorised(request.headers.get(AUTH_HEADER)):
+        header = request.headers.get(AUTH_HEADER)
+        if not receiver.authorised(header):
+            receiver.count("refused", reason="no secret" if header is None else "wrong secret")
             return Response(status_code=401)
         raw = await request.body()
         if not raw.strip():
             receiver.ping()
+            receiver.count("notified", kind="ping")
             return Response(status_code=200)
         try:
             body = json.loads(raw)
         except ValueError:
-            return Response(status_code=400)
+            body = None
         if not isinstance(body, dict):
+            receiver.count("bad_request", kind="not a JSON object")
             return Response(status_code=400)
+        rtype = str(body.get("resourceType") or "none")[:40]
+        kind = rtype
         try:
-            if body.get("resourceType") == "Bundle":
-                receiver.notification(body, raw)
+            if rtype == "Bundle":
+                kind = str((parse_status(body) or {}).get("type") or "bundle")[:40]
+                stored = receiver.notification(body, raw)
             else:
-                receiver.resource(body, raw)
-        except Exception:  # not stored: make the server retry rather than lose it
+                stored = receiver.resource(body, raw)
+        except Exception as exc:  # not stored: make the server retry rather than lose it
+            receiver.count("failed", kind=kind, error=type(exc).__name__)
             return Response(status_code=503)
+        receiver.count("stored" if stored else "notified", kind=kind, stored=len(stored))
         return Response(status_code=200)
 
     @router.post("")
@@ -283,12 +333,27 @@ def register_subscription(
     if backport_topic:
         subscription["meta"] = {"profile": [BACKPORT_PROFILE]}
         subscription["criteria"] = backport_topic
-        code_filter = {"url": EXT_FILTER, "valueString": f"Procedure?code={COURSE_CODES}"}
+        code_filter = {"url": EXT_FILTER, "valueString": criteria.split("&", 1)[0]}
         subscription["_criteria"] = {"extension": [code_filter]}
         channel["_payload"] = {"extension": [{"url": EXT_CONTENT, "valueCode": content}]}
         if heartbeat_s:
             channel["extension"] = [{"url": EXT_HEARTBEAT, "valueUnsignedInt": heartbeat_s}]
     return client.create(subscription)
+
+
+def register_task_subscription(
+    client: FhirClient, *, endpoint: str, secret: str, backport_topic: str | None = None
+) -> Resource:
+    """The subscription on the agent's review Tasks (EHR worklist mode): a change to one makes the follower look now.
+    R4 criteria on ``Task.code``, or a Backport topic subscription (the site's Task topic) filtered the same way."""
+    return register_subscription(
+        client,
+        endpoint=endpoint,
+        secret=secret,
+        backport_topic=backport_topic,
+        criteria=TASK_CRITERIA,
+        reason="rtletter: review Task of a draft letter changed",
+    )
 
 
 def subscription_status(client: FhirClient, subscription_id: str) -> Resource:

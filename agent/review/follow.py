@@ -5,8 +5,9 @@
 overlap>`` once a mark exists), and ``apply()`` decides each changed draft:
 
 - signed: the DocumentReference is ``docStatus`` final/amended (its text becomes the job's final text; signer =
-  ``authenticator``), or the Task is ``completed`` with an ``output`` pointing at a final DocumentReference (an EHR
-  that files the signed letter as a new document);
+  ``authenticator``; without one the signer is recorded as unknown, never guessed from ``Task.owner``), or the
+  Task is ``completed`` with an ``output`` pointing at a final DocumentReference (an EHR that files the signed
+  letter as a new document);
 - rejected: the Task is ``rejected``/``cancelled`` (reason = ``statusReason.text``) or the document
   ``entered-in-error``;
 - anything else (the Task ``in-progress``, a completed Task whose document is still preliminary): still open, seen
@@ -16,6 +17,10 @@ The mark is the server's own clock (the search Bundle's ``meta.lastUpdated``), k
 (``fhir``/``review/follow_mark``); the overlap absorbs clock skew between the server's writers. Deciding is
 idempotent (conditional on the job still being posted), so a replay or a subscription notification for the same
 change does nothing twice: a subscription sink may hand the notified resources to ``apply()`` directly.
+
+``changed`` in a round's result (and its ``ehr follow`` log line) counts real changes only: a resource version the
+follower has not seen before, other than the version 1 the agent itself posted (the overlap window and the first
+round bring unchanged resources back). Seen versions are kept in ``channel_state`` (``review/seen/<Type>/<id>``).
 """
 
 from __future__ import annotations
@@ -39,12 +44,14 @@ MARK_KEY = "review/follow_mark"
 OVERLAP_S = 120.0
 IDS_PER_SEARCH = 40  # keeps the URL well under common 8 KiB limits
 ACTOR = "ehr:fhir"
+SEEN_PREFIX = "review/seen/"
+SIGNER_UNKNOWN = "signed in the EHR, signer unknown"  # the signed document names no authenticator
 
 
 @dataclass
 class FollowResult:
     checked: int = 0  # open drafts looked for
-    changed: int = 0  # resources the server reported as changed
+    changed: int = 0  # resources changed since the follower last saw them (not the agent's own version 1)
     signed: int = 0
     rejected: int = 0
 
@@ -109,7 +116,7 @@ class EhrFollower:
         doc_ids = [i for i in (_id(j["posted_document"]) for j in jobs) if i]
         changed = self._search("Task", task_ids, since, marks)
         changed += self._search("DocumentReference", doc_ids, since, marks)
-        result.changed = len(changed)
+        result.changed = sum(1 for resource in changed if self._new_version(resource))
         decided = self.apply(changed, jobs=jobs)
         result.signed, result.rejected = decided.signed, decided.rejected
         if marks:
@@ -117,6 +124,17 @@ class EhrFollower:
         log.info("ehr follow", checked=result.checked, changed=result.changed, signed=result.signed,
                  rejected=result.rejected)  # fmt: skip
         return result
+
+    def _new_version(self, resource: Resource) -> bool:
+        """Whether this version is a change the follower has not seen (records it as seen)."""
+        version = str((resource.get("meta") or {}).get("versionId") or "")
+        if version in ("", "1"):  # as the agent posted it
+            return False
+        key = f"{SEEN_PREFIX}{resource.get('resourceType')}/{resource.get('id')}"
+        if self.store.get_state(self.channel, key) == version:
+            return False
+        self.store.set_state(self.channel, key, version)
+        return True
 
     def apply(self, resources: Iterable[Resource], *, jobs: list[dict[str, Any]] | None = None) -> FollowResult:
         """Decide the drafts these (changed) Tasks/DocumentReferences belong to."""
@@ -168,9 +186,7 @@ class EhrFollower:
             if text is None:
                 log.warning("signed in the EHR without inline text; job left open", job_id=job_id)
                 return None
-            signer = (final.get("authenticator") or {}).get("reference") or ((task or {}).get("owner") or {}).get(
-                "reference"
-            )
+            signer = (final.get("authenticator") or {}).get("reference")
             stamp = (final.get("meta") or {}).get("lastUpdated")
             done = self.reviews.decide(
                 job_id,
@@ -179,6 +195,7 @@ class EhrFollower:
                 via="ehr",
                 final_text=text,
                 signer_reference=signer,
+                signer=None if signer else SIGNER_UNKNOWN,
                 final_document=_versioned(final),
                 decided_at=_parse(stamp) if stamp else None,
             )

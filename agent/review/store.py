@@ -262,8 +262,10 @@ class ReviewStore:
         signer_reference: str | None = None,
         final_document: str | None = None,
         decided_at: datetime | None = None,
+        signer: str | None = None,
     ) -> bool:
-        """posted -> signed | rejected, with the decision recorded. False when the job was no longer posted."""
+        """posted -> signed | rejected, with the decision recorded. False when the job was no longer posted.
+        ``signer``: who decided, when that is not ``actor`` (an EHR that names no one)."""
         now = self.clock()
         with self._tx() as conn:
             done = conn.execute(
@@ -279,7 +281,7 @@ class ReviewStore:
                 outcome=outcome.value,
                 final_text=final_text,
                 reason=reason,
-                signer=actor,
+                signer=signer or actor,
                 signer_reference=signer_reference,
                 decided_at=decided_at or now,
                 decided_via=via,

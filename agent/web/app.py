@@ -131,16 +131,21 @@ def notification_router(
     *,
     catch_up: Callable[[str], None] | None = None,
     on_stored: Callable[[], None] | None = None,
+    on_task: Callable[[], None] | None = None,
     heartbeat_s: float | None = None,
+    metrics: AgentMetrics | None = None,
 ) -> tuple[NotificationReceiver, APIRouter]:
     """The FHIR subscription receiver on the store (its course tracker shares the poller's state) and its routes.
-    ``heartbeat_s``: the Backport heartbeat period registered (``rtletter subscribe``); silence beyond it is a gap."""
+    ``heartbeat_s``: the Backport heartbeat period registered (``rtletter subscribe``); silence beyond it is a gap.
+    ``on_task``: a review Task changed in the EHR (follow it now). ``metrics``: every notification is counted."""
     receiver = NotificationReceiver(
         store_sink(store, on_stored=on_stored),
         store.state("fhir"),
         secret=secret,
         catch_up=catch_up,
         heartbeat_s=heartbeat_s,
+        on_task=on_task,
+        metrics=metrics,
     )
     return receiver, build_router(receiver)
 

@@ -163,11 +163,22 @@ class Auth:
     def set_login_cookie(self, response: Response, token: str) -> None:
         self._cookie(response, LOGIN_COOKIE, token, 3600)
 
+    def _plain_http(self, request: Request) -> bool:
+        """Secure cookies asked for, but this request came over plain HTTP (no TLS-terminating proxy in front)."""
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return self.settings.cookie_secure and request.url.scheme == "http" and forwarded != "https"
+
     async def login(self, request: Request) -> LoginOutcome:
         self._check_origin(request)
         form = await request.form()
         cookie = request.cookies.get(LOGIN_COOKIE) or ""
         token = form.get(CSRF_FIELD)
+        if not cookie and self._plain_http(request):
+            raise HTTPException(
+                403,
+                "the browser did not send the login cookie back: worklist.cookie_secure is on, so cookies travel "
+                "only over HTTPS; open the worklist over https (cookie_secure: false only for tests on loopback)",
+            )
         if not cookie or not isinstance(token, str) or not hmac.compare_digest(token.encode(), cookie.encode()):
             raise HTTPException(403, "missing or wrong CSRF token")
         name = str(form.get("username") or "").strip()[:64]

@@ -77,10 +77,16 @@ def test_cli_backfill_prints_a_summary_and_refuses_bad_dates(config_file: Callab
     _drop(settings, "two.case.json", make_case(2).model_dump_json())
     dry = _cli("--since", "2026-01-27", "--until", "2026-01-29", "--config", str(config), "--dry-run")
     assert dry.exit_code == 0, dry.stderr
-    assert dry.stdout.strip() == "file: found 1, already drafted 0, already queued 0, would enqueue 1"
+    assert dry.stdout.strip().splitlines() == [
+        "file: found 1, already drafted 0, already queued 0, would enqueue 1",
+        "  would enqueue synthetic:course-0002 (ended 2026-01-28)",
+    ]
     done = _cli("--since", "2026-01-27", "--until", "2026-01-29", "--config", str(config))
     assert done.exit_code == 0, done.stderr
-    assert done.stdout.strip() == "file: found 1, already drafted 0, already queued 0, enqueued 1"
+    assert done.stdout.strip().splitlines() == [
+        "file: found 1, already drafted 0, already queued 0, enqueued 1",
+        "  enqueued synthetic:course-0002 (ended 2026-01-28)",  # which course, for the operator
+    ]
     assert "backfill file" in done.stderr  # the progress bar
     store = open_store(settings)
     assert [i.status for i in store.list_inbound()] == [Status.received]  # queued for the worker

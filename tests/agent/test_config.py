@@ -48,6 +48,12 @@ def test_environment_overrides_yaml_with_nested_delimiter(tmp_path: Path, monkey
     [
         ("channels: {file: {inbx: a}}", "unknown key channels.file.inbx"),
         ("scheduler: {poll_interval: 3}", "unknown key scheduler.poll_interval"),
+        (
+            "channels: {fhir: {base_url: 'http://x.invalid', poll_interval_s: 1}}",
+            "unknown key channels.fhir.poll_interval_s (it has no effect; use scheduler.poll_interval_s)",
+        ),
+        ("channels: {fhir: {base_url: 'http://x.invalid', poll_start: yesterday}}", "channels.fhir.poll_start"),
+        ("scheduler: {follow_interval_s: 0}", "scheduler.follow_interval_s: Input should be greater than 0"),
         ("nonsense: 1", "unknown key nonsense"),
         ("channels: {fhir: {base_url: 'fhir.example.org/R4'}}", "channels.fhir.base_url: Input should be a valid URL"),
         (
@@ -131,6 +137,28 @@ def test_cli_config_check_ok_prints_summary_without_secrets(tmp_path: Path) -> N
     assert result.stdout.startswith(f"OK {path}")
     assert "channel fhir: http://x.invalid/fhir (auth basic)" in result.stdout
     assert "hunter2" not in result.stdout
+
+
+def test_cli_config_check_refuses_the_channel_poll_interval_that_did_nothing(tmp_path: Path) -> None:
+    text = "channels: {fhir: {base_url: 'http://x.invalid/fhir', poll_interval_s: 1}}\nscheduler: {poll_interval_s: 5}"
+    result = _cli("config", "check", str(_yaml(tmp_path, text)))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown key channels.fhir.poll_interval_s (it has no effect; use scheduler.poll_interval_s)"
+    ]
+    fixed = _cli("config", "check", str(_yaml(tmp_path, text.replace(", poll_interval_s: 1", ""))))
+    assert fixed.returncode == 0, fixed.stderr
+    assert "scheduler: poll every 5 s, EHR follow every 60 s" in fixed.stdout
+    assert "polls courses changed since first start" in fixed.stdout
+
+
+def test_poll_start_is_the_first_start_unless_set(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    fhir = "channels: {fhir: {base_url: 'http://x.invalid/fhir'%s}}"
+    assert load_settings(_yaml(tmp_path, fhir % "")).channels.fhir.poll_start == "first-start"  # type: ignore[union-attr]
+    explicit = load_settings(_yaml(tmp_path, fhir % ", poll_start: '2026-10-01T00:00:00Z'"))
+    assert explicit.channels.fhir.poll_start == datetime(2026, 10, 1, tzinfo=UTC)  # type: ignore[union-attr]
 
 
 def test_cli_config_check_unknown_key_exits_2_with_one_line(tmp_path: Path) -> None:

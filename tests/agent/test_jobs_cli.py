@@ -33,12 +33,14 @@ def test_jobs_list_show_retry_cancel(config_file: Callable[..., Path]) -> None:
     store = _seed(config)
     listed = runner.invoke(app, ["jobs", "list", "-c", str(config), "--status", "dead"])
     assert listed.exit_code == 0, listed.output
-    (line,) = listed.output.strip().splitlines()
+    header, line = listed.output.strip().splitlines()
+    assert header.split("\t") == ["ID", "STATE", "ATTEMPTS", "FLAGS", "KEY", "LAST ERROR"]
     assert line.split("\t")[:5] == ["1", "dead", "1", "-", "synthetic:course-0001"]
     assert line.endswith("AgentError: the generator returned an empty draft")
 
     shown = runner.invoke(app, ["jobs", "show", "synthetic:course-0001", "-c", str(config)])
     assert shown.exit_code == 0 and '"status": "dead"' in shown.output
+    assert '"flags": []' in shown.output and "frozenset" not in shown.output
     assert store.audit_rows()[-1]["what"] == "shown on the command line"
 
     retried = runner.invoke(app, ["jobs", "retry", "1", "-c", str(config)])
@@ -62,3 +64,34 @@ def test_jobs_errors_exit_2_with_one_line(config_file: Callable[..., Path]) -> N
     runner.invoke(app, ["jobs", "cancel", "2", "-c", str(config)])
     again = runner.invoke(app, ["jobs", "cancel", "2", "-c", str(config)])
     assert again.exit_code == 2 and "job 2 is cancelled" in again.output
+
+
+def test_jobs_list_says_no_jobs_and_shows_inbound_events_not_yet_jobs(config_file: Callable[..., Path]) -> None:
+    config = config_file()
+    store = JobStore(load_settings(config).database.url)
+    store.create_tables()
+    empty = runner.invoke(app, ["jobs", "list", "-c", str(config)])
+    assert empty.exit_code == 0 and empty.output.strip() == "no jobs"
+    assert runner.invoke(app, ["jobs", "list", "-c", str(config), "--status", "dead"]).output.strip() == (
+        "no jobs in state dead"
+    )
+
+    for version in (1, 2):  # what a backfill leaves: stored events, no worker run yet
+        store.store_inbound(
+            channel="fhir",
+            key=f"Procedure/c{version}/_history/1",
+            payload=b"{}",
+            content_type="application/fhir+json",
+            received_at=store.clock(),
+        )
+    listed = runner.invoke(app, ["jobs", "list", "-c", str(config)])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.strip().splitlines()
+    assert lines[0] == "inbound events waiting to become jobs: 2"
+    assert lines[1].split("\t") == ["INBOUND", "STATE", "ATTEMPTS", "CHANNEL", "KEY", "LAST ERROR"]
+    assert [line.split("\t")[:5] for line in lines[2:]] == [
+        ["1", "received", "0", "fhir", "Procedure/c1/_history/1"],
+        ["2", "received", "0", "fhir", "Procedure/c2/_history/1"],
+    ]
+    flags = runner.invoke(app, ["jobs", "list", "-c", str(config), "--status", "posted"])
+    assert flags.output.strip() == "no jobs in state posted"  # waiting events are not posted jobs

@@ -21,7 +21,15 @@ from factories import make_case  # type: ignore[import-not-found]
 from rtletter.agent.config import SchedulerSettings, load_settings
 from rtletter.agent.logging import configure_logging
 from rtletter.agent.sandbox import free_port
-from rtletter.agent.scheduler import BACKFILL_JOB, HEARTBEAT_JOB, POLL_JOB, backfill_window, build_scheduler
+from rtletter.agent.scheduler import (
+    BACKFILL_JOB,
+    FOLLOW_JOB,
+    HEARTBEAT_JOB,
+    POLL_JOB,
+    backfill_window,
+    build_scheduler,
+    follow_now,
+)
 
 
 def test_jobs_coalesce_run_one_at_a_time_with_misfire_grace() -> None:
@@ -43,6 +51,40 @@ def test_jobs_coalesce_run_one_at_a_time_with_misfire_grace() -> None:
     off = build_scheduler(SchedulerSettings(backfill_cron=None), poll=lambda: None, backfill=lambda: None)
     assert [job.id for job in off.get_jobs()] == [POLL_JOB]
     assert backfill_window(date(2026, 3, 10), 7) == (date(2026, 3, 3), date(2026, 3, 10))
+
+
+def test_the_ehr_follower_has_its_own_job_and_interval_and_runs_now_on_request() -> None:
+    polls: list[float] = []
+    follows: list[float] = []
+    settings = SchedulerSettings(poll_interval_s=3600, follow_interval_s=0.2, backfill_cron=None)
+    scheduler = build_scheduler(
+        settings, poll=lambda: polls.append(time.monotonic()), follow=lambda: follows.append(time.monotonic())
+    )
+    scheduler.start()
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert set(jobs) == {POLL_JOB, FOLLOW_JOB}
+        assert jobs[FOLLOW_JOB].trigger.interval.total_seconds() == 0.2
+        assert jobs[POLL_JOB].trigger.interval.total_seconds() == 3600
+        time.sleep(0.9)
+        assert len(polls) == 1 and len(follows) >= 3  # the follower does not wait for the hourly poll
+    finally:
+        scheduler.shutdown(wait=True)
+
+    slow = build_scheduler(
+        SchedulerSettings(poll_interval_s=3600, follow_interval_s=3600, backfill_cron=None),
+        poll=lambda: None,
+        follow=lambda: follows.append(time.monotonic()),
+    )
+    slow.start()
+    try:
+        time.sleep(0.3)
+        before = len(follows)  # the round at start
+        follow_now(slow)  # a Task notification
+        time.sleep(0.5)
+        assert len(follows) == before + 1
+    finally:
+        slow.shutdown(wait=True)
 
 
 def test_a_slow_poll_never_runs_twice_at_once_and_failures_are_logged_without_data() -> None:

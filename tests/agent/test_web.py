@@ -88,6 +88,56 @@ def test_notifications_need_the_secret_and_are_stored_before_200(store: JobStore
     assert any(r["actor"] == "web:fhir-notify" and r["action"] == "write" for r in store.audit_rows())
 
 
+def _metric_values(body: str) -> dict[str, float]:
+    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if not line.startswith("#")}
+
+
+def _states(values: dict[str, float], table: str) -> set[str]:
+    """The ``state`` labels of ``rtletter_jobs`` for one table."""
+    found = [k for k in values if k.startswith("rtletter_jobs{") and f'table="{table}"' in k]
+    return {k.split('state="')[1].split('"')[0] for k in found}
+
+
+def test_every_notification_is_counted_and_refusals_are_logged_without_data(store: JobStore) -> None:
+    import io
+
+    from rtletter.agent.logging import configure_logging
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    metrics = AgentMetrics()
+    tasks: list[int] = []
+    _, router = notification_router(store, SECRET, metrics=metrics, on_task=lambda: tasks.append(1))
+    client = TestClient(create_app(store, metrics, notifications=router))
+    course = {**_course("c9"), "note": [{"text": "Hannelore Quastenberg"}]}
+    payload = json.dumps(course).encode()
+    good = {"Authorization": f"Bearer {SECRET}"}
+    assert client.put("/fhir/notify/Procedure/c9", content=payload).status_code == 401
+    assert client.post("/fhir/notify", content=payload, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.put("/fhir/notify/Procedure/c9", content=payload, headers=good).status_code == 200
+    assert client.put("/fhir/notify/Procedure/c9", content=payload, headers=good).status_code == 200  # a repeat
+    assert client.post("/fhir/notify", content=json.dumps(_backport("heartbeat")), headers=good).status_code == 200
+    task = {"resourceType": "Task", "id": "t1", "meta": {"versionId": "2"}, "status": "completed"}
+    assert client.put("/fhir/notify/Task/t1", content=json.dumps(task), headers=good).status_code == 200
+    assert client.post("/fhir/notify", content=b"[1, 2]", headers=good).status_code == 400
+
+    values = _metric_values(client.get("/metrics").text)
+    assert values['rtletter_inbound_total{channel="fhir",result="refused"}'] == 2
+    assert values['rtletter_inbound_total{channel="fhir",result="stored"}'] == 1
+    assert values['rtletter_inbound_total{channel="fhir",result="notified"}'] == 3  # repeat, heartbeat, Task
+    assert values['rtletter_inbound_total{channel="fhir",result="bad_request"}'] == 1
+    assert tasks == [1]  # the Task change asked for a follow round; it stored nothing
+    assert [i.key for i in store.list_inbound()] == ["Procedure/c9/_history/1"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    refused = [line for line in lines if line["event"] == "notification refused"]
+    assert [(r["status"], r["reason"], r["level"]) for r in refused] == [
+        (401, "no secret", "warning"),
+        (401, "wrong secret", "warning"),
+    ]
+    assert "Quastenberg" not in stream.getvalue() and "nope" not in stream.getvalue()
+    assert "c9" not in stream.getvalue() and SECRET not in stream.getvalue()
+
+
 def test_extra_routers_are_included(store: JobStore) -> None:
     from fastapi import APIRouter
 
@@ -158,8 +208,16 @@ def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
     )  # an event of a channel that is not configured: dead after one attempt
     worker.drain()
     body = TestClient(create_app(store, metrics)).get("/metrics").text
-    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in body.splitlines() if not line.startswith("#")}
+    values = _metric_values(body)
     assert values['rtletter_jobs{state="posted",table="jobs"}'] == 2
+    inbound_states = {
+        k.split('state="')[1].split('"')[0] for k in values if k.startswith("rtletter_jobs{") and 'table="inbound"' in k
+    }
+    assert inbound_states == {"received", "context_fetched", "quarantined", "dead"}  # an event is never "posted"
+    job_states = {
+        k.split('state="')[1].split('"')[0] for k in values if k.startswith("rtletter_jobs{") and 'table="jobs"' in k
+    }
+    assert "received" not in job_states and "quarantined" not in job_states
     assert values['rtletter_jobs{state="dead",table="inbound"}'] == 1
     assert values['rtletter_dead_letters_total{table="inbound"}'] == 1
     assert values['rtletter_step_seconds_count{step="post"}'] == 2

@@ -72,7 +72,8 @@ def write_config(tmp_path: Path, base_url: str, **fhir: Any) -> Path:
     port = free_port()
     data = {
         "database": {"url": f"sqlite:///{tmp_path / 'agent.db'}"},
-        "channels": {"fhir": {"base_url": base_url, **fhir}},
+        # The courses of these tests are loaded before the agent starts: an explicit poll start takes them.
+        "channels": {"fhir": {"base_url": base_url, "poll_start": "2000-01-01T00:00:00Z", **fhir}},
         "model": {"backend": "template"},
         "jobs": {"backoff_base_s": 0.2, "backoff_max_s": 0.5, "max_attempts": 50},
         "scheduler": {"poll_interval_s": 3600, "backfill_cron": None},  # drafts here come from notifications
@@ -156,6 +157,68 @@ def test_subscribe_then_notifications_become_exactly_one_draft(
         agent.kill()
         client.close()
     assert agent.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_sign_off_in_the_ehr_is_followed_at_once_through_the_task_subscription(
+    fhir_sandbox_factory, example_bundle, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    sandbox = fhir_sandbox_factory()
+    client = FhirClient(sandbox.base_url)
+    config = write_config(tmp_path, sandbox.base_url, subscription_secret=SECRET)  # R4 criteria subscriptions
+    data = yaml.safe_load(config.read_text())
+    data["scheduler"]["follow_interval_s"] = 3600  # a round at start, then hourly: only a notification is sooner
+    config.write_text(yaml.safe_dump(data))
+    settings = load_settings(config)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    web = f"http://127.0.0.1:{settings.web.port}"
+    store = JobStore(settings.database.url)
+    try:
+        assert wait_for(lambda: httpx.get(f"{web}/readyz").status_code == 200)
+        result = CliRunner().invoke(app, ["subscribe", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        courses, tasks = result.stdout.strip().splitlines()
+        assert ": active -> " in courses and tasks.endswith(f"(review Tasks): active -> {web}/fhir/notify")
+
+        bundle = example_bundle("xrts-02-prostate-2p-1v")
+        course = course_of(bundle)
+        course["status"] = "in-progress"
+        sandbox.load(copy.deepcopy(bundle))
+        client.update({**copy.deepcopy(course), "status": "completed"})
+        assert wait_for(lambda: [j.status for j in store.list_jobs()] == [Status.posted])
+        [job] = store.list_jobs()
+
+        document = client.read("DocumentReference", job.posted_document.split("/")[1])  # signed in the EHR
+        client.update({**document, "docStatus": "final", "authenticator": {"reference": "Practitioner/ehr-doc"}})
+        task = client.read("Task", job.posted_task.split("/")[1])
+        client.update({**task, "status": "completed"})
+        assert wait_for(lambda: store.get_job(job.id).status == Status.signed, 15)  # not an hour later
+
+        metrics = httpx.get(f"{web}/metrics").text
+        counted = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in metrics.splitlines()
+            if line.startswith('rtletter_inbound_total{channel="fhir"')
+        }
+        assert counted['rtletter_inbound_total{channel="fhir",result="stored"}'] == 1  # the course
+        assert counted['rtletter_inbound_total{channel="fhir",result="notified"}'] >= 2  # the Task's changes
+        assert httpx.post(f"{web}/fhir/notify", content=b"{}").status_code == 401
+        metrics = httpx.get(f"{web}/metrics").text
+        assert 'rtletter_inbound_total{channel="fhir",result="refused"} 1.0' in metrics
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=30)
+    finally:
+        agent.kill()
+        client.close()
+        store.dispose()
+    assert agent.returncode == 0, stderr
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "notification refused" and e["status"] == 401 for e in events)
     assert "Traceback" not in stderr
 
 

@@ -16,6 +16,8 @@ from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.service import build_worker
 
 pytestmark = pytest.mark.integration
+# The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
+LOADED_FROM = "2000-01-01T00:00:00Z"
 
 
 def test_reads_and_writes_become_audit_events_on_the_server(
@@ -30,7 +32,7 @@ def test_reads_and_writes_become_audit_events_on_the_server(
         yaml.safe_dump(
             {
                 "database": {"url": f"sqlite:///{tmp_path / 'agent.db'}"},
-                "channels": {"fhir": {"base_url": sandbox.base_url, "audit_events": True}},
+                "channels": {"fhir": {"base_url": sandbox.base_url, "audit_events": True, "poll_start": LOADED_FROM}},
                 "model": {"backend": "template"},
             }
         )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rtletter.agent.fhir.client import FhirClient
-from rtletter.agent.fhir.poller import MARK_KEY, CoursePoller
+from rtletter.agent.fhir.poller import MARK_KEY, START_KEY, CoursePoller
 from rtletter.agent.fhir.state import JsonFileState, MemoryState
 
 pytestmark = pytest.mark.integration
@@ -79,3 +79,31 @@ def test_a_crash_before_the_events_are_stored_delivers_them_again(
         assert ref in keys(restarted.poll())  # delivered again
         assert ref not in keys(restarted.poll())  # the second poll committed the first one's state
         assert JsonFileState(state_file).get(MARK_KEY)  # the mark is persisted
+
+
+def test_the_first_start_takes_only_what_changes_from_then_on(
+    fhir_server: str, load_bundle, example_bundle, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    history = example_bundle("xrts-03-prostate-1p-3v")  # finished before the agent ever ran
+    load_bundle(history)
+    history_ref = f"Procedure/{course_of(history)['id']}"
+    running = example_bundle("xrts-07-uterus-1p-1v")
+    course_of(running)["status"] = "in-progress"
+    load_bundle(running)
+    running_ref = f"Procedure/{course_of(running)['id']}"
+    state_file = tmp_path / "poll-state.json"
+    with FhirClient(fhir_server) as client:
+        first = CoursePoller(client, JsonFileState(state_file), overlap_s=60)  # poll_start: first-start
+        assert history_ref not in keys(first.poll())  # go-live drafts nothing of the server's history
+        started = JsonFileState(state_file).get(START_KEY)
+        assert started and first.params()[-1] == ("_lastUpdated", f"ge{started}")
+
+        finished = copy.deepcopy(course_of(running))
+        finished["status"] = "completed"
+        client.update(finished)
+        assert keys(first.poll()) == {running_ref: "completed"}  # a change after the start is found
+
+        restarted = CoursePoller(client, JsonFileState(state_file), overlap_s=3600)  # a restart keeps the start
+        assert JsonFileState(state_file).get(START_KEY) == started
+        assert dict(restarted.params())["_lastUpdated"] == f"ge{started}"  # the overlap never reaches before it
+        assert history_ref not in keys(restarted.poll())

@@ -19,6 +19,7 @@ from rtletter.agent.fhir.subscriptions import (
     NotificationReceiver,
     build_router,
     register_subscription,
+    register_task_subscription,
     subscription_status,
 )
 from rtletter.agent.sandbox import free_port
@@ -142,3 +143,27 @@ def test_backport_handshake_heartbeat_and_event_notification(client, receiver_ap
     inbound = next(i for i in stored if i.meta["resource"] == "Procedure/bp-course")
     assert (inbound.meta["event"], inbound.meta["source"]) == ("completed", "backport")
     assert not [r for r in reasons if key in r]  # no gap: event 1 of 1 received
+
+
+def test_a_review_task_change_asks_for_a_follow_round_and_stores_nothing(client, receiver_app) -> None:  # type: ignore[no-untyped-def]
+    endpoint, receiver, stored, _ = receiver_app
+    rounds: list[int] = []
+    receiver.on_task = lambda: rounds.append(1)
+    created = register_task_subscription(client, endpoint=endpoint, secret=SECRET)
+    assert client.read("Subscription", created["id"])["status"] == "active"
+    before = len(stored)
+    task = {
+        "resourceType": "Task",
+        "id": "review-task-1",
+        "status": "requested",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve"}]},
+    }
+    client.update(task)
+    assert wait_for(lambda: len(rounds) == 1)
+    client.update({**task, "status": "completed"})  # signed in the EHR
+    assert wait_for(lambda: len(rounds) == 2)
+    other = {**task, "id": "other-task", "code": {"coding": [{"system": "http://x.invalid", "code": "fulfill"}]}}
+    client.update(other)  # not a review Task: the criteria keep it away
+    time.sleep(0.5)
+    assert len(rounds) == 2 and len(stored) == before

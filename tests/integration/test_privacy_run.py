@@ -20,6 +20,8 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.mappers.synth.generate import SyntheticPatient, generate_cohort
 
 pytestmark = pytest.mark.integration
+# The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
+LOADED_FROM = "2000-01-01T00:00:00Z"
 
 
 def _identifiers(bundle: dict[str, Any]) -> set[str]:
@@ -70,7 +72,7 @@ def test_a_full_run_logs_no_patient_data_and_audits_every_access(fhir_sandbox_fa
             {
                 "database": {"url": f"sqlite:///{database}"},
                 "channels": {
-                    "fhir": {"base_url": sandbox.base_url},
+                    "fhir": {"base_url": sandbox.base_url, "poll_start": LOADED_FROM},
                     "file": {
                         "inbox": str(inbox),
                         "outbox": str(tmp_path / "outbox"),

@@ -164,7 +164,7 @@ def test_the_follower_picks_up_sign_off_and_rejection_done_in_the_ehr(store: Job
     follower = EhrFollower(store, channel.client)
 
     first = follower.poll()  # nothing decided yet; sets the mark
-    assert (first.checked, first.signed, first.rejected) == (3, 0, 0)
+    assert (first.checked, first.changed, first.signed, first.rejected) == (3, 0, 0, 0)  # as the agent posted them
 
     final_text = DRAFT + "\nIn der EHR ergänzt.\n"
     ehr_signs(channel, signed_job.posted_document, signed_job.posted_task, final_text)
@@ -178,6 +178,7 @@ def test_the_follower_picks_up_sign_off_and_rejection_done_in_the_ehr(store: Job
 
     result = follower.poll()
     assert (result.signed, result.rejected) == (1, 1)
+    assert result.changed == 4  # the signed document and its Task, the rejected Task, the Task in progress
     assert store.get_job(signed_job.id).status == Status.signed
     state = review_store(store).get(signed_job.id)
     assert state.final_text == final_text and state.decided_via == "ehr"
@@ -188,9 +189,29 @@ def test_the_follower_picks_up_sign_off_and_rejection_done_in_the_ehr(store: Job
     assert store.get_job(open_job.id).status == Status.posted
 
     again = follower.poll()  # replays change nothing
-    assert (again.checked, again.signed, again.rejected) == (1, 0, 0)
+    assert (again.checked, again.changed, again.signed, again.rejected) == (1, 0, 0, 0)  # in progress: seen before
     pairs = review_store(store).decided(outcome="signed")
     assert [(p.job_id, p.draft_text, p.final_text) for p in pairs] == [(signed_job.id, DRAFT, final_text)]
+
+
+def test_a_signature_in_the_ehr_without_authenticator_records_the_signer_as_unknown(
+    store: JobStore, channel: FhirChannel
+) -> None:
+    from rtletter.agent.review.follow import SIGNER_UNKNOWN
+
+    job = posted_job(store, channel, fhir_case())
+    task = read(channel, job.posted_task)
+    task["owner"] = {"reference": "Practitioner/treating-doc"}  # who should sign, not who did
+    channel.client.update(task)
+    ehr_signs(channel, job.posted_document, job.posted_task, DRAFT + "Ohne Unterzeichner.\n")
+    document = read(channel, job.posted_document)
+    del document["authenticator"]
+    channel.client.update(document)
+
+    assert EhrFollower(store, channel.client).poll().signed == 1
+    state = review_store(store).get(job.id)
+    assert state.signer == SIGNER_UNKNOWN == "signed in the EHR, signer unknown"
+    assert state.signer_reference is None and state.decided_via == "ehr"
 
 
 def test_review_cli_follow_sign_reject_stats(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
@@ -221,6 +242,23 @@ def test_review_cli_follow_sign_reject_stats(store: JobStore, channel: FhirChann
     assert any(r["actor"] == "user:dr.cli" for r in store.audit_rows())
 
 
+def test_run_once_prints_the_followers_counts(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    signed, rejected = posted_job(store, channel, fhir_case()), posted_job(store, channel, fhir_case())
+    ehr_signs(channel, signed.posted_document, signed.posted_task, DRAFT + "Im KIS unterschrieben.\n")
+    task = read(channel, rejected.posted_task)
+    task["status"] = "rejected"
+    channel.client.update(task)
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
+    command = [sys.executable, "-m", "rtletter.agent.cli", "run", "--once", "--config", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("; in the EHR: signed 1, rejected 1"), result.stdout
+
+
 def test_run_once_picks_up_a_sign_off_done_in_the_ehr(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
     from rtletter.agent.config import load_settings
     from rtletter.agent.service import run
@@ -229,6 +267,7 @@ def test_run_once_picks_up_a_sign_off_done_in_the_ehr(store: JobStore, channel: 
     ehr_signs(channel, job.posted_document, job.posted_task, DRAFT + "Im KIS unterschrieben.\n")
     config = tmp_path / "agent.yaml"
     config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
-    run(load_settings(config), once=True)  # logs to stderr: a closed log file would outlive the test in structlog
+    summary = run(load_settings(config), once=True)  # logs to stderr: a closed log file would outlive the test
     assert store.get_job(job.id).status == Status.signed
+    assert summary.followed is not None and (summary.followed.signed, summary.followed.rejected) == (1, 0)
     assert review_store(store).get(job.id).final_text == DRAFT + "Im KIS unterschrieben.\n"

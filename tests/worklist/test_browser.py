@@ -26,6 +26,8 @@ from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox, free_port
 from rtletter.agent.worklist.users import UserStore
 
 pytestmark = pytest.mark.integration
+# The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
+LOADED_FROM = "2000-01-01T00:00:00Z"
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +62,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
             sandbox.load(json.loads((work / "cohort" / patient["patient_id"] / "bundle.json").read_text("utf-8")))
         config = {
             "database": {"url": f"sqlite:///{work / 'rtletter.db'}"},
-            "channels": {"fhir": {"base_url": sandbox.base_url, "poll_overlap_s": 0}},
+            "channels": {"fhir": {"base_url": sandbox.base_url, "poll_overlap_s": 0, "poll_start": LOADED_FROM}},
             "model": {"backend": "template"},
             "scheduler": {"backfill_cron": None},
             "worklist": {"cookie_secure": False},  # plain HTTP on loopback

@@ -54,6 +54,19 @@ def test_secure_cookie_flag_is_the_default(make_client: Callable[..., TestClient
     assert "Secure" in client.get("/worklist/login").headers["set-cookie"]
 
 
+def test_a_login_over_plain_http_with_secure_cookies_names_the_real_cause(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(cookie_secure=True)  # the default; the browser keeps a Secure cookie off plain http
+    answer = login(client, "anna")
+    assert answer.status_code == 403
+    assert "cookie_secure" in answer.text and "https" in answer.text and "CSRF" not in answer.text
+    behind_tls = client.post(  # a TLS-terminating proxy in front: the real cause is then a missing token cookie
+        "/worklist/login", data={"username": "anna", "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert behind_tls.status_code == 403 and "CSRF" in behind_tls.text
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(make_client: Callable[..., TestClient]) -> None:
     client = make_client()
     wrong = login(client, "anna", "not the password")
