@@ -57,12 +57,12 @@ class BaseConfig:
     # Optimizer
     lr: float = 3e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 10
+    warmup_steps: int = 6
     # Training
     seed: int = 1009
-    steps: int = 100
+    steps: int = 60
     batch_size: int = 2
-    seq_len: int = 2048
+    seq_len: int = 1024
     threads: int = 2
     max_minutes: float | None = None  # a wall-clock guard makes the result depend on the machine: off by default
     # Generation (written to generation_config.json)

@@ -9,6 +9,8 @@ import pytest
 
 from rtletter.model.base import BASE_FILES, build_base, corpus_documents, is_complete
 
+from .conftest import MICRO_CONFIG
+
 LETTER_ROLE = "assistant"
 
 
@@ -105,3 +107,10 @@ def test_base_corpus_never_contains_a_letter() -> None:
             long_lines = [line for line in item.letter.splitlines() if len(line) > 60 and line not in prompt]
             assert long_lines
             assert not any(line in corpus for line in long_lines)
+
+
+def test_the_same_config_builds_the_same_weights(micro_base: Path, tmp_path: Path) -> None:
+    """make demo is the same every time: no wall-clock guard or unseeded step may change the base."""
+    again = build_base(tmp_path / "again", MICRO_CONFIG)
+    assert (again / "model.safetensors").read_bytes() == (micro_base / "model.safetensors").read_bytes()
+    assert (again / "tokenizer.json").read_bytes() == (micro_base / "tokenizer.json").read_bytes()
