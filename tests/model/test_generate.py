@@ -32,7 +32,7 @@ def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     generator: Any = load_generator(micro_base)
     prompt = _prompts(micro_data, 1)[:1]
     free = generator.generate(prompt, max_new_tokens=6)[0]
-    assert free.completion_tokens == 6
+    assert free.completion_tokens == 6 and free.truncated  # cut at max_new_tokens: the draft is flagged
     # Make the model say <|eot_id|> exactly where it said its third token: swap the two rows of the output head.
     ids = generator._prompt_ids(prompt[0])
     with torch.no_grad():
@@ -46,7 +46,7 @@ def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     with torch.no_grad():
         head[[third, eot]] = head[[eot, third]]
     stopped = generator.generate(prompt, max_new_tokens=20)[0]
-    assert stopped.completion_tokens == 3  # two tokens and the stop token
+    assert stopped.completion_tokens == 3 and not stopped.truncated  # two tokens and the stop token
     assert stopped.text == generator.tokenizer.decode([first, second], skip_special_tokens=True).strip()
     assert "<|eot_id|>" not in stopped.text
 
