@@ -258,6 +258,10 @@ class ModelSettings(_Section):
     max_prompt_tokens: int = Field(default=3072, gt=0)
     # Drafts due together are generated as one batch (local: padded into one forward pass).
     batch_size: int = Field(default=8, ge=1)
+    # openai: requests in flight at once (vLLM batches them); at most batch_size are due together.
+    concurrency: int = Field(default=8, ge=1)
+    # The model server's --max-lora-rank (vLLM); with adapter_dir, an adapter of a higher rank fails the check.
+    max_lora_rank: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _backend_needs(self) -> ModelSettings:
@@ -270,7 +274,26 @@ class ModelSettings(_Section):
                 raise ValueError(f"adapter folder {self.adapter_dir} does not exist")
         if self.backend == "openai" and (self.base_url is None or not self.model_name):
             raise ValueError("base_url and model_name are required for the openai backend")
+        if self.adapter_dir is not None and self.max_lora_rank is not None:
+            rank = self.adapter_rank()
+            if rank > self.max_lora_rank:
+                raise ValueError(
+                    f"adapter {self.adapter_dir} has LoRA rank {rank}, above max_lora_rank {self.max_lora_rank} "
+                    f"(the server's --max-lora-rank): the server would refuse it; raise RTLETTER_MAX_LORA_RANK "
+                    f"(deploy/) and model.max_lora_rank to at least {rank}"
+                )
         return self
+
+    def adapter_rank(self) -> int:
+        """The LoRA rank of ``adapter_dir`` (``r`` in its ``adapter_config.json``, or a higher per-module rank)."""
+        from rtletter.model.generate import adapter_rank  # plain JSON reading: no torch
+
+        if self.adapter_dir is None or not self.adapter_dir.is_dir():
+            raise ValueError(f"adapter folder {self.adapter_dir} does not exist")
+        try:
+            return adapter_rank(self.adapter_dir)
+        except Exception as exc:  # ModelLoadError: the adapter folder's config is unreadable
+            raise ValueError(str(exc)) from None
 
 
 # --- jobs, scheduler, web, logging ----------------------------------------------------------------------------------
@@ -389,6 +412,8 @@ class Settings(BaseSettings):
         model = self.model
         where = {"local": str(model.base_dir), "openai": str(model.base_url), "template": "no model"}[model.backend]
         lines.append(f"model: {model.backend} ({where})")
+        if model.adapter_dir is not None and model.max_lora_rank is not None:
+            lines.append(f"adapter LoRA rank {model.adapter_rank()} <= server max_lora_rank {model.max_lora_rank}")
         lines.append(
             f"scheduler: poll every {self.scheduler.poll_interval_s:g} s, "
             f"EHR follow every {self.scheduler.follow_interval_s:g} s, backfill {self.scheduler.backfill_cron}"

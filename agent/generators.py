@@ -99,4 +99,6 @@ def build_generator(settings: ModelSettings) -> Generator:
     except ImportError as exc:
         raise ConfigError("model.backend openai: no OpenAI-compatible generator is installed yet") from exc
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    return load_openai_generator(str(settings.base_url), settings.model_name, api_key=key)  # type: ignore[no-any-return]
+    return load_openai_generator(  # type: ignore[no-any-return]
+        str(settings.base_url), settings.model_name, api_key=key, concurrency=settings.concurrency
+    )  # type: ignore[no-any-return]

@@ -815,3 +815,29 @@ def render_chat(
     return _llama3_template().render(
         messages=list(messages), bos_token=LLAMA3_BOS, add_generation_prompt=add_generation_prompt
     )
+
+
+# --- notes out of a rendered prompt (training data that is too long) ------------------------------------------------
+
+
+def without_oldest_note(user: str) -> str | None:
+    """The rendered facts block with its first (oldest) quoted note removed; the notes heading and rule go with the
+    last note. None when the text holds no note block.
+
+    For training examples over the length limit: the free-text notes are the least needed part of a prompt, and a
+    note cannot fake a block marker (``quote_note`` defuses them), so the blocks are found exactly.
+    """
+    for headings in _HEADINGS.values():
+        start = re.search(rf"^\[{re.escape(headings['note'])} (\d+)\b[^\n]*\]$", user, re.MULTILINE)
+        if start is None:
+            continue
+        end = re.compile(rf"^\[{re.escape(headings['note_end'])} {start.group(1)}\]$\n?", re.MULTILINE)
+        closing = end.search(user, start.end())
+        if closing is None:
+            return None
+        text = user[: start.start()] + user[closing.end() :]
+        if re.search(rf"^\[{re.escape(headings['note'])} \d+\b", text, re.MULTILINE) is None:
+            section = f"\n## {headings['notes']}\n{headings['notes_rule']}\n"
+            text = text.replace(section, "", 1)
+        return text
+    return None

@@ -1,4 +1,4 @@
-"""``rtletter model ...``: build-base, finetune, generate, serve, eval.
+"""``rtletter model ...``: build-base, finetune, generate, export, serve, eval.
 
 Errors become exit code 2 and one line on stderr, no traceback. Torch and transformers are imported inside the
 commands so that ``rtletter --help`` stays fast.
@@ -121,6 +121,26 @@ def generate_command(
         typer.echo(generation.text)
 
 
+@model_app.command("export")
+def export_command(
+    adapter: Annotated[Path, typer.Option(help="LoRA adapter folder")],
+    out: Annotated[Path, typer.Option(help="folder for the merged model")],
+    merged: Annotated[bool, typer.Option(help="fold the adapter into the unquantised base (bf16)")] = False,
+    base: Annotated[Path | None, typer.Option(help="base model folder (default: the adapter's base)")] = None,
+    dtype: Annotated[str, typer.Option(help="bfloat16 (default) or float32")] = "bfloat16",
+) -> None:
+    """Export a merged bf16 model for servers without LoRA; vLLM serves the adapter folder as it is."""
+    from rtletter.model.export import export_merged
+
+    if not merged:
+        _fail("only --merged exports exist: for vLLM (--lora-modules) the adapter folder is the artefact as it is")
+    try:
+        card = export_merged(adapter, out, base=base, dtype=dtype)
+    except ModelError as exc:
+        _fail(str(exc))
+    typer.echo(f"merged {card['adapter']} (rank {card['lora_rank']}) into {card['base']}: {out} ({dtype})")
+
+
 @model_app.command("serve")
 def serve_command(
     base: Annotated[Path, typer.Option(help="base model folder")],
@@ -129,12 +149,17 @@ def serve_command(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     name: Annotated[str | None, typer.Option(help="model name of the base (default: its folder name)")] = None,
     quantization: Annotated[str | None, typer.Option(help="nf4 for a 4-bit base")] = None,
+    max_lora_rank: Annotated[
+        int | None, typer.Option(min=1, help="refuse adapters of a higher LoRA rank (as vLLM's --max-lora-rank)")
+    ] = None,
 ) -> None:
     """Serve the base and its adapters with an OpenAI-compatible API (/v1/models, /v1/chat/completions)."""
-    from rtletter.model.serve import parse_adapters, serve
+    from rtletter.model.serve import check_ranks, parse_adapters, serve
 
     try:
-        serve(base, parse_adapters(adapter or []), host=host, port=port, name=name, quantization=quantization)
+        adapters = parse_adapters(adapter or [])
+        check_ranks(adapters, max_lora_rank)
+        serve(base, adapters, host=host, port=port, name=name, quantization=quantization)
     except ModelError as exc:
         _fail(str(exc))
 

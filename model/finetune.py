@@ -5,10 +5,13 @@ Features, and the config key that turns each on:
   float32 on CPU (``dtype``); ``quantization: none`` is plain LoRA on full-precision weights;
 - LoRA on every linear layer (``lora_rank``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``);
 - loss on the letter tokens only: the chat template's ``{% generation %}`` markers give the assistant mask, every
-  prompt token is labelled -100 (``components.collate``); examples longer than ``max_length`` are cut and counted;
+  prompt token is labelled -100 (``components.collate``); an example longer than ``max_length`` keeps its whole
+  letter and end-of-turn: its prompt's quoted notes are cut (oldest first), else it is dropped; both are counted;
 - gradient checkpointing and paged 8-bit AdamW on a GPU, plain AdamW without checkpointing on CPU (``optimizer``,
   ``gradient_checkpointing``: ``null`` picks by device);
 - a rich progress bar, validation loss every ``eval_steps``, checkpoints every ``save_steps`` and ``--resume``;
+- with a validation split the adapter saved is the checkpoint of the lowest validation loss (``save_steps`` must be
+  a multiple of ``eval_steps``), recorded in the run card;
 - the adapter in PEFT's format, a loss-curve PNG and a run card (JSON + Markdown) in the output folder.
 
     rtletter model finetune --base var/demo/base --data var/demo/dataset --out var/demo/adapter \
@@ -67,6 +70,7 @@ class FinetuneConfig:
     save_steps: int = 20
     save_total_limit: int = 2
     keep_checkpoints: bool = False  # delete checkpoints/ after a successful run
+    keep_best: bool = True  # save the checkpoint of the lowest validation loss (save_steps a multiple of eval_steps)
 
     @property
     def method(self) -> str:
@@ -131,12 +135,43 @@ class FinetuneRecipe:
         self.extra_callbacks = callbacks or []
 
     def setup(self) -> None:
-        import torch
-
         from rtletter.model.components.checkpointing import resume_point
         from rtletter.model.components.collate import tokenize_example
-        from rtletter.model.components.loading import default_device, default_dtype, load_causal_lm, load_tokenizer
-        from rtletter.model.components.peft_setup import attach_lora, lora_config
+        from rtletter.model.components.loading import load_tokenizer
+
+        cfg = self.config
+        self.prepare_device()
+        # Resume point first: asking for --resume without a checkpoint should fail before minutes of loading.
+        self.resume_from = resume_point(self.out, self.resume)
+        # Tokenizer before data (the chat template makes the labels), data before the model (fail fast on bad data).
+        self.tokenizer = load_tokenizer(self.base)
+        self.train_records = read_split(self.data, "train", cfg.max_train_examples)
+        self.eval_records = read_split(self.data, "validation", cfg.max_eval_examples)
+        self.notes_cut = 0  # examples whose prompt lost notes to fit max_length
+        self.dropped = 0  # examples too long even without notes
+
+        def tokenize(records: list[dict[str, Any]]) -> list[dict[str, list[int]]]:
+            examples = []
+            for record in records:
+                example = tokenize_example(self.tokenizer, record["prompt"], record["completion"], cfg.max_length)
+                self.notes_cut += example.shortened
+                self.dropped += example.dropped
+                if not example.dropped:
+                    examples.append({"input_ids": example.input_ids, "labels": example.labels})
+            return examples
+
+        self.train_set = tokenize(self.train_records)
+        self.eval_set = tokenize(self.eval_records)
+        if not self.train_set:
+            raise DatasetError(f"every training example is longer than max_length={cfg.max_length} tokens")
+        self.letter_tokens = sum(sum(label != -100 for label in ex["labels"]) for ex in self.train_set)
+        self.load_model()
+
+    def prepare_device(self) -> None:
+        """Device, dtype, threads and seed from the config (``setup`` calls it; so does bench/gpu)."""
+        import torch
+
+        from rtletter.model.components.loading import default_device, default_dtype
 
         cfg = self.config
         self.started = time.monotonic()
@@ -146,25 +181,14 @@ class FinetuneRecipe:
         if not self.on_gpu:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        # Resume point first: asking for --resume without a checkpoint should fail before minutes of loading.
-        self.resume_from = resume_point(self.out, self.resume)
-        # Tokenizer before data (the chat template makes the labels), data before the model (fail fast on bad data).
-        self.tokenizer = load_tokenizer(self.base)
-        self.train_records = read_split(self.data, "train", cfg.max_train_examples)
-        self.eval_records = read_split(self.data, "validation", cfg.max_eval_examples)
-        self.truncated = 0
+        self.resume_from = None
 
-        def tokenize(records: list[dict[str, Any]]) -> list[dict[str, list[int]]]:
-            examples = []
-            for record in records:
-                example = tokenize_example(self.tokenizer, record["prompt"], record["completion"], cfg.max_length)
-                self.truncated += example.truncated
-                examples.append({"input_ids": example.input_ids, "labels": example.labels})
-            return examples
+    def load_model(self) -> None:
+        """The base as the config loads it (4-bit or not) with LoRA attached (``setup`` calls it; so does bench/gpu)."""
+        from rtletter.model.components.loading import load_causal_lm
+        from rtletter.model.components.peft_setup import attach_lora, lora_config
 
-        self.train_set = tokenize(self.train_records)
-        self.eval_set = tokenize(self.eval_records)
-        self.letter_tokens = sum(sum(label != -100 for label in ex["labels"]) for ex in self.train_set)
+        cfg = self.config
         self.model = load_causal_lm(self.base, quantization=cfg.quantization, dtype=self.dtype, device=self.device)
         self.base_parameters = sum(p.numel() for p in self.model.parameters())
         checkpointing = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else self.on_gpu
@@ -179,8 +203,15 @@ class FinetuneRecipe:
     def _training_arguments(self) -> Any:
         from transformers import TrainingArguments
 
+        from rtletter.model.errors import ConfigError
+
         cfg = self.config
         has_eval = bool(self.eval_set)
+        keep_best = cfg.keep_best and has_eval
+        if keep_best and cfg.save_steps % cfg.eval_steps:  # the best is chosen among checkpoints saved at eval steps
+            raise ConfigError(
+                f"save_steps ({cfg.save_steps}) must be a multiple of eval_steps ({cfg.eval_steps}) with keep_best"
+            )
         optimizer = cfg.optimizer or ("paged_adamw_8bit" if self.on_gpu else "adamw_torch")
         return TrainingArguments(
             output_dir=str(self.out / "checkpoints"),
@@ -207,6 +238,10 @@ class FinetuneRecipe:
             save_strategy="steps",
             save_steps=cfg.save_steps,
             save_total_limit=cfg.save_total_limit,
+            # The adapter saved is the checkpoint with the lowest validation loss, not simply the last one.
+            load_best_model_at_end=keep_best,
+            metric_for_best_model="eval_loss" if keep_best else None,
+            greater_is_better=False if keep_best else None,
             seed=cfg.seed,
             data_seed=cfg.seed,
             report_to="none",
@@ -246,6 +281,9 @@ class FinetuneRecipe:
         losses = [e["loss"] for e in history if "loss" in e]
         evals = [e["eval_loss"] for e in history if "eval_loss" in e]
         trainable, total = self.model.get_nb_trainable_parameters()
+        best = self.trainer.state.best_model_checkpoint  # .../checkpoint-<step>, when load_best_model_at_end chose
+        best_step = int(best.rsplit("-", 1)[-1]) if best else None
+        best_loss = self.trainer.state.best_metric if best else None
         steps = self.trainer.state.global_step
         epochs_done = self.trainer.state.epoch or 0.0
         card = {
@@ -263,7 +301,8 @@ class FinetuneRecipe:
                 "sha256": data_hash([self.data / name for name in SPLIT_FILES.values()]),
                 "train_examples": len(self.train_set),
                 "validation_examples": len(self.eval_set),
-                "truncated_examples": self.truncated,
+                "examples_with_notes_cut": self.notes_cut,
+                "examples_dropped_over_length": self.dropped,
                 "letter_tokens_per_epoch": self.letter_tokens,
             },
             "hyperparameters": config_dict(self.config),
@@ -275,6 +314,8 @@ class FinetuneRecipe:
                 "mean_train_loss": self.result.training_loss,
                 "validation_loss_before": evals[0] if evals else None,
                 "validation_loss_after": evals[-1] if evals else None,
+                "best_validation_loss": best_loss,
+                "best_checkpoint_step": best_step,
                 "trainable_parameters": int(trainable),
                 "all_parameters": int(total),
                 "letter_tokens_per_second": round(self.letter_tokens * float(epochs_done) / self.train_seconds, 1)

@@ -39,6 +39,22 @@ def adapter_base(adapter: Path) -> Path:
     return Path(base)
 
 
+def adapter_rank(adapter: Path) -> int:
+    """The LoRA rank a server must allow for ``adapter`` (vLLM's ``--max-lora-rank``): ``r`` in its
+    ``adapter_config.json``, or the highest per-module rank of its ``rank_pattern``.
+
+    Raises:
+        ModelLoadError: no readable adapter config, or no integer ``r`` in it.
+    """
+    config = Path(adapter) / "adapter_config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+        ranks = [int(data["r"]), *(int(v) for v in (data.get("rank_pattern") or {}).values())]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"adapter folder {adapter} has no readable LoRA rank (r in adapter_config.json)") from exc
+    return max(ranks)
+
+
 def adapter_version(adapter: Path) -> str:
     """The adapter's folder name and the first 8 hex digits of its weights' SHA-256, e.g. ``adapter@1a2b3c4d``."""
     weights = Path(adapter) / "adapter_model.safetensors"
@@ -111,12 +127,21 @@ def apply_adapter(model: Any, adapter: Path, *, merge: bool = False, name: str =
 
 
 def load_openai_generator(
-    base_url: str, model: str, *, api_key: str | None = None, timeout_s: float = 120.0, retries: int = 3
+    base_url: str,
+    model: str,
+    *,
+    api_key: str | None = None,
+    timeout_s: float = 120.0,
+    retries: int = 3,
+    concurrency: int = 8,
 ) -> Generator:
-    """An ``OpenAIGenerator`` (vLLM, llama.cpp server, Ollama, ``rtletter model serve``); the adapter is the model."""
+    """An ``OpenAIGenerator`` (vLLM, llama.cpp server, Ollama, ``rtletter model serve``); the adapter is the model.
+    ``concurrency`` requests stay in flight for a batch, so that vLLM batches a backfill."""
     from rtletter.model.backends.openai_http import OpenAIGenerator
 
-    return OpenAIGenerator(base_url, model, api_key=api_key, timeout_s=timeout_s, retries=retries)
+    return OpenAIGenerator(
+        base_url, model, api_key=api_key, timeout_s=timeout_s, retries=retries, concurrency=concurrency
+    )
 
 
 def _safe_name(case_id: str) -> str:

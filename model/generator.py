@@ -19,6 +19,7 @@ class Generation:
     completion_tokens: int
     seconds: float
     model: str  # base model name plus adapter version, for the Device resource and the run card
+    truncated: bool = False  # stopped at max_new_tokens, not at the end of turn: the letter may be cut off
 
     @property
     def tokens_per_second(self) -> float:

@@ -145,6 +145,27 @@ def parse_adapters(items: list[str]) -> dict[str, Path]:
     return adapters
 
 
+def check_ranks(adapters: dict[str, Path], max_lora_rank: int | None) -> None:
+    """Refuse adapters above ``max_lora_rank`` before minutes of loading, as vLLM would.
+
+    Raises:
+        ConfigError: an adapter's LoRA rank is higher than ``max_lora_rank``.
+        ModelLoadError: an adapter folder has no readable rank.
+    """
+    from rtletter.model.errors import ConfigError
+    from rtletter.model.generate import adapter_rank
+
+    if max_lora_rank is None:
+        return
+    for name, folder in adapters.items():
+        rank = adapter_rank(folder)
+        if rank > max_lora_rank:
+            raise ConfigError(
+                f"adapter {name} ({folder}) has LoRA rank {rank}, above --max-lora-rank {max_lora_rank}: "
+                f"raise RTLETTER_MAX_LORA_RANK to at least {rank}"
+            )
+
+
 def serve(
     base: Path,
     adapters: dict[str, Path],

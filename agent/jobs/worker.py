@@ -319,6 +319,8 @@ class Worker:
             "seconds": f"{generation.seconds:.3f}",
             "generated_at": self.clock().isoformat(),
         }
+        if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
+            meta["truncated"] = "true"
         if not self.store.record_draft(job.id, self.worker_id, generation.text, meta):
             log.warning("claim lost", step="generate", job_id=job.id)
             return
@@ -332,6 +334,7 @@ class Worker:
             job_id=job.id,
             completion_tokens=generation.completion_tokens,
             seconds=round(generation.seconds, 3),
+            truncated=generation.truncated,
         )
 
     def _post(self, job: Job, result: DrainResult) -> None:

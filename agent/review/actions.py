@@ -224,6 +224,8 @@ def _record_regenerated(
         "generated_at": now.isoformat(),
         "draft_version": str(version + 1),
     }
+    if getattr(generation, "truncated", False):
+        meta["truncated"] = "true"
     if not reviews.replace_draft(
         job_id,
         actor=_actor(user),

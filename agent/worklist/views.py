@@ -22,6 +22,7 @@ from rtletter.mappers.letter import DRUGS, MONTHS, extract_facts
 from rtletter.model.evaluate.facts import FactReport, Finding, canonical, check_draft
 
 FLAG_TEXT = {"course_updated_after_draft": "course changed after drafting"}
+TRUNCATED_TEXT = "draft cut off at the token limit"  # the model stopped at max_new_tokens, not at its end of turn
 _FHIR_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -97,6 +98,8 @@ class Row:
 def row_of(job: Job, now: datetime) -> Row:
     case = load_case(job)
     flags = [FLAG_TEXT.get(f, str(f)) for f in sorted(job.flags)]
+    if job.draft_meta.get("truncated") == "true":
+        flags.append(TRUNCATED_TEXT)
     findings = 0
     if case is not None and job.case_json and job.draft_text:
         findings = _findings_count(job.case_json, job.draft_text)

@@ -113,6 +113,7 @@ class LocalGenerator:
                     completion_tokens=counted,
                     seconds=seconds,
                     model=self.model_name,
+                    truncated=not stopped and bool(self.stop_ids),  # no stop ids (benchmarks): a fixed length
                 )
             )
         return generations

@@ -4,11 +4,16 @@ The adapter is chosen by model name, as vLLM serves LoRA adapters (``--lora-modu
 request's ``model`` is ``letters``). Timeouts and connection errors and 5xx/429 answers are retried with exponential
 backoff; after the last try a ``BackendError`` (``BackendTimeout`` for time-outs) names the endpoint and the status,
 never the prompt.
+
+A batch of conversations is sent as up to ``concurrency`` requests in flight at once: vLLM batches whatever is in
+flight (continuous batching), so a backfill of many letters runs several times faster than one request at a time.
+``finish_reason: "length"`` (the server stopped at ``max_tokens``) marks the draft truncated.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -20,6 +25,7 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_RETRIES = 3
 BACKOFF_S = 0.5  # first wait; doubled after each failure
 RETRY_STATUS = {429, 500, 502, 503, 504}
+DEFAULT_CONCURRENCY = 8  # requests in flight: vLLM's batch for a backfill
 
 
 class OpenAIGenerator:
@@ -32,6 +38,7 @@ class OpenAIGenerator:
         timeout_s: per request.
         retries: further tries after the first failure.
         backoff_s: wait before the first retry, doubled after each.
+        concurrency: requests in flight at once for a batch of conversations (1: one after the other).
         transport: an ``httpx`` transport (tests inject faults with one).
     """
 
@@ -44,6 +51,7 @@ class OpenAIGenerator:
         retries: int = DEFAULT_RETRIES,
         *,
         backoff_s: float = BACKOFF_S,
+        concurrency: int = DEFAULT_CONCURRENCY,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         root = base_url.rstrip("/")
@@ -51,12 +59,23 @@ class OpenAIGenerator:
         self.model_name = model
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
+        self.concurrency = max(1, concurrency)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        self.client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport, limits=limits)
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
-        """Draft one answer per conversation, in order (the server batches concurrent requests itself)."""
-        return [self._complete(messages, max_new_tokens) for messages in conversations]
+        """Draft one answer per conversation, in order, with up to ``concurrency`` requests in flight.
+
+        Raises:
+            BackendError: a request failed after its retries (the first failure in input order; the others finish).
+        """
+        workers = min(self.concurrency, len(conversations))
+        if workers <= 1:
+            return [self._complete(messages, max_new_tokens) for messages in conversations]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-backend") as pool:
+            futures = [pool.submit(self._complete, messages, max_new_tokens) for messages in conversations]
+            return [future.result() for future in futures]
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -79,7 +98,8 @@ class OpenAIGenerator:
         body = self._post(payload)
         seconds = time.perf_counter() - started
         try:
-            text = body["choices"][0]["message"]["content"] or ""
+            choice = body["choices"][0]
+            text = choice["message"]["content"] or ""
             usage = body.get("usage") or {}
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError(f"{self.url}: answer has no choices[0].message.content") from exc
@@ -89,6 +109,7 @@ class OpenAIGenerator:
             completion_tokens=int(usage.get("completion_tokens", 0)),
             seconds=seconds,
             model=str(body.get("model") or self.model_name),
+            truncated=choice.get("finish_reason") == "length",
         )
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 The mask comes from the chat template's ``{% generation %}`` markers (``return_assistant_tokens_mask``): the letter
 and its closing ``<|eot_id|>`` carry labels, every prompt and padding position is ``-100`` (ignored by the loss).
+
+An example longer than ``max_length`` is never cut at the right: that would teach letters without their end and
+without the end-of-turn, i.e. a model that does not stop. Its prompt loses quoted free-text notes instead, oldest
+first; if the example is still too long it is dropped (and counted).
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss default ignore_index
 class TokenizedExample:
     input_ids: list[int]
     labels: list[int]
-    truncated: bool
+    notes_cut: int = 0  # quoted notes removed from the prompt to fit max_length
+    dropped: bool = False  # too long even without notes: input_ids and labels are empty
+
+    @property
+    def shortened(self) -> bool:
+        return self.notes_cut > 0
 
 
 def tokenize_example(
@@ -28,7 +37,7 @@ def tokenize_example(
         tokenizer: a tokenizer whose chat template marks the assistant turn (``prepare_tokenizer`` ensures it).
         prompt: the system and user messages.
         completion: the assistant message(s): the letter.
-        max_length: longer examples are cut at the right (the letter's end); ``truncated`` says so.
+        max_length: longer examples lose prompt notes (oldest first), else are dropped; the letter is never cut.
 
     Returns:
         A ``TokenizedExample``; ``labels`` is ``input_ids`` with every non-assistant position set to -100.
@@ -36,17 +45,41 @@ def tokenize_example(
     Raises:
         ValueError: the template marks no assistant token (wrong template, or no assistant message).
     """
+    ids, mask = _encode(tokenizer, prompt, completion)
+    if not any(mask):
+        raise ValueError("the chat template marked no assistant tokens; it needs {% generation %} markers")
+    notes_cut = 0
+    while len(ids) > max_length:
+        shorter = _cut_a_note(prompt)
+        if shorter is None:
+            return TokenizedExample([], [], notes_cut, dropped=True)
+        prompt, notes_cut = shorter, notes_cut + 1
+        ids, mask = _encode(tokenizer, prompt, completion)
+    labels = [token if keep else IGNORE_INDEX for token, keep in zip(ids, mask, strict=True)]
+    return TokenizedExample(ids, labels, notes_cut)
+
+
+Messages = list[dict[str, str]]
+
+
+def _encode(tokenizer: Any, prompt: Messages, completion: Messages) -> tuple[list[int], list[int]]:
     encoded = tokenizer.apply_chat_template(
         [*prompt, *completion], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
     )
-    ids = [int(i) for i in encoded["input_ids"]]
-    mask = [int(m) for m in encoded["assistant_masks"]]
-    if not any(mask):
-        raise ValueError("the chat template marked no assistant tokens; it needs {% generation %} markers")
-    truncated = len(ids) > max_length
-    ids, mask = ids[:max_length], mask[:max_length]
-    labels = [token if keep else IGNORE_INDEX for token, keep in zip(ids, mask, strict=True)]
-    return TokenizedExample(ids, labels, truncated)
+    return [int(i) for i in encoded["input_ids"]], [int(m) for m in encoded["assistant_masks"]]
+
+
+def _cut_a_note(prompt: list[dict[str, str]]) -> list[dict[str, str]] | None:
+    """The prompt with the oldest note of its last user message removed; None when there is none left."""
+    from rtletter.mappers.prompt import without_oldest_note  # jinja2 and pydantic only when an example is too long
+
+    for index in range(len(prompt) - 1, -1, -1):
+        if prompt[index].get("role") == "user":
+            shorter = without_oldest_note(prompt[index]["content"])
+            if shorter is None:
+                return None
+            return [*prompt[:index], {**prompt[index], "content": shorter}, *prompt[index + 1 :]]
+    return None
 
 
 class CompletionCollator:

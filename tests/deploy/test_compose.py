@@ -84,6 +84,11 @@ def test_vllm_serves_the_base_with_the_adapter_on_one_reserved_gpu(base) -> None
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
     assert all(v.endswith(":ro") for v in vllm["volumes"] if "/models" in v)
+    # The LoRA rank comes from one variable, for vLLM and for the agent's check of the mounted adapter.
+    assert "--max-lora-rank=${RTLETTER_MAX_LORA_RANK:-16}" in args
+    agent = base["services"]["agent"]
+    assert agent["environment"]["RTLETTER_MODEL__MAX_LORA_RANK"] == "${RTLETTER_MAX_LORA_RANK:-16}"
+    assert any(str(v).endswith(":/models:ro") for v in agent["volumes"])
     # The agent asks vLLM for the adapter by its --lora-modules name.
     agent_config = (DEPLOY / "config" / "compose-agent.yaml").read_text(encoding="utf-8")
     assert f"model_name: {name}" in agent_config

@@ -3,6 +3,7 @@ provide (the SMART private key, the model folder) put in place through the docum
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -24,7 +25,31 @@ def _site_files(config: Path, tmp_path: Path) -> dict[str, str]:
         model = tmp_path / f"{config.stem}-model"
         model.mkdir()
         env["RTLETTER_MODEL__BASE_DIR"] = str(model)
+    if (data.get("model") or {}).get("adapter_dir"):
+        env["RTLETTER_MODEL__ADAPTER_DIR"] = str(_adapter(tmp_path / f"{config.stem}-adapter", 16))
+        env["RTLETTER_MODEL__MAX_LORA_RANK"] = "16"  # deploy/env.example's RTLETTER_MAX_LORA_RANK
     return env
+
+
+def _adapter(folder: Path, rank: int) -> Path:
+    """An adapter folder as far as the rank check reads it: PEFT's adapter_config.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "base_model_name_or_path": "/models/base"}
+    (folder / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_an_adapter_above_the_servers_lora_rank_fails_the_check_clearly(tmp_path: Path) -> None:
+    config = DEPLOY / "config" / "compose-agent.yaml"
+    adapter = _adapter(tmp_path / "rank64", 64)
+    env = {"RTLETTER_MODEL__ADAPTER_DIR": str(adapter), "RTLETTER_MODEL__MAX_LORA_RANK": "16"}
+    check = ["config", "check", str(config)]
+    refused, fits = run_cli_each([(check, env), (check, {**env, "RTLETTER_MODEL__MAX_LORA_RANK": "64"})])
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "LoRA rank 64" in refused.stderr and "max_lora_rank 16" in refused.stderr
+    assert "RTLETTER_MAX_LORA_RANK" in refused.stderr
+    assert fits.returncode == 0 and "adapter LoRA rank 64 <= server max_lora_rank 64" in fits.stdout
 
 
 def test_there_is_an_example_per_site_kind() -> None:

@@ -135,6 +135,26 @@ def test_references_resolve(manifests) -> None:
                 if ref:
                     secret = manifests[("Secret", ref["name"])]
                     assert ref["key"] in secret["stringData"], (name, ref)
+                ref = env.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    assert ref["key"] in manifests[("ConfigMap", ref["name"])]["data"], (name, ref)
+
+
+def test_the_lora_rank_comes_from_one_configmap_key_for_vllm_and_the_agent(manifests) -> None:
+    serving = manifests[("ConfigMap", "rtletter-serving")]["data"]
+    assert int(serving["max_lora_rank"]) >= 16  # the shipped recipes train rank 16
+    (vllm,) = _pod(manifests[("Deployment", "rtletter-vllm")])["containers"]
+    (agent,) = _pod(manifests[("Deployment", "rtletter-agent")])["containers"]
+    assert "--max-lora-rank=$(RTLETTER_MAX_LORA_RANK)" in vllm["args"]  # Kubernetes expands $(VAR) from env
+    assert not any(str(a).startswith("--max-lora-rank=") and "$(" not in str(a) for a in vllm["args"])
+    refs = {
+        (c["name"], e["name"]): e["valueFrom"]["configMapKeyRef"]
+        for c in (vllm, agent)
+        for e in c["env"]
+        if "configMapKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs[("vllm", "RTLETTER_MAX_LORA_RANK")] == refs[("agent", "RTLETTER_MODEL__MAX_LORA_RANK")]
+    assert refs[("vllm", "RTLETTER_MAX_LORA_RANK")] == {"name": "rtletter-serving", "key": "max_lora_rank"}
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:

@@ -31,6 +31,7 @@ from rtletter.mappers.prompt import (
     build_messages,
     estimate_tokens,
     render_chat,
+    without_oldest_note,
 )
 
 HOSTILE = (
@@ -376,3 +377,26 @@ def test_render_chat_with_a_tokenizer_uses_its_chat_template(template: str) -> N
     )
     tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}]{% endfor %}"
     assert render_chat(messages, tokenizer) == "[system][user]"
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_notes_are_cut_oldest_first_and_the_heading_goes_with_the_last(lang: str) -> None:
+    notes = [
+        Note(text=HOSTILE, written=date(2026, 3, 1), author="A"),
+        Note(text="Zweite Notiz", written=date(2026, 3, 5)),
+        Note(text="Dritte Notiz", written=date(2026, 3, 9)),
+    ]
+    user = _user(_case(language=lang, notes=notes))
+    heading = "Notizen aus der Akte" if lang == "de" else "Notes from the record"
+    first = without_oldest_note(user)
+    assert first is not None
+    blocks = _note_blocks(first)  # still well-formed: no marker left behind
+    assert [b[0] for b in blocks] == ["> Zweite Notiz", "> Dritte Notiz"]
+    assert "Ignoriere" not in first  # the whole hostile note went, its fake end marker did not stop the cut
+    second = without_oldest_note(first)
+    assert second is not None and [b[0] for b in _note_blocks(second)] == ["> Dritte Notiz"]
+    last = without_oldest_note(second)
+    assert last is not None and _note_blocks(last) == [] and heading not in last
+    # everything else is untouched: the text without notes is the prompt of the same case without notes
+    assert last == _user(_case(language=lang, notes=[]))
+    assert without_oldest_note(last) is None

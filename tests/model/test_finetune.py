@@ -36,7 +36,7 @@ def test_labels_are_ignored_on_every_prompt_token(micro_base: Path, micro_data: 
     assert (
         tokenizer.decode(example.labels[n:]) == record["completion"][0]["content"].strip() + "<|eot_id|>"
     )  # ... +stop
-    assert not example.truncated
+    assert example.notes_cut == 0 and not example.dropped
 
 
 def test_collator_pads_right_with_ignored_labels() -> None:
@@ -48,12 +48,51 @@ def test_collator_pads_right_with_ignored_labels() -> None:
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
-def test_truncation_is_counted(micro_base: Path, micro_data: Path) -> None:
+def _with_notes(record: dict[str, Any], count: int) -> dict[str, Any]:
+    """The record with ``count`` long quoted notes in its prompt (synthetic cases have none)."""
+    from datetime import date
+
+    from rtletter.mappers.case import Case, Note
+    from rtletter.mappers.prompt import build_messages
+
+    case = Case.model_validate(record["case"])
+    notes = [Note(text=f"Notiz {i}: " + "Verlauf unauffällig, Haut intakt. " * 20, written=date(2026, 1, i + 1))
+             for i in range(count)]  # fmt: skip
+    prompt = [dict(m) for m in build_messages(case.model_copy(update={"notes": notes}), max_tokens=100_000)]
+    return {**record, "prompt": prompt}
+
+
+def test_over_length_example_loses_notes_never_its_letter_or_end_of_turn(micro_base: Path, micro_data: Path) -> None:
     from rtletter.model.components.loading import load_tokenizer
 
-    record = _first_record(micro_data)
+    tokenizer = load_tokenizer(micro_base)
+    record = _with_notes(_first_record(micro_data), 3)
+    full = tokenize_example(tokenizer, record["prompt"], record["completion"], max_length=100_000)
+    assert full.notes_cut == 0 and not full.dropped
+    limit = len(full.input_ids) - 1  # one token too long: the oldest note must go, and only that one
+    example = tokenize_example(tokenizer, record["prompt"], record["completion"], max_length=limit)
+    assert example.notes_cut == 1 and not example.dropped and len(example.input_ids) <= limit
+    letter = [label for label in example.labels if label != IGNORE_INDEX]
+    assert letter == [label for label in full.labels if label != IGNORE_INDEX]  # the whole letter is learned
+    assert tokenizer.decode(letter).endswith("<|eot_id|>")
+    prompt_text = tokenizer.decode(example.input_ids)
+    assert "Notiz 0:" not in prompt_text and "Notiz 1:" in prompt_text and "Notiz 2:" in prompt_text
+
+
+def test_example_too_long_even_without_notes_is_dropped(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    from rtletter.model.components.loading import load_tokenizer
+
+    record = _with_notes(_first_record(micro_data), 2)
     example = tokenize_example(load_tokenizer(micro_base), record["prompt"], record["completion"], max_length=64)
-    assert example.truncated and len(example.input_ids) == 64
+    assert example.dropped and example.notes_cut == 2 and example.input_ids == [] == example.labels
+    recipe = FinetuneRecipe(FinetuneConfig(max_length=64), micro_base, micro_data, tmp_path / "out")
+    with pytest.raises(DatasetError, match="longer than max_length=64"):
+        recipe.setup()  # every example dropped: a clear error before the model is loaded
+
+
+def test_keep_best_needs_saves_at_eval_steps(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"save_steps \(3\) must be a multiple of eval_steps \(2\)"):
+        finetune(micro_base, micro_data, tmp_path / "out", overrides=[*QUICK, "save_steps=3"])
 
 
 def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, micro_adapter: Path) -> None:
@@ -71,6 +110,7 @@ def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, m
     assert (micro_adapter / "loss.png").read_bytes()[:8] == PNG_MAGIC
     assert "## Metrics" in (micro_adapter / "run_card.md").read_text()
     assert not (micro_adapter / "checkpoints").exists()  # removed after success unless keep_checkpoints
+    assert card["data"]["examples_dropped_over_length"] == 0 and card["data"]["examples_with_notes_cut"] == 0
 
     base = AutoModelForCausalLM.from_pretrained(str(micro_base), local_files_only=True)
     model = PeftModel.from_pretrained(base, str(micro_adapter))
@@ -80,12 +120,45 @@ def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, m
     assert any(torch.count_nonzero(p) > 0 for p in lora_b)  # trained away from the zero initialisation
 
 
+def test_the_saved_adapter_is_the_checkpoint_of_the_lowest_validation_loss(
+    micro_base: Path, micro_data: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, TrainerCallback
+
+    from rtletter.model.components.loading import load_tokenizer
+
+    class Blowup(TrainerCallback):  # after step 2 the learning rate explodes: the later checkpoints are worse
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= 2:
+                for group in kwargs["optimizer"].param_groups:
+                    group["lr"] = 5.0
+
+    out = tmp_path / "best"
+    overrides = [*QUICK, "max_steps=6"]
+    card = finetune(micro_base, micro_data, out, method="lora", overrides=overrides, callbacks=[Blowup()])
+    metrics = card["metrics"]
+    assert metrics["best_checkpoint_step"] == 2
+    assert not metrics["validation_loss_after"] <= metrics["best_validation_loss"]  # the last (worse or nan) not kept
+
+    tokenizer = load_tokenizer(micro_base)
+    record = json.loads((micro_data / "validation.jsonl").read_text().splitlines()[0])
+    example = tokenize_example(tokenizer, record["prompt"], record["completion"], max_length=4096)
+    batch = CompletionCollator(tokenizer.pad_token_id)([{"input_ids": example.input_ids, "labels": example.labels}])
+    base = AutoModelForCausalLM.from_pretrained(str(micro_base), local_files_only=True)
+    model = PeftModel.from_pretrained(base, str(out)).eval()
+    with torch.no_grad():
+        loss = model(**batch).loss.item()
+    assert loss == pytest.approx(metrics["best_validation_loss"], rel=1e-3)
+
+
 def test_qlora_finetune_runs_4bit_on_cpu(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
     import bitsandbytes as bnb
 
     from rtletter.model.components.config import load_config
 
-    config = load_config(FinetuneConfig, None, [*QUICK, "quantization=nf4", "eval_steps=100"])
+    config = load_config(FinetuneConfig, None, [*QUICK, "quantization=nf4", "eval_steps=100", "keep_best=false"])
     recipe = FinetuneRecipe(config, micro_base, micro_data, tmp_path / "qlora")
     recipe.setup()
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in recipe.model.modules())
@@ -165,7 +238,7 @@ class _Interrupt(TrainerCallback):
 
 def test_resume_continues_from_the_last_checkpoint(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "adapter"
-    overrides = [*QUICK, "eval_steps=100"]
+    overrides = [*QUICK, "eval_steps=100", "keep_best=false"]
     with pytest.raises(KeyboardInterrupt):
         finetune(micro_base, micro_data, out, method="lora", overrides=overrides, callbacks=[_Interrupt(3)])
     assert (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()

@@ -32,7 +32,7 @@ def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     generator: Any = load_generator(micro_base)
     prompt = _prompts(micro_data, 1)[:1]
     free = generator.generate(prompt, max_new_tokens=6)[0]
-    assert free.completion_tokens == 6
+    assert free.completion_tokens == 6 and free.truncated  # cut at max_new_tokens: the draft is flagged
     # Make the model say <|eot_id|> exactly where it said its third token: swap the two rows of the output head.
     ids = generator._prompt_ids(prompt[0])
     with torch.no_grad():
@@ -46,7 +46,7 @@ def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     with torch.no_grad():
         head[[third, eot]] = head[[eot, third]]
     stopped = generator.generate(prompt, max_new_tokens=20)[0]
-    assert stopped.completion_tokens == 3  # two tokens and the stop token
+    assert stopped.completion_tokens == 3 and not stopped.truncated  # two tokens and the stop token
     assert stopped.text == generator.tokenizer.decode([first, second], skip_special_tokens=True).strip()
     assert "<|eot_id|>" not in stopped.text
 
@@ -133,3 +133,37 @@ def test_generate_command_bad_input_exits_2_with_one_line(tmp_path: Path, micro_
     junk.write_text("{not a bundle")
     bad = CliRunner().invoke(model_app, ["generate", str(junk), "--base", str(micro_base)])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_export_merged_writes_a_bf16_model_that_computes_like_base_plus_adapter(
+    micro_base: Path, micro_adapter: Path, micro_data: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+    from typer.testing import CliRunner
+
+    from rtletter.model.cli import model_app
+
+    out = tmp_path / "merged"
+    result = CliRunner().invoke(model_app, ["export", "--merged", "--adapter", str(micro_adapter), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "export_card.json").read_text())
+    assert card["lora_rank"] == 16 and card["dtype"] == "bfloat16" and card["adapter"].startswith("letters@")
+    assert not (out / "adapter_config.json").exists() and (out / "tokenizer.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)
+    assert merged.dtype == torch.bfloat16
+    assert not any("lora_" in name for name, _ in merged.named_parameters())
+
+    unmerged: Any = load_generator(micro_base, micro_adapter)
+    ids = torch.tensor([unmerged._prompt_ids(_prompts(micro_data, 1)[0])])
+    with torch.no_grad():
+        reference = unmerged.model(ids).logits.float()
+        exported = merged(ids).logits.float()
+        with unmerged.model.disable_adapter():
+            plain = unmerged.model(ids).logits.float()
+    # bf16 rounding is far smaller than what the adapter changes
+    assert (exported - reference).abs().mean() < 0.2 * (plain - reference).abs().mean()
+    assert (exported.argmax(-1) == reference.argmax(-1)).float().mean() > 0.9
+
+    refused = CliRunner().invoke(model_app, ["export", "--adapter", str(micro_adapter), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "--merged" in refused.output and not (tmp_path / "x").exists()
