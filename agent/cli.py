@@ -240,7 +240,8 @@ def run(
     if once:
         d = summary.drained
         typer.echo(
-            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, dead {d.dead}, "
+            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, ignored {d.ignored}, "
+            f"dead {d.dead}, "
             f"waiting for retry {summary.pending}"
         )
 
@@ -277,15 +278,29 @@ def jobs_list(
     config: ConfigOption = None,
     status: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="also stored messages that made no job: quarantined or ignored, with why")
+    ] = False,
 ) -> None:
-    """One line per job: id, state, attempts, flags, last error."""
+    """One line per job: id, state, attempts, flags, last error. With --all also one line per stored message that
+    made no job: inbound:<id>, quarantined or ignored, attempts, channel, reason."""
     from rtletter.agent.jobs.jobs import Status
 
     if status is not None and status not in Status.__members__:
         fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
-    for job in _store(config).list_jobs(Status(status) if status else None, limit):
-        flags = ",".join(sorted(job.flags)) or "-"
-        typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
+    store = _store(config)
+    wanted = Status(status) if status else None
+    if wanted not in (Status.ignored, Status.quarantined):
+        for job in store.list_jobs(wanted, limit):
+            flags = ",".join(sorted(job.flags)) or "-"
+            typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
+    if not all_rows and wanted is None:
+        return
+    for no_job in (Status.quarantined, Status.ignored):
+        if wanted in (None, no_job):
+            for row in store.list_inbound(no_job, limit):
+                why = (row.quarantine_reason or "").replace("\n", " ")
+                typer.echo(f"inbound:{row.id}\t{row.status}\t{row.attempts}\t-\t{row.channel}\t{why}")
 
 
 def _job_ref(ref: str) -> int | str:
