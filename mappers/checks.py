@@ -10,7 +10,7 @@ Messages name resource/segment, element and figures, never names or free text (t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from rtletter.mappers.case import Case, CaseFlag, Course, CourseStatus, TargetVolume, format_gy
 from rtletter.mappers.errors import InvalidValue
@@ -43,13 +43,15 @@ def check_counts(phases: int, volumes: int, *, resource: str | None = None, segm
         )
 
 
-def finish_case(case: Case) -> Case:
-    """Derive doses per fraction, add flags, and raise ``ImplausibleCourse`` for an implausible course."""
+def finish_case(case: Case, not_uniform: Collection[int] = ()) -> Case:
+    """Derive doses per fraction, add flags, and raise ``ImplausibleCourse`` for an implausible course.
+    ``not_uniform``: ``id()`` of volumes the source says were not uniformly fractionated (no average is derived)."""
     where = _where(case)
     course = case.course
     _check_course(course, bool(case.notes), where)
     for label, volume in _volumes(course):
-        _derive_per_fraction(volume, label, where, case.flags)
+        if id(volume) not in not_uniform:
+            _derive_per_fraction(volume, label, where, case.flags)
     return case
 
 

@@ -29,7 +29,7 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from rtletter.mappers.case import Case, CaseFlag, Course, FollowUp, Physician
+from rtletter.mappers.case import Case, Course, FollowUp, Physician
 from rtletter.mappers.checks import finish_case
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
 from rtletter.mappers.fhir_codes import (
@@ -54,6 +54,7 @@ from rtletter.mappers.fhir_context import (
     map_toxicity_observation,
 )
 from rtletter.mappers.fhir_course import (
+    Findings,
     is_brachytherapy_detail,
     is_course_summary,
     is_prior_radiotherapy,
@@ -90,9 +91,10 @@ def case_from_bundle(data: bytes | str | dict[str, Any]) -> list[Case]:
             resource="Bundle",
             element="entry",
         )
-    cases = [_map_case(summary, summaries, index) for summary in summaries]
+    mapped = [_map_case(summary, summaries, index) for summary in summaries]
+    cases = [case for case, _ in mapped]
     _add_earlier_courses(cases)
-    return [finish_case(case) for case in cases]
+    return [finish_case(case, found.not_uniform) for case, found in mapped]
 
 
 def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
@@ -189,7 +191,7 @@ def _translate(exc: ValidationError, raw: dict[str, Any]) -> InvalidValue | Miss
     return InvalidValue(f"invalid value ({error['type']})", resource=resource, element=element)
 
 
-def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex) -> Case:
+def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex) -> tuple[Case, Findings]:
     inputs = Inputs()
     patient = index.resolve(summary.subject)
     if not isinstance(patient, FhirPatient):
@@ -199,8 +201,8 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
             element="subject",
         )
     patient_key = resource_key(patient)
-    flags: list[CaseFlag] = []
-    course = map_course(summary, index, inputs, flags)
+    found = Findings()
+    course = map_course(summary, index, inputs, found)
     case = Case(
         case_id=f"fhir:{summary.id}",
         source_kind="fhir",
@@ -257,8 +259,8 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
     case.notes = map_notes(summary, inputs)
     case.language = "en" if (index.language or "de").lower().startswith("en") else "de"
     case.inputs = inputs.as_list()
-    case.flags = flags
-    return case
+    case.flags = found.flags
+    return case, found
 
 
 def _patient_appointments(index: BundleIndex, patient_key: str) -> list[FhirAppointment]:

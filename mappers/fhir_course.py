@@ -133,11 +133,21 @@ def is_prior_radiotherapy(procedure: Procedure) -> bool:
     return has_code(procedure.code, {PRIOR_RADIOTHERAPY_CODE}) and not is_course_summary(procedure)
 
 
-def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs, flags: list[CaseFlag] | None = None) -> Course:
+@dataclass
+class Findings:
+    """What mapping a course found besides the course: flags for the reviewer, and the volumes whose fractionation the
+    source says is not uniform (CodeX ``uniform-fractionation`` false: no dose per fraction is derived for them)."""
+
+    flags: list[CaseFlag] = field(default_factory=list)
+    not_uniform: set[int] = field(default_factory=set)  # id() of the TargetVolume
+
+
+def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs, found: Findings | None = None) -> Course:
     """The course of one summary. Unknown modality, technique or energy codes go to ``flags``, never into the course;
     an implausible number of phases or volumes raises ``ImplausibleCourse`` before they are mapped."""
     where = "Procedure"
-    flags = flags if flags is not None else []
+    found = found if found is not None else Findings()
+    flags = found.flags
     delivered = extensions(summary, EXT_DOSE_DELIVERED)
     parts = [p for p in index.of_type(Procedure) if any(index.resolve(r) is summary for r in p.partOf or [])]
     phases = [p for p in parts if is_treated_phase(p)]
@@ -168,9 +178,9 @@ def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs, flags: li
     reirradiation = extension(summary, EXT_REIRRADIATION)
     course.reirradiation = reirradiation.valueBoolean if reirradiation is not None else None
     planned = _planned_doses(_planned(summary, index, inputs))
-    course.volumes = [_volume(ext, planned, index, inputs, where) for ext in delivered]
+    course.volumes = [_volume(ext, planned, index, inputs, where, found) for ext in delivered]
     phases.sort(key=lambda p: (str(_period(p)[0] or ""), str(p.id)))
-    course.phases = [_phase(p, index, inputs, flags) for p in phases]
+    course.phases = [_phase(p, index, inputs, found) for p in phases]
     details = [p for p in parts if is_brachytherapy_detail(p) and not is_treated_phase(p)]
     course.brachytherapy = _brachytherapy_detail(details[0], inputs) if details else _brachytherapy(pairs, course)
     return course
@@ -429,6 +439,7 @@ def _volume(
     index: BundleIndex,
     inputs: Inputs,
     where: str,
+    found: Findings,
 ) -> TargetVolume:
     """mCODE dose-delivered-to-volume (relative sub-extension urls; totalDoseDelivered fixed to cGy)."""
     volume_ref = extension(ext, "volume")
@@ -447,7 +458,11 @@ def _volume(
         volume.planned_total_dose_gy = plan.total_gy
         volume.fractions_planned = plan.fractions
         volume.dose_per_fraction_gy = plan.per_fraction_gy
-    # total / fractions (CodeX uniform fractionation or not) is derived for every mapper by checks.finish_case
+    if (
+        extension(ext, EXT_UNIFORM_FRACTIONATION) is not None
+        and extension(ext, EXT_UNIFORM_FRACTIONATION).valueBoolean is False
+    ):
+        found.not_uniform.add(id(volume))  # else total / fractions is derived for every mapper by checks.finish_case
     return volume
 
 
@@ -465,7 +480,7 @@ def _describe_volume(volume: TargetVolume, body: BodyStructure, inputs: Inputs) 
     volume.source = inputs.use(body)
 
 
-def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs, flags: list[CaseFlag]) -> Phase:
+def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs, found: Findings) -> Phase:
     """CodeX TreatedPhase with its PlannedPhase (``basedOn``): fractions planned, prescription, revision reason."""
     where = "Procedure"
     planned_phase = next(
@@ -481,7 +496,7 @@ def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs, flags: list
         revision = extension(planned_phase, EXT_REVISION_REASON)
         if status_reason is None and revision is not None:
             status_reason = reason_coding(revision.valueCodeableConcept)
-    pairs = _modalities(procedure, flags)
+    pairs = _modalities(procedure, found.flags)
     start, end = _period(procedure)
     return Phase(
         name=identifier_name(procedure.identifier),
@@ -493,7 +508,7 @@ def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs, flags: list
         status_reason=status_reason,
         modality=", ".join(_unique(p.modality for p in pairs)) or None,
         technique=", ".join(_unique(p.technique for p in pairs)) or None,
-        volumes=[_volume(e, planned, index, inputs, where) for e in extensions(procedure, EXT_DOSE_DELIVERED)],
+        volumes=[_volume(e, planned, index, inputs, where, found) for e in extensions(procedure, EXT_DOSE_DELIVERED)],
         source=inputs.use(procedure),
     )
 
@@ -558,6 +573,7 @@ def _unique(values: Iterable[str | None]) -> list[str]:
 
 
 __all__ = [
+    "Findings",
     "identifier_name",
     "is_brachytherapy_detail",
     "is_course_summary",

@@ -70,6 +70,17 @@ def test_a_ratio_that_is_not_a_clean_dose_is_flagged_not_rounded() -> None:
     assert "2,67" not in prompt_text(case) and "2.67" not in prompt_text(case)
 
 
+def test_no_average_dose_per_fraction_when_the_source_says_fractionation_was_not_uniform() -> None:
+    data = json.loads((DATA / "fhir-dose-per-fraction.json").read_text())
+    course = next(e["resource"] for e in data["entry"] if e["resource"]["id"] == "course-1")
+    uniform = (
+        "http://hl7.org/fhir/us/codex-radiation-therapy/StructureDefinition/codexrt-radiotherapy-uniform-fractionation"
+    )
+    course["extension"][1]["extension"].append({"url": uniform, "valueBoolean": False})
+    clean, odd = case_from_bundle(data)[0].course.volumes
+    assert clean.dose_per_fraction_gy is None and odd.dose_per_fraction_gy is None
+
+
 def test_toxicities_from_text_and_codes_with_text_grades_and_ungraded() -> None:
     case = one("fhir-toxicity-text.json")
     found = {(t.term, t.grade) for t in case.toxicities}
