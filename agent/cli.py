@@ -240,7 +240,8 @@ def run(
     if once:
         d = summary.drained
         line = (
-            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, dead {d.dead}, "
+            f"stored {summary.stored}, posted {d.posted}, quarantined {d.quarantined}, ignored {d.ignored}, "
+            f"dead {d.dead}, "
             f"waiting for retry {summary.pending}"
         )
         if summary.followed is not None:
@@ -279,7 +280,7 @@ def config_reference(
 JOB_COLUMNS = ("ID", "STATE", "ATTEMPTS", "FLAGS", "KEY", "LAST ERROR")
 INBOUND_COLUMNS = ("INBOUND", "STATE", "ATTEMPTS", "CHANNEL", "KEY", "LAST ERROR")
 # Inbound events (stored, not yet turned into jobs) listed for these states; no --status: the waiting ones.
-INBOUND_LISTED = ("received", "quarantined", "dead")
+NO_JOB_STATES = ("quarantined", "ignored", "dead")  # inbound states of a stored message that made no job
 
 
 @jobs_app.command("list")
@@ -287,18 +288,24 @@ def jobs_list(
     config: ConfigOption = None,
     status: Annotated[str | None, typer.Option(help="only jobs (and inbound events) in this state")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="also stored messages that made no job: quarantined or ignored, with why")
+    ] = False,
 ) -> None:
     """One line per job: id, state, attempts, flags, last error; then the inbound events still waiting to become
-    jobs (right after a backfill, before the worker has run)."""
+    jobs (right after a backfill, before the worker has run). With --all (or --status quarantined/ignored) also the
+    stored messages that made no job, with the reason."""
     from rtletter.agent.jobs.jobs import Status
 
     if status is not None and status not in Status.__members__:
         fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
     store = _store(config)
-    jobs = store.list_jobs(Status(status) if status else None, limit)
-    inbound_status = Status(status or "received")
-    inbound = store.list_inbound(inbound_status, limit) if inbound_status in INBOUND_LISTED else []
-    if not jobs and not inbound:
+    wanted = Status(status) if status else None
+    jobs = [] if wanted in (Status.ignored, Status.quarantined) else store.list_jobs(wanted, limit)
+    sections = [(Status.received, "waiting to become jobs")] if wanted in (None, Status.received) else []
+    sections += [(Status(s), f"{s}, no job") for s in NO_JOB_STATES if wanted == s or (all_rows and wanted is None)]
+    listed = [(what, rows) for state, what in sections if (rows := store.list_inbound(state, limit))]
+    if not jobs and not listed:
         typer.echo(f"no jobs{f' in state {status}' if status else ''}")
         return
     if jobs:
@@ -306,15 +313,14 @@ def jobs_list(
     for job in jobs:
         flags = ",".join(sorted(job.flags)) or "-"
         typer.echo(f"{job.id}\t{job.status}\t{job.attempts}\t{flags}\t{job.key}\t{job.last_error or ''}")
-    if inbound:
-        if jobs:
+    for number, (what, rows) in enumerate(listed):
+        if jobs or number:
             typer.echo("")
-        what = "waiting to become jobs" if inbound_status == Status.received else "not turned into jobs"
-        typer.echo(f"inbound events {what}: {len(inbound)}")
+        typer.echo(f"inbound events {what}: {len(rows)}")
         typer.echo("\t".join(INBOUND_COLUMNS))
-    for event in inbound:
-        error = event.last_error or event.quarantine_reason or ""
-        typer.echo(f"{event.id}\t{event.status}\t{event.attempts}\t{event.channel}\t{event.key}\t{error}")
+        for event in rows:
+            error = (event.last_error or event.quarantine_reason or "").replace("\n", " ")
+            typer.echo(f"{event.id}\t{event.status}\t{event.attempts}\t{event.channel}\t{event.key}\t{error}")
 
 
 def _job_ref(ref: str) -> int | str:

@@ -64,9 +64,28 @@ def _normal(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "")
 
 
+# Names that look like identifiers but are locations, kept readable: HL7 v2 segment-field names (MSH-9, OBX[3]-5,
+# PV1-44, DG1-3.3) and the port of a loopback or IP peer (127.0.0.1:2575, [::1]:2575, localhost:2575).
+_SEGMENTS = (
+    "MSH|EVN|PID|PD1|PV1|PV2|NK1|DG1|PR1|OBX|OBR|ORC|AL1|NTE|TXA|MSA|ERR|FHS|FTS|BHS|BTS|SFT|ROL|GT1|IN1|IN2|"
+    "SCH|AIS|AIG|AIL|AIP|RGS|FT1|TQ1|SPM|ACC|UB1|UB2|PDA|ARV|DB1|Z[A-Z0-9]{2}"
+)
+_LOCATION = re.compile(
+    rf"\b(?:{_SEGMENTS})(?:\[\d{{1,4}}\])?-\d{{1,3}}(?:\.\d{{1,3}}){{0,2}}\b"
+    r"|(?:\b(?:\d{1,3}\.){3}\d{1,3}|\[[0-9A-Fa-f:.]+\]|\blocalhost):\d{1,5}\b"
+)
+
+
 def scrub(text: str) -> str:
-    """Mask dates and identifier-like tokens in a free string."""
-    return _IDENTIFIER.sub("[id]", _DATE.sub("[date]", text))
+    """Mask dates and identifier-like tokens in a free string; field names, segment names and peers' ports stay."""
+    kept: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        kept.append(match.group(0))
+        return f"\x00{len(kept) - 1}\x00"
+
+    masked = _IDENTIFIER.sub("[id]", _DATE.sub("[date]", _LOCATION.sub(keep, text)))
+    return re.sub(r"\x00(\d+)\x00", lambda m: kept[int(m.group(1))], masked) if kept else masked
 
 
 def redact_phi(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -87,6 +87,7 @@ class Physician(_Model):
     organization: str | None = None
     address: str | None = None
     source: str | None = None
+    via: str | None = None  # where the role was found: "ServiceRequest.requester", "CareTeam", "PV1-8" ...
 
     @property
     def name(self) -> str:
@@ -214,7 +215,7 @@ class Course(_Model):
 
 class Toxicity(_Model):
     term: str  # CTCAE v5 term: "Radiation dermatitis"
-    grade: int | None = Field(default=None, ge=1, le=5)
+    grade: int | None = Field(default=None, ge=1, le=5)  # None: recorded without a grade (the letter says so)
     severity: str | None = None  # as sent besides the grade ("mild"); kept even when it contradicts the grade
     onset: date | None = None
     code: Coding | None = None  # MedDRA / SNOMED where sent
@@ -255,6 +256,15 @@ class Note(_Model):
 class FollowUp(_Model):
     appointments: list[Appointment] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
+
+
+class CaseFlag(_Model):
+    """Something a reviewer must see that is not written into the letter: an unknown code, a derived value that is
+    not clean. ``where`` names the resource/segment and element, ``detail`` the codes or figures (no PHI)."""
+
+    kind: Literal["unknown_code", "dose_ratio"]
+    where: str
+    detail: str
 
 
 # --- facts ----------------------------------------------------------------------------------------------------------
@@ -303,6 +313,7 @@ class Case(_Model):
     follow_up: FollowUp = Field(default_factory=FollowUp)
     notes: list[Note] = Field(default_factory=list)
     inputs: list[str] = Field(default_factory=list)  # every input resource version used: "Procedure/x/_history/6"
+    flags: list[CaseFlag] = Field(default_factory=list)  # for the reviewer; never part of the prompt
 
     @property
     def primary_diagnosis(self) -> Diagnosis | None:

@@ -16,15 +16,30 @@ from fhir.resources.R4B.adverseevent import AdverseEvent
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.careteam import CareTeam
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from rtletter.mappers.case import Case, Course, FollowUp, Physician
+from rtletter.mappers.checks import finish_case
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
-from rtletter.mappers.fhir_codes import COURSE_SUMMARY_CODES, REFERRAL_CODE, TREATED_PLAN_CODE
+from rtletter.mappers.fhir_codes import (
+    COURSE_SUMMARY_CODES,
+    PROFILE_COURSE_PRESCRIPTION,
+    PROFILE_PLANNED_COURSE,
+    PROFILE_PLANNED_PHASE,
+    REFERRAL_CODE,
+    TREATED_PLAN_CODE,
+)
 from rtletter.mappers.fhir_conditions import map_diagnoses
 from rtletter.mappers.fhir_context import (
     map_adverse_event,
@@ -39,6 +54,7 @@ from rtletter.mappers.fhir_context import (
     map_toxicity_observation,
 )
 from rtletter.mappers.fhir_course import (
+    Findings,
     is_brachytherapy_detail,
     is_course_summary,
     is_prior_radiotherapy,
@@ -47,7 +63,7 @@ from rtletter.mappers.fhir_course import (
     map_prior_radiotherapy,
     prior_from_course,
 )
-from rtletter.mappers.fhir_index import BundleIndex, Inputs, has_code, resource_key
+from rtletter.mappers.fhir_index import BundleIndex, Inputs, as_date, codings, has_code, has_profile, resource_key
 from rtletter.mappers.fhir_people import map_patient, map_physician
 
 __all__ = ["case_from_bundle", "parse_bundle"]
@@ -70,13 +86,15 @@ def case_from_bundle(data: bytes | str | dict[str, Any]) -> list[Case]:
     summaries = [p for p in index.of_type(Procedure) if is_course_summary(p)]
     if not summaries:
         raise UnsupportedInput(
-            "no radiotherapy course summary (Procedure with SNOMED 1217123003) in the bundle",
+            "no radiotherapy course summary (Procedure with SNOMED 1217123003 or USCRS-33529, or the course summary"
+            " profile) in the bundle",
             resource="Bundle",
             element="entry",
         )
-    cases = [_map_case(summary, summaries, index) for summary in summaries]
+    mapped = [_map_case(summary, summaries, index) for summary in summaries]
+    cases = [case for case, _ in mapped]
     _add_earlier_courses(cases)
-    return cases
+    return [finish_case(case, found.not_uniform) for case, found in mapped]
 
 
 def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
@@ -173,7 +191,7 @@ def _translate(exc: ValidationError, raw: dict[str, Any]) -> InvalidValue | Miss
     return InvalidValue(f"invalid value ({error['type']})", resource=resource, element=element)
 
 
-def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex) -> Case:
+def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex) -> tuple[Case, Findings]:
     inputs = Inputs()
     patient = index.resolve(summary.subject)
     if not isinstance(patient, FhirPatient):
@@ -183,7 +201,8 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
             element="subject",
         )
     patient_key = resource_key(patient)
-    course = map_course(summary, index, inputs)
+    found = Findings()
+    course = map_course(summary, index, inputs, found)
     case = Case(
         case_id=f"fhir:{summary.id}",
         source_kind="fhir",
@@ -191,13 +210,19 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
         course=course,
     )
     case.inputs = []  # filled at the end, in use order
+    treating: Resource | None = None
     for performer in summary.performer or []:
         case.treating_physician = map_physician(performer.actor, index, inputs)
         if case.treating_physician is not None:
+            treating = _person(index.resolve(performer.actor), index)
             break
-    case.referring_physician = _referring_physician(patient_key, index, inputs)
+    referring = _referring_physician(summary, patient, patient_key, treating, index, inputs)
+    case.referring_physician = referring[1] if referring else None
     case.copies_to = [
-        p for ref in patient.generalPractitioner or [] if (p := map_physician(ref, index, inputs)) is not None
+        p
+        for ref in patient.generalPractitioner or []
+        if (referring is None or _person(index.resolve(ref), index) is not referring[0])
+        and (p := map_physician(ref, index, inputs)) is not None
     ]
     case.diagnoses = map_diagnoses(summary, patient_key, index, inputs)
     summary_keys = {resource_key(s) for s in summaries}
@@ -234,7 +259,8 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
     case.notes = map_notes(summary, inputs)
     case.language = "en" if (index.language or "de").lower().startswith("en") else "de"
     case.inputs = inputs.as_list()
-    return case
+    case.flags = found.flags
+    return case, found
 
 
 def _patient_appointments(index: BundleIndex, patient_key: str) -> list[FhirAppointment]:
@@ -249,15 +275,82 @@ def _patient_appointments(index: BundleIndex, patient_key: str) -> list[FhirAppo
     return found
 
 
-def _referring_physician(patient_key: str, index: BundleIndex, inputs: Inputs) -> Physician | None:
-    """The requester of the patient's referral ServiceRequest (SNOMED 3457005 Patient referral)."""
-    for request in index.about(ServiceRequest, patient_key):
-        if has_code(request.code, {REFERRAL_CODE}) or any(has_code(c, {REFERRAL_CODE}) for c in request.category or []):
-            physician = map_physician(request.requester, index, inputs)
-            if physician is not None:
-                inputs.use(request)
-                return physician
+_OWN_REQUEST_PROFILES = frozenset({PROFILE_PLANNED_COURSE, PROFILE_PLANNED_PHASE, PROFILE_COURSE_PRESCRIPTION})
+# Encounter.participant.type / CareTeam.participant.role that name the referrer (v3 ParticipationType REF).
+_REFERRER = re.compile(r"\b(ref|refer\w*|zuweis\w*|[üu]berweis\w*|einweis\w*)\b", re.IGNORECASE)
+
+
+def _referring_physician(
+    summary: Procedure,
+    patient: FhirPatient,
+    patient_key: str,
+    treating: Resource | None,
+    index: BundleIndex,
+    inputs: Inputs,
+) -> tuple[Resource, Physician] | None:
+    """The letter's addressee, first found in this order (``Physician.via`` names where):
+    1. ServiceRequest.requester: the patient's referral (SNOMED 3457005), then the course's own requests (basedOn);
+    2. Encounter.participant typed as referrer (REF); 3. CareTeam.participant (a referrer role first);
+    4. Patient.generalPractitioner; 5. Procedure.performer of the patient's other procedures, latest first.
+    The treating physician is never the addressee."""
+    requests = list(index.about(ServiceRequest, patient_key))
+    referrals = [
+        r
+        for r in requests
+        if has_code(r.code, {REFERRAL_CODE}) or any(has_code(c, {REFERRAL_CODE}) for c in r.category or [])
+    ]
+    based_on = [  # an order the course is based on; the department's own prescription (CodeX) is not a referral
+        r
+        for ref in summary.basedOn or []
+        if isinstance(r := index.resolve(ref), ServiceRequest)
+        and not has_profile(r, _OWN_REQUEST_PROFILES)
+        and not has_code(r.code, COURSE_SUMMARY_CODES)
+    ]
+    candidates: list[tuple[Reference | None, Resource | None, str]] = [
+        (r.requester, r, "ServiceRequest.requester") for r in [*referrals, *based_on]
+    ]
+    for encounter in index.about(Encounter, patient_key):
+        for participant in encounter.participant or []:
+            if any(_is_referrer(t) for t in participant.type or []):
+                candidates.append((participant.individual, encounter, "Encounter.participant"))
+    teams = list(index.about(CareTeam, patient_key))
+    members = [(p, team) for team in teams for p in team.participant or []]
+    members.sort(key=lambda m: not any(_is_referrer(r) for r in m[0].role or []))
+    candidates += [(p.member, team, "CareTeam.participant") for p, team in members]
+    candidates += [(ref, None, "Patient.generalPractitioner") for ref in patient.generalPractitioner or []]
+    others = [p for p in index.about(Procedure, patient_key) if _is_surgery(p)]
+    others.sort(
+        key=lambda p: str(
+            as_date(p.performedDateTime) or (as_date(p.performedPeriod.start) if p.performedPeriod else None) or ""
+        ),
+        reverse=True,
+    )
+    candidates += [(f.actor, p, "Procedure.performer") for p in others for f in p.performer or []]
+    for reference, holder, via in candidates:
+        person = _person(index.resolve(reference), index)
+        if person is None or (treating is not None and person is treating):
+            continue
+        physician = map_physician(reference, index, inputs)
+        if physician is None:
+            continue
+        if holder is not None:
+            inputs.use(holder)
+        return person, physician.model_copy(update={"via": via})
     return None
+
+
+def _is_referrer(concept: CodeableConcept) -> bool:
+    if any(c.code == "REF" for c in codings(concept)):
+        return True
+    texts = [concept.text or "", *(c.display or "" for c in codings(concept))]
+    return any(_REFERRER.search(t) for t in texts if t)
+
+
+def _person(target: Resource | None, index: BundleIndex) -> Resource | None:
+    """The Practitioner behind a PractitionerRole (else the role itself): one person, however referenced."""
+    if isinstance(target, PractitionerRole):
+        return index.resolve(target.practitioner) or target
+    return target if isinstance(target, Practitioner | PractitionerRole) else None
 
 
 def _is_surgery(procedure: Procedure) -> bool:

@@ -52,6 +52,7 @@ PROFILE_CODEXRT_COURSE_SUMMARY: Final = CODEXRT_SD + "codexrt-radiotherapy-cours
 PROFILE_TREATED_PHASE: Final = CODEXRT_SD + "codexrt-radiotherapy-treated-phase"
 PROFILE_PLANNED_COURSE: Final = CODEXRT_SD + "codexrt-radiotherapy-planned-course"
 PROFILE_PLANNED_PHASE: Final = CODEXRT_SD + "codexrt-radiotherapy-planned-phase"
+PROFILE_COURSE_PRESCRIPTION: Final = CODEXRT_SD + "codexrt-radiotherapy-course-prescription"
 PROFILE_VOLUME: Final = MCODE_SD + "mcode-radiotherapy-volume"
 PROFILE_CODEXRT_VOLUME: Final = CODEXRT_SD + "codexrt-radiotherapy-volume"
 PROFILE_PRIMARY_CANCER: Final = MCODE_SD + "mcode-primary-cancer-condition"
@@ -81,6 +82,7 @@ EXT_MOTION_MANAGEMENT: Final = CODEXRT_SD + "codexrt-radiotherapy-respiratory-mo
 EXT_FRACTIONS_DELIVERED: Final = CODEXRT_SD + "codexrt-radiotherapy-fractions-delivered"
 EXT_FRACTIONS_PLANNED: Final = CODEXRT_SD + "codexrt-radiotherapy-fractions-planned"
 EXT_DOSE_PLANNED: Final = CODEXRT_SD + "codexrt-radiotherapy-dose-planned-to-volume"
+EXT_DOSE_PRESCRIBED: Final = CODEXRT_SD + "codexrt-radiotherapy-dose-prescribed-to-volume"
 EXT_REVISION_REASON: Final = CODEXRT_SD + "codexrt-radiotherapy-reason-for-revision-or-adaptation"
 EXT_AE_GRADE: Final = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/ae-grade"
 EXT_AE_SEVERITY: Final = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/ae-severity"
@@ -89,7 +91,9 @@ EXT_TREATMENT_CYCLES: Final = RTLETTER_SD + "treatment-cycles"  # local: no stan
 
 # --- codes ----------------------------------------------------------------------------------------------------------
 # mCODE: course summary code SNOMED 1217123003, older data the temporary code USCRS-33529 (any system).
-COURSE_SUMMARY_CODES: Final = frozenset({"1217123003", "USCRS-33529"})
+COURSE_SUMMARY_CODE: Final = "1217123003"
+COURSE_SUMMARY_TEMPORARY_CODE: Final = "USCRS-33529"
+COURSE_SUMMARY_CODES: Final = frozenset({COURSE_SUMMARY_CODE, COURSE_SUMMARY_TEMPORARY_CODE})
 COURSE_SUMMARY_PROFILES: Final = frozenset({PROFILE_COURSE_SUMMARY, PROFILE_CODEXRT_COURSE_SUMMARY})
 TREATED_PHASE_CODE: Final = "1222565005"  # CodeX: Radiotherapy treatment phase
 TREATED_PLAN_CODE: Final = "1255724003"  # CodeX: Radiotherapy treatment plan

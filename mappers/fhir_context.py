@@ -43,6 +43,7 @@ from rtletter.mappers.fhir_codes import (
     FOLLOW_UP_CODE,
     INTERRUPTION_CODE,
     KARNOFSKY_LOINC,
+    LOINC,
     PROFILE_ECOG,
     PROFILE_KARNOFSKY,
     RTLETTER_CS,
@@ -58,9 +59,7 @@ from rtletter.mappers.fhir_index import (
     has_code,
     has_profile,
 )
-
-_GRADE_TEXT = re.compile(r"grade\s*([1-5])", re.IGNORECASE)
-
+from rtletter.mappers.toxicity import clean_term, grade_from_text, is_toxicity_system, names_toxicity
 
 # --- systemic therapy -----------------------------------------------------------------------------------------------
 
@@ -215,21 +214,43 @@ def map_interruption(observation: Observation, inputs: Inputs) -> Interruption |
 
 
 def map_toxicity_observation(observation: Observation, inputs: Inputs) -> Toxicity | None:
-    """An Observation of a toxicity: category or profile says so; grade from valueInteger or 'Grade N' text."""
-    markers = [concept_text(c) or "" for c in observation.category or []]
-    markers += [p for p in (observation.meta.profile or [] if observation.meta else [])]
-    if not any("toxicity" in m.lower() or "ctcae" in m.lower() for m in markers):
+    """An Observation of a toxicity: a category or profile says so, or its code is a CTCAE/MedDRA term, or its code
+    or value names a CTCAE term in German or English (SNOMED or text only). The grade comes from valueInteger, an
+    NCIt grade concept or text ("CTCAE Grad 2", "Grade II", "G2"); without one the toxicity is kept ungraded."""
+    if not _is_toxicity(observation):
         return None
     grade = observation.valueInteger
     if grade is None:
         grade = _grade(observation.valueCodeableConcept)
+    if grade is None:
+        grade = grade_from_text(observation.valueString) or grade_from_text(concept_text(observation.code))
+    term = concept_text(observation.code) or ""
     return Toxicity(
-        term=concept_text(observation.code) or "",
+        term=clean_term(term) if term else "",
         grade=grade if grade is None or 1 <= grade <= 5 else None,
         onset=as_date(observation.effectiveDateTime),
         code=case_coding(observation.code),
         source=inputs.use(observation),
     )
+
+
+def _is_toxicity(observation: Observation) -> bool:
+    markers = [concept_text(c) or "" for c in observation.category or []]
+    markers += [p for p in (observation.meta.profile or [] if observation.meta else [])]
+    if any("toxicity" in m.lower() or "ctcae" in m.lower() for m in markers):
+        return True
+    code = codings(observation.code)
+    if any(is_toxicity_system(c.system) for c in code):
+        return True
+    if any(c.system == LOINC for c in code):
+        return False  # LOINC-coded observations are measurements: staging, the tumour's grade ("G2"), scores
+    texts = [
+        observation.code.text if observation.code else None,
+        *(c.display for c in code),
+        observation.valueString,
+        concept_text(observation.valueCodeableConcept),
+    ]
+    return any(names_toxicity(t) for t in texts)
 
 
 def map_adverse_event(event: AdverseEvent, inputs: Inputs) -> Toxicity:
@@ -252,8 +273,8 @@ def _grade(concept: CodeableConcept | None) -> int | None:
         if coding.code in AE_GRADE_BY_CODE:
             return int(AE_GRADE_BY_CODE[coding.code])
     text = " ".join(filter(None, [concept.text if concept else None, *(c.display for c in codings(concept))]))
-    found = _GRADE_TEXT.search(text)
-    return int(found.group(1)) if found else None
+    found: int | None = grade_from_text(text)
+    return found
 
 
 # --- follow-up and notes --------------------------------------------------------------------------------------------

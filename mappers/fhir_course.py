@@ -24,6 +24,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from rtletter.mappers.case import (
     Brachytherapy,
+    CaseFlag,
     Coding,
     Course,
     CourseStatus,
@@ -32,16 +33,20 @@ from rtletter.mappers.case import (
     PriorRadiotherapy,
     TargetVolume,
 )
+from rtletter.mappers.checks import check_counts
 from rtletter.mappers.errors import InvalidValue
 from rtletter.mappers.fhir_codes import (
     BRACHY_DOSE_RATE_BY_CODE,
     BRACHYTHERAPY_MODALITY_CODES,
     BRACHYTHERAPY_PROCEDURE_CODE,
+    COURSE_SUMMARY_CODE,
     COURSE_SUMMARY_CODES,
     COURSE_SUMMARY_PROFILES,
+    COURSE_SUMMARY_TEMPORARY_CODE,
     EXT_APPLICATOR,
     EXT_DOSE_DELIVERED,
     EXT_DOSE_PLANNED,
+    EXT_DOSE_PRESCRIBED,
     EXT_ENERGY_OR_ISOTOPE,
     EXT_FRACTIONS_DELIVERED,
     EXT_FRACTIONS_PLANNED,
@@ -61,9 +66,12 @@ from rtletter.mappers.fhir_codes import (
     ISOTOPE_BY_CODE,
     LATERALITY_BY_CODE,
     MODALITY_BY_CODE,
+    NULL_FLAVOR,
     PRIOR_RADIOTHERAPY_CODE,
+    PROFILE_COURSE_PRESCRIPTION,
     PROFILE_PLANNED_COURSE,
     PROFILE_TREATED_PHASE,
+    SNOMED,
     TECHNIQUE_BY_CODE,
     TREATED_PHASE_CODE,
     VOLUME_TYPE_BY_CODE,
@@ -94,8 +102,21 @@ _UID = re.compile(r"^(urn:oid:)?[0-9][0-9.…]*$")
 
 
 def is_course_summary(procedure: Procedure) -> bool:
-    """mCODE: code SNOMED 1217123003 (older data: USCRS-33529, any system), or a course summary profile."""
-    return bool(has_code(procedure.code, COURSE_SUMMARY_CODES) or has_profile(procedure, COURSE_SUMMARY_PROFILES))
+    """mCODE: code SNOMED 1217123003 (older data: USCRS-33529, any system), or a course summary profile whose code
+    does not say otherwise (the profile fixes the code: a declared profile with another code is not a course)."""
+    if _has_course_code(procedure.code):
+        return True
+    coded = any(c.code for c in codings(procedure.code))
+    return not coded and has_profile(procedure, COURSE_SUMMARY_PROFILES)
+
+
+def _has_course_code(concept: CodeableConcept | None) -> bool:
+    for coding in codings(concept):
+        if coding.code == COURSE_SUMMARY_TEMPORARY_CODE:
+            return True
+        if coding.code == COURSE_SUMMARY_CODE and coding.system in (None, SNOMED):
+            return True
+    return False
 
 
 def is_treated_phase(procedure: Procedure) -> bool:
@@ -112,8 +133,25 @@ def is_prior_radiotherapy(procedure: Procedure) -> bool:
     return has_code(procedure.code, {PRIOR_RADIOTHERAPY_CODE}) and not is_course_summary(procedure)
 
 
-def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs) -> Course:
+@dataclass
+class Findings:
+    """What mapping a course found besides the course: flags for the reviewer, and the volumes whose fractionation the
+    source says is not uniform (CodeX ``uniform-fractionation`` false: no dose per fraction is derived for them)."""
+
+    flags: list[CaseFlag] = field(default_factory=list)
+    not_uniform: set[int] = field(default_factory=set)  # id() of the TargetVolume
+
+
+def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs, found: Findings | None = None) -> Course:
+    """The course of one summary. Unknown modality, technique or energy codes go to ``flags``, never into the course;
+    an implausible number of phases or volumes raises ``ImplausibleCourse`` before they are mapped."""
     where = "Procedure"
+    found = found if found is not None else Findings()
+    flags = found.flags
+    delivered = extensions(summary, EXT_DOSE_DELIVERED)
+    parts = [p for p in index.of_type(Procedure) if any(index.resolve(r) is summary for r in p.partOf or [])]
+    phases = [p for p in parts if is_treated_phase(p)]
+    check_counts(len(phases), len(delivered), resource="Procedure")
     course = Course(
         id=str(summary.id),
         name=identifier_name(summary.identifier),
@@ -130,7 +168,7 @@ def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs) -> Course
         laterality = extension(site, EXT_LATERALITY)
         if laterality is not None and course.laterality is None:
             course.laterality = lookup(laterality.valueCodeableConcept, LATERALITY_BY_CODE)
-    pairs = _modalities(summary)
+    pairs = _modalities(summary, flags)
     course.modalities = _unique(p.modality for p in pairs)
     course.techniques = _unique(p.technique for p in pairs)
     course.energy = next((p.energy for p in pairs if p.energy), None)
@@ -140,11 +178,9 @@ def map_course(summary: Procedure, index: BundleIndex, inputs: Inputs) -> Course
     reirradiation = extension(summary, EXT_REIRRADIATION)
     course.reirradiation = reirradiation.valueBoolean if reirradiation is not None else None
     planned = _planned_doses(_planned(summary, index, inputs))
-    course.volumes = [_volume(ext, planned, index, inputs, where) for ext in extensions(summary, EXT_DOSE_DELIVERED)]
-    parts = [p for p in index.of_type(Procedure) if any(index.resolve(r) is summary for r in p.partOf or [])]
-    phases = [p for p in parts if is_treated_phase(p)]
+    course.volumes = [_volume(ext, planned, index, inputs, where, found) for ext in delivered]
     phases.sort(key=lambda p: (str(_period(p)[0] or ""), str(p.id)))
-    course.phases = [_phase(p, index, inputs) for p in phases]
+    course.phases = [_phase(p, index, inputs, found) for p in phases]
     details = [p for p in parts if is_brachytherapy_detail(p) and not is_treated_phase(p)]
     course.brachytherapy = _brachytherapy_detail(details[0], inputs) if details else _brachytherapy(pairs, course)
     return course
@@ -262,25 +298,27 @@ def _intent(resource: Procedure) -> Intent:
     return Intent(text) if text in Intent.__members__ else Intent.unknown
 
 
-def _modalities(resource: Procedure) -> list[_Pair]:
+def _modalities(resource: Procedure, flags: list[CaseFlag]) -> list[_Pair]:
     pairs = []
     for ext in extensions(resource, EXT_MODALITY_AND_TECHNIQUE):
         modality = extension(ext, EXT_MODALITY)
         concept = modality.valueCodeableConcept if modality is not None else None
         modality_code = next((c.code for c in codings(concept) if c.code in MODALITY_BY_CODE), None)
-        name = lookup(concept, MODALITY_BY_CODE)
+        name = _known(concept, MODALITY_BY_CODE, "modality", flags)
         technique = extension(ext, EXT_TECHNIQUE)
         pair = _Pair(
             modality=None if _is_unknown(concept) else name,
             modality_code=modality_code,
-            technique=lookup(technique.valueCodeableConcept, TECHNIQUE_BY_CODE) if technique else None,
+            technique=_known(technique.valueCodeableConcept, TECHNIQUE_BY_CODE, "technique", flags)
+            if technique
+            else None,
         )
         for energy in extensions(ext, EXT_ENERGY_OR_ISOTOPE):
             if energy.valueQuantity is not None and energy.valueQuantity.value is not None:
                 unit = energy.valueQuantity.unit or energy.valueQuantity.code or ""
                 pair.energy = f"{energy.valueQuantity.value:f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
             elif energy.valueCodeableConcept is not None:
-                name = lookup(energy.valueCodeableConcept, ISOTOPE_BY_CODE)
+                name = _known(energy.valueCodeableConcept, ISOTOPE_BY_CODE, "energy or isotope", flags)
                 if name and _ENERGY_TEXT.search(name):  # "6 MV FFF": an energy written as text, not an isotope
                     pair.energy = name
                 else:
@@ -290,6 +328,24 @@ def _modalities(resource: Procedure) -> list[_Pair]:
         ]
         pairs.append(pair)
     return pairs
+
+
+def _known(concept: CodeableConcept | None, table: dict[str, str], what: str, flags: list[CaseFlag]) -> str | None:
+    """The table's name for a known code; text for a concept without codes (or flagged un-encoded, as mCODE's examples
+    do). A concept whose codes are all unknown is not a name: it is flagged with its codes and left out."""
+    if concept is None:
+        return None
+    coded = [c for c in codings(concept) if c.code and c.system != NULL_FLAVOR]
+    if not coded or any(c.system == NULL_FLAVOR for c in codings(concept)) or any(c.code in table for c in coded):
+        name: str | None = lookup(concept, table)
+        return name
+    if all(c.code == "UNK" for c in coded):
+        return None
+    detail = ", ".join(f"{c.system or '(no system)'}|{c.code}" for c in coded)
+    flags.append(
+        CaseFlag(kind="unknown_code", where=f"Procedure.extension ({what})", detail=f"unknown {what} code {detail}")
+    )
+    return None
 
 
 def _is_unknown(concept: CodeableConcept | None) -> bool:
@@ -331,7 +387,8 @@ def _planned(summary: Procedure, index: BundleIndex, inputs: Inputs) -> ServiceR
     for reference in summary.basedOn or []:
         request = index.resolve(reference)
         if isinstance(request, ServiceRequest) and (
-            has_profile(request, {PROFILE_PLANNED_COURSE}) or has_code(request.code, COURSE_SUMMARY_CODES)
+            has_profile(request, {PROFILE_PLANNED_COURSE, PROFILE_COURSE_PRESCRIPTION})
+            or has_code(request.code, COURSE_SUMMARY_CODES)
         ):
             inputs.use(request)
             return request
@@ -339,22 +396,30 @@ def _planned(summary: Procedure, index: BundleIndex, inputs: Inputs) -> ServiceR
 
 
 def _planned_doses(request: ServiceRequest | None) -> dict[str, _Planned]:
-    """CodeX dose-planned-to-volume, by volume reference."""
+    """CodeX dose-planned-to-volume and dose-prescribed-to-volume, by volume reference (planned wins per value)."""
     if request is None:
         return {}
     where = where_ext("ServiceRequest")
-    planned = {}
-    for ext in extensions(request, EXT_DOSE_PLANNED):
+    planned: dict[str, _Planned] = {}
+    for ext in [*extensions(request, EXT_DOSE_PLANNED), *extensions(request, EXT_DOSE_PRESCRIBED)]:
         volume = extension(ext, "volume")
         if volume is None or volume.valueReference is None:
             continue
-        key = volume.valueReference.reference or volume.valueReference.display or ""
-        fractions = _integer(extension(ext, "fractions"))
-        planned[_ref_key(key)] = _Planned(
+        key = _ref_key(volume.valueReference.reference or volume.valueReference.display or "")
+        found = _Planned(
             total_gy=dose_gy(_quantity_of(ext, "totalDose"), where=where, default_unit="cGy"),
-            fractions=fractions,
+            fractions=_integer(extension(ext, "fractions")),
             per_fraction_gy=dose_gy(_quantity_of(ext, "fractionDose"), where=where, default_unit="cGy"),
         )
+        known = planned.get(key)
+        if known is None:
+            planned[key] = found
+        else:
+            known.total_gy = known.total_gy if known.total_gy is not None else found.total_gy
+            known.fractions = known.fractions if known.fractions is not None else found.fractions
+            known.per_fraction_gy = (
+                known.per_fraction_gy if known.per_fraction_gy is not None else found.per_fraction_gy
+            )
     return planned
 
 
@@ -374,6 +439,7 @@ def _volume(
     index: BundleIndex,
     inputs: Inputs,
     where: str,
+    found: Findings,
 ) -> TargetVolume:
     """mCODE dose-delivered-to-volume (relative sub-extension urls; totalDoseDelivered fixed to cGy)."""
     volume_ref = extension(ext, "volume")
@@ -383,7 +449,6 @@ def _volume(
     body = index.resolve(reference)
     total = dose_gy(_quantity_of(ext, "totalDoseDelivered"), where=where_ext(where), default_unit="cGy")
     fractions = _integer(extension(ext, "fractionsDelivered"))
-    uniform = extension(ext, EXT_UNIFORM_FRACTIONATION)
     key = _ref_key(reference.reference or reference.display or "")
     plan = planned.get(key)
     volume = TargetVolume(name=reference.display or key, total_dose_gy=total, fractions_delivered=fractions)
@@ -393,8 +458,11 @@ def _volume(
         volume.planned_total_dose_gy = plan.total_gy
         volume.fractions_planned = plan.fractions
         volume.dose_per_fraction_gy = plan.per_fraction_gy
-    if volume.dose_per_fraction_gy is None and uniform is not None and uniform.valueBoolean and total and fractions:
-        volume.dose_per_fraction_gy = round(total / fractions, 2)  # CodeX: uniform fractionation -> total / fractions
+    if (
+        extension(ext, EXT_UNIFORM_FRACTIONATION) is not None
+        and extension(ext, EXT_UNIFORM_FRACTIONATION).valueBoolean is False
+    ):
+        found.not_uniform.add(id(volume))  # else total / fractions is derived for every mapper by checks.finish_case
     return volume
 
 
@@ -412,7 +480,7 @@ def _describe_volume(volume: TargetVolume, body: BodyStructure, inputs: Inputs) 
     volume.source = inputs.use(body)
 
 
-def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs) -> Phase:
+def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs, found: Findings) -> Phase:
     """CodeX TreatedPhase with its PlannedPhase (``basedOn``): fractions planned, prescription, revision reason."""
     where = "Procedure"
     planned_phase = next(
@@ -428,7 +496,7 @@ def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs) -> Phase:
         revision = extension(planned_phase, EXT_REVISION_REASON)
         if status_reason is None and revision is not None:
             status_reason = reason_coding(revision.valueCodeableConcept)
-    pairs = _modalities(procedure)
+    pairs = _modalities(procedure, found.flags)
     start, end = _period(procedure)
     return Phase(
         name=identifier_name(procedure.identifier),
@@ -440,7 +508,7 @@ def _phase(procedure: Procedure, index: BundleIndex, inputs: Inputs) -> Phase:
         status_reason=status_reason,
         modality=", ".join(_unique(p.modality for p in pairs)) or None,
         technique=", ".join(_unique(p.technique for p in pairs)) or None,
-        volumes=[_volume(e, planned, index, inputs, where) for e in extensions(procedure, EXT_DOSE_DELIVERED)],
+        volumes=[_volume(e, planned, index, inputs, where, found) for e in extensions(procedure, EXT_DOSE_DELIVERED)],
         source=inputs.use(procedure),
     )
 
@@ -475,7 +543,7 @@ def _brachytherapy_detail(procedure: Procedure, inputs: Inputs) -> Brachytherapy
     for ext in extensions(procedure, EXT_MODALITY_AND_TECHNIQUE):
         modality = extension(ext, EXT_MODALITY)
         concept = modality.valueCodeableConcept if modality is not None else None
-        if concept is not None and not _is_unknown(concept):
+        if concept is not None and not _is_unknown(concept):  # rtletter's own detail: its text is the dose rate
             result.dose_rate = concept.text or next(
                 (BRACHY_DOSE_RATE_BY_CODE[c.code] for c in codings(concept) if c.code in BRACHY_DOSE_RATE_BY_CODE), None
             )
@@ -505,6 +573,7 @@ def _unique(values: Iterable[str | None]) -> list[str]:
 
 
 __all__ = [
+    "Findings",
     "identifier_name",
     "is_brachytherapy_detail",
     "is_course_summary",

@@ -231,6 +231,7 @@ _WORDS = {
         "total": "Gesamtdosis",
         "per_fraction": "Einzeldosis",
         "grade": "Grad",
+        "ungraded": "ohne Grad (nicht nach CTCAE graduiert)",
         "from": "ab",
         "days": "Tage",
         "reason": "Grund",
@@ -248,6 +249,7 @@ _WORDS = {
         "total": "total dose",
         "per_fraction": "dose per fraction",
         "grade": "grade",
+        "ungraded": "ungraded (no CTCAE grade recorded)",
         "from": "from",
         "days": "days",
         "reason": "reason",
@@ -617,7 +619,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
         _join(
             [
                 clean_line(t.term),
-                f"CTCAE {words['grade']} {t.grade}" if t.grade else None,
+                f"CTCAE {words['grade']} {t.grade}" if t.grade else words["ungraded"],
                 clean_line(t.severity) or None,
                 f"{words['from']} {format_date(t.onset)}" if t.onset else None,
             ]

@@ -177,6 +177,9 @@ class Profile(BaseModel):
     coding_system: str = "99RTL"  # OBX-3.3 of codes given without a system (HL7: 99zzz = local)
     default_dose_unit: Literal["Gy", "cGy"] = "Gy"  # when OBX-6 is empty
     sending_application: str = "RTLETTER"  # MSH-3 when writing
+    # Who the radiotherapy department is: matched (case-insensitively) against PV1-10 hospital service, PV1-3.1 point
+    # of care, MSH-3 sending application and MSH-4 sending facility. An ADT^A03 from it ends a course.
+    radiotherapy_departments: list[str] = Field(default_factory=lambda: ["STR", "RTH", "RADONC", "STRAHLENTHERAPIE"])
     observations: dict[str, list[Code]] = Field(default_factory=dict)  # role -> codes; the first is written
     z_fields: dict[str, ZField] = Field(default_factory=dict)
     _index: dict[tuple[str, str | None], str] = PrivateAttr(default_factory=dict)

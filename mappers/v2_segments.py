@@ -32,6 +32,7 @@ from rtletter.mappers.case import (
     Appointment,
     Brachytherapy,
     Case,
+    CaseFlag,
     Coding,
     Course,
     CourseStatus,
@@ -52,7 +53,10 @@ from rtletter.mappers.case import (
     TargetVolume,
     Toxicity,
 )
+from rtletter.mappers.checks import check_counts, finish_case
 from rtletter.mappers.errors import InvalidValue, MissingElement
+from rtletter.mappers.fhir_codes import ISOTOPE_BY_CODE, MODALITY_BY_CODE, TECHNIQUE_BY_CODE
+from rtletter.mappers.toxicity import clean_term, grade_from_text, is_toxicity_system
 from rtletter.mappers.v2_message import MAPPED_SEGMENTS, Message, Repetition, Segment, component_of, parse
 from rtletter.mappers.v2_profile import Profile, default_profile, role_group
 
@@ -86,10 +90,16 @@ V2_CODE_SYSTEMS: dict[str, str] = {
     "I9C": ICD9CM,
     "I9CM": ICD9CM,
     "O301": OPS,  # table 0396: German procedure codes (OPS § 301)
+    "O": OPS,  # "O-2026": OPS with its year
     "OPS": OPS,
+    "OPS-301": OPS,
     "SCT": SNOMED,
+    "SNM": SNOMED,  # table 0396: SNOMED (older name)
+    "SNM3": SNOMED,
     "SNOMED": SNOMED,
     "SNOMED-CT": SNOMED,
+    "SNOMEDCT": SNOMED,
+    "SNOMED CT": SNOMED,
     "LN": LOINC,
     "LOINC": LOINC,
     "ICDO3": ICDO3,
@@ -116,10 +126,15 @@ V2_NAME_FOR_SYSTEM: dict[str, str] = {
     UCUM: "UCUM",
 }
 _ICD10GM_VERSIONED = re.compile(r"(I10G|ICD10GM)\d{4}\Z")  # I10G2004, ICD10GM2024
+# A name with a version: "I10-2026", "ICD-10-GM-2025", "O-2026", "OPS 2024", "SNM3-2019" -> name and year.
+_VERSIONED = re.compile(r"(.+?)[\s_-]*(?:V(?:ERSION)?)?[\s_-]*((?:19|20)\d{2})(?:[.-]\d+)?\Z")
+# ICD-10 with a yearly version is the German modification (BfArM publishes ICD-10-GM by year; "I10-2026").
+_YEARLY_IS_GM = frozenset({ICD10})
 
 
 def canonical_system(system: str | None) -> str | None:
-    """A v2 coding system name, a short name (``ICD-10-GM``) or a URL -> the canonical URL (unknown: unchanged)."""
+    """A v2 coding system name, a short name (``ICD-10-GM``), a versioned name (``I10-2026``, ``O-2026``) or a URL
+    -> the canonical URL (unknown: unchanged)."""
     if not system:
         return None
     name = system.strip()
@@ -128,6 +143,11 @@ def canonical_system(system: str | None) -> str | None:
         return V2_CODE_SYSTEMS[upper]
     if _ICD10GM_VERSIONED.match(upper):
         return ICD10GM
+    versioned = _VERSIONED.match(upper)
+    if versioned and "://" not in upper:
+        base = V2_CODE_SYSTEMS.get(versioned.group(1).strip(" _-"))
+        if base is not None:
+            return ICD10GM if base in _YEARLY_IS_GM else base
     return name
 
 
@@ -194,6 +214,27 @@ PERFORMANCE_RANGES: dict[str, tuple[int, int]] = {"ECOG": (0, 5), "Karnofsky": (
 CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF"})
 TEXT_TYPES = frozenset({"TX", "FT"})
 
+_OPS_RADIOTHERAPY = re.compile(r"8-?52\d")  # OPS 8-52: Strahlentherapie (8-520 ... 8-529)
+# Names a modality, technique or energy may be written as that contain digits but are not codes.
+KNOWN_NAMES = frozenset(
+    n.upper()
+    for n in (
+        *MODALITY_BY_CODE.values(),
+        *TECHNIQUE_BY_CODE.values(),
+        *ISOTOPE_BY_CODE.values(),
+        "3D-CRT",
+        "2D",
+        "3D",
+        "4D-CT",
+        "Co-60",
+        "Cs-137",
+        "Sr-90",
+        "Ru-106",
+        "Y-90",
+    )
+)
+_CODE_LIKE = re.compile(r"[A-Za-z0-9._:|-]*\d[A-Za-z0-9._:|-]*\Z")
+_ENERGY = re.compile(r"\d+(?:[.,]\d+)?\s*(?:k|M)e?V\b", re.IGNORECASE)
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)\Z")
 _DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?([+-]\d{4})?\Z")
 
@@ -424,6 +465,7 @@ class _Observations:
     single: _Group = field(default_factory=lambda: _Group(""))
     groups: dict[str, dict[str, _Group]] = field(default_factory=dict)
     items: list[Observation] = field(default_factory=list)  # one item per OBX: ecog, karnofsky, recommendation, note
+    coded_toxicities: list[Segment] = field(default_factory=list)  # OBX-3 a CTCAE/MedDRA term no role claims
     unclaimed_text: list[tuple[Segment, str]] = field(default_factory=list)  # TX/FT OBX no role claims
 
     def group(self, name: str) -> dict[str, _Group]:
@@ -446,6 +488,9 @@ def _collect(message: Message, profile: Profile) -> _Observations:
         if seg.name == "OBX":
             role = profile.role_of(seg.get(3, 1), seg.get(3, 3))
             value_type = (seg.get(2) or "").upper()
+            if role is None and is_toxicity_system(canonical_system(seg.get(3, 3))):
+                found.coded_toxicities.append(seg)
+                continue
             if role is None:
                 text = _obx_text(seg) if value_type in TEXT_TYPES or value_type == "ST" else None
                 if text:
@@ -628,8 +673,15 @@ def _diagnoses(message: Message, found: _Observations) -> list[Diagnosis]:
     return diagnoses
 
 
+def is_radiotherapy_pr1(seg: Segment) -> bool:
+    """PR1-3 an OPS radiotherapy code (8-52...): the course itself, not an earlier operation."""
+    code = (seg.get(3) or "").strip()
+    system = canonical_system(seg.get(3, 3))
+    return bool(_OPS_RADIOTHERAPY.match(code)) and system in (None, OPS)
+
+
 def _surgeries(message: Message, found: _Observations) -> list[Surgery]:
-    surgeries = [s for s in (map_pr1(seg) for seg in message.all("PR1")) if s]
+    surgeries = [s for s in (map_pr1(seg) for seg in message.all("PR1") if not is_radiotherapy_pr1(seg)) if s]
     for key, group in found.group("surgery").items():
         coding = group.coding("surgery_code")
         text = group.text("surgery_text") or (coding.display or coding.code if coding else None)
@@ -659,7 +711,33 @@ def _volume(group: _Group, unit: str) -> TargetVolume:
     )
 
 
-def _phases(found: _Observations, unit: str) -> tuple[list[TargetVolume], list[Phase]]:
+def _names(obs_list: list[Observation], table: dict[str, str], what: str, flags: list[CaseFlag]) -> list[str]:
+    """Modality, technique or energy as written; a code no table knows (coded without display, or a code-like token
+    as text) is flagged with the code and left out: it must never read as a technique."""
+    names: list[str] = []
+    for obs in obs_list:
+        for rep in obs.values:
+            code, display = component_of(rep, 1), component_of(rep, 2)
+            if obs.value_type in CODED_TYPES:
+                name = table.get(code or "") or display
+                unknown = code if name is None else None
+            else:
+                name = obs._rep_text(rep)
+                looks_coded = bool(name and _CODE_LIKE.match(name) and not _ENERGY.match(name))
+                unknown = name if looks_coded and (name or "").upper() not in KNOWN_NAMES else None
+                name = None if unknown else name
+            if unknown:
+                where = obs.where
+                flags.append(CaseFlag(kind="unknown_code", where=where, detail=f"unknown {what} code {unknown}"))
+            elif name:
+                names.append(name)
+    return names
+
+
+def _phases(
+    found: _Observations, unit: str, flags: list[CaseFlag] | None = None
+) -> tuple[list[TargetVolume], list[Phase]]:
+    flags = flags if flags is not None else []
     course_volumes: list[TargetVolume] = []
     phase_volumes: dict[str, list[TargetVolume]] = {}
     for key, group in found.group("volume").items():
@@ -680,8 +758,9 @@ def _phases(found: _Observations, unit: str) -> tuple[list[TargetVolume], list[P
                 end=group.day("phase_end"),
                 fractions_delivered=group.integer("phase_fractions_delivered"),
                 fractions_planned=group.integer("phase_fractions_planned"),
-                modality=group.text("phase_modality"),
-                technique=group.text("phase_technique"),
+                modality=", ".join(_names(group.all("phase_modality"), MODALITY_BY_CODE, "modality", flags)) or None,
+                technique=", ".join(_names(group.all("phase_technique"), TECHNIQUE_BY_CODE, "technique", flags))
+                or None,
                 volumes=phase_volumes.get(key, []),
                 source=f"OBX phase {key}",
             )
@@ -722,13 +801,17 @@ def _brachytherapy(single: _Group, unit: str) -> Brachytherapy | None:
     )
 
 
-def _course(message: Message, found: _Observations, profile: Profile, pv1: Segment | None) -> Course:
+def _course(
+    message: Message, found: _Observations, profile: Profile, pv1: Segment | None, flags: list[CaseFlag]
+) -> Course:
     single = found.single
     unit = profile.default_dose_unit
     course_id = single.text("course_id") or (pv1.get(19) if pv1 else None) or message.control_id
     if not course_id:
         raise MissingElement("no course id, visit number (PV1-19) or message control id", segment="MSH", field="10")
-    volumes, phases = _phases(found, unit)
+    check_counts(len(found.group("phase")), len(found.group("volume")), segment="OBX")
+    volumes, phases = _phases(found, unit, flags)
+    energies = _names(single.all("course_energy"), ISOTOPE_BY_CODE, "energy", flags)
     _, concurrent = _therapies(found)
     return Course(
         id=course_id,
@@ -740,9 +823,9 @@ def _course(message: Message, found: _Observations, profile: Profile, pv1: Segme
         end=single.day("course_end"),
         body_sites=[c for obs in single.all("course_body_site") for c in obs.codings()],
         laterality=single.text("course_laterality"),
-        modalities=single.texts("course_modality"),
-        techniques=single.texts("course_technique"),
-        energy=single.text("course_energy"),
+        modalities=_names(single.all("course_modality"), MODALITY_BY_CODE, "modality", flags),
+        techniques=_names(single.all("course_technique"), TECHNIQUE_BY_CODE, "technique", flags),
+        energy=energies[0] if energies else None,
         image_guidance=single.text("course_image_guidance"),
         motion_management=single.text("course_motion_management"),
         sessions=single.integer("course_sessions"),
@@ -755,6 +838,39 @@ def _course(message: Message, found: _Observations, profile: Profile, pv1: Segme
     )
 
 
+def from_radiotherapy(message: Message, profile: Profile) -> bool:
+    """The message comes from the radiotherapy department (profile ``radiotherapy_departments``) or carries an OPS
+    radiotherapy procedure (PR1 8-52...)."""
+    if any(is_radiotherapy_pr1(seg) for seg in message.all("PR1")):
+        return True
+    names = {n.strip().upper() for n in profile.radiotherapy_departments}
+    pv1 = message.first("PV1")
+    values = [message.msh.get(3), message.msh.get(4)]
+    if pv1 is not None:
+        values += [pv1.get(10), pv1.get(3)]
+    return any(v and v.strip().upper() in names for v in values)
+
+
+def _visit_course(message: Message, course: Course, found: _Observations, profile: Profile) -> None:
+    """An ADT message from radiotherapy: OPS 8-52 PR1 is the course (name, first date), PV1-44/45 its start and end
+    when nothing more specific says so, and an A03 (discharge / end of visit) means it is finished."""
+    if not from_radiotherapy(message, profile):
+        return
+    single = found.single
+    procedures = [seg for seg in message.all("PR1") if is_radiotherapy_pr1(seg)]
+    if course.name is None and procedures:
+        first = procedures[0]
+        course.name = first.text(4) or first.get(3, 2) or first.get(3)
+    pv1 = message.first("PV1")
+    if course.start is None and single.first("course_start") is None:
+        dates = [d for seg in procedures if (d := parse_date(seg.get(5), seg.where(5)))]
+        course.start = min(dates) if dates else (parse_date(pv1.get(44), pv1.where(44)) if pv1 else None)
+    if course.end is None and single.first("course_end") is None and pv1 is not None:
+        course.end = parse_date(pv1.get(45), pv1.where(45))
+    if single.first("course_status") is None and message.message_type.upper().startswith("ADT^A03"):
+        course.status = CourseStatus.completed
+
+
 # --- events, follow-up, notes ---------------------------------------------------------------------------------------
 
 
@@ -763,15 +879,18 @@ def _toxicities(found: _Observations) -> list[Toxicity]:
     for key, group in found.group("toxicity").items():
         coding = group.coding("toxicity_code")
         term = group.text("toxicity_term") or (coding.display or coding.code if coding else None)
-        grade = group.integer("toxicity_grade")
+        grade_obs = group.first("toxicity_grade")
+        grade = _grade(grade_obs) if grade_obs is not None else None
         if grade is not None and not 1 <= grade <= 5:
             obs = group.first("toxicity_grade")
             raise _invalid(obs.where if obs else "OBX", "CTCAE grade must be 1 to 5")
         if not term:
             continue
+        if grade is None:
+            grade = grade_from_text(term)
         toxicities.append(
             Toxicity(
-                term=term,
+                term=clean_term(term),
                 grade=grade,
                 severity=group.text("toxicity_severity"),
                 onset=group.day("toxicity_onset"),
@@ -779,7 +898,41 @@ def _toxicities(found: _Observations) -> list[Toxicity]:
                 source=f"OBX toxicity {key}",
             )
         )
+    for seg in found.coded_toxicities:  # OBX-3 a CTCAE/MedDRA term, OBX-5 its grade (a number or "Grad 2")
+        code = seg.get(3) or ""
+        term = seg.get(3, 2) or code
+        value = seg.text(5)
+        grade = None
+        if value and value.strip().isdigit():
+            grade = int(value.strip())
+            if not 1 <= grade <= 5:
+                raise _invalid(seg.where(5), "CTCAE grade must be 1 to 5")
+        else:
+            grade = grade_from_text(value) or grade_from_text(term)
+        toxicities.append(
+            Toxicity(
+                term=clean_term(term),
+                grade=grade,
+                onset=parse_date(seg.get(14), seg.where(14)),
+                code=Coding(code=code, display=seg.get(3, 2), system=canonical_system(seg.get(3, 3))),
+                source=seg.label,
+            )
+        )
     return toxicities
+
+
+def _grade(obs: Observation) -> int | None:
+    """A CTCAE grade as a number, or as text ("Grad 2", "Grade II", "G2")."""
+    raw = (obs.raw() or "").strip()
+    if not raw:
+        return None
+    if _NUMBER.match(raw.replace(",", ".")):
+        return obs.integer()
+    grade = grade_from_text(obs.text())
+    if grade is None:
+        raise _invalid(obs.where, "not a CTCAE grade (1 to 5, Grad 2, Grade II, G2)")
+    found: int | None = grade
+    return found
 
 
 def _interruptions(found: _Observations) -> list[Interruption]:
@@ -885,6 +1038,8 @@ def _physicians(message: Message, found: _Observations) -> tuple[Physician | Non
         or physician_from_xcn(_first_rep(obr, 16), "OBR-16")
         or physician_from_xcn(_first_rep(orc, 12), "ORC-12")
     )
+    if referring is not None:
+        referring = referring.model_copy(update={"via": referring.source})
     copies = [p for p in (physician_from_xcn(r, "OBR-28") for r in (obr.repetitions(28) if obr else [])) if p]
     extras = found.group("physician")
 
@@ -955,10 +1110,12 @@ def case_from_message(message: Message, profile: Profile | None = None) -> Case:
     found = _collect(message, profile)
     pv1 = message.first("PV1")
     treating, referring, copies = _physicians(message, found)
-    course = _course(message, found, profile, pv1)
+    flags: list[CaseFlag] = []
+    course = _course(message, found, profile, pv1, flags)
+    _visit_course(message, course, found, profile)
     before, _ = _therapies(found)
     language = (message.msh.get(19) or "")[:2].lower()
-    return Case(
+    case = Case(
         case_id=f"hl7v2:{course.id}",
         source_kind="hl7v2",
         language="de" if language == "de" else "en" if language == "en" else profile.language,
@@ -977,7 +1134,9 @@ def case_from_message(message: Message, profile: Profile | None = None) -> Case:
         follow_up=_follow_up(found),
         notes=_notes(message, found),
         inputs=[f"{message.message_type}/{message.control_id}" if message.control_id else message.message_type],
+        flags=flags,
     )
+    return finish_case(case)
 
 
 def case_from_v2(message: bytes | str, profile: Profile | None = None) -> Case:

@@ -2,9 +2,10 @@
 
 In: the listener (``rtletter.agent.hl7v2.listener``, started by ``start_listener`` in the long-running service)
 stores every message raw in the job store before it answers AA, so ``poll()`` has nothing to return. The worker's
-intake step calls ``fetch_context``: split a batch, map each message with hl7apy (``case_from_v2`` with the site
-profile; MSH-18 empty -> the listener's configured encoding) and keep the cases whose course is completed or
-stopped, as the FHIR poller acts only on those. An ADT update or an order without a finished course makes no job.
+intake step calls ``fetch_context``: split a batch and map each message with hl7apy (``case_from_v2`` with the site
+profile; MSH-18 empty -> the listener's configured encoding). Which cases become jobs is decided by the worker with
+the rule every channel shares (``mappers.checks.why_not_drafted``: a completed or stopped course); an ADT update or
+an order without a finished course is stored as ``ignored`` with its reason.
 
 Out: ``post_draft`` builds one MDM^T02 (``rtletter.mappers.v2_mdm``: TXA-17 IP, the letter in TX OBX), sends it to
 ``outbound`` and waits for the receiver's ACK: AA/CA -> posted; AE/AR/CE/CR, a timeout or a refused connection ->
@@ -26,14 +27,12 @@ from rtletter.agent.hl7v2.listener import HL7_V2, MllpListener, server_ssl_conte
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.metrics import AgentMetrics
-from rtletter.mappers.case import Case, CourseStatus
+from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError, UnsupportedInput
 from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
 from rtletter.mappers.v2_message import split_batch
 from rtletter.mappers.v2_profile import Profile, default_profile, load_profile
 from rtletter.mappers.v2_segments import case_from_v2, document_from_v2
-
-FINISHED = frozenset({CourseStatus.completed, CourseStatus.stopped})
 
 log = get_logger("rtletter.agent.channels.mllp")
 
@@ -111,7 +110,7 @@ class MllpChannel:
             self._listener = None
 
     def fetch_context(self, inbound: Inbound) -> list[Case]:
-        """Map the stored message(s): cases of completed or stopped courses only."""
+        """Map the stored message(s), one case per message; the worker decides which are drafted."""
         if inbound.content_type != HL7_V2:
             raise UnsupportedInput("the MLLP channel maps HL7 v2 messages only")
         encoding = inbound.meta.get("encoding") or self.settings.encoding
@@ -123,14 +122,7 @@ class MllpChannel:
                 document = document_from_v2(message, profile)
                 if document is not None:
                     log.info("mllp document notification", completion_status=document.status or "")
-            if case.course.status in FINISHED:
-                cases.append(case)
-            else:
-                log.info(
-                    "mllp message without a finished course",
-                    message_type=inbound.meta.get("message_type", ""),
-                    course_status=str(case.course.status),
-                )
+            cases.append(case)
         return cases
 
     # --- out ----------------------------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ Round trip 1 is one ``batch`` Bundle holding
   ``mcode-radiotherapy-dose-delivered-to-volume`` -> RadiotherapyVolume BodyStructure), ``reasonReference`` ->
   Condition, ``basedOn`` -> planned course, ``subject``, performers,
 - patient-level searches for the history the letter tells (conditions, staging and performance observations,
-  procedures, referrals with the referring and copied physicians, care plans, systemic therapy, appointments,
-  adverse events), with ``_include:iterate`` from PractitionerRole to Practitioner and Organization.
+  procedures, referrals with the referring and copied physicians, encounters and care teams that may name the
+  referrer, care plans, systemic therapy, appointments, adverse events), with ``_include:iterate`` from
+  PractitionerRole to Practitioner and Organization.
 Round trip 2 (only when needed) is one more ``batch`` of reads for references found in round 1 that are still
 missing (a phase's own volumes, a Condition named by a staging Observation's ``focus``...).
 
@@ -51,6 +52,9 @@ PATIENT_SEARCHES = (
     ("Procedure", "subject", "&_include=Procedure:performer" + _PEOPLE),
     ("ServiceRequest", "subject", "&_include=ServiceRequest:requester&_include=ServiceRequest:performer" + _PEOPLE),
     ("CarePlan", "subject", ""),
+    # where else the letter's addressee may be named (mappers.fhir_bundle._referring_physician): no extra round trip
+    ("Encounter", "subject", "&_include=Encounter:participant" + _PEOPLE),
+    ("CareTeam", "subject", ""),
     ("MedicationAdministration", "subject", ""),
     ("MedicationStatement", "subject", ""),
     ("MedicationRequest", "subject", ""),

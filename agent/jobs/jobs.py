@@ -4,6 +4,7 @@ A job is one course's letter (idempotency key ``source:course id`` = ``Case.case
 that completed, so that a worker that crashed resumes at the next one::
 
     inbound row: received -> context_fetched (its cases became jobs)  | quarantined (unmappable)  | dead
+                          -> ignored (mapped, but no case is drafted: mappers.checks.why_not_drafted, reason kept)
     job:         context_fetched -> generated -> posted -> signed | rejected (later, by the sign-off flow)
                  any open state -> dead (retries exhausted or a permanent error) | cancelled (by a user)
 
@@ -26,6 +27,7 @@ class Status(StrEnum):
     signed = "signed"  # a physician signed it (set by the sign-off flow)
     rejected = "rejected"  # a physician rejected the draft (set by the sign-off flow; the document entered-in-error)
     quarantined = "quarantined"  # the inbound could not be mapped (inbound rows)
+    ignored = "ignored"  # mapped, but nothing to draft, e.g. a course not finished (inbound rows; reason kept)
     dead = "dead"  # given up: retries exhausted or a permanent error; see last_error
     cancelled = "cancelled"  # stopped by a user
     superseded = "superseded"  # replaced by a newer draft of the same course (redraft after a course update)
@@ -44,6 +46,7 @@ FINAL_STATES = frozenset(
         Status.signed,
         Status.rejected,
         Status.quarantined,
+        Status.ignored,
         Status.dead,
         Status.cancelled,
         Status.superseded,

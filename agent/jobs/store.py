@@ -756,15 +756,23 @@ class JobStore:
             status = conn.execute(select(table.c.status).where(table.c.id == row_id)).scalar_one()
         return Status(status)
 
+    def record_ignored(self, inbound_id: int, worker: str, reason: str) -> bool:
+        """A mapped inbound event that makes no job (mappers.checks.why_not_drafted): kept, visible with its reason
+        (``quarantine_reason`` holds why a row made no job), never claimed again."""
+        return self._close_inbound(inbound_id, worker, Status.ignored, reason)
+
     def record_quarantine(self, inbound_id: int, worker: str, reason: str) -> bool:
         """An inbound event that cannot be mapped: keep it, mark it, never retry it unchanged."""
+        return self._close_inbound(inbound_id, worker, Status.quarantined, reason)
+
+    def _close_inbound(self, inbound_id: int, worker: str, status: Status, reason: str) -> bool:
         now = self.clock()
         with self._tx() as conn:
             done = conn.execute(
                 update(inbound_table)
                 .where(inbound_table.c.id == inbound_id, inbound_table.c.claimed_by == worker)
                 .values(
-                    status=Status.quarantined.value,
+                    status=status.value,
                     quarantine_reason=reason[:2000],
                     claimed_by=None,
                     lease_until=None,
@@ -772,7 +780,7 @@ class JobStore:
                 )
             )
             if done.rowcount == 1:
-                self._audit(conn, worker, "write", "inbound", inbound_id, "quarantined")
+                self._audit(conn, worker, "write", "inbound", inbound_id, str(status))
         return done.rowcount == 1
 
     # --- reading and operator actions -------------------------------------------------------------------------------

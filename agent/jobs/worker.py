@@ -6,6 +6,7 @@ again by whoever claims it next, so every step is idempotent)::
     poll       channel.poll() -> store_inbound (commit) -> channel.acknowledge
     intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
                MappingError -> quarantined (never retried unchanged)
+               no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
     generate   job context_fetched -> build_messages -> Generator.generate -> draft stored, status generated
     post       job generated -> channel.post_draft -> status posted
 
@@ -34,6 +35,7 @@ from rtletter.agent.jobs.store import JobStore, LostClaim, utcnow
 from rtletter.agent.logging import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
+from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import build_messages
 from rtletter.model.generator import Generation, Generator, Message
@@ -67,6 +69,7 @@ class DrainResult:
     steps: int = 0
     posted: int = 0
     quarantined: int = 0
+    ignored: int = 0
     dead: int = 0
     retrying: int = 0
 
@@ -265,6 +268,16 @@ class Worker:
         except Exception as exc:
             self._fail("inbound", stored.id, stored.attempts, "fetch_context", exc, result)
             return
+        cases, reasons = split_drafted(cases)
+        if not cases:
+            reason = "; ".join(dict.fromkeys(reasons))
+            if self.store.record_ignored(stored.id, self.worker_id, reason):
+                result.ignored += 1
+                self.metrics.steps.labels(step="fetch_context", outcome="ignored").inc()
+                log.info("inbound ignored", inbound_id=stored.id, reason=reason)
+            return
+        for reason in reasons:
+            log.info("case not drafted", inbound_id=stored.id, reason=reason)
         try:
             outcomes = self.store.record_cases(stored.id, self.worker_id, cases, stored.channel)
         except LostClaim:

@@ -17,6 +17,7 @@ from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigErr
 from rtletter.agent.hl7v2.client import Acknowledgement, MllpClientError
 from rtletter.agent.hl7v2.listener import HL7_V2
 from rtletter.agent.service import build_channels
+from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.errors import MappingError, UnsupportedInput
 from rtletter.mappers.synth.generate import generate_cohort
 from rtletter.mappers.v2_mdm import control_id
@@ -46,11 +47,12 @@ def test_finished_course_becomes_a_case(patient: Any) -> None:
 
 
 def test_messages_without_a_finished_course_make_no_job() -> None:
+    """The channel maps; the rule every channel shares (mappers.checks) decides that these make no job."""
     channel = MllpChannel(MllpChannelSettings())
-    adt = (FIXTURES / "msft-ADT-A08-01.hl7").read_bytes()
-    assert channel.fetch_context(inbound(adt, message_type="ADT^A08")) == []
-    mdm = (FIXTURES / "msft-MDM-T02-01.hl7").read_bytes()
-    assert channel.fetch_context(inbound(mdm, message_type="MDM^T02")) == []
+    for name, message_type in (("msft-ADT-A08-01.hl7", "ADT^A08"), ("msft-MDM-T02-01.hl7", "MDM^T02")):
+        cases = channel.fetch_context(inbound((FIXTURES / name).read_bytes(), message_type=message_type))
+        kept, reasons = split_drafted(cases)
+        assert kept == [] and reasons == ["course status unknown: only a completed or stopped course is drafted"]
 
 
 def test_empty_msh18_uses_the_listeners_encoding(patient: Any) -> None:

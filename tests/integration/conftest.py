@@ -89,3 +89,9 @@ def load_bundle(fhir_sandbox: FhirSandbox) -> Callable[[dict[str, Any]], dict[st
 def example_bundle() -> Callable[[str], dict[str, Any]]:
     """``example_bundle("xrts-04-breast-3p-3v")``: an external example with fresh ids (see ``with_fresh_ids``)."""
     return lambda name: with_fresh_ids(read_fixture(name))
+
+
+@pytest.fixture
+def fresh_ids() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``fresh_ids(bundle)``: a bundle of our own with fresh ids (see ``with_fresh_ids``)."""
+    return with_fresh_ids

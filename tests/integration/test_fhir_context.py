@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from rtletter.agent.fhir.client import FhirClient
@@ -71,3 +74,42 @@ def test_context_fetch_maps_to_the_same_case_as_the_whole_bundle(fhir_server: st
     assert found[0].facts() == expected[0].facts()
     assert [v.name for v in found[0].course.volumes] == [v.name for v in expected[0].course.volumes]
     assert [p.name for p in found[0].course.phases] == [p.name for p in expected[0].course.phases]
+
+
+# --- issue 13: what the letter needs from where real systems put it, with no extra round trip ------------------------
+
+DATA = Path(__file__).resolve().parents[1] / "mappers" / "data"
+
+
+def _own_input(name: str, *dropped: str) -> dict:
+    data = json.loads((DATA / name).read_text())
+    data["entry"] = [e for e in data["entry"] if e["resource"]["id"] not in dropped]
+    return data
+
+
+def test_prescribed_dose_comes_with_the_course_fetch(fhir_server: str, load_bundle, fresh_ids) -> None:  # type: ignore[no-untyped-def]
+    source = fresh_ids(_own_input("fhir-stopped-prescribed.json"))
+    load_bundle(source)
+    with FhirClient(fhir_server) as client:
+        (case,) = ContextFetcher(client).fetch_cases(courses(source)[0]["id"])
+        assert client.round_trips <= 3
+    (volume,) = case.course.volumes
+    assert (volume.planned_total_dose_gy, volume.fractions_planned, volume.dose_per_fraction_gy) == (50.0, 25, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("dropped", "family", "via"),
+    [
+        ((), "Zuweiser", "ServiceRequest.requester"),
+        (("referral-1",), "Einweiser", "Encounter.participant"),
+        (("referral-1", "enc-1"), "Teamarzt", "CareTeam.participant"),
+    ],
+)
+def test_the_addressee_is_found_on_the_server(fhir_server: str, load_bundle, fresh_ids, dropped, family, via) -> None:  # type: ignore[no-untyped-def]
+    source = fresh_ids(_own_input("fhir-recipient.json", *dropped))
+    load_bundle(source)
+    with FhirClient(fhir_server) as client:
+        (case,) = ContextFetcher(client).fetch_cases(courses(source)[0]["id"])
+        assert client.round_trips <= 3
+    assert case.referring_physician is not None
+    assert (case.referring_physician.family, case.referring_physician.via) == (family, via)

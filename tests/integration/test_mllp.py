@@ -250,7 +250,9 @@ def test_message_in_draft_out_as_mdm_t02_to_a_real_listener(tmp_path: Path, jobs
     posted = jobs.list_jobs(Status.posted)
     assert {j.key for j in posted} == {f"hl7v2:{p.case.course.id}" for p in cohort[:2]}
     assert all(j.posted_document.startswith("MDM^T02/") for j in posted)
-    assert jobs.counts()["inbound"] == {"context_fetched": 3}  # the ADT update made no job
+    assert jobs.counts()["inbound"] == {"context_fetched": 2, "ignored": 1}  # the ADT update made no job, visibly
+    (ignored,) = jobs.list_inbound(Status.ignored)
+    assert ignored.quarantine_reason == "course status unknown: only a completed or stopped course is drafted"
     documents = [row.payload for row in ehr.list_inbound()]
     assert len(documents) == 2
     for payload, job in zip(documents, sorted(posted, key=lambda j: j.id), strict=True):

@@ -1,4 +1,4 @@
-"""HL7 v2 segments -> case: the public samples in tests/fixtures/external, the default profile's OBX, hostile values, PHI."""
+"""HL7 v2 segments -> case: the public samples (tests/fixtures/external), the profile's OBX, hostile values, PHI."""
 
 from __future__ import annotations
 
