@@ -27,7 +27,7 @@ import hl7apy
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
+from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput, WideCharset
 
 MLLP_START = b"\x0b"
 MLLP_END = b"\x1c"
@@ -207,10 +207,6 @@ def codec_for(name: str) -> str:
     if not _ascii_compatible(info):
         raise UnsupportedInput("character set not supported", segment="MSH", field="18")
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(canonical, canonical)
-
-
-class WideCharset(UnsupportedInput):
-    """MSH-18 names UTF-16 or UTF-32: known, but not something a byte stream of HL7 v2 segments can be in."""
 
 
 _NOT_CHARSETS = ("idna", "punycode", "raw-unicode-escape", "unicode-escape", "charmap", "undefined", "iso2022")

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass, replace
 
 from rtletter.agent.errors import AgentError
-from rtletter.mappers.errors import UnsupportedInput
-from rtletter.mappers.v2_message import MIN_VERSION, WideCharset, codec_for
+from rtletter.mappers.errors import UnsupportedInput, WideCharset
+from rtletter.mappers.v2_message import MIN_VERSION, codec_for
 
 # Message types whose content rtletter maps to a case (HL7 table 0076). Others are refused with AR.
 SUPPORTED_TYPES = frozenset({"ADT", "ORU", "MDM", "SIU", "DFT"})
