@@ -27,6 +27,8 @@ connection is logged as JSON (type only for foreign ones) and costs that connect
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import hashlib
 import queue
 import ssl
@@ -34,6 +36,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from rtletter.agent.config import (
     MLLP_FRAME_TIMEOUT_S,
@@ -57,6 +60,7 @@ HL7_V2 = "x-application/hl7-v2+er7"
 READ_BYTES = 65536
 MAX_BATCH = 256  # messages per group commit
 STOP_TIMEOUT_S = 10.0
+TRIM_AFTER_BYTES = 8 * 1_048_576  # unfinished frames held at once before the heap is trimmed when they are gone
 
 log = get_logger("rtletter.agent.hl7v2.listener")
 
@@ -220,6 +224,7 @@ class MllpListener:
         self.refused = 0  # connections closed at once: over max_connections
         self.timed_out = 0  # connections closed by a deadline (frame or silent)
         self.shed = 0  # connections closed for the buffer budget
+        self._peak_buffered = 0
         self._connections: set[_Connection] = set()
         self._closing = False
         self._server: asyncio.Server | None = None
@@ -337,6 +342,7 @@ class MllpListener:
             self._connections.discard(connection)
             self.buffered -= decoder.pending
             decoder.reset()
+            self._after_load()
             if decoder.skipped or decoder.abandoned:
                 log.warning(
                     "mllp bytes outside frames", peer=peer, skipped=decoder.skipped, abandoned=decoder.abandoned
@@ -393,7 +399,8 @@ class MllpListener:
     def _over_budget(self, current: _Connection) -> bool:
         """Close the connections holding the most unfinished bytes until the rest fit the budget; True when
         ``current`` is one of them (its caller closes it). Busy connections (a message being stored) are spared."""
-        excess = self.buffered - self.limits.max_buffered_bytes
+        closing = sum(c.decoder.pending for c in self._connections if c.shed)  # not given back yet
+        excess = self.buffered - closing - self.limits.max_buffered_bytes
         holders = [c for c in self._connections if not c.busy and not c.shed and c.decoder.pending]
         for victim in sorted(holders, key=lambda c: c.decoder.pending, reverse=True):
             if excess <= 0:
@@ -406,6 +413,15 @@ class MllpListener:
                 return True
             victim.task.cancel()
         return excess > 0
+
+    def _after_load(self) -> None:
+        """Once a burst of unfinished frames is over, hand the freed heap back to the system: glibc keeps freed
+        blocks of many connections' buffers (fragmented, in the loop thread's arena) mapped otherwise, and RSS
+        would stay at the peak for the life of the process."""
+        self._peak_buffered = max(self._peak_buffered, self.buffered)
+        if self.buffered == 0 and self._peak_buffered >= TRIM_AFTER_BYTES:
+            self._peak_buffered = 0
+            trim_heap()
 
     @staticmethod
     async def _close_writer(writer: asyncio.StreamWriter) -> None:
@@ -500,6 +516,21 @@ class MllpListener:
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.inbound.labels(channel=self.channel, result=result).inc()
+
+
+def trim_heap() -> None:
+    """``malloc_trim(0)`` where the C library has it (glibc): free heap pages go back to the system."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # musl, macOS: nothing to call
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 def server_ssl_context(cert_file: str, key_file: str, ca_file: str | None = None) -> ssl.SSLContext:
