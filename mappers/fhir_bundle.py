@@ -111,6 +111,12 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
     except RecursionError:
         _screen(raw, 0, "Bundle", [])  # names the element that nests too deeply
         raise InvalidValue("resource nested too deeply", resource="Bundle", element="entry") from None
+    except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:
+        # fhir.resources raises these on input its validators did not foresee ("resourceType": null in an entry);
+        # their messages may quote the input: keep the type only
+        raise InvalidValue(
+            f"FHIR validation failed ({type(exc).__name__})", resource="Bundle", element="entry"
+        ) from None
 
 
 def _screen(node: object, depth: int, resource: str, path: list[str]) -> None:
