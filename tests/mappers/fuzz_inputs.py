@@ -77,12 +77,12 @@ def _msh_fields(message: bytes) -> tuple[list[bytes], bytes]:
 def v2_messages(draw: st.DrawFn) -> bytes:
     """A mutant of a seed message, or bytes that only start like one."""
     seed = draw(st.sampled_from(SEEDS_V2))
-    kind = draw(st.sampled_from(["charset", "field", "bytes", "segments", "random"]))
+    kind = draw(st.sampled_from(["charset", "charset", "field", "bytes", "segments", "random"]))
     if kind == "charset":
-        fields, rest = _msh_fields(seed)
-        fields += [b""] * (19 - len(fields))
-        name = draw(st.one_of(st.sampled_from(CHARSETS), st.text(max_size=12)))
-        fields[18] = name.encode("utf-8", errors="surrogatepass")
+        fields, rest = _msh_fields(seed)  # fields[0] is "MSH", fields[n] MSH-(n+1)
+        fields += [b""] * (18 - len(fields))
+        name = draw(st.one_of(st.sampled_from(CHARSETS), st.sampled_from(CHARSETS), st.text(max_size=12)))
+        fields[17] = name.encode("utf-8", errors="surrogatepass")
         body = b"|".join(fields) + b"\r" + rest
         if draw(st.booleans()):  # the bytes in another set than MSH-18 says
             body = body.decode("latin-1").encode(draw(st.sampled_from(["utf-8", "utf-16", "cp1252"])), "replace")
