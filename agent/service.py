@@ -88,7 +88,13 @@ def serve(settings: Settings, worker: Worker) -> None:
     if fhir is not None and fhir.subscription_secret is not None and "fhir" in worker.channels:
         secret = fhir.subscription_secret.get_secret_value()
         receiver, router = notification_router(
-            worker.store, secret, catch_up=catch_up, on_stored=worker.wake, heartbeat_s=fhir.subscription_heartbeat_s
+            worker.store,
+            secret,
+            catch_up=catch_up,
+            on_stored=worker.wake,
+            heartbeat_s=fhir.subscription_heartbeat_s,
+            max_body_bytes=fhir.subscription_max_body_bytes,
+            max_depth=fhir.subscription_max_depth,
         )
     app = create_app(
         worker.store,

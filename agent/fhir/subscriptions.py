@@ -10,8 +10,10 @@ docs/standards.md, "Watching for events":
   we ask for a catch-up search (the poller's overlap search finds what was missed).
 
 Every notification must carry the configured secret (``Authorization: Bearer <secret>``, set as a channel header when
-the subscription is registered), else 401. A notification is handed to ``sink`` (the job store stores it durably)
-before we answer 200; if that fails we answer 503 so that the server retries.
+the subscription is registered), else 401. A body over ``max_body_bytes`` is refused with 413 as soon as its length
+is known (``Content-Length``, or the bytes read so far), and JSON nested deeper than ``max_depth`` with 400 before
+it is parsed. A notification is handed to ``sink`` (the job store stores it durably) before we answer 200; if that
+fails we answer 503 so that the server retries.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from rtletter.agent.channels.base import Inbound
+from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracker, course_inbound
 from rtletter.agent.fhir.state import StateStore
+from rtletter.agent.logging import get_logger
+from rtletter.mappers.errors import MappingError
+from rtletter.mappers.fhir_bundle import check_nesting
 
 AUTH_HEADER = "Authorization"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -42,6 +48,8 @@ EVENTS_KEY = "fhir.subscription.events."
 FHIR_JSON = "application/fhir+json"
 
 Sink = Callable[[Inbound], None]
+
+log = get_logger("rtletter.agent.fhir.subscriptions")
 
 
 def _now() -> datetime:
@@ -98,6 +106,8 @@ class NotificationReceiver:
         clock: Callable[[], datetime] = _now,
         monotonic: Callable[[], float] = time.monotonic,
         heartbeat_s: float | None = None,
+        max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+        max_depth: int = WEBHOOK_MAX_DEPTH,
     ) -> None:
         if not secret:
             raise ValueError("a subscription secret is required")
@@ -112,6 +122,8 @@ class NotificationReceiver:
         self.heartbeat_s: dict[str, float] = {}  # subscription -> heartbeat period, when known
         self.default_heartbeat_s = heartbeat_s  # the period we registered with: expected of every subscription seen
         self.catch_ups: list[str] = []  # reasons, for tests and metrics (no PHI)
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
 
     def authorised(self, header_value: str | None) -> bool:
         return header_value is not None and hmac.compare_digest(header_value.encode(), self._expected.encode())
@@ -221,12 +233,19 @@ def build_router(receiver: NotificationReceiver, *, prefix: str = "/fhir/notify"
     async def _handle(request: Request) -> Response:
         if not receiver.authorised(request.headers.get(AUTH_HEADER)):
             return Response(status_code=401)
-        raw = await request.body()
+        raw = await _read_body(request, receiver.max_body_bytes)
+        if raw is None:
+            log.warning("notification refused: body too large", limit=receiver.max_body_bytes)
+            return Response(status_code=413)
         if not raw.strip():
             receiver.ping()
             return Response(status_code=200)
         try:
+            check_nesting(raw, receiver.max_depth)
             body = json.loads(raw)
+        except MappingError:
+            log.warning("notification refused: JSON nested too deeply", limit=receiver.max_depth)
+            return Response(status_code=400)
         except ValueError:
             return Response(status_code=400)
         if not isinstance(body, dict):
@@ -251,6 +270,19 @@ def build_router(receiver: NotificationReceiver, *, prefix: str = "/fhir/notify"
         return await _handle(request)
 
     return router
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than ``limit`` (the rest is never read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def register_subscription(

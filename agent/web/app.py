@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from rtletter.agent.channels.base import Channel, Inbound
+from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.subscriptions import NotificationReceiver, build_router
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger, route_stdlib_logs
@@ -132,6 +133,8 @@ def notification_router(
     catch_up: Callable[[str], None] | None = None,
     on_stored: Callable[[], None] | None = None,
     heartbeat_s: float | None = None,
+    max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+    max_depth: int = WEBHOOK_MAX_DEPTH,
 ) -> tuple[NotificationReceiver, APIRouter]:
     """The FHIR subscription receiver on the store (its course tracker shares the poller's state) and its routes.
     ``heartbeat_s``: the Backport heartbeat period registered (``rtletter subscribe``); silence beyond it is a gap."""
@@ -141,6 +144,8 @@ def notification_router(
         secret=secret,
         catch_up=catch_up,
         heartbeat_s=heartbeat_s,
+        max_body_bytes=max_body_bytes,
+        max_depth=max_depth,
     )
     return receiver, build_router(receiver)
 
