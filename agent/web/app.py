@@ -157,7 +157,11 @@ class WebServer:
         import uvicorn
 
         # No access log: notification URLs carry resource ids. uvicorn's own records go through the redaction.
-        config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, log_level="warning")
+        # No proxy headers: uvicorn would believe X-Forwarded-For from 127.0.0.1; the worklist reads it itself, from
+        # worklist.trusted_proxies only.
+        config = uvicorn.Config(
+            app, host=host, port=port, access_log=False, log_config=None, log_level="warning", proxy_headers=False
+        )
         route_stdlib_logs("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="rtletter-web", daemon=True)
