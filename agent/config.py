@@ -216,13 +216,15 @@ class MllpChannelSettings(_Section):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        from rtletter.mappers.errors import UnsupportedInput
+        from rtletter.mappers.errors import UnsupportedInput, WideCharset
         from rtletter.mappers.v2_message import codec_for
 
         try:
             codec_for(value)
-        except UnsupportedInput as exc:  # unknown, or one MLLP cannot carry (UTF-16)
-            raise ValueError(f"not an HL7 v2 character set: {value!r} ({exc})") from None
+        except WideCharset:
+            raise ValueError(f"{value!r}: UTF-16 and UTF-32 cannot be carried over MLLP") from None
+        except UnsupportedInput:  # unknown, or no character set in which MSH reads as ASCII (zlib, EBCDIC)
+            raise ValueError(f"unknown text encoding {value!r}") from None
         return value
 
 
