@@ -412,7 +412,7 @@ class MllpListener:
             if victim is current:
                 return True
             victim.task.cancel()
-        return excess > 0
+        return False  # what is left over is held by connections storing a message: it goes with their answer
 
     def _after_load(self) -> None:
         """Once a burst of unfinished frames is over, hand the freed heap back to the system: glibc keeps freed
