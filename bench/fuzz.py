@@ -32,6 +32,7 @@ import socket
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -321,6 +322,13 @@ def fuzz_mllp(n: int, rng: random.Random, folder: Path) -> dict[str, Any]:
     }
 
 
+def _where(exc: BaseException) -> str:
+    """The innermost frame of rtletter's own code (file:line): where to look, without the input."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/site-packages/" not in f.filename]
+    last = frames[-1] if frames else traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{Path(last.filename).name}:{last.lineno}"
+
+
 def fuzz_mapper(
     n: int, rng: random.Random, make: Callable[[random.Random], bytes], run: Callable[[bytes], object]
 ) -> dict[str, Any]:
@@ -336,7 +344,7 @@ def fuzz_mapper(
         except MappingError as exc:
             outcomes[type(exc).__name__] += 1
         except Exception as exc:  # what the fuzzing is for: any other exception is a crash
-            crashes[type(exc).__name__] += 1
+            crashes[f"{type(exc).__name__} at {_where(exc)}"] += 1
     return {"inputs": n, "crashes": sum(crashes.values()), "crash_types": crashes, "codes": outcomes}
 
 

@@ -217,7 +217,7 @@ def map_interruption(observation: Observation, inputs: Inputs) -> Interruption |
 def map_toxicity_observation(observation: Observation, inputs: Inputs) -> Toxicity | None:
     """An Observation of a toxicity: category or profile says so; grade from valueInteger or 'Grade N' text."""
     markers = [concept_text(c) or "" for c in observation.category or []]
-    markers += [p for p in (observation.meta.profile or [] if observation.meta else [])]
+    markers += [p for p in (observation.meta.profile or [] if observation.meta else []) if p]  # [null] validates
     if not any("toxicity" in m.lower() or "ctcae" in m.lower() for m in markers):
         return None
     grade = observation.valueInteger

@@ -3,6 +3,7 @@ another exception (500 examples each, the same on every run)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,3 +40,14 @@ def test_fhir_mapper_maps_or_names_the_problem(data: bytes) -> None:
         assert str(exc)
     else:
         assert cases
+
+
+def test_a_null_in_an_observations_profiles_is_no_crash() -> None:
+    """Found by bench/fuzz.py: fhir.resources accepts ``"profile": [null]``; the toxicity check called ``.lower()``."""
+    from fuzz_inputs import seed_bundle
+
+    bundle = json.loads(json.dumps(seed_bundle()))
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    for observation in observations:
+        observation["meta"] = {"profile": [None]}
+    assert case_from_bundle(json.dumps(bundle).encode())  # mapped as before: a null profile says nothing
