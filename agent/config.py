@@ -41,6 +41,12 @@ FHIR_POLL_OVERLAP_S = 300.0  # _lastUpdated overlap: server clocks and commit or
 FILE_SETTLE_S = 2.0  # a dropped file is read once unchanged this long (writers that do not rename atomically)
 MLLP_PORT = 2575  # IANA port for HL7 over MLLP
 MLLP_MAX_MESSAGE_BYTES = 1_048_576
+MLLP_MAX_CONNECTIONS = 1000  # an idle persistent connection costs a few kB; more than this is an attack or a leak
+MLLP_FRAME_TIMEOUT_S = 60.0  # a 1 MB message takes seconds even on a slow link
+MLLP_MAX_BUFFERED_BYTES = 64 * 1_048_576  # unfinished frames of all connections together
+MLLP_SILENT_TIMEOUT_S = 600.0  # a connection that has not sent one message this long after connecting is closed
+WEBHOOK_MAX_BODY_BYTES = 4 * 1_048_576  # one course's resource or notification Bundle is kilobytes
+WEBHOOK_MAX_DEPTH = 64  # the deepest mCODE/CodeX paths are about 12 levels (same as mappers.fhir_bundle.MAX_DEPTH)
 MAX_NEW_TOKENS = 1024
 BACKFILL_CRON = "30 2 * * *"  # nightly, after the usual OIS end-of-day batch
 MISFIRE_GRACE_S = 3600
@@ -152,6 +158,8 @@ class FhirChannelSettings(_Section):
     audit_events: bool = False
     document_type: str = "http://loinc.org|68602-2"
     timeout_s: float = Field(default=30.0, gt=0)
+    subscription_max_body_bytes: int = Field(default=WEBHOOK_MAX_BODY_BYTES, gt=0)  # larger notifications: 413
+    subscription_max_depth: int = Field(default=WEBHOOK_MAX_DEPTH, ge=1)  # deeper JSON nesting: 400
 
 
 class MllpTls(_Section):
@@ -218,17 +226,24 @@ class MllpChannelSettings(_Section):
     encoding: str = "latin-1"  # used when MSH-18 is empty; German sites send 8859/1
     tls: MllpTls | None = None
     max_message_bytes: int = Field(default=MLLP_MAX_MESSAGE_BYTES, gt=0)
+    max_connections: int = Field(default=MLLP_MAX_CONNECTIONS, ge=1)  # more are closed at once (and logged)
+    frame_timeout_s: float = Field(default=MLLP_FRAME_TIMEOUT_S, gt=0)  # a started frame must end within this
+    max_buffered_bytes: int = Field(default=MLLP_MAX_BUFFERED_BYTES, gt=0)  # past it the biggest holders are closed
+    silent_timeout_s: float = Field(default=MLLP_SILENT_TIMEOUT_S, gt=0)  # no message since connecting: closed
     profile: Path | None = None  # site mapping profile (YAML) for the HL7 v2 mapper
     outbound: MllpOutbound | None = None  # MDM^T02 write-back; None: drafts of this channel cannot be posted
 
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
+        from rtletter.mappers.errors import UnsupportedInput, WideCharset
+        from rtletter.mappers.v2_message import codec_for
 
         try:
-            codecs.lookup(value)
-        except LookupError:
+            codec_for(value)
+        except WideCharset:
+            raise ValueError(f"{value!r}: UTF-16 and UTF-32 cannot be carried over MLLP") from None
+        except UnsupportedInput:  # unknown, or no character set in which MSH reads as ASCII (zlib, EBCDIC)
             raise ValueError(f"unknown text encoding {value!r}") from None
         return value
 
@@ -341,8 +356,11 @@ class WorklistSettings(_Section):
     proxy_default_role: Literal["viewer", "physician"] = "viewer"  # for proxy users without a local account
     cookie_secure: bool = True  # False only for plain-HTTP tests on loopback
     session_ttl_s: float = Field(default=8 * 3600, gt=0)
-    login_max_failures: int = Field(default=5, ge=1)  # per user name and per client address within the window
-    login_window_s: float = Field(default=900, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)  # per user name + client address before delays begin
+    login_window_s: float = Field(default=900, gt=0)  # failures older than this no longer count
+    login_delay_s: float = Field(default=1.0, gt=0)  # first delay after the free failures; doubles with each one
+    login_max_delay_s: float = Field(default=300.0, gt=0)  # the delay grows no further; the right password then passes
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For names the client; empty: never believed
     fhir_base_url: HttpUrl | None = None  # where source facts link to; default channels.fhir.base_url
 
 

@@ -5,6 +5,7 @@ Hierarchy::
     AgentError                      anything the agent reports; the message never contains PHI
     ├── ConfigError                 a setting is missing or wrong (exit 2 at start)
     ├── JobStoreError               the durable job store failed
+    ├── HeaderError                 an MLLP message's MSH says AE/AR (rtletter.agent.hl7v2.header)
     └── ChannelError                talking to a source or destination failed
         ├── ChannelUnavailable      transient: network down, timeout, 5xx, 429 -> retry with backoff
         ├── ChannelAuthError        401/403 or a token could not be obtained -> retry after fixing config

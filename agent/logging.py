@@ -164,3 +164,27 @@ def route_stdlib_logs(*names: str, level: int = logging.WARNING) -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """How an unexpected exception is logged: its type, and its message only where rtletter wrote it without PHI
+    (``AgentError``, ``MappingError``); a foreign exception's message may quote data."""
+    from rtletter.agent.errors import AgentError
+    from rtletter.mappers.errors import MappingError
+
+    fields = {"error": type(exc).__name__}
+    if isinstance(exc, AgentError | MappingError):
+        fields["detail"] = scrub(str(exc))[:200]
+    return fields
+
+
+def log_loop_errors(loop: Any, logger: Any) -> None:
+    """Route an asyncio loop's unhandled errors (a callback or task that raised) into ``logger``: asyncio's default
+    handler prints a raw traceback to stderr, outside the JSON log, quoting the exception's message."""
+
+    def handler(_loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        fields = error_fields(exc) if isinstance(exc, BaseException) else {}
+        logger.error("event loop error", where=str(context.get("message", ""))[:200], **fields)
+
+    loop.set_exception_handler(handler)

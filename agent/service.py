@@ -100,6 +100,8 @@ def serve(settings: Settings, worker: Worker) -> None:
             on_task=task_changed,
             heartbeat_s=fhir.subscription_heartbeat_s,
             metrics=worker.metrics,
+            max_body_bytes=fhir.subscription_max_body_bytes,
+            max_depth=fhir.subscription_max_depth,
         )
     app = create_app(
         worker.store,

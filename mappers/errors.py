@@ -4,6 +4,7 @@ Hierarchy::
 
     MappingError                 bad or unusable input; the message names where
     ├── UnsupportedInput         not something we map (not a Bundle, no course summary, unknown message type)
+    │   └── WideCharset          MSH-18 names UTF-16/UTF-32, which HL7 v2 over MLLP cannot be in
     ├── MissingElement           a required element is absent or a reference that matters dangles
     └── InvalidValue             an element is present but unusable (wrong type, bad date, bad encoding)
 
@@ -56,3 +57,7 @@ class MissingElement(MappingError):
 
 class InvalidValue(MappingError):
     """An element is present but its value cannot be used."""
+
+
+class WideCharset(UnsupportedInput):
+    """MSH-18 names UTF-16 or UTF-32: a known character set, but one in which MSH would not read as ASCII."""

@@ -66,12 +66,37 @@ from rtletter.mappers.fhir_course import (
 from rtletter.mappers.fhir_index import BundleIndex, Inputs, as_date, codings, has_code, has_profile, resource_key
 from rtletter.mappers.fhir_people import map_patient, map_physician
 
-__all__ = ["case_from_bundle", "parse_bundle"]
+__all__ = ["case_from_bundle", "check_nesting", "parse_bundle"]
 
 MAX_STRING_CHARS = 1_048_576  # FHIR R4 datatypes: a string SHALL NOT exceed 1 MB
 MAX_DEPTH = 64  # the deepest mCODE/CodeX paths are about 12 levels; far more is hostile input
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')  # never fails, so linear; an unclosed one runs to the end
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_nesting(data: bytes | str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse JSON text nested deeper than ``max_depth`` (arrays and objects, outside strings) before anything is
+    built from it: ``json.loads`` would recurse once per level and a Bundle's validation again.
+
+    Raises:
+        InvalidValue: nested too deeply (says at which bracket ``max_depth`` was passed, never content).
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    brackets = _JSON_STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for position, byte in enumerate(brackets):
+        if byte in b"[{":
+            depth += 1
+            if depth > max_depth:
+                raise InvalidValue(
+                    f"JSON nested deeper than {max_depth} levels (bracket {position + 1})",
+                    resource="Bundle",
+                    element="(document)",
+                )
+        else:
+            depth -= 1
 
 
 def case_from_bundle(data: bytes | str | dict[str, Any]) -> list[Case]:
@@ -102,6 +127,7 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
     if isinstance(data, dict):
         raw: object = data
     else:
+        check_nesting(data)
         try:
             raw = json.loads(data)
         except UnicodeDecodeError as exc:
@@ -129,6 +155,12 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> Bundle:
     except RecursionError:
         _screen(raw, 0, "Bundle", [])  # names the element that nests too deeply
         raise InvalidValue("resource nested too deeply", resource="Bundle", element="entry") from None
+    except (TypeError, ValueError, KeyError, AttributeError, LookupError) as exc:
+        # fhir.resources raises these on input its validators did not foresee ("resourceType": null in an entry);
+        # their messages may quote the input: keep the type only
+        raise InvalidValue(
+            f"FHIR validation failed ({type(exc).__name__})", resource="Bundle", element="entry"
+        ) from None
 
 
 def _screen(node: object, depth: int, resource: str, path: list[str]) -> None:

@@ -236,7 +236,7 @@ def map_toxicity_observation(observation: Observation, inputs: Inputs) -> Toxici
 
 def _is_toxicity(observation: Observation) -> bool:
     markers = [concept_text(c) or "" for c in observation.category or []]
-    markers += [p for p in (observation.meta.profile or [] if observation.meta else [])]
+    markers += [p for p in (observation.meta.profile or [] if observation.meta else []) if p]  # [null] validates
     if any("toxicity" in m.lower() or "ctcae" in m.lower() for m in markers):
         return True
     code = codings(observation.code)

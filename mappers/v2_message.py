@@ -27,7 +27,7 @@ import hl7apy
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
+from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput, WideCharset
 
 MLLP_START = b"\x0b"
 MLLP_END = b"\x1c"
@@ -54,6 +54,8 @@ CHARSETS: dict[str, str] = {
     "GB 18030-2000": "gb18030",
     "BIG-5": "big5",
 }
+# Table 0211 values of character sets that MLLP cannot carry (MSH would not read as ASCII): refused.
+WIDE_CHARSETS: dict[str, str] = {"UNICODE UTF-16": "utf-16", "UNICODE UTF-32": "utf-32"}
 # Python codec -> the MSH-18 value a writer puts there.
 MSH18_FOR_CODEC: dict[str, str] = {
     "ascii": "ASCII",
@@ -185,15 +187,41 @@ def normalise_segment_ends(text: str) -> str:
 
 
 def codec_for(name: str) -> str:
-    """A Python codec name (``latin-1``, ``utf-8``) or an MSH-18 value (``8859/1``) -> the normalised codec name."""
+    """A Python codec name (``latin-1``, ``utf-8``) or an MSH-18 value (``8859/1``) -> the normalised codec name.
+
+    Only character sets in which MSH reads as ASCII: UTF-16/UTF-32 (``WideCharset``), UTF-7, EBCDIC, ISO 2022 and
+    Python's transforms (``zlib``, ``rot13``, ``idna``, ``unicode_escape``) are refused, as are names that are not
+    names at all (a NUL byte)."""
     upper = name.strip().upper()
     if upper in CHARSETS:
         return CHARSETS[upper]
     try:
-        canonical = codecs.lookup(name).name
-    except LookupError as exc:
+        info = codecs.lookup(WIDE_CHARSETS.get(upper, name))
+    except (LookupError, ValueError, TypeError) as exc:  # ValueError: "embedded null character"
         raise UnsupportedInput("character set not supported", segment="MSH", field="18") from exc
+    canonical = info.name
+    if canonical.startswith(("utf-16", "utf-32")):
+        raise WideCharset(
+            "UTF-16 and UTF-32 cannot be carried over MLLP (MSH must read as ASCII)", segment="MSH", field="18"
+        )
+    if not _ascii_compatible(info):
+        raise UnsupportedInput("character set not supported", segment="MSH", field="18")
     return {"iso8859-1": "latin-1", "us-ascii": "ascii"}.get(canonical, canonical)
+
+
+_NOT_CHARSETS = ("idna", "punycode", "raw-unicode-escape", "unicode-escape", "charmap", "undefined", "iso2022")
+_ASCII_PROBE = "MSH|^~\\&|AZaz09 .,:;-_/+#*=()[]{}<>?!'\"@$%\r"
+
+
+def _ascii_compatible(info: codecs.CodecInfo) -> bool:
+    """A text codec that reads and writes ASCII unchanged (so MSH and the separators survive)."""
+    if not getattr(info, "_is_text_encoding", True) or info.name.startswith(_NOT_CHARSETS):
+        return False
+    try:
+        encoded = _ASCII_PROBE.encode(info.name)
+        return encoded == _ASCII_PROBE.encode("ascii") and encoded.decode(info.name) == _ASCII_PROBE
+    except (UnicodeError, LookupError, ValueError):
+        return False
 
 
 def _msh_fields(first_segment: str) -> list[str]:
@@ -240,10 +268,10 @@ def decode(data: bytes | str, default_encoding: str = "utf-8") -> tuple[str, str
     codec = codec_for(declared) if declared else ("utf-8" if had_bom else codec_for(default_encoding))
     try:
         text = data.decode(codec)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         said = "MSH-18 says" if declared else "MSH-18 is empty; the profile default is"
         raise InvalidValue(
-            f"bytes at offset {exc.start} are not valid {codec} ({said} {codec}); "
+            f"bytes at offset {getattr(exc, 'start', 0)} are not valid {codec} ({said} {codec}); "
             "fix MSH-18 at the sender or set the profile's default_encoding",
             segment="MSH",
             field="18",
@@ -307,7 +335,7 @@ def _escape_sequence(body: str, chars: EncodingCharacters, charset: str) -> str:
             return chars.escape + body + chars.escape
         try:
             return raw.decode(charset)
-        except UnicodeDecodeError:
+        except UnicodeError:
             return raw.decode("latin-1")
     if body.startswith(".br"):
         return "\n"
@@ -524,7 +552,7 @@ def _reencode(message: bytes) -> bytes:
         return message
     try:
         return message.decode("utf-8").encode(codec)
-    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+    except UnicodeError as exc:
         raise InvalidValue(
             f"text does not fit the character set MSH-18 names ({codec})", segment="MSH", field="18"
         ) from exc

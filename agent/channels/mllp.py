@@ -23,7 +23,7 @@ from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.config import MllpChannelSettings
 from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigError
 from rtletter.agent.hl7v2.client import MllpClientError, client_ssl_context, send_message
-from rtletter.agent.hl7v2.listener import HL7_V2, MllpListener, server_ssl_context
+from rtletter.agent.hl7v2.listener import HL7_V2, Limits, MllpListener, server_ssl_context
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.metrics import AgentMetrics
@@ -84,6 +84,12 @@ class MllpChannel:
             port=self.settings.port,
             encoding=self.settings.encoding,
             max_message_bytes=self.settings.max_message_bytes,
+            limits=Limits(
+                max_connections=self.settings.max_connections,
+                frame_timeout_s=self.settings.frame_timeout_s,
+                max_buffered_bytes=self.settings.max_buffered_bytes,
+                silent_timeout_s=self.settings.silent_timeout_s,
+            ),
             ssl_context=context,
             channel=self.name,
             metrics=self.metrics,

@@ -10,16 +10,17 @@ docs/standards.md, "Watching for events":
   we ask for a catch-up search (the poller's overlap search finds what was missed).
 
 Every notification must carry the configured secret (``Authorization: Bearer <secret>``, set as a channel header when
-the subscription is registered), else 401 (logged and counted, without the header or the body). A notification is
-handed to ``sink`` (the job store stores it durably) before we answer 200; if that fails we answer 503 so that the
-server retries.
+the subscription is registered), else 401 (logged and counted, without the header or the body). A body over
+``max_body_bytes`` is refused with 413 as soon as its length is known (``Content-Length``, or the bytes read so far),
+and JSON nested deeper than ``max_depth`` with 400 before it is parsed. A notification is handed to ``sink`` (the job
+store stores it durably) before we answer 200; if that fails we answer 503 so that the server retries.
 
 A notification about one of the agent's review Tasks (EHR worklist mode: ``Task?code=approve``) is not stored: it
 asks for a round of the EHR follower now (``on_task``), which reads what changed.
 
 Every notification counts once in ``rtletter_inbound_total{channel="fhir"}`` by result: ``stored`` (a new course
 event stored), ``notified`` (accepted, nothing new to store: heartbeat, handshake, ping, repeat, Task change),
-``refused`` (401), ``bad_request`` (400), ``failed`` (503).
+``refused`` (401), ``bad_request`` (400), ``too_large`` (413), ``failed`` (503).
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from rtletter.agent.channels.base import Inbound
+from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracker, course_inbound
 from rtletter.agent.fhir.state import StateStore
 from rtletter.agent.logging import get_logger
+from rtletter.mappers.errors import MappingError
+from rtletter.mappers.fhir_bundle import check_nesting
 
 AUTH_HEADER = "Authorization"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -55,6 +59,8 @@ TASK_CRITERIA = f"Task?code={TASK_APPROVE}"
 log = get_logger("rtletter.agent.fhir.subscriptions")
 
 Sink = Callable[[Inbound], None]
+
+log = get_logger("rtletter.agent.fhir.subscriptions")
 
 
 def _now() -> datetime:
@@ -113,6 +119,8 @@ class NotificationReceiver:
         heartbeat_s: float | None = None,
         on_task: Callable[[], None] | None = None,
         metrics: Any = None,
+        max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+        max_depth: int = WEBHOOK_MAX_DEPTH,
     ) -> None:
         if not secret:
             raise ValueError("a subscription secret is required")
@@ -128,6 +136,8 @@ class NotificationReceiver:
         self.default_heartbeat_s = heartbeat_s  # the period we registered with: expected of every subscription seen
         self.catch_ups: list[str] = []  # reasons, for tests and metrics (no PHI)
         self.on_task = on_task or (lambda: None)
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
         self.metrics = metrics  # AgentMetrics (its inbound counter), None in bare tests
         self.task_notifications = 0
 
@@ -137,7 +147,7 @@ class NotificationReceiver:
             self.metrics.inbound.labels(channel="fhir", result=result).inc()
         if result == "refused":
             log.warning("notification refused", status=401, **fields)
-        elif result in ("bad_request", "failed"):
+        elif result in ("bad_request", "too_large", "failed"):
             log.warning("notification not taken", result=result, **fields)
         else:
             log.info("notification received", result=result, **fields)
@@ -264,13 +274,20 @@ def build_router(receiver: NotificationReceiver, *, prefix: str = "/fhir/notify"
         if not receiver.authorised(header):
             receiver.count("refused", reason="no secret" if header is None else "wrong secret")
             return Response(status_code=401)
-        raw = await request.body()
+        raw = await _read_body(request, receiver.max_body_bytes)
+        if raw is None:
+            receiver.count("too_large", limit=receiver.max_body_bytes)
+            return Response(status_code=413)
         if not raw.strip():
             receiver.ping()
             receiver.count("notified", kind="ping")
             return Response(status_code=200)
         try:
+            check_nesting(raw, receiver.max_depth)
             body = json.loads(raw)
+        except MappingError:
+            receiver.count("bad_request", kind="JSON nested too deeply", limit=receiver.max_depth)
+            return Response(status_code=400)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -301,6 +318,19 @@ def build_router(receiver: NotificationReceiver, *, prefix: str = "/fhir/notify"
         return await _handle(request)
 
     return router
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than ``limit`` (the rest is never read)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def register_subscription(

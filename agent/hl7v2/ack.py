@@ -7,7 +7,9 @@ on an error, SU only on success. The application acknowledgement of enhanced mod
 is drafted hours later and reviewed by a person, and the commit ACK already says the message is safe with us.
 
 rtletter answers AA/CA only after the raw message is committed to the job store. The ACK is written with the
-sender's own separators (MSH-1, MSH-2) and character set, so that copied MSH fields stay valid. The ERR segment
+sender's own separators (MSH-1, MSH-2) and character set, so that copied MSH fields stay valid; control characters
+in copied fields are dropped (a NUL or a frame byte in the answer would break the sender's reader), and a
+character set the answer cannot be written in falls back to ASCII. The ERR segment
 names where the problem is: ERR-2 (error location), ERR-3 (HL7 table 0357 code), ERR-4 severity and ERR-8 the text
 for v2.5 and newer; ERR-1 (segment^sequence^field^code) for older versions, where ERR-2.. did not exist.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from rtletter.agent.hl7v2.header import ERROR_TEXT, Header, HeaderError
@@ -95,7 +98,7 @@ def build_ack(
     control_id: str | None = None,
 ) -> bytes:
     """The ACK message for ``header`` (None: the message's MSH could not be read), unframed, CR-terminated."""
-    header = header or Header()
+    header = printable(header or Header())
     sep = header.separators
     f, c, s = sep[0], sep[1], sep[4]
     code = ack_code(header, outcome)
@@ -136,7 +139,23 @@ def build_ack(
             eld = c.join([error.segment, str(error.sequence), field_position, s.join([error.code, label, "HL70357"])])
             segments.append(f.join(["ERR", eld]))
     body = "\r".join(segments) + "\r"
-    return body.encode(header.codec, errors="replace")
+    try:
+        return body.encode(header.codec, errors="replace")
+    except (LookupError, UnicodeError):  # a codec that is not a character set: ASCII is read by every sender
+        return body.encode("ascii", errors="replace")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(header: Header) -> Header:
+    """The header without control characters in the fields the answer copies."""
+    changed = {
+        name: _CONTROL.sub("", value)
+        for name, value in header.__dict__.items()
+        if isinstance(value, str) and name != "separators" and _CONTROL.search(value)
+    }
+    return replace(header, **changed) if changed else header
 
 
 def _msh(fields: list[str], separator: str) -> str:

@@ -47,9 +47,20 @@ class MllpDecoder:
         self.abandoned = 0  # frames cut off by a new start block
 
     @property
+    def in_frame(self) -> bool:
+        """A start block was seen and its end block not yet."""
+        return self._in_frame
+
+    @property
     def pending(self) -> int:
         """Bytes of an unfinished frame held now."""
         return len(self._buffer)
+
+    def reset(self) -> None:
+        """Drop an unfinished frame (the connection is closing) and give its memory back."""
+        self._buffer = bytearray()
+        self._in_frame = False
+        self._size = 0
 
     def feed(self, data: bytes) -> list[Frame]:
         frames: list[Frame] = []

@@ -8,9 +8,13 @@ checks, in this order, what decides between accepting, rejecting (AR: not for us
 - the first segment is MSH with usable separators (else AR, code 100, or AE 102 for MSH-2);
 - MSH-9 message type, MSH-10 control id, MSH-11 processing id, MSH-12 version are valued (AE 101);
 - MSH-9 is a type rtletter maps, and not a batch (AR 200); MSH-12 is 2.3 or newer (AR 203);
-- MSH-18 names a known character set (AE 103) and the bytes decode in it, or in the configured default when MSH-18
-  is empty (AE 102);
-- every segment starts with a segment id (AE 100) and there are no NUL bytes (AE 102).
+- there are no NUL bytes (AE 102);
+- MSH-18 names a known character set (AE 103; AR 103 for UTF-16/UTF-32, which MLLP cannot carry) and the bytes
+  decode in it (AR 102), or in the configured default when MSH-18 is empty (AE 102);
+- every segment starts with a segment id (AE 100).
+
+When the character set is the problem the answer is written in ASCII (``Header.codec``): whatever the sender reads,
+it reads ASCII.
 
 ``HeaderError`` says which segment and field, with the HL7 error code (table 0357); its message never quotes a value.
 """
@@ -18,9 +22,10 @@ checks, in this order, what decides between accepting, rejecting (AR: not for us
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rtletter.mappers.errors import UnsupportedInput
+from rtletter.agent.errors import AgentError
+from rtletter.mappers.errors import UnsupportedInput, WideCharset
 from rtletter.mappers.v2_message import MIN_VERSION, codec_for
 
 # Message types whose content rtletter maps to a case (HL7 table 0076). Others are refused with AR.
@@ -77,7 +82,7 @@ class Header:
         return self.separators[3]
 
 
-class HeaderError(Exception):
+class HeaderError(AgentError):
     """The message cannot be accepted. ``reject``: AR (not ours to take) rather than AE (ours, but broken)."""
 
     def __init__(
@@ -141,11 +146,11 @@ def read_header(message: bytes, default_encoding: str, *, supported_types: froze
             cut = found
     first = data[:cut].decode("latin-1")  # MSH is ASCII in every supported character set
     separator = first[3:4]
-    if not separator or separator.isalnum() or separator.isspace():
+    if not _separator(separator):
         raise HeaderError("MSH-1 is not a field separator", code=DATA_TYPE_ERROR, field=1, reject=True)
     fields = _fields(first)
     chars = _get(fields, 2)
-    if len(chars) < 4 or len(set(chars[:4] + separator)) != 5 or any(c.isalnum() or c.isspace() for c in chars[:4]):
+    if len(chars) < 4 or len(set(chars[:4] + separator)) != 5 or not all(_separator(c) for c in chars[:4]):
         raise HeaderError("MSH-2 does not hold four distinct encoding characters", code=DATA_TYPE_ERROR, field=2)
     component, repetition = chars[0], chars[1]
     message_type = _get(fields, 9).split(component)
@@ -182,10 +187,22 @@ def read_header(message: bytes, default_encoding: str, *, supported_types: froze
             reject=True,
             header=header,
         )
+    if b"\x00" in data:  # before MSH-18 is looked up: a NUL there is no character set name
+        raise HeaderError(
+            "NUL bytes: binary data, not HL7 v2 text",
+            code=DATA_TYPE_ERROR,
+            field=None,
+            header=replace(header, codec="ascii", charset=""),
+        )
     codec = _codec(header, default_encoding, had_bom)
-    header = Header(**{**header.__dict__, "codec": codec})
+    header = replace(header, codec=codec)
     _check_body(data, codec, header)
     return header
+
+
+def _separator(char: str) -> bool:
+    """HL7 separators are printable ASCII, neither letters, digits nor space."""
+    return len(char) == 1 and "!" <= char <= "~" and not char.isalnum()
 
 
 def _required(header: Header) -> None:
@@ -201,24 +218,34 @@ def _codec(header: Header, default_encoding: str, had_bom: bool) -> str:
         return "utf-8" if had_bom else codec_for(default_encoding)
     try:
         return codec_for(header.charset)
+    except WideCharset as exc:
+        raise HeaderError(
+            str(exc).removeprefix("MSH-18: "),
+            code=TABLE_VALUE_NOT_FOUND,
+            field=18,
+            reject=True,
+            header=replace(header, codec="ascii", charset="ASCII"),
+        ) from None
     except UnsupportedInput:
         raise HeaderError(
-            "MSH-18 names a character set rtletter does not read", code=TABLE_VALUE_NOT_FOUND, field=18, header=header
+            "MSH-18 names a character set rtletter does not read",
+            code=TABLE_VALUE_NOT_FOUND,
+            field=18,
+            header=replace(header, codec="ascii", charset="ASCII"),
         ) from None
 
 
 def _check_body(data: bytes, codec: str, header: Header) -> None:
-    if b"\x00" in data:
-        raise HeaderError("NUL bytes: binary data, not HL7 v2 text", code=DATA_TYPE_ERROR, field=None, header=header)
     try:
         data.decode(codec)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, or a codec's own UnicodeError
         said = "MSH-18 names" if header.charset else "MSH-18 is empty; the listener's default is"
         raise HeaderError(
-            f"bytes at offset {exc.start} are not valid {codec} ({said} {codec})",
+            f"bytes at offset {getattr(exc, 'start', 0)} are not valid {codec} ({said} {codec})",
             code=DATA_TYPE_ERROR,
             field=18,
-            header=header,
+            reject=bool(header.charset),  # the sender said what the bytes are, and they are not
+            header=replace(header, codec="ascii", charset="ASCII" if header.charset else ""),
         ) from None
     separator = header.separators[0].encode("latin-1")
     segments = data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")

@@ -12,6 +12,14 @@ Answers: AA (CA) once stored; AE/AR (CE/CR) with an ERR segment for a message wh
 and that message is stored too, as quarantined, so nothing a sender handed over is lost. When the store fails the
 answer is AE (CE) with code 207 and nothing is claimed: the sender keeps the message and sends it again.
 
+Hostile or broken senders (``Limits``): at most ``max_connections`` at once (more are closed at once and logged); a
+frame once started must end within ``frame_timeout_s``; partial frames of all connections together hold at most
+``max_buffered_bytes`` (past it the connections holding the most are closed: their frames were never acknowledged, so
+the sender sends them again); a connection that has not completed a single message ``silent_timeout_s`` after it
+opened is closed. A connection idle between messages stays open: senders keep persistent connections. Whatever a
+frame holds, it is answered and stored (quarantined when it cannot be used); an exception in the code of one
+connection is logged as JSON (type only for foreign ones) and costs that connection only.
+
 ``MllpListener.start()`` runs the server on its own event loop in a thread (the worker keeps the main thread);
 ``stop()`` stops accepting, lets every connection finish the message in hand and closes them.
 """
@@ -19,6 +27,8 @@ answer is AE (CE) with code 207 and nothing is claimed: the sender keeps the mes
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import hashlib
 import queue
 import ssl
@@ -26,7 +36,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from rtletter.agent.config import (
+    MLLP_FRAME_TIMEOUT_S,
+    MLLP_MAX_BUFFERED_BYTES,
+    MLLP_MAX_CONNECTIONS,
+    MLLP_SILENT_TIMEOUT_S,
+)
 from rtletter.agent.hl7v2 import ack, framing
 from rtletter.agent.hl7v2.header import (
     APPLICATION_INTERNAL_ERROR,
@@ -36,15 +53,26 @@ from rtletter.agent.hl7v2.header import (
     read_header,
 )
 from rtletter.agent.jobs.store import InboundRecord, JobStore, utcnow
-from rtletter.agent.logging import get_logger
+from rtletter.agent.logging import error_fields, get_logger, log_loop_errors
 from rtletter.agent.metrics import AgentMetrics
 
 HL7_V2 = "x-application/hl7-v2+er7"
 READ_BYTES = 65536
 MAX_BATCH = 256  # messages per group commit
 STOP_TIMEOUT_S = 10.0
+TRIM_AFTER_BYTES = 8 * 1_048_576  # unfinished frames held at once before the heap is trimmed when they are gone
 
 log = get_logger("rtletter.agent.hl7v2.listener")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one listener gives its connections (see the module docstring)."""
+
+    max_connections: int = MLLP_MAX_CONNECTIONS
+    frame_timeout_s: float = MLLP_FRAME_TIMEOUT_S
+    max_buffered_bytes: int = MLLP_MAX_BUFFERED_BYTES
+    silent_timeout_s: float = MLLP_SILENT_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -143,9 +171,12 @@ def _resolve(outcomes: list[tuple[asyncio.Future[tuple[int, bool]], tuple[int, b
 
 
 class _Connection:
-    def __init__(self, task: asyncio.Task[None]) -> None:
+    def __init__(self, task: asyncio.Task[None], decoder: framing.MllpDecoder, peer: str) -> None:
         self.task = task
+        self.decoder = decoder
+        self.peer = peer
         self.busy = False
+        self.shed = False  # closed to bring buffered bytes under the budget
 
 
 class MllpListener:
@@ -156,6 +187,7 @@ class MllpListener:
         max_message_bytes: larger frames are answered AR and kept only as their head, quarantined.
         ssl_context: a server-side context for TLS (``server_ssl_context``), or None for plain TCP.
         on_stored: called (in the loop thread) after each newly stored accepted message, e.g. to wake the worker.
+        limits: connections, deadlines and the buffer budget (``Limits``).
     """
 
     def __init__(
@@ -173,6 +205,7 @@ class MllpListener:
         on_stored: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         actor: str = "mllp-listener",
+        limits: Limits = Limits(),
     ) -> None:
         self.store = store
         self.host = host
@@ -186,6 +219,12 @@ class MllpListener:
         self.on_stored = on_stored
         self.clock = clock
         self.actor = actor
+        self.limits = limits
+        self.buffered = 0  # bytes of unfinished frames held, all connections together
+        self.refused = 0  # connections closed at once: over max_connections
+        self.timed_out = 0  # connections closed by a deadline (frame or silent)
+        self.shed = 0  # connections closed for the buffer budget
+        self._peak_buffered = 0
         self._connections: set[_Connection] = set()
         self._closing = False
         self._server: asyncio.Server | None = None
@@ -201,6 +240,7 @@ class MllpListener:
     async def open(self) -> None:
         """Bind and start accepting (in the running loop)."""
         self._loop = asyncio.get_running_loop()
+        log_loop_errors(self._loop, log)
         self._commit = _GroupCommit(self.store, self.actor)
         self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -271,47 +311,125 @@ class MllpListener:
 
     # --- one connection -----------------------------------------------------------------------------------------
 
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        connection = _Connection(task)
-        self._connections.add(connection)
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else "unknown"
+        if len(self._connections) >= self.limits.max_connections:
+            self.refused += 1
+            self._count("connection_refused")
+            log.warning("mllp connection refused: too many connections", peer=peer, limit=self.limits.max_connections)
+            await self._close_writer(writer)
+            return
+        task = asyncio.current_task()
+        assert task is not None
         decoder = framing.MllpDecoder(self.max_message_bytes)
+        connection = _Connection(task, decoder, peer)
+        self._connections.add(connection)
         try:
-            while not self._closing:
-                data = await reader.read(READ_BYTES)
-                if not data:
-                    break
-                frames = decoder.feed(data)
-                if not frames:
-                    continue
-                connection.busy = True
-                if len(frames) == 1:
-                    answers = [await self._handle(frames[0], peer)]
-                else:  # coalesced frames: store them together, answer in order
-                    answers = await asyncio.gather(*(self._handle(f, peer) for f in frames))
-                for answer in answers:
-                    if answer is not None:
-                        writer.write(framing.frame(answer))
-                await writer.drain()
-                connection.busy = False
+            await self._converse(connection, reader, writer)
         except asyncio.CancelledError:
-            pass  # stop() while the connection was idle
+            if connection.shed:
+                log.warning("mllp connection closed: buffer budget", peer=peer, budget=self.limits.max_buffered_bytes)
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             log.info("mllp connection lost", peer=peer, error=type(exc).__name__)
+        except Exception as exc:  # a bug of ours costs this connection, never the listener, and never raw stderr
+            log.error("mllp connection failed", peer=peer, **error_fields(exc))
         finally:
             self._connections.discard(connection)
+            self.buffered -= decoder.pending
+            decoder.reset()
+            self._after_load()
             if decoder.skipped or decoder.abandoned:
                 log.warning(
                     "mllp bytes outside frames", peer=peer, skipped=decoder.skipped, abandoned=decoder.abandoned
                 )
-            writer.close()
+            await self._close_writer(writer)
+
+    async def _converse(
+        self, connection: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Read, cut into frames, answer each, until the peer closes or a limit is reached."""
+        loop = asyncio.get_running_loop()
+        decoder, peer, limits = connection.decoder, connection.peer, self.limits
+        opened = loop.time()
+        frame_started = opened
+        messages = 0
+        while not self._closing:
+            if decoder.in_frame:
+                deadline: float | None = frame_started + limits.frame_timeout_s
+            else:
+                deadline = opened + limits.silent_timeout_s if messages == 0 else None
             try:
-                await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError, OSError, asyncio.CancelledError):
-                pass
+                async with asyncio.timeout_at(deadline):
+                    data = await reader.read(READ_BYTES)
+            except TimeoutError:
+                self.timed_out += 1
+                self._count("connection_timeout")
+                why = "frame not finished in time" if decoder.in_frame else "no message since connecting"
+                log.warning(f"mllp connection closed: {why}", peer=peer, pending=decoder.pending, messages=messages)
+                return
+            if not data:
+                return
+            before, was_in_frame = decoder.pending, decoder.in_frame
+            frames = decoder.feed(data)
+            self.buffered += decoder.pending - before
+            if decoder.in_frame and (frames or not was_in_frame):  # a new frame began: its deadline runs from now
+                frame_started = loop.time()
+            if self.buffered > limits.max_buffered_bytes and self._over_budget(connection):
+                log.warning("mllp connection closed: buffer budget", peer=peer, budget=limits.max_buffered_bytes)
+                return
+            if not frames:
+                continue
+            messages += len(frames)
+            connection.busy = True
+            if len(frames) == 1:
+                answers = [await self._handle(frames[0], peer)]
+            else:  # coalesced frames: store them together, answer in order
+                answers = await asyncio.gather(*(self._handle(f, peer) for f in frames))
+            for answer in answers:
+                if answer is not None:
+                    writer.write(framing.frame(answer))
+            await writer.drain()
+            connection.busy = False
+
+    def _over_budget(self, current: _Connection) -> bool:
+        """Close the connections holding the most unfinished bytes until the rest fit the budget; True when
+        ``current`` is one of them (its caller closes it). Busy connections (a message being stored) are spared."""
+        closing = sum(c.decoder.pending for c in self._connections if c.shed)  # not given back yet
+        excess = self.buffered - closing - self.limits.max_buffered_bytes
+        holders = [c for c in self._connections if not c.busy and not c.shed and c.decoder.pending]
+        for victim in sorted(holders, key=lambda c: c.decoder.pending, reverse=True):
+            if excess <= 0:
+                return False
+            victim.shed = True
+            self.shed += 1
+            self._count("connection_shed")
+            excess -= victim.decoder.pending
+            if victim is current:
+                return True
+            victim.task.cancel()
+        return False  # what is left over is held by connections storing a message: it goes with their answer
+
+    def _after_load(self) -> None:
+        """Once a burst of unfinished frames is over, hand the freed heap back to the system: glibc keeps freed
+        blocks of many connections' buffers (fragmented, in the loop thread's arena) mapped otherwise, and RSS
+        would stay at the peak for the life of the process."""
+        self._peak_buffered = max(self._peak_buffered, self.buffered)
+        if self.buffered == 0 and self._peak_buffered >= TRIM_AFTER_BYTES:
+            self._peak_buffered = 0
+            trim_heap()
+
+    @staticmethod
+    async def _close_writer(writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError, OSError, asyncio.CancelledError):
+            pass
 
     async def _handle(self, frame: framing.Frame, peer: str) -> bytes | None:
         """Store one message and return the answer (None when the sender asked for none)."""
@@ -320,23 +438,7 @@ class MllpListener:
 
     async def receive(self, frame: framing.Frame, peer: str = "local") -> tuple[Received, bytes | None]:
         message = frame.data
-        header: Header | None = None
-        error: HeaderError | None = None
-        if frame.oversized:
-            header = self._head_of(message)
-            error = HeaderError(
-                f"message of {frame.size} bytes is over this listener's limit of {self.max_message_bytes}; "
-                "only its head was kept",
-                code=APPLICATION_INTERNAL_ERROR,
-                reject=True,
-                header=header,
-            )
-        else:
-            try:
-                header = read_header(message, self.encoding, supported_types=self.supported_types)
-            except HeaderError as exc:
-                error = exc
-                header = exc.header if exc.header.control_id or exc.header.message_type else None
+        header, error = self._read(frame, peer)
         reason = error.describe() if error is not None else None
         record = InboundRecord(
             channel=self.channel,
@@ -357,7 +459,7 @@ class MllpListener:
             answer_header = header if error is None else error.header
             return (
                 Received(ack.ack_code(answer_header or Header(), ack.ERROR), None, "not stored"),
-                ack.build_ack(answer_header, ack.ERROR, error=failure),
+                self._answer(answer_header, ack.ERROR, failure),
             )
         if error is None:
             assert header is not None
@@ -371,20 +473,64 @@ class MllpListener:
                 log.warning("mllp message quarantined", peer=peer, inbound_id=inbound_id, reason=reason)
             header = error.header
             outcome, ack_error = (ack.REJECT if error.reject else ack.ERROR), ack.AckError.from_header_error(error)
-        answer = ack.build_ack(header, outcome, error=ack_error) if ack.should_answer(header, outcome) else None
+        answer = self._answer(header, outcome, ack_error) if ack.should_answer(header, outcome) else None
         return Received(ack.ack_code(header, outcome), inbound_id, reason), answer
+
+    def _read(self, frame: framing.Frame, peer: str) -> tuple[Header | None, HeaderError | None]:
+        """The message's header (None when none could be read) and why it cannot be accepted (None: it can).
+        Whatever the bytes, this returns: the message is then stored, quarantined if need be, and answered."""
+        try:
+            if frame.oversized:
+                header = self._head_of(frame.data)
+                return header, HeaderError(
+                    f"message of {frame.size} bytes is over this listener's limit of {self.max_message_bytes}; "
+                    "only its head was kept",
+                    code=APPLICATION_INTERNAL_ERROR,
+                    reject=True,
+                    header=header,
+                )
+            return ack.printable(read_header(frame.data, self.encoding, supported_types=self.supported_types)), None
+        except HeaderError as exc:
+            exc.header = ack.printable(exc.header)
+            return (exc.header if exc.header.control_id or exc.header.message_type else None), exc
+        except Exception as exc:  # a bug of ours: the message is kept all the same, quarantined, and answered AE
+            log.error("mllp header not read", peer=peer, **error_fields(exc))
+            return None, HeaderError("the header could not be read", code=APPLICATION_INTERNAL_ERROR)
+
+    @staticmethod
+    def _answer(header: Header | None, outcome: str, error: ack.AckError | None) -> bytes:
+        try:
+            return ack.build_ack(header, outcome, error=error)
+        except Exception as exc:  # never leave a frame unanswered: the plain answer of a message without header
+            log.error("mllp answer not built", **error_fields(exc))
+            return ack.build_ack(None, outcome, error=error)
 
     def _head_of(self, message: bytes) -> Header | None:
         """The header of an oversized message, from its first segment alone (the rest was not kept)."""
         first = message.replace(b"\n", b"\r").split(b"\r", 1)[0]
         try:
-            return read_header(first, self.encoding, supported_types=self.supported_types)
+            return ack.printable(read_header(first, self.encoding, supported_types=self.supported_types))
         except HeaderError as exc:
-            return exc.header if exc.header.control_id else None
+            return ack.printable(exc.header) if exc.header.control_id else None
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.inbound.labels(channel=self.channel, result=result).inc()
+
+
+def trim_heap() -> None:
+    """``malloc_trim(0)`` where the C library has it (glibc): free heap pages go back to the system."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # musl, macOS: nothing to call
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 def server_ssl_context(cert_file: str, key_file: str, ca_file: str | None = None) -> ssl.SSLContext:

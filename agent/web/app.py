@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from rtletter.agent.channels.base import Channel, Inbound
+from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.subscriptions import NotificationReceiver, build_router
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger, route_stdlib_logs
@@ -134,6 +135,8 @@ def notification_router(
     on_task: Callable[[], None] | None = None,
     heartbeat_s: float | None = None,
     metrics: AgentMetrics | None = None,
+    max_body_bytes: int = WEBHOOK_MAX_BODY_BYTES,
+    max_depth: int = WEBHOOK_MAX_DEPTH,
 ) -> tuple[NotificationReceiver, APIRouter]:
     """The FHIR subscription receiver on the store (its course tracker shares the poller's state) and its routes.
     ``heartbeat_s``: the Backport heartbeat period registered (``rtletter subscribe``); silence beyond it is a gap.
@@ -146,6 +149,8 @@ def notification_router(
         heartbeat_s=heartbeat_s,
         on_task=on_task,
         metrics=metrics,
+        max_body_bytes=max_body_bytes,
+        max_depth=max_depth,
     )
     return receiver, build_router(receiver)
 
@@ -157,7 +162,11 @@ class WebServer:
         import uvicorn
 
         # No access log: notification URLs carry resource ids. uvicorn's own records go through the redaction.
-        config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, log_level="warning")
+        # No proxy headers: uvicorn would believe X-Forwarded-For from 127.0.0.1; the worklist reads it itself, from
+        # worklist.trusted_proxies only.
+        config = uvicorn.Config(
+            app, host=host, port=port, access_log=False, log_config=None, log_level="warning", proxy_headers=False
+        )
         route_stdlib_logs("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="rtletter-web", daemon=True)

@@ -11,15 +11,24 @@ Two modes (``worklist.auth``):
 
 Every POST carries the session's CSRF token in a form field (synchronizer token); the login form, before a session
 exists, uses a double-submit cookie. A request whose ``Origin`` names another site is refused as well.
-Failed logins per user name and per client address are counted in the database (all replicas share the limit).
+
+Failed logins are throttled, never locked: after ``login_max_failures`` failures of one user name from one client
+address (``CLIENT_FACTOR`` times as many from one address under any names) each further try must wait
+``login_delay_s``, doubling per failure up to ``login_max_delay_s``; a try within the wait is refused unchecked (429)
+and does not count, and once the wait is over the right password logs in. So a stranger who knows a physician's name
+slows guessing from their own address but cannot keep the physician out. Failures are counted in the database (all
+replicas share them). The client address is the TCP peer; ``X-Forwarded-For`` is read only when the peer is one of
+``trusted_proxies``, and then its right-most address that is not a trusted proxy (the one our proxy saw), so a client
+cannot pick its own address by sending the header.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,12 +37,12 @@ from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.worklist.users import Role, Session, User, UserStore
+from rtletter.agent.worklist.users import Failures, Role, Session, User, UserStore
 
 SESSION_COOKIE = "rtletter_session"
 LOGIN_COOKIE = "rtletter_login"
 CSRF_FIELD = "csrf_token"
-CLIENT_FACTOR = 4  # a whole ward may share one address (NAT): the per-address limit is this many times higher
+CLIENT_FACTOR = 4  # a whole ward may share one address (NAT): the per-address allowance is this many times higher
 
 
 class LoginRequired(HTTPException):
@@ -47,6 +56,7 @@ class LoginOutcome:
     token: str | None
     error: str | None  # shown on the form: no hint whether the name exists
     status: int
+    retry_after: int | None = None  # seconds, for a 429
 
 
 class Auth:
@@ -92,11 +102,21 @@ class Auth:
     # --- who is asking ----------------------------------------------------------------------------------------------
 
     @staticmethod
-    def client(request: Request) -> str:
+    def peer(request: Request) -> str:
+        """The TCP peer (uvicorn runs with ``proxy_headers=False``: nothing rewrites it)."""
         return request.client.host if request.client else "unknown"
 
+    def client(self, request: Request) -> str:
+        """The client address the login throttle counts: the peer, or what a trusted proxy says it saw."""
+        peer = self.peer(request)
+        trusted = self.settings.trusted_proxies
+        if peer not in trusted:
+            return peer
+        hops = [hop.strip() for hop in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if hop.strip()]
+        return next((hop for hop in reversed(hops) if hop not in trusted), peer)[:64]
+
     def _proxy_user(self, request: Request) -> User:
-        if self.client(request) not in self.settings.proxy_hosts:
+        if self.peer(request) not in self.settings.proxy_hosts:
             raise HTTPException(403, "requests must come through the authenticating proxy")
         name = (request.headers.get(self.settings.proxy_user_header) or "").strip()
         if not name:
@@ -140,7 +160,7 @@ class Auth:
         if not origin or origin == "null":
             return
         ours = {request.headers.get("host", "")}
-        if self.client(request) in self.settings.proxy_hosts:  # a proxy may rewrite Host (nginx: $proxy_host)
+        if self.peer(request) in self.settings.proxy_hosts:  # a proxy may rewrite Host (nginx: $proxy_host)
             ours.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip())
         if urlsplit(origin).netloc not in ours:
             raise HTTPException(403, "cross-site request refused")
@@ -187,12 +207,10 @@ class Auth:
         return await run_in_threadpool(self._login, name, password, self.client(request))
 
     def _login(self, name: str, password: str, client: str) -> LoginOutcome:
-        window = timedelta(seconds=self.settings.login_window_s)
-        by_name, by_client = self.users.recent_failures(name, client, window)
-        limit = self.settings.login_max_failures
-        if by_name >= limit or by_client >= limit * CLIENT_FACTOR:
-            minutes = max(1, round(self.settings.login_window_s / 60))
-            return LoginOutcome(None, None, f"Too many failed logins. Try again in {minutes} minutes.", 429)
+        wait = self.wait_s(self.users.recent_failures(name, client, timedelta(seconds=self.settings.login_window_s)))
+        if wait > 0:  # refused unchecked, and not counted: guessing is slowed, the delay is not driven up
+            seconds = math.ceil(wait)
+            return LoginOutcome(None, None, f"Too many failed logins. Try again in {seconds} seconds.", 429, seconds)
         user = self.users.authenticate(name, password) if name and password else None
         self.users.record_login(name, client, user is not None)
         if user is None:
@@ -200,6 +218,21 @@ class Auth:
         token, session = self.users.open_session(user, self.ttl)
         self.store.audit(f"web:{user.name}", "read", "user", user.name, "logged in")
         return LoginOutcome(session, token, None, 303)
+
+    def wait_s(self, failures: Failures) -> float:
+        """Seconds until the next try is checked (0: now)."""
+        free = self.settings.login_max_failures
+        now = self.users.clock()
+        return max(
+            self._wait(failures.by_pair, free, failures.pair_last, now),
+            self._wait(failures.by_client, free * CLIENT_FACTOR, failures.client_last, now),
+        )
+
+    def _wait(self, failures: int, free: int, last: datetime | None, now: datetime) -> float:
+        if failures < free or last is None:
+            return 0.0
+        delay = min(self.settings.login_delay_s * 2 ** min(failures - free, 32), self.settings.login_max_delay_s)
+        return max(0.0, (last - now).total_seconds() + delay)
 
     def logout(self, request: Request, response: Response) -> None:
         token = request.cookies.get(SESSION_COOKIE)

@@ -108,7 +108,10 @@ def build_worklist_router(
         target = _safe_next(str(form.get("next") or ""), prefix)
         if outcome.session is None or outcome.token is None:
             token = auth.login_token(request)
-            return page(request, "login.html", None, outcome.status, token=token, next=target, error=outcome.error)
+            answer = page(request, "login.html", None, outcome.status, token=token, next=target, error=outcome.error)
+            if outcome.retry_after is not None:
+                answer.headers["Retry-After"] = str(outcome.retry_after)
+            return answer
         response = redirect(request, target)
         auth.set_session_cookie(response, outcome.token)
         return response

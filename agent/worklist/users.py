@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -27,7 +27,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -74,6 +73,21 @@ sessions_table = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_worklist_sessions_expiry", "expires_at"),
 )
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Recent failed logins (``UserStore.recent_failures``): per user name + client address, and per address."""
+
+    by_pair: int
+    pair_last: datetime | None
+    by_client: int
+    client_last: datetime | None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
 
 login_attempts_table = Table(
     "worklist_login_attempts",
@@ -235,23 +249,31 @@ class UserStore:
                 )
             )
 
-    def recent_failures(self, name: str, client: str, window: timedelta) -> tuple[int, int]:
-        """Failed logins within ``window``: (for this user name, from this client address)."""
+    def recent_failures(self, name: str, client: str, window: timedelta) -> Failures:
+        """Failed logins within ``window`` that no successful login has wiped out since: for this user name from this
+        client address, and from this address under any name; with the time of the latest of each."""
         table = login_attempts_table
         since = self.clock() - window
+        user, address = name[:NAME_MAX], client[:64]
         with self._tx() as conn:
-            by_name, by_client = conn.execute(
-                select(
-                    func.count().filter(table.c.user_name == name[:NAME_MAX]),
-                    func.count().filter(table.c.client == client[:64]),
-                ).where(
-                    table.c.at >= since,
-                    table.c.ok.is_(False),
-                    or_(table.c.user_name == name[:NAME_MAX], table.c.client == client[:64]),
+            last_ok = conn.execute(
+                select(func.max(table.c.at)).where(
+                    table.c.ok.is_(True), table.c.user_name == user, table.c.client == address, table.c.at >= since
+                )
+            ).scalar()
+            after = table.c.at > last_ok if last_ok is not None else table.c.at >= since
+            by_pair, pair_last = conn.execute(
+                select(func.count(), func.max(table.c.at)).where(
+                    table.c.ok.is_(False), table.c.user_name == user, table.c.client == address, after
+                )
+            ).one()
+            by_client, client_last = conn.execute(
+                select(func.count(), func.max(table.c.at)).where(
+                    table.c.ok.is_(False), table.c.client == address, table.c.at >= since
                 )
             ).one()
             conn.execute(delete(table).where(table.c.at < since - window))  # keep the table small
-        return int(by_name), int(by_client)
+        return Failures(int(by_pair), _aware(pair_last), int(by_client), _aware(client_last))
 
     # --- sessions ---------------------------------------------------------------------------------------------------
 

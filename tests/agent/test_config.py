@@ -71,6 +71,7 @@ def test_environment_overrides_yaml_with_nested_delimiter(tmp_path: Path, monkey
         ("scheduler: {backfill_cron: '61 * * * *'}", "scheduler.backfill_cron: not a crontab expression"),
         ("channels: {mllp: {port: 70000}}", "channels.mllp.port: Input should be less than or equal to 65535"),
         ("channels: {mllp: {encoding: klingon}}", "channels.mllp.encoding: unknown text encoding"),
+        ("channels: {mllp: {encoding: utf-16}}", "channels.mllp.encoding: 'utf-16': UTF-16 and UTF-32 cannot be"),
         ("- just\n- a list", "the top level must be a mapping"),
         ("a: [unclosed", "is not valid YAML at line"),
     ],

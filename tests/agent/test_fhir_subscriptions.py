@@ -4,6 +4,7 @@ event numbering, gaps and missed heartbeats. Against sekmet-fhir's own notificat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -168,3 +169,33 @@ def test_parse_status_reads_kebab_and_camel_case() -> None:
     assert status is not None
     assert (status["type"], status["events_since_start"], status["events"][0]["number"]) == ("event-notification", 7, 7)
     assert parse_status({"resourceType": "Bundle", "type": "searchset"}) is None
+
+
+def test_a_body_over_the_limit_is_refused_413_before_it_is_read(setup) -> None:  # type: ignore[no-untyped-def]
+    http, receiver, stored, _, _ = setup
+    receiver.max_body_bytes = 10_000
+    big = json.dumps({**course(), "text": {"div": "x" * 20_000}}).encode()
+    assert http.put("/fhir/notify/Procedure/course-1", content=big, headers=AUTH).status_code == 413
+    sent: list[int] = []
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit holds on the bytes read so far
+        for start in range(0, len(big), 1000):
+            sent.append(start)
+            yield big[start : start + 1000]
+
+    assert http.put("/fhir/notify/Procedure/course-1", content=chunked(), headers=AUTH).status_code == 413
+    assert stored == []
+    small = json.dumps(course()).encode()
+    assert http.put("/fhir/notify/Procedure/course-1", content=small, headers=AUTH).status_code == 200
+    assert NotificationReceiver(stored.append, MemoryState(), secret=SECRET).max_body_bytes == 4 * 1_048_576
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_deeply_nested_json_is_refused_400_not_a_server_error(setup, opener: bytes) -> None:  # type: ignore[no-untyped-def]
+    http, _, stored, _, _ = setup
+    closer = b"]" if opener == b"[" else b"}"
+    deep = b'{"resourceType": "Procedure", "note": ' + opener * 200_000 + b"1" + closer * 200_000 + b"}"
+    answer = http.post("/fhir/notify", content=deep, headers=AUTH)
+    assert answer.status_code == 400 and stored == []
+    fine = b'{"resourceType": "Procedure", "note": ' + opener * 20 + b"1" + closer * 20 + b"}"
+    assert http.post("/fhir/notify", content=fine, headers=AUTH).status_code == 200  # 20 levels are usual enough

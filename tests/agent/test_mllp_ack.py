@@ -54,7 +54,7 @@ def test_aa_answers_the_control_id_and_swaps_sender_and_receiver() -> None:
         (message("MSH|^~\\&|OIS|R|RTL|KH|2026||ADT^A08|C9|P|2.2"), "203", ("MSH", 12), "AR"),
         (message("MSH|^~\\&|OIS|R|RTL|KH|2026||ADT^A08||P|2.5.1"), "101", ("MSH", 10), "AE"),
         (message("MSH|^~\\&|OIS|R|RTL|KH|2026||ADT^A08|C9|P|2.5.1||||||KLINGON"), "103", ("MSH", 18), "AE"),
-        (message("MSH|^~\\&|OIS|R|RTL|KH|2026||ADT^A08|C9|P|2.5.1||||||UNICODE UTF-8"), "102", ("MSH", 18), "AE"),
+        (message("MSH|^~\\&|OIS|R|RTL|KH|2026||ADT^A08|C9|P|2.5.1||||||UNICODE UTF-8"), "102", ("MSH", 18), "AR"),
         (message(body="PID|1\r\x01\x02garbage\r"), "100", ("", None), "AE"),
         (message(body="PID|1||\x00\r"), "102", ("MSH", None), "AE"),
     ],

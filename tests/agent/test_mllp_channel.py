@@ -15,7 +15,8 @@ from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.config import MllpChannelSettings, MllpOutbound, load_settings
 from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigError
 from rtletter.agent.hl7v2.client import Acknowledgement, MllpClientError
-from rtletter.agent.hl7v2.listener import HL7_V2
+from rtletter.agent.hl7v2.listener import HL7_V2, Limits
+from rtletter.agent.sandbox import free_port
 from rtletter.agent.service import build_channels
 from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.errors import MappingError, UnsupportedInput
@@ -196,4 +197,23 @@ def test_listener_lifecycle_and_readiness(tmp_path: Path, patient: Any) -> None:
         channel.close()
     channel.ready()  # closed on purpose: nothing to report
     assert len(store.list_inbound()) == 1
+    store.dispose()
+
+
+def test_the_listener_gets_the_configured_limits(tmp_path: Path) -> None:
+    from rtletter.agent.jobs.store import JobStore
+
+    store = JobStore(f"sqlite:///{tmp_path / 'l.db'}")
+    store.create_tables()
+
+    settings = MllpChannelSettings(
+        port=free_port(), max_connections=7, frame_timeout_s=5, max_buffered_bytes=1000, silent_timeout_s=9
+    )
+    channel = MllpChannel(settings, store)
+    try:
+        limits = channel.start_listener().limits
+    finally:
+        channel.close()
+    assert limits == Limits(max_connections=7, frame_timeout_s=5, max_buffered_bytes=1000, silent_timeout_s=9)
+    assert MllpChannelSettings().silent_timeout_s == 600  # 10 minutes by default
     store.dispose()

@@ -118,7 +118,7 @@ def test_same_control_id_with_other_content_is_not_dropped(store: JobStore, clie
         (b"HELLO WORLD\r", "AR", "MSH: the message does not start"),
         (msg("U1").replace(b"ADT^A08^ADT_A01", b"QRY^Q01"), "AR", "MSH-9: message type not supported"),
         (msg("U2").replace(b"|C", b"|").replace(b"U2", b""), "AE", "MSH-10"),
-        (msg("U3", msh18="UNICODE UTF-8").decode("utf-8").encode("latin-1"), "AE", "MSH-18: bytes at offset"),
+        (msg("U3", msh18="UNICODE UTF-8").decode("utf-8").encode("latin-1"), "AR", "MSH-18: bytes at offset"),
     ],
 )
 def test_bad_messages_are_answered_with_err_and_quarantined(

@@ -284,3 +284,109 @@ def test_mine_lists_the_drafts_whose_task_the_user_owns(
     login(viewer := make_client(), "victor")  # no practitioner: no "mine" to choose, and nothing is "mine"
     page = viewer.get("/worklist/?owner=mine").text
     assert page.count('href="/worklist/drafts/') == 0 and '<option value="mine"' not in page
+
+
+class Clock:
+    """The store's clock, moved by the test (the throttle's delays are minutes in real time)."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.now = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+def test_bad_passwords_slow_down_but_never_lock_out_the_right_one(
+    make_client: Callable[..., TestClient], users: UserStore
+) -> None:
+    clock = Clock()
+    users.clock = clock
+    client = make_client(login_max_failures=3, login_delay_s=10, login_max_delay_s=40)
+    for _ in range(3):  # a stranger who knows the name: the free failures
+        assert login(client, "anna", "guess guess guess").status_code == 401
+    refused = login(client, "anna")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "10"
+    clock.advance(11)
+    assert login(client, "anna", "guess again").status_code == 401  # the 4th failure: the next delay is 20 s
+    clock.advance(11)
+    assert login(client, "anna").status_code == 429  # within the grown delay, even the right password waits
+    clock.advance(10)
+    assert login(client, "anna").status_code == 303  # after it, the right password passes: no lock-out
+    for _ in range(6):  # the delay stops growing at login_max_delay_s
+        clock.advance(60)
+        assert login(client, "anna", "guess guess guess").status_code == 401
+    assert login(client, "anna").headers["retry-after"] == "40"
+
+
+def test_a_stranger_elsewhere_does_not_slow_the_physician(
+    make_client: Callable[..., TestClient], users: UserStore
+) -> None:
+    users.clock = Clock()
+    proxy = make_client(login_max_failures=2, trusted_proxies=("testclient",))  # the TestClient's peer is the proxy
+    stranger = {"X-Forwarded-For": "10.6.6.6"}
+    for _ in range(5):
+        page = proxy.get("/worklist/login")
+        data = {"username": "anna", "password": "guess", "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+        assert proxy.post("/worklist/login", data=data, headers=stranger).status_code in (401, 429)
+    page = proxy.get("/worklist/login")
+    data = {"username": "anna", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+    assert proxy.post("/worklist/login", data=data, headers=stranger).status_code == 429
+    ward = {"X-Forwarded-For": "10.1.2.3"}
+    assert proxy.post("/worklist/login", data=data, headers=ward).status_code == 303
+
+
+def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    make_client: Callable[..., TestClient], users: UserStore
+) -> None:
+    users.clock = Clock()
+    direct = make_client(login_max_failures=1)  # no trusted proxies: the header is the client's word only
+    for number in range(4):  # rotating the header does not make new clients
+        page = direct.get("/worklist/login")
+        data = {"username": f"a{number}", "password": "guess", "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+        headers = {"X-Forwarded-For": f"10.0.0.{number}"}
+        assert direct.post("/worklist/login", data=data, headers=headers).status_code == 401
+    page = direct.get("/worklist/login")
+    data = {"username": "victor", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+    assert direct.post("/worklist/login", data=data, headers={"X-Forwarded-For": "10.9.9.9"}).status_code == 429
+    proxied = make_client(login_max_failures=1, trusted_proxies=("testclient", "10.0.0.254"))
+    page = proxied.get("/worklist/login")
+    data["csrf_token"] = csrf_of(page.text)
+    # a client's own value stands left of what the proxies appended: the right-most untrusted hop counts
+    chain = {"X-Forwarded-For": "10.0.0.0, 10.9.9.9, 10.0.0.254"}
+    assert proxied.post("/worklist/login", data=data, headers=chain).status_code == 303
+
+
+def test_through_uvicorn_a_rotating_x_forwarded_for_does_not_escape_the_throttle(
+    store: JobStore, users: UserStore
+) -> None:
+    import httpx
+
+    from rtletter.agent.config import Settings, WorklistSettings
+    from rtletter.agent.metrics import AgentMetrics
+    from rtletter.agent.sandbox import free_port
+    from rtletter.agent.web.app import WebServer, create_app
+    from rtletter.agent.worklist.routes import build_worklist_router
+
+    settings = Settings(worklist=WorklistSettings(cookie_secure=False, login_max_failures=1))
+    router = build_worklist_router(store, settings, users=users)
+    port = free_port()
+    server = WebServer(create_app(store, AgentMetrics(), extra_routers=[router]), "127.0.0.1", port).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+
+            def attempt(name: str, password: str, forwarded: str) -> int:
+                page = http.get("/worklist/login")
+                data = {"username": name, "password": password, "csrf_token": csrf_of(page.text), "next": "/worklist/"}
+                return http.post("/worklist/login", data=data, headers={"X-Forwarded-For": forwarded}).status_code
+
+            assert [attempt(f"a{n}", "guess", f"10.0.0.{n}") for n in range(4)] == [401] * 4
+            assert attempt("victor", PASSWORD, "10.9.9.9") == 429  # the peer is 127.0.0.1 whatever the header says
+    finally:
+        server.stop()
