@@ -53,7 +53,12 @@ def test_date_near_a_case_date_and_code_of_same_category_are_contradicted(case: 
     draft = letter.replace("bis 08.04.2026", "bis 09.04.2026").replace("ICD-10-GM C20", "ICD-10-GM C20.9")
     draft = draft.replace("28 × 1,8 Gy", "25 × 1,8 Gy")
     report = check_draft(case, draft)
-    assert _by_value(report) == {"2026-04-09": "contradicted", "C20.9": "contradicted", "25": "contradicted"}
+    assert _by_value(report) == {
+        "2026-04-09": "contradicted",
+        "C20.9": "contradicted",
+        "25": "contradicted",
+        "25 x 1.8 Gy to 50.4 Gy": "contradicted",  # 25 × 1,8 Gy is not 50,4 Gy: the scheme itself is wrong
+    }
     expected = {f.value: f.expected for f in report.findings}
     assert expected["25"] == ("28",)
     # 09.04. is within 14 days of the course end (08.04.) and of nothing else in the case
