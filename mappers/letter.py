@@ -170,7 +170,7 @@ def drug_names(text: str) -> tuple[str, ...]:
     ATC code ("Capecitabin", "capecitabine", "Xeloda", "L01BC06" -> capecitabine). An agent the tables do not know
     keeps its own text, lower case, so that a letter quoting it verbatim still matches."""
     names = [inn for m in _DRUG_RE.finditer(text) for inn in DRUGS[m[1].lower()]]
-    names += [ATC[m[1]] for m in _ATC_RE.finditer(text) if m[1] in ATC]
+    names += [ATC[m[1]] for m in _ATC_RE.finditer(text.upper()) if m[1] in ATC]  # Case.facts() lower-cases
     if not names:
         return (text.strip().lower(),) if text.strip() else ()
     return tuple(dict.fromkeys(names))

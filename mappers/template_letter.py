@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Sex, SystemicTherapy, TargetVolume
+from rtletter.mappers.letter import DRUGS
 from rtletter.mappers.prompt import (
     _CODE_SYSTEM,
     _INTENT,
@@ -83,8 +84,18 @@ def _diagnosis(dx: Diagnosis, lang: str) -> str:
     return _join(parts) + (f" {code}" if code else "")
 
 
-def _agents(therapy: SystemicTherapy) -> str:
-    return _join([clean_line(a) for a in therapy.agents]) or clean_line(therapy.text)
+def _drug(agent: str, lang: str) -> str:
+    """An agent as a German letter writes it: the German spelling of an INN the source gave in English
+    ("capecitabine" -> "Capecitabin"); anything else as the source wrote it."""
+    text: str = clean_line(agent)
+    if lang != "de" or text != text.lower() or DRUGS.get(text) != (text,):
+        return text
+    german: str = next((k for k, inns in DRUGS.items() if inns == (text,) and k != text and text.startswith(k)), text)
+    return german[:1].upper() + german[1:]
+
+
+def _agents(therapy: SystemicTherapy, lang: str) -> str:
+    return _join([_drug(a, lang) for a in therapy.agents]) or clean_line(therapy.text)
 
 
 def _therapy(therapy: SystemicTherapy, lang: str) -> str:
@@ -92,7 +103,7 @@ def _therapy(therapy: SystemicTherapy, lang: str) -> str:
     if therapy.cycles:
         cycles = f"{therapy.cycles} Zyklen" if lang == "de" else f"{therapy.cycles} cycles"
     detail = _join([clean_line(therapy.dose), cycles])
-    text = _agents(therapy) + (f" ({detail})" if detail else "")
+    text = _agents(therapy, lang) + (f" ({detail})" if detail else "")
     span = _span(therapy.start, therapy.end, lang)
     return f"{text} {span}".strip()
 
