@@ -1,77 +1,58 @@
 """Choosing the letter generator from the settings, and ``TemplateGenerator``, the no-model backend.
 
-``TemplateGenerator`` is a real backend, not a test double: it turns the facts block of the prompt into a plain,
-structured letter (salutation, the facts section by section, closing) without any model. Sites without a GPU can
-run the whole workflow with it, and the benchmarks use it to measure everything except the model.
+``TemplateGenerator`` is a real backend, not a test double: it writes the whole letter from the case through the
+Jinja letter templates (``rtletter.mappers.template_letter``; a site overrides ``letter.<lang>.j2`` with a folder
+passed as ``template_dir``, as for the prompt templates), never from the prompt text. Sites without a GPU run the
+whole workflow with it, the benchmarks use it to measure everything except the model, and it is the baseline a model
+must beat.
+
+It keeps the ``Generator`` interface (conversations in, generations out): it reads the case from each conversation's
+``.case`` attribute, which ``rtletter.mappers.prompt.build_messages`` attaches to the messages it returns. A
+conversation without it (plain message dicts, e.g. through the OpenAI-compatible server) is refused with a clear
+error: the template backend cannot write a letter from a prompt, and must not.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rtletter.agent.errors import ConfigError
+from rtletter.agent.errors import AgentError, ConfigError
+from rtletter.mappers.case import Case
 from rtletter.mappers.prompt import estimate_tokens
+from rtletter.mappers.template_letter import render_letter
 from rtletter.model.generator import Generation, Generator, Message
 
 if TYPE_CHECKING:
     from rtletter.agent.config import ModelSettings
 
 TEMPLATE_MODEL_NAME = "rtletter-template"
-# The facts block's headings that carry no letter content (see mappers/prompt.py, _HEADINGS).
-_SALUTATION_LABELS = {"Anrede": "de", "Salutation": "en"}
-_SKIPPED_SECTIONS = {"Notizen aus der Akte (zitierte Daten)", "Notes from the record (quoted data)"}
-_CLOSING = {
-    "de": "Für Rückfragen stehen wir Ihnen jederzeit gerne zur Verfügung.\n\nMit freundlichen kollegialen Grüßen",
-    "en": "Please do not hesitate to contact us with any questions.\n\nWith kind regards",
-}
-_DRAFT_NOTE = {
-    "de": "[Entwurf ohne Sprachmodell aus den strukturierten Daten erstellt; vor Freigabe ärztlich prüfen.]",
-    "en": "[Draft assembled from the structured data without a language model; review before signing.]",
-}
-
-
-def _letter_from_facts(facts: str) -> str:
-    salutation, lang = "", "de"
-    sections: list[tuple[str, list[str]]] = []
-    for raw in facts.splitlines():
-        line = raw.rstrip()
-        if line.startswith("## "):
-            sections.append((line[3:].strip(), []))
-            continue
-        if not sections or not line.strip():
-            continue  # the instruction above the first heading is for a model, not for the letter
-        label, _, value = line.removeprefix("- ").partition(": ")
-        if label in _SALUTATION_LABELS:
-            salutation, lang = value.strip(), _SALUTATION_LABELS[label]
-            continue
-        sections[-1][1].append(line)
-    parts = [salutation.rstrip(",") + "," if salutation else ""]
-    for heading, lines in sections:
-        if heading in _SKIPPED_SECTIONS or not lines:
-            continue
-        parts.append(heading + "\n" + "\n".join(lines))
-    parts.append(_CLOSING[lang])
-    parts.append(_DRAFT_NOTE[lang])
-    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 class TemplateGenerator:
-    """Drafts a plain letter from the prompt's facts block; deterministic, no model, no I/O."""
+    """Writes the letter of each conversation's case from the letter templates; deterministic, no model."""
 
     model_name = TEMPLATE_MODEL_NAME
+    template_dir: Path | None = None
+
+    def __init__(self, template_dir: Path | None = None) -> None:
+        self.template_dir = template_dir
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
         results = []
         for messages in conversations:
             started = time.perf_counter()
-            user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-            text = _letter_from_facts(user)
-            prompt_tokens = sum(estimate_tokens(m["content"]) for m in messages)
+            case = getattr(messages, "case", None)
+            if not isinstance(case, Case):
+                raise AgentError(
+                    "the template backend writes letters from cases: pass the messages of build_messages(case)"
+                )
+            text = render_letter(case, template_dir=self.template_dir)
             results.append(
                 Generation(
                     text=text,
-                    prompt_tokens=prompt_tokens,
+                    prompt_tokens=sum(estimate_tokens(m["content"]) for m in messages),
                     completion_tokens=estimate_tokens(text),
                     seconds=time.perf_counter() - started,
                     model=self.model_name,

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from rtletter.mappers.case import Case, Coding
+from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, MissingElement
 
 LOINC = "http://loinc.org"
@@ -65,6 +66,12 @@ CONTENT_TYPE = "text/plain; charset=utf-8"
 # same identifier and every server can search them as tokens.
 IDENTIFIER_SYSTEM = "urn:ietf:rfc:3986"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://rtletter.invalid/fhir/draft")
+
+
+# Task.input types of the draft-time check (plain text concepts: no standard code exists for them).
+CHECK_FINDINGS = "fact-check findings"
+CHECK_CONTRADICTED = "fact-check findings contradicting the source"
+CHECK_TRUNCATED = "draft truncated at the token limit"
 
 
 def _uuid(*parts: str) -> str:
@@ -150,6 +157,7 @@ def draft_transaction(
     now: datetime,
     doc_type: Coding | None = None,
     draft_version: int = 1,
+    check: DraftCheck | None = None,
 ) -> dict[str, Any]:
     """Build the write-back transaction for one draft letter.
 
@@ -163,6 +171,8 @@ def draft_transaction(
         now: timezone-aware time of posting.
         doc_type: DocumentReference.type coding; default LOINC 68602-2.
         draft_version: 1 for the first draft of a course; a deliberate redraft uses 2, 3, ...
+        check: the draft-time check; the Task carries it as ``input`` (fact-check findings, contradicted, truncated)
+            and the DocumentReference's description says so, so that the EHR's work queue can show it.
 
     Returns:
         A FHIR R4 transaction Bundle as a JSON-ready dict (validated with fhir.resources R4B).
@@ -242,6 +252,13 @@ def draft_transaction(
     owner = _owner_reference(case, responsible)
     if owner:
         task["owner"] = {"reference": owner}
+    if check is not None:
+        task["input"] = [
+            {"type": {"text": CHECK_FINDINGS}, "valueInteger": check.findings},
+            {"type": {"text": CHECK_CONTRADICTED}, "valueInteger": check.contradicted},
+            {"type": {"text": CHECK_TRUNCATED}, "valueBoolean": check.truncated},
+        ]
+        document["description"] += f" ({check.summary()})"
 
     doc_query = identifier_query(ids["DocumentReference"])
     bundle: dict[str, Any] = {

@@ -105,11 +105,76 @@ DRUGS: dict[str, tuple[str, ...]] = {
     "xelox": ("capecitabine", "oxaliplatin"),
 }
 
+# WHO ATC codes (level 5) -> INN, for sources that code the agent (FHIR Medication.code, HL7 RXA-5 / OBX) and
+# letters that quote the code.
+ATC: dict[str, str] = {
+    "L01BC06": "capecitabine",
+    "L01BC02": "fluorouracil",
+    "L01XA01": "cisplatin",
+    "L01XA02": "carboplatin",
+    "L01XA03": "oxaliplatin",
+    "L01CD01": "paclitaxel",
+    "L01CD02": "docetaxel",
+    "L01AX03": "temozolomide",
+    "L01FF03": "durvalumab",
+    "L01FF02": "pembrolizumab",
+    "L01FF01": "nivolumab",
+    "L01FF05": "atezolizumab",
+    "L01FE01": "cetuximab",
+    "L01FG01": "bevacizumab",
+    "L01FD01": "trastuzumab",
+    "L01FD02": "pertuzumab",
+    "L01DC03": "mitomycin",
+    "L01CA04": "vinorelbine",
+    "L01CB01": "etoposide",
+    "L01BA04": "pemetrexed",
+    "L01BC05": "gemcitabine",
+    "L01DB01": "doxorubicin",
+    "L01DB03": "epirubicin",
+    "L01AA01": "cyclophosphamide",
+    "L01CA02": "vincristine",
+    "L01CA01": "vinblastine",
+    "L01DC01": "bleomycin",
+    "L01AX04": "dacarbazine",
+    "L01FA01": "rituximab",
+    "L01AA09": "bendamustine",
+    "H02AB07": "prednisone",
+    "V03AF03": "folinic acid",
+    "L02AE02": "leuprorelin",
+    "L02AE03": "goserelin",
+    "L02AE04": "triptorelin",
+    "L02BX02": "degarelix",
+    "L02BB03": "bicalutamide",
+    "L02BX03": "abiraterone",
+    "L02BB04": "enzalutamide",
+    "L02BB05": "apalutamide",
+    "L02BA01": "tamoxifen",
+    "L02BG04": "letrozole",
+    "L02BG03": "anastrozole",
+    "L02BG06": "exemestane",
+    "L01EB04": "osimertinib",
+    "M05BA08": "zoledronic acid",
+    "M05BX04": "denosumab",
+}
+_ATC_RE = re.compile(r"(?<![\w-])([A-V]\d{2}[A-Z]{2}\d{2})(?![\w-])")
+
 # Longest spelling first so that "mitomycin c" wins over "mitomycin" and "r-chop" over "chop".
 _DRUG_RE = re.compile(
     r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(DRUGS, key=len, reverse=True)) + r")(?![\w-])",
     re.IGNORECASE,
 )
+
+
+def drug_names(text: str) -> tuple[str, ...]:
+    """The INNs (lower case) a source's agent text names: German, English or brand spelling, a regimen acronym or an
+    ATC code ("Capecitabin", "capecitabine", "Xeloda", "L01BC06" -> capecitabine). An agent the tables do not know
+    keeps its own text, lower case, so that a letter quoting it verbatim still matches."""
+    names = [inn for m in _DRUG_RE.finditer(text) for inn in DRUGS[m[1].lower()]]
+    names += [ATC[m[1]] for m in _ATC_RE.finditer(text.upper()) if m[1] in ATC]  # Case.facts() lower-cases
+    if not names:
+        return (text.strip().lower(),) if text.strip() else ()
+    return tuple(dict.fromkeys(names))
+
 
 # --- numbers, doses, fractions ----------------------------------------------------------------------------------------
 
@@ -283,6 +348,9 @@ def extract_facts(text: str, lang: str = "de", reference_year: int | None = None
     for m in _DRUG_RE.finditer(text):
         for inn in DRUGS[m[1].lower()]:
             found.append((m.start(), Fact(kind="drug", value=inn, label="drug")))
+    for m in _ATC_RE.finditer(text):
+        if m[1] in ATC:
+            found.append((m.start(), Fact(kind="drug", value=ATC[m[1]], label="drug")))
     found.sort(key=lambda item: item[0])
     unique: dict[tuple[str, str, str], Fact] = {}
     for _pos, fact in found:

@@ -95,9 +95,12 @@ class PromptBudget:
 
 
 class PromptMessages(list[dict[str, str]]):
-    """``[system, user]`` chat messages; a plain list with the budget outcome attached as ``.budget``."""
+    """``[system, user]`` chat messages; a plain list with the budget outcome attached as ``.budget`` and the case
+    they were built from as ``.case``. ``.case`` is the documented side channel for a backend that writes from the
+    case itself (the template backend): model backends read only the messages."""
 
     budget: PromptBudget
+    case: Case
 
 
 def estimate_tokens(text: str) -> int:
@@ -750,6 +753,12 @@ def _environment(template_dir: Path | None) -> jinja2.Environment:
     )
 
 
+def template_environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment for the package's templates, with a site's ``template_dir`` in front (same names win).
+    Shared by the prompt (``system.<lang>.j2``, ``user.j2``) and the template letter (``letter.<lang>.j2``)."""
+    return _environment(template_dir)
+
+
 def build_messages(
     case: Case,
     *,
@@ -793,6 +802,7 @@ def build_messages(
             break
     messages = PromptMessages([{"role": "system", "content": system}, {"role": "user", "content": user}])
     messages.budget = PromptBudget(max_tokens, tokens, dropped, over_budget=tokens > max_tokens)
+    messages.case = case
     return messages
 
 

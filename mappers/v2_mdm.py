@@ -37,6 +37,7 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
 from rtletter.mappers.case import Case, Coding, Physician
+from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.fhir_writeback import DEFAULT_DOC_TYPE, draft_ids
 from rtletter.mappers.v2_message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
@@ -103,8 +104,12 @@ def mdm_from_draft(
     completion_status: str = COMPLETION_IN_PROGRESS,
     authenticator: Physician | None = None,
     event: str = "T02",
+    check: DraftCheck | None = None,
 ) -> bytes:
     """One MDM^T02 carrying the draft ``text`` for ``case``, in ``encoding`` (utf-8, latin-1, iso8859-15, ascii).
+
+    ``check`` (the draft-time check) goes into an NTE after the first OBX (NTE-3 "fact-check findings: N (M
+    contradicted); truncated: yes|no", NTE-4 RE): a remark for the receiver's work queue, not part of the letter text.
 
     ``completion_status`` "AU" with ``authenticator`` (who signed, at ``now``): the signed letter (module docstring).
 
@@ -143,13 +148,17 @@ def mdm_from_draft(
     system = LOINC_V2 if doc_code.system == DEFAULT_DOC_TYPE.system else _e(doc_code.system)
     code = "^".join([_e(doc_code.code), _e(doc_code.display), system])
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
-        obx = message.add_group("MDM_T02_OBXNTE_SUPPGRP").obx
+        group = message.add_group("MDM_T02_OBXNTE_SUPPGRP")
+        obx = group.obx
         obx.obx_1 = str(number)
         obx.obx_2 = "TX"
         obx.obx_3 = code.rstrip("^")
         if line:
             obx.obx_5 = _e(line)
         obx.obx_11 = "F" if signed else "P"
+        if number == 1 and check is not None and not signed:
+            nte = group.add_segment("NTE")
+            nte.nte_1, nte.nte_2, nte.nte_3, nte.nte_4 = "1", "L", _e(check.summary()), "RE"
     return _encode(message.to_er7() + "\r", codec)
 
 

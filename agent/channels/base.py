@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from rtletter.mappers.case import Case
+from rtletter.mappers.draft_gate import DraftCheck
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Draft:
     prompt_tokens: int
     completion_tokens: int
     generated_at: datetime
+    check: DraftCheck | None = None  # the draft-time check (fact-check findings, truncation) the write-back carries
 
 
 @dataclass(frozen=True)

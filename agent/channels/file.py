@@ -190,6 +190,10 @@ class FileChannel:
             "sha256": hashlib.sha256(text).hexdigest(),
             "status": "preliminary",
         }
+        if draft.check is not None:  # the draft-time check, as the FHIR Task and the MDM carry it
+            sidecar["fact_check_findings"] = draft.check.findings
+            sidecar["fact_check_contradicted"] = draft.check.contradicted
+            sidecar["truncated"] = draft.check.truncated
         bundle = self._fhir_transaction(case, draft, sidecar)
         extra: dict[str, str] = {"sidecar": str(base.with_suffix(".json"))}
         if bundle is not None:
@@ -216,6 +220,7 @@ class FileChannel:
                 language=draft.language,
                 responsible=None,
                 now=draft.generated_at,
+                check=draft.check,
             )
         except MappingError as exc:  # e.g. an HL7 v2 case has no FHIR Patient to refer to
             sidecar["fhir_bundle"] = f"skipped: {exc}"

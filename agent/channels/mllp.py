@@ -163,6 +163,7 @@ class MllpChannel:
                 receiving_application=outbound.receiving_application,
                 receiving_facility=outbound.receiving_facility,
                 profile=self.profile,
+                check=draft.check,
             )
         except MappingError as exc:
             raise ChannelRejected(f"MDM^T02 not built: {exc}", channel=self.name) from exc

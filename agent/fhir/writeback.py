@@ -101,6 +101,7 @@ class FhirWriteBack:
             now=self.clock(),
             doc_type=self.doc_type,
             draft_version=draft_version,
+            check=draft.check,
         )
 
     def post(self, case: Case, draft: Draft, *, draft_version: int = 1) -> Posted:

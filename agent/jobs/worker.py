@@ -7,7 +7,10 @@ again by whoever claims it next, so every step is idempotent)::
     intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
                MappingError -> quarantined (never retried unchanged)
                no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
-    generate   job context_fetched -> build_messages -> Generator.generate -> draft stored, status generated
+    generate   job context_fetched -> build_messages -> Generator.generate -> draft gate -> draft stored (generated)
+               draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
+               fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
+               findings are stored with it (draft_meta: findings, contradicted, fact_check)
     post       job generated -> channel.post_draft -> status posted
 
 A failed step is retried with ``RetryStrategy`` (backoff with jitter) and dead-lettered after the limit.
@@ -16,6 +19,7 @@ A failed step is retried with ``RetryStrategy`` (backoff with jitter) and dead-l
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -36,9 +40,11 @@ from rtletter.agent.logging import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.checks import split_drafted
+from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.prompt import build_messages
-from rtletter.model.generator import Generation, Generator, Message
+from rtletter.mappers.prompt import PromptMessages, build_messages
+from rtletter.model.evaluate.facts import check_draft
+from rtletter.model.generator import Generation, Generator
 
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
@@ -58,6 +64,38 @@ def describe_error(exc: BaseException) -> str:
         frame = frame.tb_next
     where = f" at {os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}" if frame else ""
     return f"{type(exc).__name__}{where}"
+
+
+class DraftRejected(AgentError):
+    """The generator returned something that must never be posted (prompt text). Permanent: a retry of the same
+    prompt would return the same kind of text."""
+
+    retryable = False
+
+
+def draft_check(meta: Mapping[str, str]) -> DraftCheck | None:
+    """The draft-time check stored in a job's draft_meta (None for drafts stored before the check existed)."""
+    if "findings" not in meta:
+        return None
+    return DraftCheck(
+        findings=int(meta["findings"]),
+        contradicted=int(meta.get("contradicted", 0)),
+        truncated=meta.get("truncated") == "true",
+    )
+
+
+def fact_check_meta(case: Case, text: str) -> dict[str, str]:
+    """The fact check of a draft as draft_meta entries: counts, and the findings themselves (JSON list)."""
+    report = check_draft(case, text)
+    findings = [
+        {"finding": f.finding, "kind": f.kind, "value": f.value, "label": f.label, "expected": list(f.expected)}
+        for f in report.findings
+    ]
+    return {
+        "findings": str(len(report.findings)),
+        "contradicted": str(report.contradicted),
+        "fact_check": json.dumps(findings, ensure_ascii=False),
+    }
 
 
 def default_worker_id() -> str:
@@ -294,11 +332,12 @@ class Worker:
 
     def _generate(self, jobs: list[Job], result: DrainResult) -> None:
         started = time.perf_counter()
-        ready: list[tuple[Job, Case, list[Message]]] = []
+        ready: list[tuple[Job, Case, PromptMessages]] = []
         for job in jobs:
             try:
                 case = Case.model_validate_json(job.case_json or "")
-                ready.append((job, case, list(build_messages(case, max_tokens=self.max_prompt_tokens))))
+                # the messages themselves (not a copy): they carry .case for backends that write from the case
+                ready.append((job, case, build_messages(case, max_tokens=self.max_prompt_tokens)))
             except Exception as exc:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
         if not ready:
@@ -321,6 +360,18 @@ class Worker:
                     result,
                 )
                 continue
+            leak = leaked_prompt(generation.text)
+            if leak is not None:  # never posted, never retried; the reason names the kind of leak, no patient data
+                self.metrics.steps.labels(step="generate", outcome="rejected").inc()
+                self._fail(
+                    "jobs",
+                    job.id,
+                    job.attempts,
+                    "generate",
+                    DraftRejected(f"draft contains prompt text: {leak}"),
+                    result,
+                )
+                continue
             self._record_draft(job, case, generation, seconds)
 
     def _record_draft(self, job: Job, case: Case, generation: Generation, seconds: float) -> None:
@@ -334,6 +385,7 @@ class Worker:
         }
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
+        meta.update(fact_check_meta(case, generation.text))
         if not self.store.record_draft(job.id, self.worker_id, generation.text, meta):
             log.warning("claim lost", step="generate", job_id=job.id)
             return
@@ -363,6 +415,7 @@ class Worker:
                 prompt_tokens=int(meta.get("prompt_tokens", 0)),
                 completion_tokens=int(meta.get("completion_tokens", 0)),
                 generated_at=datetime.fromisoformat(meta["generated_at"]) if "generated_at" in meta else self.clock(),
+                check=draft_check(meta),
             )
             posted = self._channel(job.channel).post_draft(case, draft)
         except Exception as exc:

@@ -12,10 +12,13 @@ from rtletter.agent.channels.base import Draft
 from rtletter.agent.errors import AgentError, ChannelError, JobStoreError
 from rtletter.agent.jobs.jobs import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.jobs.worker import fact_check_meta
 from rtletter.agent.review.post import ReviewRefused, SignOff, poster_for
 from rtletter.agent.review.store import ReviewStore
 from rtletter.mappers.case import Case
+from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.prompt import build_messages
+from rtletter.model.evaluate.facts import check_draft
 
 _reviews: weakref.WeakKeyDictionary[JobStore, ReviewStore] = weakref.WeakKeyDictionary()
 
@@ -99,9 +102,13 @@ def sign(
     *,
     channel: Any,
     acknowledge_course_change: bool = False,
+    acknowledge_findings: bool = False,
     clock: Callable[[], datetime] | None = None,
 ) -> Job:
-    """Sign ``text`` (default: the current text). Returns the signed job."""
+    """Sign ``text`` (default: the current text). Returns the signed job.
+
+    A text that the fact check finds contradicting the source (a wrong dose, date, code, side, grade, a value in the
+    wrong role) is refused unless ``acknowledge_findings``; the acknowledgement is recorded in the audit."""
     job = _open_job(store, job_id, "signed")
     if Flag.course_updated_after_draft in job.flags and not acknowledge_course_change:
         raise ReviewRefused(
@@ -111,9 +118,18 @@ def sign(
     text = text if text is not None else (state.current_text or job.draft_text or "")
     if not text.strip():
         raise ReviewRefused("The letter text is empty.")
+    contradicted = check_draft(_case(job), text).contradicted
+    if contradicted and not acknowledge_findings:
+        raise ReviewRefused(
+            f"The fact check finds {contradicted} statement{'s' if contradicted != 1 else ''} contradicting the source "
+            "data. Correct the letter, or confirm that you checked the findings."
+        )
     poster = poster_for(channel)
     with _deciding(store, job_id, user) as reviews:
         now = (clock or store.clock)()
+        if contradicted:
+            what = f"draft {job_id}: {contradicted} contradicted fact-check finding(s) acknowledged at signing"
+            store.audit(_actor(user), "acknowledge", "draft", job.key, what)
         signoff = SignOff(
             text=text, user=user.name, practitioner=user.practitioner, at=now, edited=text != (job.draft_text or "")
         )
@@ -190,9 +206,11 @@ def regenerate(
     version = reviews.get(job_id).draft_version
     case = _case(job)
     messages = build_messages(case, max_tokens=max_prompt_tokens)
-    generation = generator.generate([list(messages)], max_new_tokens=max_new_tokens)[0]
+    generation = generator.generate([messages], max_new_tokens=max_new_tokens)[0]  # messages carry .case
     if not generation.text.strip():
         raise ReviewRefused("The model returned an empty draft; nothing was changed.")
+    if leaked_prompt(generation.text) is not None:
+        raise ReviewRefused("The model returned prompt text instead of a letter; nothing was changed.")
     now = (clock or store.clock)()
     draft = Draft(
         case_id=case.case_id,
@@ -226,6 +244,7 @@ def _record_regenerated(
     }
     if getattr(generation, "truncated", False):
         meta["truncated"] = "true"
+    meta.update(fact_check_meta(case, generation.text))
     if not reviews.replace_draft(
         job_id,
         actor=_actor(user),
@@ -274,7 +293,15 @@ class ReviewService:
     def save_edit(self, job_id: int, text: str, user: Reviewer) -> None:
         save_edit(self.store, job_id, user, text)
 
-    def sign(self, job_id: int, text: str, user: Reviewer, *, acknowledge_course_change: bool = False) -> None:
+    def sign(
+        self,
+        job_id: int,
+        text: str,
+        user: Reviewer,
+        *,
+        acknowledge_course_change: bool = False,
+        acknowledge_findings: bool = False,
+    ) -> None:
         sign(
             self.store,
             job_id,
@@ -282,6 +309,7 @@ class ReviewService:
             text,
             channel=self._channel(job_id),
             acknowledge_course_change=acknowledge_course_change,
+            acknowledge_findings=acknowledge_findings,
         )
 
     def reject(self, job_id: int, reason: str, user: Reviewer) -> None:
@@ -356,8 +384,23 @@ class WorklistActions:
     def save_edit(self, job_id: int, text: str, user: Reviewer) -> None:
         self._call(self.service.save_edit, job_id, text, user)
 
-    def sign(self, job_id: int, text: str, user: Reviewer, *, acknowledge_course_change: bool = False) -> None:
-        self._call(self.service.sign, job_id, text, user, acknowledge_course_change=acknowledge_course_change)
+    def sign(
+        self,
+        job_id: int,
+        text: str,
+        user: Reviewer,
+        *,
+        acknowledge_course_change: bool = False,
+        acknowledge_findings: bool = False,
+    ) -> None:
+        self._call(
+            self.service.sign,
+            job_id,
+            text,
+            user,
+            acknowledge_course_change=acknowledge_course_change,
+            acknowledge_findings=acknowledge_findings,
+        )
 
     def reject(self, job_id: int, reason: str, user: Reviewer) -> None:
         self._call(self.service.reject, job_id, reason, user)

@@ -122,6 +122,9 @@ def sign_command(
     acknowledge_course_change: Annotated[
         bool, typer.Option(help="sign although the course changed after drafting")
     ] = False,
+    acknowledge_findings: Annotated[
+        bool, typer.Option(help="sign although the fact check finds statements contradicting the source (audited)")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Sign a posted draft (final document, Task completed; MDM AU on v2 sites)."""
@@ -139,7 +142,8 @@ def sign_command(
 
         with _service(config) as (store, service):
             sign(store, job, _CliUser(user, practitioner), text, channel=service._channel(job),
-                 acknowledge_course_change=acknowledge_course_change)  # fmt: skip
+                 acknowledge_course_change=acknowledge_course_change,
+                 acknowledge_findings=acknowledge_findings)  # fmt: skip
         typer.echo(f"job {job}: signed")
 
     _run(go)

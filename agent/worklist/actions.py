@@ -22,9 +22,18 @@ class ReviewActions(Protocol):
         """Store the edited text as the draft's current text (the draft stays preliminary)."""
         ...
 
-    def sign(self, job_id: int, text: str, user: User, *, acknowledge_course_change: bool = False) -> None:
+    def sign(
+        self,
+        job_id: int,
+        text: str,
+        user: User,
+        *,
+        acknowledge_course_change: bool = False,
+        acknowledge_findings: bool = False,
+    ) -> None:
         """Sign ``text``: final document with the user as authenticator and verifier, Task completed. A draft whose
-        course changed after drafting is refused unless the physician confirms having checked the changes."""
+        course changed after drafting, or a text with contradicted fact-check findings, is refused unless the
+        physician confirms having checked them (the findings acknowledgement is audited)."""
         ...
 
     def reject(self, job_id: int, reason: str, user: User) -> None:

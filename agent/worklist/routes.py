@@ -144,7 +144,7 @@ def build_worklist_router(
             rows = [r for r in rows if r.owner_reference and r.owner_reference == session.user.practitioner]
         elif owner:
             rows = [r for r in rows if r.owner_key == owner]
-        rows.sort(key=lambda r: (r.drafted, r.job_id))  # oldest first
+        rows.sort(key=views.list_order)  # flagged drafts first, then oldest first
         store.audit(actor(session), "read", "worklist", status, f"worklist viewed ({len(rows)} drafts)")
         statuses = ["posted", "signed", "superseded", "all"] + [
             s for s in Status.__members__ if s not in ("posted", "signed", "superseded", "received", "context_fetched")
@@ -227,7 +227,14 @@ def build_worklist_router(
         def run(session: Session, form: Any) -> str:
             assert actions is not None
             acknowledged = form.get("acknowledge_course_change") == "yes"
-            actions.sign(job_id, _text(form), session.user, acknowledge_course_change=acknowledged)
+            findings_ok = form.get("acknowledge_findings") == "yes"
+            actions.sign(
+                job_id,
+                _text(form),
+                session.user,
+                acknowledge_course_change=acknowledged,
+                acknowledge_findings=findings_ok,
+            )
             store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} signed")
             return "signed"
 

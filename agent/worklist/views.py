@@ -101,7 +101,9 @@ def row_of(job: Job, now: datetime) -> Row:
     if job.draft_meta.get("truncated") == "true":
         flags.append(TRUNCATED_TEXT)
     findings = 0
-    if case is not None and job.case_json and job.draft_text:
+    if "findings" in job.draft_meta:  # the worker's draft-time check of this text
+        findings = int(job.draft_meta["findings"])
+    elif case is not None and job.case_json and job.draft_text:
         findings = _findings_count(job.case_json, job.draft_text)
         if findings:
             flags.append(f"{findings} fact-check finding{'s' if findings != 1 else ''}")
@@ -123,6 +125,12 @@ def row_of(job: Job, now: datetime) -> Row:
         flags=tuple(flags),
         findings=findings,
     )
+
+
+def list_order(row: Row) -> tuple[bool, datetime, int]:
+    """The worklist's order: drafts with a flag (fact-check findings, truncation, a changed course) first, then the
+    oldest first."""
+    return (not row.flags, row.drafted, row.job_id)
 
 
 # --- source facts -----------------------------------------------------------------------------------------------------
@@ -369,5 +377,6 @@ def draft_model(meta: dict[str, Any]) -> list[tuple[str, str]]:
         "generated_at": "generated at",
     }
     shown = [(label, str(meta[key])) for key, label in names.items() if meta.get(key)]
-    shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names]
+    hidden = {"fact_check"}  # the findings themselves are listed beside the letter
+    shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names and key not in hidden]
     return shown

@@ -11,6 +11,17 @@ Each fact the letter parser (``rtletter.mappers.letter.extract_facts``) finds in
     category (C50.1 for C50.4); drug names are never "close": an unknown drug is unsupported;
 - unsupported: anything else (not in the case at all).
 
+Drugs compare by INN: the case's agent texts and the draft's drug names both go through
+``rtletter.mappers.letter.drug_names`` (German, English, brand spelling, regimen acronym, ATC code), so
+"Capecitabin" in the source backs "capecitabine" in the letter and vice versa.
+
+Beyond single values the draft's text is read for facts stated in the wrong role or context (``check_draft``):
+
+- laterality: a side ("links", "right", ...) the case never states, when the case states another one: contradicted;
+- toxicity grade: "<term> ... Grad N" where the case grades that toxicity differently: contradicted;
+- role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not
+  T, and a planned dose of a stopped course written as delivered (no "geplant"/"planned" before it): contradicted.
+
 The letter's own date (label ``"letter date"`` from the parser) is not a fact of the case and is not checked.
 
 Omissions: the key facts of the course itself (each volume's total dose, dose per fraction and delivered fractions,
@@ -25,8 +36,10 @@ from datetime import date, datetime
 from typing import Literal
 
 from rtletter.mappers.case import Case, Fact, FactKind, format_gy
+from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
+CheckKind = FactKind | Literal["laterality", "grade", "role"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative
@@ -39,7 +52,7 @@ class Finding:
     """A draft statement that the case does not back. ``expected`` lists the nearby case values (contradicted)."""
 
     finding: FindingKind
-    kind: FactKind
+    kind: CheckKind
     value: str
     label: str
     expected: tuple[str, ...] = ()
@@ -89,7 +102,10 @@ def _case_values(case: Case) -> dict[str, set[str]]:
     """Every value the case can back, per kind."""
     values: dict[str, set[str]] = {k: set() for k in ("dose", "fractions", "date", "code", "drug")}
     for fact in case.facts():
-        values[fact.kind].add(canonical(fact.kind, fact.value))
+        if fact.kind == "drug":
+            values["drug"].update(drug_names(fact.value))
+        else:
+            values[fact.kind].add(canonical(fact.kind, fact.value))
     extra_dates: list[date | datetime | None] = [case.patient.birth_date]
     extra_dates += [t.onset for t in case.toxicities] + [p.observed for p in case.performance_status]
     values["date"].update(d.isoformat()[:10] for d in extra_dates if d is not None)
@@ -200,7 +216,11 @@ def check_draft(case: Case, draft: str) -> FactReport:
     # Partial dates ("vom 02.03. bis ...") without a full date nearby take the course's year.
     anchor = case.course.end or case.course.start
     facts = extract_facts(draft, case.language, reference_year=anchor.year if anchor else None)
-    return check_facts(case, facts)
+    report = check_facts(case, facts)
+    from rtletter.model.evaluate.context import context_findings
+
+    extra = tuple(f for f in context_findings(case, draft) if f not in report.findings)
+    return FactReport(findings=report.findings + extra, omitted=report.omitted, checked=report.checked + len(extra))
 
 
 __all__ = ["FactReport", "Finding", "check_draft", "check_facts", "key_facts", "canonical"]

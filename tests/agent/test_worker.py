@@ -258,3 +258,93 @@ def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Se
     assert sorted(job.key for job in store.list_jobs() if job.status == Status.posted) == sorted(
         case.case_id for case in cases
     )
+
+
+class EchoingGenerator(TemplateGenerator):
+    """Fault injection: a backend that returns (part of) its prompt, as a broken model or server does."""
+
+    def __init__(self, tail: str) -> None:
+        super().__init__()
+        self.tail = tail
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        from dataclasses import replace
+
+        letters = super().generate(conversations, max_new_tokens=max_new_tokens)
+        return [replace(g, text=g.text + self.tail) for g in letters]
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        ("\n<|eot_id|><|start_header_id|>assistant<|end_header_id|>", "chat-template token <|eot_id|>"),
+        ("\nSchreiben Sie jetzt den Brief.", "prompt instruction"),
+        ("\nErfinden Sie keine Termine. Nennen Sie nur die im Faktenblock aufgeführten Termine.", "prompt instruction"),
+        ("\n## Strahlentherapie\n- Status: abgeschlossen\n- Intention: kurativ", "facts-block heading"),
+    ],
+)
+def test_a_draft_with_prompt_text_fails_its_job_and_is_never_posted(settings: Settings, tail: str, reason: str) -> None:
+    _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    worker = Worker(store, {"file": channel}, EchoingGenerator(tail), retry=RetryStrategy(5, 0, 0))
+    worker.poll_channels()
+    result = worker.drain()
+    (job,) = store.list_jobs()
+    assert (result.posted, result.dead, result.retrying) == (0, 1, 0)  # dead at once: no retry of the same prompt
+    assert channel.calls == 0 and job.status == Status.dead and job.draft_text is None
+    assert job.last_error is not None and "draft contains prompt text" in job.last_error and reason in job.last_error
+    assert "permanent" in job.last_error
+
+
+def test_every_draft_is_fact_checked_and_the_write_back_carries_the_findings(settings: Settings) -> None:
+    import json
+
+    _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
+    worker = _worker(settings, channel)
+    worker.poll_channels()
+    worker.drain()
+    (job,) = worker.store.list_jobs()
+    assert job.status == Status.posted
+    assert job.draft_meta["findings"] == "0" and job.draft_meta["contradicted"] == "0"
+    assert json.loads(job.draft_meta["fact_check"]) == []
+    assert job.posted_document is not None
+    sidecar = json.loads(Path(job.posted_document).with_suffix(".json").read_text())
+    assert (sidecar["fact_check_findings"], sidecar["fact_check_contradicted"], sidecar["truncated"]) == (0, 0, False)
+
+
+def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: Settings) -> None:
+    import json
+
+    cases = _drop(settings, 1)
+    total = cases[0].course.volumes[0].total_dose_gy
+    assert total is not None
+    written = f"{total:g}".replace(".", ",") + " Gy"
+    wrong = f"{total + 2:g}".replace(".", ",") + " Gy"
+
+    class WrongDose(TemplateGenerator):
+        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+            from dataclasses import replace
+
+            out = super().generate(conversations, max_new_tokens=max_new_tokens)
+            return [replace(g, text=g.text.replace(written, wrong), truncated=True) for g in out]
+
+    assert settings.channels.file is not None
+    channel = FileChannel(settings.channels.file)
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    worker = Worker(store, {"file": channel}, WrongDose(), retry=RetryStrategy(1, 0, 0))
+    worker.poll_channels()
+    worker.drain()
+    (job,) = store.list_jobs()
+    assert job.status == Status.posted  # findings do not stop a draft: the physician sees them
+    assert int(job.draft_meta["contradicted"]) >= 1 and job.draft_meta["truncated"] == "true"
+    kinds = {(f["finding"], f["kind"]) for f in json.loads(job.draft_meta["fact_check"])}
+    assert ("contradicted", "dose") in kinds
+    assert job.posted_document is not None
+    sidecar = json.loads(Path(job.posted_document).with_suffix(".json").read_text())
+    assert sidecar["fact_check_contradicted"] >= 1 and sidecar["truncated"] is True

@@ -201,3 +201,19 @@ def _references(node: object) -> list[str]:
     if isinstance(node, list):
         return [ref for value in node for ref in _references(value)]
     return []
+
+
+def test_the_task_carries_the_draft_check_and_the_document_says_so() -> None:
+    from rtletter.mappers.draft_gate import DraftCheck
+
+    bundle = build(check=DraftCheck(findings=2, contradicted=1, truncated=True))
+    Bundle.model_validate(bundle)
+    task, document = resources(bundle)["Task"], resources(bundle)["DocumentReference"]
+    inputs = {i["type"]["text"]: i.get("valueInteger", i.get("valueBoolean")) for i in task["input"]}
+    assert inputs == {
+        "fact-check findings": 2,
+        "fact-check findings contradicting the source": 1,
+        "draft truncated at the token limit": True,
+    }
+    assert "fact-check findings: 2 (1 contradicted); truncated: yes" in document["description"]
+    assert "input" not in resources(build())["Task"]  # no check, no claim about it

@@ -53,7 +53,12 @@ def test_date_near_a_case_date_and_code_of_same_category_are_contradicted(case: 
     draft = letter.replace("bis 08.04.2026", "bis 09.04.2026").replace("ICD-10-GM C20", "ICD-10-GM C20.9")
     draft = draft.replace("28 × 1,8 Gy", "25 × 1,8 Gy")
     report = check_draft(case, draft)
-    assert _by_value(report) == {"2026-04-09": "contradicted", "C20.9": "contradicted", "25": "contradicted"}
+    assert _by_value(report) == {
+        "2026-04-09": "contradicted",
+        "C20.9": "contradicted",
+        "25": "contradicted",
+        "25 x 1.8 Gy to 50.4 Gy": "contradicted",  # 25 × 1,8 Gy is not 50,4 Gy: the scheme itself is wrong
+    }
     expected = {f.value: f.expected for f in report.findings}
     assert expected["25"] == ("28",)
     # 09.04. is within 14 days of the course end (08.04.) and of nothing else in the case
@@ -117,3 +122,37 @@ def test_synthetic_reference_letters_are_clean_and_swapped_ones_are_not(lang: st
         assert check_sections(patient.letter, lang).complete, patient.entity
     swapped = [check_draft(patients[i].case, patients[(i + 1) % len(patients)].letter) for i in range(len(patients))]
     assert all(not r.consistent for r in swapped)
+
+
+def test_drugs_match_by_inn_german_english_and_atc(case: Case, letter: str) -> None:
+    """The case says "Capecitabin" (German, as an HL7 v2 or German FHIR source sends it): a letter naming it in either
+    language or by its ATC code is backed; another drug is not."""
+    german = case.model_copy(deep=True)
+    german.course.concurrent_therapy[0].agents = ["Capecitabin"]
+    for spelling in ("Capecitabin", "capecitabine", "Xeloda", "L01BC06"):
+        draft = letter + f"\nSimultan: {spelling}.\n"
+        assert not [f for f in check_draft(german, draft).findings if f.kind == "drug"], spelling
+    coded = case.model_copy(deep=True)
+    coded.course.concurrent_therapy[0].agents = ["L01BC06"]  # a source that sends only the ATC code
+    assert not [f for f in check_draft(coded, letter).findings if f.kind == "drug"]
+    findings = check_draft(german, letter.replace("Capecitabin", "Cisplatin"))
+    assert [(f.finding, f.kind, f.value) for f in findings.findings] == [("unsupported", "drug", "cisplatin")]
+
+
+def test_wrong_side_grade_and_swapped_roles_are_contradicted(case: Case) -> None:
+    from rtletter.mappers.template_letter import render_letter
+
+    sided = case.model_copy(deep=True)
+    sided.diagnoses[0].laterality = "left"
+    clean = render_letter(sided)
+    assert check_draft(sided, clean).findings == ()
+    kinds = {
+        "laterality": clean.replace(" links", " rechts", 1),
+        "grade": clean.replace("(CTCAE Grad 2)", "(CTCAE Grad 3)"),
+        "role": clean.replace("vom 02.03.2026 bis 08.04.2026", "vom 08.04.2026 bis 02.03.2026", 1),
+    }
+    for kind, draft in kinds.items():
+        assert draft != clean
+        assert [f.kind for f in check_draft(sided, draft).findings if f.finding == "contradicted"] == [kind], kind
+    swapped = clean.replace("28 × 1,8 Gy bis 50,4 Gy", "28 × 50,4 Gy bis 1,8 Gy")
+    assert [f.label for f in check_draft(sided, swapped).findings] == ["fractions x dose per fraction is not the total"]

@@ -139,3 +139,36 @@ def test_one_decision_at_a_time_and_a_dead_holders_lease_runs_out(store: JobStor
     reviews.release(job.id, "user:b")
     ReviewService(store, {"file": channel}).sign(job.id, DRAFT, User("c"))
     assert not reviews.claim(job.id, "user:d")  # signed: nothing left to claim
+
+
+def test_signing_a_contradicted_statement_needs_an_acknowledgement_that_is_audited(
+    store: JobStore, channel: FileChannel
+) -> None:
+    from datetime import date
+
+    from rtletter.mappers.case import TargetVolume
+
+    case = fhir_case()
+    case.course.start, case.course.end = date(2026, 3, 2), date(2026, 4, 8)
+    case.course.volumes = [
+        TargetVolume(name="PTV", total_dose_gy=50.4, dose_per_fraction_gy=1.8, fractions_delivered=28)
+    ]
+    right = "Radiatio mit 28 × 1,8 Gy bis 50,4 Gy vom 02.03.2026 bis 08.04.2026.\n"
+    wrong = right.replace("bis 50,4 Gy", "bis 50,0 Gy")  # a contradicted dose the physician typed or overlooked
+    job = posted_job(store, channel, case, text=right)
+    service = ReviewService(store, {"file": channel})
+    with pytest.raises(ReviewRefused, match="contradicting the source"):
+        service.sign(job.id, wrong, DOCTOR)
+    assert store.get_job(job.id).status == Status.posted
+    assert not [r for r in store.audit_rows() if r["action"] == "acknowledge"]
+    service.sign(job.id, wrong, DOCTOR, acknowledge_findings=True)
+    assert store.get_job(job.id).status == Status.signed
+    (row,) = [r for r in store.audit_rows() if r["action"] == "acknowledge"]
+    assert row["actor"] == "user:dr.file" and "1 contradicted fact-check finding" in row["what"]
+
+
+def test_a_correct_letter_signs_without_acknowledgement(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    ReviewService(store, {"file": channel}).sign(job.id, DRAFT, DOCTOR)
+    assert store.get_job(job.id).status == Status.signed
+    assert not [r for r in store.audit_rows() if r["action"] == "acknowledge"]

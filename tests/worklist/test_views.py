@@ -73,3 +73,21 @@ def test_each_finding_has_an_anchor_for_the_findings_list() -> None:
     report = fact_report(case, LETTER)
     out = highlight(case, LETTER, report.findings)
     assert sorted(s.anchor for s in out.segments if s.anchor) == [f"finding-{n}" for n in range(len(report.findings))]
+
+
+def test_flagged_drafts_come_first_then_the_oldest() -> None:
+    from rtletter.agent.worklist.views import Row, list_order
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def row(job_id: int, hours_old: int, flags: tuple[str, ...] = ()) -> Row:
+        drafted = now - timedelta(hours=hours_old)
+        return Row(job_id, "posted", "", "", "", "", "", drafted, "", "", "", "", flags, len(flags))
+
+    rows = [
+        row(1, 30),
+        row(2, 2, ("1 fact-check finding",)),
+        row(3, 50),
+        row(4, 1, ("draft cut off at the token limit",)),
+    ]
+    assert [r.job_id for r in sorted(rows, key=list_order)] == [2, 4, 3, 1]

@@ -1,0 +1,201 @@
+"""How far the fact check can be trusted: recall per kind of injected error, and false alarms on clean letters.
+
+Takes the reference letters of the synthetic cohort (``rtletter.mappers.synth``; German and English), injects one
+error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, and values
+swapped between roles: start/end date, total/single dose), and counts the copies whose check has a finding the clean
+letter does not have. A kind that a letter gives no place for (no drug, no side) is not counted for that letter.
+The clean share is the share of unmodified reference letters (and of template-backend letters) with any finding.
+
+    python bench/fact_check.py [--patients 200] [--seed 7]
+
+Goals (issue 12): recall 100 % for doses, fractions, dates and codes; <= 5 % of clean letters with any finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from rtletter.mappers.case import Case
+from rtletter.mappers.letter import DRUGS, extract_facts
+from rtletter.mappers.synth.generate import synthesize
+from rtletter.mappers.synth.letters import MONTHS_EN
+from rtletter.mappers.template_letter import render_letter
+from rtletter.model.evaluate.context import _SCHEME_RE, _SIDE_RES, _SPAN_RES
+from rtletter.model.evaluate.facts import check_draft
+
+Injector = Callable[[Case, str], str | None]
+
+
+def _gy(value: float, lang: str) -> str:
+    text = f"{round(value, 2):.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if lang == "de" else text
+
+
+def _day(value: date, lang: str) -> str:
+    return f"{value:%d.%m.%Y}" if lang == "de" else f"{value.day} {MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def _values(case: Case, kind: str) -> set[str]:
+    return {f.value for f in case.facts() if f.kind == kind}
+
+
+def inject_dose(case: Case, text: str) -> str | None:
+    volume = next((v for v in case.course.volumes if v.total_dose_gy), None)
+    if volume is None or volume.total_dose_gy is None:
+        return None
+    written = f"{_gy(volume.total_dose_gy, case.language)} Gy"
+    if written not in text:
+        return None
+    doses = {float(v) for v in _values(case, "dose")}
+    new = next(volume.total_dose_gy + step for step in (1.8, 2.0, 3.0, 4.4, 5.0) if volume.total_dose_gy + step
+               not in doses)  # fmt: skip
+    return text.replace(written, f"{_gy(new, case.language)} Gy", 1)
+
+
+def inject_fractions(case: Case, text: str) -> str | None:
+    volume = next((v for v in case.course.volumes if v.fractions_delivered and v.fractions_delivered > 1), None)
+    if volume is None:
+        return None
+    n = volume.fractions_delivered
+    pattern = re.compile(rf"(?<![\d.,]){n}(?=\s*(?:×|Fraktion|fraction))")
+    if not pattern.search(text):
+        return None
+    taken = _values(case, "fractions")
+    new = next(n + step for step in (2, 3, 5, 7) if str(n + step) not in taken)
+    return pattern.sub(str(new), text, count=1)
+
+
+def inject_date(case: Case, text: str) -> str | None:
+    end = case.course.end
+    if end is None or _day(end, case.language) not in text:
+        return None
+    taken = _values(case, "date")
+    new = next(end + timedelta(days=d) for d in (3, 4, 5, 9) if (end + timedelta(days=d)).isoformat() not in taken)
+    return text.replace(_day(end, case.language), _day(new, case.language), 1)
+
+
+def inject_code(case: Case, text: str) -> str | None:
+    dx = case.primary_diagnosis
+    if dx is None or dx.code is None:
+        return None
+    code = dx.code.code
+    pattern = re.compile(rf"(?<![\w.]){re.escape(code)}(?![\w]|\.\d)")
+    if not pattern.search(text):
+        return None
+    taken = _values(case, "code")
+    head, tail = code[:3], code[3:]
+    for other in (f"{head[0]}{(int(head[1:]) + 1) % 100:02d}{tail}", f"{head}.9" if not tail else f"{head}.7"):
+        if other not in taken:
+            return pattern.sub(other, text, count=1)
+    return None
+
+
+_DRUG_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(DRUGS, key=len, reverse=True)) + r")"
+                      r"(?![\w-])", re.IGNORECASE)  # fmt: skip
+
+
+def inject_drug(case: Case, text: str) -> str | None:
+    m = _DRUG_RE.search(text)
+    if m is None:
+        return None
+    used = set(DRUGS[m[1].lower()])
+    replacement = next(d for d in ("Cisplatin", "Docetaxel", "Pembrolizumab") if d.lower() not in used)
+    return text[: m.start()] + replacement + text[m.end() :]
+
+
+_OPPOSITE = {"links": "rechts", "rechts": "links", "left": "right", "right": "left"}
+
+
+def inject_laterality(case: Case, text: str) -> str | None:
+    for side in ("left", "right"):
+        m = _SIDE_RES[side].search(text)
+        if m and m[0].lower() in _OPPOSITE:
+            return text[: m.start()] + _OPPOSITE[m[0].lower()] + text[m.end() :]
+    return None
+
+
+def inject_grade(case: Case, text: str) -> str | None:
+    m = re.search(r"(CTCAE (?:Grad|grade) )([1-4])", text)
+    if m is None or not case.toxicities:
+        return None
+    grade = int(m[2])
+    return text[: m.start(2)] + str(grade + 1 if grade < 3 else grade - 1) + text[m.end(2) :]
+
+
+def inject_swap_dates(case: Case, text: str) -> str | None:
+    start, end = case.course.start, case.course.end
+    if start is None or end is None or start == end:
+        return None
+    year = end.year
+    for pattern in _SPAN_RES:
+        for m in pattern.finditer(text):
+            dates = [f.value for f in extract_facts(m[0], case.language, year) if f.kind == "date"]
+            if dates == [start.isoformat(), end.isoformat()]:
+                swapped = m[0][: m.start(1) - m.start()] + _day(end, case.language)
+                swapped += m[0][m.end(1) - m.start() : m.start(2) - m.start()] + _day(start, case.language)
+                return text[: m.start()] + swapped + m[0][m.end(2) - m.start() :] + text[m.end() :]
+    return None
+
+
+def inject_swap_doses(case: Case, text: str) -> str | None:
+    m = _SCHEME_RE.search(text)
+    if m is None or m[2] == m[3]:
+        return None
+    return text[: m.start(2)] + m[3] + text[m.end(2) : m.start(3)] + m[2] + text[m.end(3) :]
+
+
+INJECTORS: dict[str, Injector] = {
+    "dose": inject_dose,
+    "fractions": inject_fractions,
+    "date": inject_date,
+    "code": inject_code,
+    "drug": inject_drug,
+    "laterality": inject_laterality,
+    "toxicity grade": inject_grade,
+    "swap start/end date": inject_swap_dates,
+    "swap total/single dose": inject_swap_doses,
+}
+
+
+def _findings(case: Case, text: str) -> set[str]:
+    return {f.describe() for f in check_draft(case, text).findings}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=200, help="synthetic patients per language")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    applicable = dict.fromkeys(INJECTORS, 0)
+    detected = dict.fromkeys(INJECTORS, 0)
+    clean_letters = clean_flagged = template_flagged = 0
+    for lang in ("de", "en"):
+        for synthetic in synthesize(args.patients, args.seed, lang):
+            case, letter = synthetic.case, synthetic.letter
+            clean = _findings(case, letter)
+            clean_letters += 1
+            clean_flagged += bool(clean)
+            template_flagged += bool(_findings(case, render_letter(case)))
+            for kind, inject in INJECTORS.items():
+                changed = inject(case, letter)
+                if changed is None or changed == letter:
+                    continue
+                applicable[kind] += 1
+                detected[kind] += bool(_findings(case, changed) - clean)
+    print(f"fact check on {clean_letters} synthetic reference letters (de + en, seed {args.seed})")
+    print(f"{'injected error':<24}{'letters':>8}{'detected':>10}{'recall':>9}")
+    for kind in INJECTORS:
+        n = applicable[kind]
+        recall = f"{detected[kind] / n:.1%}" if n else "-"
+        print(f"{kind:<24}{n:>8}{detected[kind]:>10}{recall:>9}")
+    print(f"clean reference letters with any finding: {clean_flagged}/{clean_letters} "
+          f"({clean_flagged / clean_letters:.1%})")  # fmt: skip
+    print(f"template-backend letters with any finding: {template_flagged}/{clean_letters} "
+          f"({template_flagged / clean_letters:.1%})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
