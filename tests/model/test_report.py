@@ -31,6 +31,7 @@ def records(letter: str) -> list[dict]:
         item = case.model_copy(deep=True)
         item.case_id = f"synthetic:course-{n}"
         item.patient.id = f"P-{n}"
+        item.toxicities[0].grade = n + 1  # letters that differ (the shuffled floor), each true to its case
         out.append(make_record(item, letter.replace("Proktitis Grad 1", f"Proktitis Grad {n + 1}")))
     return out
 
