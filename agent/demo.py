@@ -26,7 +26,7 @@ from rtletter.mappers.case import format_gy as _gy
 DEMO_DIR = Path("var/demo")
 DEMO_PATIENTS = 60
 DEMO_SEED = 7
-DEMO_COURSES = 8  # the held-out patients of the default cohort; ~12 s a letter on 2 idle cores (all 60: ~12 min)
+DEMO_COURSES = 8  # the held-out patients of the default cohort: one batch, 28 s on 2 idle cores (--courses 0: all 60)
 STAGES = ("all", "mapping", "model", "agent")
 # What --fresh removes: only the demo's own folders, whatever --work points at.
 DEMO_FOLDERS = ("cohort", "base", "base.partial", "dataset", "adapter", "eval", "agent")
