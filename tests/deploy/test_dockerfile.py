@@ -82,10 +82,20 @@ def test_no_model_or_data_is_copied_in() -> None:
     for args in copies:
         sources = [a for a in args.split()[:-1] if not a.startswith("--")]
         for source in sources:
-            assert source in ("pyproject.toml", "setup.py", "README.md", "agent", "mappers", "model", "/wheels"), source
+            assert source in (
+                "pyproject.toml",
+                "setup.py",
+                "README.md",
+                "requirements.lock",
+                "agent",
+                "mappers",
+                "model",
+                "/wheels",
+            ), source
     assert not any(w == "ADD" for stage in stages(DOCKERFILE.read_text(encoding="utf-8")) for w, _ in stage)
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignore.index("*") < ignore.index("!agent")  # everything excluded first, then the package re-included
+    assert "!requirements.lock" in ignore  # the runtime installs the dependencies from the lock
     assert "**/*.safetensors" in ignore and "**/*.db" in ignore
 
 
