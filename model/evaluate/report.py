@@ -66,7 +66,7 @@ SUMMARY_ROWS: tuple[tuple[str, str, bool, Callable[[float], str]], ...] = (
 
 
 def _signed(fmt: Callable[[float], str]) -> Callable[[float], str]:
-    return lambda v: ("+" if v >= 0 else "") + fmt(v)
+    return lambda v: ("+" if v >= 0 else "") + fmt(v + 0.0)  # + 0.0: no "+-0" from a negative zero
 
 
 def _with_interval(interval: Interval, fmt: Callable[[float], str]) -> str:
