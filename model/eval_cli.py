@@ -129,4 +129,11 @@ def import_(
     for system, block in result["systems"].items():
         criteria = ", ".join(f"{c} {s['mean']:.2f} ± {s['sd']:.2f}" for c, s in block["criteria"].items())
         typer.echo(f"{system}: {criteria} ({block['n_cases']} cases, {block['n_reviewers']} reviewers)")
+        for reviewer, own in block["per_reviewer"].items():
+            typer.echo(f"  {reviewer}: " + ", ".join(f"{c} {m:.2f}" for c, m in own["criteria"].items()))
+    alphas = result["agreement"]["criteria"]
+    typer.echo(
+        f"agreement (Krippendorff's alpha, {result['agreement']['metric']}): "
+        + ", ".join(f"{c} {'-' if a['alpha'] is None else format(a['alpha'], '.2f')}" for c, a in alphas.items())
+    )
     typer.echo(f"wrote {out}")

@@ -13,12 +13,14 @@ import html
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
 from rtletter.model.evaluate.rouge import ROUGE_TYPES
-from rtletter.model.evaluate.scores import Evaluation, SystemSummary, reference_of
+from rtletter.model.evaluate.scores import Comparison, Evaluation, SystemSummary, reference_of
 from rtletter.model.evaluate.sections import SECTION_TITLES, STUDY_SECTIONS
+from rtletter.model.evaluate.stats import EXACT_MAX, RESAMPLES, Interval
 
 ROUGE_TITLES: dict[str, str] = {
     "rouge1": "ROUGE-1",
@@ -50,48 +52,82 @@ def _f(value: float | None, digits: int = 3) -> str:
 # --- tables ---------------------------------------------------------------------------------------------------------
 
 
+# Summary rows: (label, METRICS name, shown as a total over drafts?, number format).
+SUMMARY_ROWS: tuple[tuple[str, str, bool, Callable[[float], str]], ...] = (
+    *((ROUGE_TITLES[n], n, False, _f) for n in ROUGE_TYPES),
+    ("section completeness (study elements)", "completeness", False, _f),
+    ("drafts with every study element", "complete_drafts", False, lambda v: f"{v:.0%}"),
+    ("unsupported statements", "unsupported", True, lambda v: f"{v:.0f}"),
+    ("contradicted statements", "contradicted", True, lambda v: f"{v:.0f}"),
+    ("findings per draft", "findings_per_draft", False, lambda v: f"{v:.2f}"),
+    ("drafts without findings", "consistent_drafts", False, lambda v: f"{v:.0%}"),
+    ("key course facts omitted", "omitted", True, lambda v: f"{v:.0f}"),
+)
+
+
+def _signed(fmt: Callable[[float], str]) -> Callable[[float], str]:
+    return lambda v: ("+" if v >= 0 else "") + fmt(v + 0.0)  # + 0.0: no "+-0" from a negative zero
+
+
+def _with_interval(interval: Interval, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(interval.mean)} [{fmt(interval.low)}, {fmt(interval.high)}]"
+
+
+def _p(value: float) -> str:
+    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+
+
+def _comparison(evaluation: Evaluation, a: str, b: str) -> Comparison | None:
+    return next((c for c in evaluation.comparisons if c.a == a and c.b == b), None)
+
+
 def summary_table(evaluation: Evaluation) -> Table:
+    """Means with a 95% bootstrap interval over cases; the Δ column is the paired fine-tuned − base difference with
+    its interval and the sign-flip permutation p-value."""
     summaries = evaluation.summaries
     header = ["metric", *(_title(s.system) for s in summaries)]
-    by_name = {s.system: s for s in summaries}
-    delta = "base" in by_name and "finetuned" in by_name
-    if delta:
+    paired = _comparison(evaluation, "finetuned", "base")
+    if paired:
         header.append("Δ fine-tuned − base")
     floor = evaluation.shuffled_reference_rouge
     if floor:
         header.append("shuffled references")
-
-    def row(
-        label: str,
-        value: Callable[[SystemSummary], float],
-        fmt: Callable[[float], str] = _f,
-        floor_value: float | None = None,
-    ) -> list[str]:
-        cells = [label, *(fmt(value(s)) for s in summaries)]
-        if delta:
-            difference = value(by_name["finetuned"]) - value(by_name["base"])
-            cells.append(("+" if difference >= 0 else "") + fmt(difference))
+    rows = []
+    for label, name, total, fmt in SUMMARY_ROWS:
+        cells = [label]
+        for summary in summaries:
+            interval = summary.intervals.get(name)
+            if interval is None:  # a summary without per-case values: the mean alone
+                cells.append("–")
+                continue
+            cells.append(_with_interval(interval.scaled(summary.n) if total else interval, fmt))
+        if paired:
+            result = paired.metrics[name]
+            difference = result.difference.scaled(result.difference.n) if total else result.difference
+            cells.append(f"{_with_interval(difference, _signed(fmt))} {_p(result.p_value)}")
         if floor:
-            cells.append(_f(floor_value) if floor_value is not None else "")
-        return cells
-
-    rows = [
-        row(ROUGE_TITLES[n], lambda s, n=n: s.rouge[n], floor_value=floor[n] if floor else None)  # type: ignore[misc]
-        for n in ROUGE_TYPES
-    ]
-    rows += [
-        row("section completeness (study elements)", lambda s: s.completeness),
-        row("drafts with every study element", lambda s: s.complete_drafts / s.n, lambda v: f"{v:.0%}"),
-        row("unsupported statements", lambda s: float(s.unsupported), lambda v: f"{v:.0f}"),
-        row("contradicted statements", lambda s: float(s.contradicted), lambda v: f"{v:.0f}"),
-        row("findings per draft", lambda s: s.findings_per_draft, lambda v: f"{v:.2f}"),
-        row("drafts without findings", lambda s: s.consistent_drafts / s.n, lambda v: f"{v:.0%}"),
-        row("key course facts omitted", lambda s: float(s.omitted), lambda v: f"{v:.0f}"),
-    ]
+            cells.append(_f(floor[name]) if name in floor else "")
+        rows.append(cells)
     if any(s.tokens_per_second for s in summaries):
         speed = [s.tokens_per_second for s in summaries]
         rows.append(["generation tokens/s", *(_f(v, 1) for v in speed)] + [""] * (len(header) - 1 - len(speed)))
     rows.append(["drafts", *(str(s.n) for s in summaries)] + [""] * (len(header) - 1 - len(summaries)))
+    return header, rows
+
+
+def comparison_table(evaluation: Evaluation) -> Table | None:
+    """Every paired comparison: a minus b per metric, its interval, the p-value and the test."""
+    if not evaluation.comparisons:
+        return None
+    header = ["comparison", "metric", "cases", "mean difference [95% CI]", "p", "test"]
+    rows = []
+    for comparison in evaluation.comparisons:
+        title = f"{_title(comparison.a)} − {_title(comparison.b)}"
+        for label, name, total, fmt in SUMMARY_ROWS:
+            result = comparison.metrics[name]
+            difference = result.difference.scaled(result.difference.n) if total else result.difference
+            rows.append([title, label + (" (total)" if total else ""), str(result.difference.n),
+                         _with_interval(difference, _signed(fmt)), _p(result.p_value), result.method])  # fmt: skip
     return header, rows
 
 
@@ -105,18 +141,36 @@ def section_table(evaluation: Evaluation) -> Table:
     return header, rows
 
 
+def _alpha(block: dict[str, Any] | None) -> str:
+    alpha = (block or {}).get("alpha")
+    return "–" if alpha is None else f"{alpha:.2f}"
+
+
 def physician_table(evaluation: Evaluation) -> Table | None:
+    """Per system: the pooled mean ± sd, each reviewer's means, and the agreement (Krippendorff's alpha)."""
     review = evaluation.physician
     if not review:
         return None
-    header = ["system", *CRITERIA_TITLES.values(), "cases", "reviewers", "ratings"]
+    header = ["system", "reviewer", *CRITERIA_TITLES.values(), "cases", "reviewers", "ratings"]
     rows = []
     for system, block in review["systems"].items():
-        cells = [_title(system)]
+        cells = [_title(system), "all (pooled)"]
         for criterion in CRITERIA_TITLES:
             stats = block["criteria"][criterion]
             cells.append(f"{stats['mean']:.2f} ± {stats['sd']:.2f}" if stats["n"] else "–")
         rows.append([*cells, str(block["n_cases"]), str(block["n_reviewers"]), str(block["n_ratings"])])
+        for reviewer, own in block.get("per_reviewer", {}).items():
+            means = [f"{own['criteria'][c]:.2f}" for c in CRITERIA_TITLES]
+            rows.append([_title(system), reviewer, *means, "", "", str(own["n_ratings"])])
+        if "agreement" in block:
+            alphas = [_alpha(block["agreement"].get(c)) for c in CRITERIA_TITLES]
+            items = max((a.get("items", 0) for a in block["agreement"].values()), default=0)
+            rows.append([_title(system), "agreement (Krippendorff's α)", *alphas, str(items), "", ""])
+    overall = review.get("agreement")
+    if overall:
+        alphas = [_alpha(overall["criteria"].get(c)) for c in CRITERIA_TITLES]
+        items = max((a.get("items", 0) for a in overall["criteria"].values()), default=0)
+        rows.append(["all drafts", f"agreement (Krippendorff's α, {overall['metric']})", *alphas, str(items), "", ""])
     return header, rows
 
 
@@ -235,11 +289,19 @@ def render_markdown(evaluation: Evaluation, images: dict[str, str] | None = None
         "fractions within 20 %, date within 14 days, same ICD category). The shuffled-reference column scores each "
         "reference letter against another case's: the part of ROUGE that shared wording alone earns.",
         "",
+        "Each figure is the mean over drafts (counts: the total) with a 95% percentile bootstrap interval over cases "
+        f"([low, high], {RESAMPLES} resamples, fixed seed). Δ is the paired difference on the same cases, with its "
+        "bootstrap interval and the two-sided p-value of a sign-flip permutation test (exact up to "
+        f"{EXACT_MAX} cases).",
+        "",
         "## Summary",
         "",
         _md_table(summary_table(evaluation)),
         "",
     ]
+    paired = comparison_table(evaluation)
+    if paired:
+        parts += ["## Paired comparisons", "", _md_table(paired), ""]
     for note in evaluation.notes:
         parts += [f"> {note}", ""]
     for name, caption in (("rouge", "ROUGE"), ("sections", "Sections"), ("findings", "Findings per draft")):
@@ -249,7 +311,9 @@ def render_markdown(evaluation: Evaluation, images: dict[str, str] | None = None
     review = physician_table(evaluation)
     parts += ["## Physician review", ""]
     if review:
-        parts += ["4-point scales, mean ± sd.", "", _md_table(review), ""]
+        parts += ["4-point scales: pooled mean ± sd, each reviewer's means, and the reviewers' agreement "
+                  "(Krippendorff's α: 1 perfect, 0 chance; over drafts rated by two or more; – where undefined).",
+                  "", _md_table(review), ""]  # fmt: skip
     else:
         parts += ["No review sheets imported (`rtletter eval form`, then `rtletter eval import`).", ""]
     parts += ["## Per case", "", _md_table(case_table(evaluation)), ""]
@@ -313,6 +377,7 @@ def render_html(evaluation: Evaluation, pngs: dict[str, bytes]) -> str:
         for case_id, system, lines in found
     )
     review = physician_table(evaluation)
+    paired = comparison_table(evaluation)
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in evaluation.notes)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>rtletter evaluation</title>'
@@ -320,8 +385,10 @@ def render_html(evaluation: Evaluation, pngs: dict[str, bytes]) -> str:
         "<h1>Evaluation: base vs fine-tuned letters</h1>"
         f"<p>{len(evaluation.records)} test cases; systems: "
         f"{html.escape(', '.join(_title(s) for s in evaluation.systems))}.</p>"
-        f"<h2>Summary</h2>{_html_table(summary_table(evaluation), 'summary')}{notes}"
-        f"{image('rouge', 'ROUGE F1 per system')}{image('sections', 'Sections per system')}"
+        f"<h2>Summary</h2><p>Means (counts: totals) with 95% bootstrap intervals over cases; Δ: paired difference "
+        f"with the sign-flip permutation p-value.</p>{_html_table(summary_table(evaluation), 'summary')}{notes}"
+        + (f"<h2>Paired comparisons</h2>{_html_table(paired)}" if paired else "")
+        + f"{image('rouge', 'ROUGE F1 per system')}{image('sections', 'Sections per system')}"
         f"{image('findings', 'Findings per draft')}"
         f"<h2>Section presence</h2>{_html_table(section_table(evaluation))}"
         "<h2>Physician review</h2>"

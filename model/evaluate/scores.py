@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,12 @@ from rtletter.model.errors import DatasetError, ModelError
 from rtletter.model.evaluate.facts import FactReport, check_draft
 from rtletter.model.evaluate.rouge import ROUGE_TYPES, make_scorer, score_pair
 from rtletter.model.evaluate.sections import STUDY_SECTIONS, SectionReport, check_sections
+from rtletter.model.evaluate.stats import Interval, PairedResult, bootstrap_interval, paired_test
 
 SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned")  # the report shows these first, in this order
+# Paired comparisons (system a, system b), tested on the cases both drafted where both systems are in the evaluation.
+# Further pairs go here by system name, e.g. ("finetuned", "template").
+COMPARISONS: tuple[tuple[str, str], ...] = (("finetuned", "base"),)
 
 
 class EvaluationError(ModelError):
@@ -80,6 +84,16 @@ class SystemSummary:
     consistent_drafts: int
     complete_drafts: int  # drafts with every study section
     tokens_per_second: float | None = None
+    intervals: dict[str, Interval] = field(default_factory=dict)  # per METRICS name: mean per draft, 95% bootstrap
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """System a against system b on the same cases: a paired test per METRICS name (a minus b)."""
+
+    a: str
+    b: str
+    metrics: dict[str, PairedResult]
 
 
 @dataclass
@@ -93,6 +107,7 @@ class Evaluation:
     shuffled_reference_rouge: dict[str, float] | None = None  # reference vs another case's reference: the floor
     physician: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def systems(self) -> list[str]:
@@ -109,6 +124,7 @@ class Evaluation:
             "systems": [asdict(s) for s in self.summaries],
             "shuffled_reference_rouge": self.shuffled_reference_rouge,
             "physician": self.physician,
+            "comparisons": [asdict(c) for c in self.comparisons],
             "drafts": [s.to_json() for s in self.scores],
             "notes": self.notes,
         }
@@ -223,6 +239,23 @@ def score_drafts(records: Sequence[Record], drafts: Sequence[Draft]) -> list[Dra
     return scores
 
 
+# Per-draft values behind each summary row; a row that shows a total (a count) is n times the mean.
+def _rouge(name: str) -> Callable[[DraftScore], float]:
+    return lambda s: s.rouge[name]
+
+
+METRICS: dict[str, Callable[[DraftScore], float]] = {
+    **{name: _rouge(name) for name in ROUGE_TYPES},
+    "completeness": lambda s: s.sections.completeness,
+    "complete_drafts": lambda s: float(s.sections.complete),
+    "unsupported": lambda s: float(s.facts.unsupported),
+    "contradicted": lambda s: float(s.facts.contradicted),
+    "findings_per_draft": lambda s: float(len(s.facts.findings)),
+    "consistent_drafts": lambda s: float(s.facts.consistent),
+    "omitted": lambda s: float(len(s.facts.omitted)),
+}
+
+
 def summarise(scores: Sequence[DraftScore], drafts: Sequence[Draft] = ()) -> list[SystemSummary]:
     summaries = []
     for system in order_systems(s.system for s in scores):
@@ -247,9 +280,37 @@ def summarise(scores: Sequence[DraftScore], drafts: Sequence[Draft] = ()) -> lis
                 consistent_drafts=sum(s.facts.consistent for s in mine),
                 complete_drafts=sum(s.sections.complete for s in mine),
                 tokens_per_second=speed,
+                intervals={name: bootstrap_interval([value(s) for s in mine]) for name, value in METRICS.items()},
             )
         )
     return summaries
+
+
+def compare(scores: Sequence[DraftScore], a: str, b: str) -> Comparison:
+    """Paired test of system ``a`` against ``b`` per metric, over the cases both systems drafted.
+
+    Raises:
+        EvaluationError: no case has drafts of both systems.
+    """
+    of_a = {s.id: s for s in scores if s.system == a}
+    of_b = {s.id: s for s in scores if s.system == b}
+    common = [case_id for case_id in of_a if case_id in of_b]
+    if not common:
+        raise EvaluationError(f"no case has drafts of both {a!r} and {b!r}")
+    return Comparison(
+        a=a,
+        b=b,
+        metrics={
+            name: paired_test(a, b, [value(of_a[c]) for c in common], [value(of_b[c]) for c in common])
+            for name, value in METRICS.items()
+        },
+    )
+
+
+def comparisons(scores: Sequence[DraftScore], pairs: Sequence[tuple[str, str]] = COMPARISONS) -> list[Comparison]:
+    """The paired comparisons of ``pairs`` whose two systems are both scored."""
+    present = {s.system for s in scores}
+    return [compare(scores, a, b) for a, b in pairs if a in present and b in present]
 
 
 def shuffled_reference_rouge(records: Sequence[Record]) -> dict[str, float] | None:
@@ -277,6 +338,7 @@ def evaluate_drafts(
         summaries=summarise(scores, drafts),
         shuffled_reference_rouge=shuffled_reference_rouge(records),
         physician=physician,
+        comparisons=comparisons(scores),
     )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,8 @@ def test_dataset_build_then_eval_from_drafts_then_review_round_trip(app, cohort:
     )
     _ok(result)
     assert "ROUGE-1" in result.stdout and (tmp_path / "rep" / "report.html").is_file()
+    assert re.search(r"ROUGE-1 +0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", result.stdout)  # mean [95% interval]
+    assert "## Paired comparisons" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
 
     form = tmp_path / "form"
     _ok(runner.invoke(app, ["review", "form", "--data", str(data / "test.jsonl"), "--drafts", str(drafts),
@@ -90,6 +93,8 @@ def test_dataset_build_then_eval_from_drafts_then_review_round_trip(app, cohort:
     result = runner.invoke(app, ["review", "import", str(sheet), "--form", str(form), "--out", str(ratings)])
     _ok(result)
     assert "clinical_benefit 3.00 ± 0.00" in result.stdout
+    assert "  Dr. A: correctness 4.00" in result.stdout  # per reviewer
+    assert "agreement (Krippendorff's alpha, ordinal): correctness -" in result.stdout  # one reviewer: undefined
     assert json.loads(ratings.read_text())["systems"]["finetuned"]["n_cases"] == len(test_records)
 
     result = runner.invoke(app, ["eval", "--data", str(data / "test.jsonl"), "--drafts", str(drafts),

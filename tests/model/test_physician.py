@@ -87,6 +87,21 @@ def test_round_trip_aggregates_mean_and_sd(tmp_path: Path, records, drafts) -> N
     assert list(result["systems"]) == ["base", "finetuned"]
     assert result["reviewers"] == ["Dr. A", "Dr. B"]
     assert len(result["comments"]) == 20 and result["comments"][0]["system"] == "finetuned"
+    # each reviewer's means beside the pooled one
+    assert tuned["per_reviewer"]["Dr. A"]["criteria"]["clinical_benefit"] == 4.0
+    assert tuned["per_reviewer"]["Dr. B"]["criteria"]["clinical_benefit"] == 3.0
+    assert tuned["per_reviewer"]["Dr. B"]["n_ratings"] == 10
+    # Agreement, ordinal alpha. Fine-tuned clinical benefit: every item rated (4, 3), a systematic disagreement:
+    # o34 = o43 = 10, n3 = n4 = 10, n = 20, so alpha = 1 - 19 * 20 / (2 * 10 * 10) = -0.9 (delta cancels).
+    assert tuned["agreement"]["clinical_benefit"] == {"alpha": -0.9, "items": 10}
+    assert tuned["agreement"]["correctness"]["alpha"] is None  # all 4: no variation, undefined
+    # Over all items, clinical benefit: base items (1, 1), fine-tuned (4, 3). n1 = 20, n3 = n4 = 10, n = 40.
+    # Ordinal deltas: d13 = (30 - 15)^2 = 225, d14 = (40 - 15)^2 = 625, d34 = (20 - 10)^2 = 100.
+    # alpha = 1 - 39 * (2 * 10 * 100) / (2 * (20*10*225 + 20*10*625 + 10*10*100)) = 1 - 78000 / 360000 = 47/60.
+    overall = result["agreement"]
+    assert overall["metric"] == "ordinal"
+    assert overall["criteria"]["clinical_benefit"] == {"alpha": pytest.approx(47 / 60, abs=1e-4), "items": 20}
+    assert overall["criteria"]["correctness"]["alpha"] == 1.0  # the two agree on every item
 
 
 def _rewrite(path: Path, edit) -> None:

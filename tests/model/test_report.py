@@ -10,7 +10,7 @@ import pytest
 from rtletter.mappers.case import Case
 from rtletter.model.dataset import make_record
 from rtletter.model.evaluate.recipe import evaluate
-from rtletter.model.evaluate.report import write_report
+from rtletter.model.evaluate.report import comparison_table, physician_table, summary_table, write_report
 from rtletter.model.evaluate.scores import Draft, EvaluationError, evaluate_drafts, write_drafts
 from rtletter.model.generator import Generation
 
@@ -146,3 +146,57 @@ def test_fine_tuned_shortfalls_name_each_metric_it_does_not_win(records) -> None
     assert [line.split(":")[0] for line in lines] == ["rouge1", "rouge2", "rougeL", "rougeLsum", "section completeness"]
     with pytest.raises(EvaluationError, match="both the base and the fine-tuned"):
         fine_tuned_shortfalls(evaluate_drafts(records, [d for d in _drafts(records) if d.system == "base"]))
+
+
+def test_summary_gives_bootstrap_intervals_and_the_paired_test(records) -> None:
+    evaluation = evaluate_drafts(records, _drafts(records))
+    base, tuned = evaluation.summaries
+    rouge = tuned.intervals["rouge1"]
+    assert rouge.mean == pytest.approx(tuned.rouge["rouge1"]) and rouge.low <= rouge.mean <= rouge.high
+    assert tuned.intervals["completeness"].mean == tuned.completeness
+    (comparison,) = evaluation.comparisons
+    assert (comparison.a, comparison.b) == ("finetuned", "base")
+    difference = comparison.metrics["rouge1"].difference
+    assert difference.mean == pytest.approx(tuned.rouge["rouge1"] - base.rouge["rouge1"])
+    assert difference.low > 0
+    # 3 cases, fine-tuned ahead on each: the exact sign-flip p is 2 / 2^3
+    assert comparison.metrics["rouge1"].p_value == pytest.approx(0.25)
+    header, rows = summary_table(evaluation)
+    by_label = {row[0]: row for row in rows}
+    assert re.fullmatch(r"[01]\.\d{3} \[[01]\.\d{3}, [01]\.\d{3}\]", by_label["ROUGE-1"][2])
+    assert re.fullmatch(r"\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\] p=0\.250", by_label["ROUGE-1"][3])
+    assert by_label["unsupported statements"][1] == "6 [6, 6]"  # 2 per base draft on every case: a total of 6
+    assert by_label["unsupported statements"][3] == "-6 [-6, -6] p=0.250"
+    paired = comparison_table(evaluation)
+    assert paired is not None and paired[1][0][:2] == ["fine-tuned − base", "ROUGE-1"]
+    assert json.loads(json.dumps(evaluation.to_json()))["comparisons"][0]["metrics"]["rouge1"]["p_value"] == 0.25
+
+
+def test_report_shows_per_reviewer_means_and_agreement(tmp_path: Path, records) -> None:
+    criteria = {"mean": 3.5, "sd": 0.5, "n": 4}
+    block = {
+        "criteria": dict.fromkeys(("correctness", "completeness", "style", "clinical_benefit"), criteria),
+        "n_cases": 2,
+        "n_reviewers": 2,
+        "n_ratings": 4,
+        "per_reviewer": {
+            "Dr. A": {"criteria": dict.fromkeys(("correctness", "completeness", "style", "clinical_benefit"), 4.0),
+                      "n_ratings": 2},
+            "Dr. B": {"criteria": dict.fromkeys(("correctness", "completeness", "style", "clinical_benefit"), 3.0),
+                      "n_ratings": 2},
+        },
+        "agreement": dict.fromkeys(("correctness", "completeness", "style", "clinical_benefit"),
+                                   {"alpha": -0.5, "items": 2}),
+    }  # fmt: skip
+    overall = {"metric": "ordinal", "criteria": {"correctness": {"alpha": 0.7833, "items": 2}}}
+    physician = {"systems": {"finetuned": block}, "agreement": overall}
+    evaluation = evaluate_drafts(records, _drafts(records), physician=physician)
+    table = physician_table(evaluation)
+    assert table is not None
+    rows = table[1]
+    assert rows[0][:3] == ["fine-tuned", "all (pooled)", "3.50 ± 0.50"]
+    assert rows[1][:3] == ["fine-tuned", "Dr. A", "4.00"] and rows[2][:3] == ["fine-tuned", "Dr. B", "3.00"]
+    assert rows[3][1:3] == ["agreement (Krippendorff's α)", "-0.50"]
+    assert rows[4][1:4] == ["agreement (Krippendorff's α, ordinal)", "0.78", "–"]
+    markdown, _ = write_report(evaluation, tmp_path)
+    assert "| fine-tuned | Dr. B | 3.00 |" in markdown.read_text(encoding="utf-8")
