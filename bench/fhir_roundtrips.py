@@ -16,12 +16,13 @@ import argparse
 import json
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
+from rtletter.agent.fhir.poller import CoursePoller
 from rtletter.agent.fhir.state import MemoryState
 from rtletter.agent.fhir.writeback import FhirWriteBack
 from rtletter.agent.sandbox import FhirSandbox
@@ -44,11 +45,14 @@ def main() -> None:
 
     cohort = generate_cohort(args.n, args.seed)
     with tempfile.TemporaryDirectory() as tmp, FhirSandbox(Path(tmp)) as sandbox:
+        # An explicit poll start before the courses arrive (a first start would take only later changes).
+        start = datetime.now(UTC) - timedelta(seconds=1)
         for patient in cohort:
             sandbox.load(patient.bundle)
         client = FhirClient(sandbox.base_url)
         writeback = FhirWriteBack(client, adapter_version="bench-zero-cost")
-        channel = FhirChannel(client, MemoryState(), writeback=writeback)
+        state = MemoryState()
+        channel = FhirChannel(client, state, writeback=writeback, poller=CoursePoller(client, state, since=start))
 
         started = time.perf_counter()
         inbounds = channel.poll()
