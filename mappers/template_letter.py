@@ -30,7 +30,7 @@ from rtletter.mappers.prompt import (
     format_number,
     template_environment,
 )
-from rtletter.mappers.synth.entities import TOXICITY_DE
+from rtletter.mappers.toxicity import TOXICITY_DE
 
 _SIDE = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"},
          "en": {"left": "left", "right": "right", "bilateral": "bilateral"}}  # fmt: skip

@@ -84,6 +84,34 @@ TERM_STEMS = (
 )
 
 
+# CTCAE v5.0 term -> German as written in letters.
+TOXICITY_DE: dict[str, str] = {
+    "Dermatitis radiation": "Radiodermatitis",
+    "Fatigue": "Fatigue",
+    "Breast pain": "Mastodynie",
+    "Mucositis oral": "orale Mukositis",
+    "Dysphagia": "Dysphagie",
+    "Dry mouth": "Xerostomie",
+    "Dysgeusia": "Dysgeusie",
+    "Weight loss": "Gewichtsverlust",
+    "Esophagitis": "Ösophagitis",
+    "Pneumonitis": "Pneumonitis",
+    "Cough": "Husten",
+    "Proctitis": "Proktitis",
+    "Diarrhea": "Diarrhoe",
+    "Cystitis noninfective": "Zystitis (nicht infektiös)",
+    "Urinary frequency": "Pollakisurie",
+    "Alopecia": "Alopezie",
+    "Headache": "Kopfschmerzen",
+    "Nausea": "Übelkeit",
+    "Anemia": "Anämie",
+    "White blood cell decreased": "Leukopenie",
+    "Pain": "Schmerzexazerbation (Pain Flare)",
+    "Pruritus": "Pruritus",
+    "Vomiting": "Erbrechen",
+}
+
+
 def grade_from_text(text: str | None) -> int | None:
     """A CTCAE grade written as text: "Grad 2", "Grade II", "CTCAE v5 grade 3", "G2", "2°" (None if none)."""
     if not text:
@@ -114,4 +142,4 @@ def clean_term(text: str) -> str:
     return cleaned or text.strip()
 
 
-__all__ = ["MEDDRA", "NCIT", "clean_term", "grade_from_text", "is_toxicity_system", "names_toxicity"]
+__all__ = ["MEDDRA", "NCIT", "TOXICITY_DE", "clean_term", "grade_from_text", "is_toxicity_system", "names_toxicity"]

@@ -131,33 +131,6 @@ class Entity:
 
 # --- shared pieces --------------------------------------------------------------------------------------------------
 
-# CTCAE v5.0 term -> German as written in letters.
-TOXICITY_DE: dict[str, str] = {
-    "Dermatitis radiation": "Radiodermatitis",
-    "Fatigue": "Fatigue",
-    "Breast pain": "Mastodynie",
-    "Mucositis oral": "orale Mukositis",
-    "Dysphagia": "Dysphagie",
-    "Dry mouth": "Xerostomie",
-    "Dysgeusia": "Dysgeusie",
-    "Weight loss": "Gewichtsverlust",
-    "Esophagitis": "Ösophagitis",
-    "Pneumonitis": "Pneumonitis",
-    "Cough": "Husten",
-    "Proctitis": "Proktitis",
-    "Diarrhea": "Diarrhoe",
-    "Cystitis noninfective": "Zystitis (nicht infektiös)",
-    "Urinary frequency": "Pollakisurie",
-    "Alopecia": "Alopezie",
-    "Headache": "Kopfschmerzen",
-    "Nausea": "Übelkeit",
-    "Anemia": "Anämie",
-    "White blood cell decreased": "Leukopenie",
-    "Pain": "Schmerzexazerbation (Pain Flare)",
-    "Pruritus": "Pruritus",
-    "Vomiting": "Erbrechen",
-}
-
 STOP_REASONS: tuple[T, ...] = (
     T("auf ausdrücklichen Wunsch des Patienten", "at the patient's own request"),
     T("wegen Verschlechterung des Allgemeinzustands", "because of a decline in general condition"),

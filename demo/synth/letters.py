@@ -13,9 +13,10 @@ import random
 from collections.abc import Callable
 from datetime import date, datetime
 
+from rtletter.demo.synth.entities import T
+from rtletter.demo.synth.generate import Plan
 from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Phase, Sex, SystemicTherapy, TargetVolume, format_gy
-from rtletter.mappers.synth.entities import TOXICITY_DE, T
-from rtletter.mappers.synth.generate import Plan
+from rtletter.mappers.toxicity import TOXICITY_DE
 
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
              "November", "December")  # fmt: skip

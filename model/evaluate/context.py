@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from rtletter.mappers.case import Case, CourseStatus, format_gy
 from rtletter.mappers.letter import extract_facts
-from rtletter.mappers.synth.entities import TOXICITY_DE
+from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
 # --- laterality -------------------------------------------------------------------------------------------------------
