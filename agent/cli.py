@@ -148,7 +148,7 @@ def synth(
     lang: Annotated[str, typer.Option(help="letter language: de or en")] = "de",
 ) -> None:
     """Write a synthetic cohort: per patient a FHIR bundle, HL7 v2 messages and a reference letter."""
-    from rtletter.agent.cohort import write_cohort
+    from rtletter.demo.cohort import write_cohort
 
     if lang not in ("de", "en"):
         fail(f"--lang must be de or en, not {lang!r}")
@@ -171,9 +171,9 @@ def demo(
     ] = False,
 ) -> None:
     """Run the main job on embedded defaults with synthetic patients (what `make demo` runs)."""
-    from rtletter.agent import demo as demo_module
     from rtletter.agent.errors import AgentError
-    from rtletter.agent.sandbox import SandboxError
+    from rtletter.demo import run as demo_module
+    from rtletter.demo.errors import DemoError
     from rtletter.model.errors import ModelError
 
     if stage not in demo_module.STAGES:
@@ -188,7 +188,7 @@ def demo(
             fresh=fresh,
             keep=keep,
         )
-    except (AgentError, ModelError, SandboxError) as exc:  # messages name files and fields, never patient data
+    except (AgentError, ModelError, DemoError) as exc:  # messages name files and fields, never patient data
         fail(f"demo: {exc}")
     raise typer.Exit(code)
 

@@ -30,8 +30,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from rtletter.agent.demo_timings import Timings
-from rtletter.agent.sandbox import FhirSandbox, free_port
+from rtletter.demo.sandbox import FhirSandbox, free_port
+from rtletter.demo.timings import Timings
 
 FINISHED = ("completed", "stopped")  # the course states the poller acts on
 MAX_ROUNDS = 20  # agent runs (each: one poll, drain) before giving up on courses still waiting for a retry

@@ -30,16 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import rtletter.model
 from rtletter.model.components.config import config_dict, load_config
 
 BASE_FILES = ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 BUILD_CARD = "build_card.json"
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny" / "base.yaml"
+# The config stays beside the tiny recipes it matches (model/configs/tiny/), so it ships with rtletter.model.
+DEFAULT_CONFIG = Path(rtletter.model.__file__).parent / "configs" / "tiny" / "base.yaml"
 
 
 @dataclass
 class BaseConfig:
-    """Defaults equal ``configs/tiny/base.yaml``."""
+    """Defaults equal ``model/configs/tiny/base.yaml``."""
 
     # Model
     vocab_size: int = 4096
@@ -88,8 +90,8 @@ def corpus_documents(patients: int, seed: int, languages: list[str]) -> list[lis
         One ``[system, user]`` message list per case, and one ``[user]`` list with the case's facts as
         ``label: value`` lines.
     """
+    from rtletter.demo.synth import synthesize  # generate_cohort's cases without the FHIR/v2 rendering
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import synthesize  # generate_cohort's cases without the FHIR/v2 rendering
 
     documents: list[list[dict[str, str]]] = []
     for lang in languages:
@@ -257,7 +259,7 @@ def build_base(
 
     Args:
         out: target folder.
-        config_path: YAML config (default: ``configs/tiny/base.yaml``).
+        config_path: YAML config (default: ``model/configs/tiny/base.yaml``).
         overrides: ``key=value`` config overrides.
         seed: overrides the config's training seed.
         force: rebuild even when ``out`` is complete.

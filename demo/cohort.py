@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rtletter.mappers.synth.generate import SyntheticPatient, generate_cohort
+from rtletter.demo.synth.generate import SyntheticPatient, generate_cohort
 
 FILES = ("bundle.json", "course.hl7", "letter.txt", "case.json")
 

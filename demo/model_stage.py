@@ -18,9 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rtletter.agent.demo_timings import Timings
-from rtletter.model.base import BUILD_CARD
-from rtletter.model.base import DEFAULT_CONFIG as BASE_CONFIG
+from rtletter.demo.base_model import BUILD_CARD
+from rtletter.demo.base_model import DEFAULT_CONFIG as BASE_CONFIG
+from rtletter.demo.timings import Timings
 from rtletter.model.components.config import config_dict
 
 FINETUNE_CONFIG = BASE_CONFIG.parent / "qlora_cpu.yaml"  # model/configs/tiny/
@@ -59,7 +59,7 @@ def _read_key(folder: Path) -> str | None:
 
 def base_is_current(base: Path) -> bool:
     """A complete base folder built from today's ``configs/tiny/base.yaml`` (a changed config means a rebuild)."""
-    from rtletter.model.base import BaseConfig, is_complete
+    from rtletter.demo.base_model import BaseConfig, is_complete
     from rtletter.model.components.config import load_config
 
     if not is_complete(base):
@@ -73,7 +73,7 @@ def base_is_current(base: Path) -> bool:
 
 
 def ensure_base(console: Console, base: Path) -> Path:
-    from rtletter.model.base import build_base
+    from rtletter.demo.base_model import build_base
 
     if base_is_current(base):
         card = json.loads((base / BUILD_CARD).read_text(encoding="utf-8"))

@@ -4,9 +4,9 @@ Stages (``--stage all|mapping|model|agent``; each reuses what an earlier run lef
 1. mapping: synthesize a cohort, map every patient from FHIR and from HL7 v2, check both give the same facts, print a
    table and one prompt;
 2. model: build the demo base, the dataset, a QLoRA adapter, and compare base and fine-tuned on the held-out cases
-   (``demo_model``); fails when the fine-tuned model does not beat its base, and then the agent stage does not run;
+   (``model_stage``); fails when the fine-tuned model does not beat its base, and then the agent stage does not run;
 3. agent (behind stage 2's gate, which ``--stage agent`` runs too): the sandbox FHIR server with the finished
-   courses, the agent drafting with base + adapter until each course has a draft in the server (``demo_agent``).
+   courses, the agent drafting with base + adapter until each course has a draft in the server (``agent_stage``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rtletter.agent.demo_timings import Timings
+from rtletter.demo.timings import Timings
 from rtletter.mappers.case import Case
 from rtletter.mappers.case import format_gy as _gy
 
@@ -102,7 +102,7 @@ def mapping_stage(console: Console, cohort: Path) -> int:
 def _agent(
     console: Console, work: Path, cohort: Path, artifacts: Any, *, courses: int | None, keep: bool, timings: Timings
 ) -> list[str]:
-    from rtletter.agent.demo_agent import agent_stage, select_patients
+    from rtletter.demo.agent_stage import agent_stage, select_patients
 
     console.rule("3. The agent: sandbox FHIR server, drafts for the finished courses")
     chosen = select_patients(cohort, courses)
@@ -144,7 +144,7 @@ def run_demo(
         fresh: remove the demo's folders under ``work`` first (base model and adapter included).
         keep: leave the FHIR server running after the agent stage until Ctrl-C.
     """
-    from rtletter.agent.cohort import write_cohort
+    from rtletter.demo.cohort import write_cohort
 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
@@ -166,7 +166,7 @@ def run_demo(
             failed.append("mapping: FHIR and HL7 v2 facts differ")
 
     if stage in ("all", "model", "agent"):
-        from rtletter.agent.demo_model import model_stage
+        from rtletter.demo.model_stage import model_stage
 
         # The agent stage only runs behind this gate: a model that does not beat its base posts nothing.
         console.rule("2. Demo base model, QLoRA fine-tuning, base vs fine-tuned")

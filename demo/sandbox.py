@@ -22,16 +22,14 @@ from typing import Any
 
 import httpx
 
+from rtletter.demo.errors import SandboxError
+
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_BIN_ENV = "RTLETTER_SANDBOX_BIN"  # override the sekmet executable
 DEFAULT_SEKMET = ROOT / ".sandbox" / "bin" / "sekmet"
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 HOST = "127.0.0.1"
-
-
-class SandboxError(RuntimeError):
-    """The sandbox server could not be started."""
 
 
 def free_port(host: str = HOST) -> int:

@@ -41,7 +41,7 @@ def build_base_command(
     force: Annotated[bool, typer.Option(help="rebuild even when the folder is complete")] = False,
 ) -> None:
     """Train the demo base (tokenizer + small Llama) offline, or reuse the folder if it is complete."""
-    from rtletter.model.base import build_base, is_complete
+    from rtletter.demo.base_model import build_base, is_complete
 
     reused = is_complete(out) and not force
     try:

@@ -16,6 +16,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from rtletter.demo.synth.entities import (
+    COMORBIDITIES,
+    ENTITIES,
+    REIRRADIATION_DX,
+    STOP_REASONS,
+    DiagnosisSpec,
+    DrugSpec,
+    Entity,
+    Regimen,
+    T,
+)
+from rtletter.demo.synth.people import DEPARTMENTS, REFERRERS, Department, address, person_name, physician
 from rtletter.mappers.case import (
     Appointment,
     Brachytherapy,
@@ -36,18 +48,6 @@ from rtletter.mappers.case import (
     TargetVolume,
     Toxicity,
 )
-from rtletter.mappers.synth.entities import (
-    COMORBIDITIES,
-    ENTITIES,
-    REIRRADIATION_DX,
-    STOP_REASONS,
-    DiagnosisSpec,
-    DrugSpec,
-    Entity,
-    Regimen,
-    T,
-)
-from rtletter.mappers.synth.people import DEPARTMENTS, REFERRERS, Department, address, person_name, physician
 
 ICD10_GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
 ICD_O_3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
@@ -521,7 +521,7 @@ def _latin1_safe(case: Case) -> bool:
 
 def synthesize(n: int, seed: int, lang: str = "de") -> list[SyntheticCase]:
     """n cases with their reference letters (no FHIR or HL7 v2 yet)."""
-    from rtletter.mappers.synth.letters import render_letter
+    from rtletter.demo.synth.letters import render_letter
 
     out: list[SyntheticCase] = []
     for index in range(n):
@@ -537,8 +537,8 @@ def synthesize(n: int, seed: int, lang: str = "de") -> list[SyntheticCase]:
 
 def _writers() -> tuple[Any, Any]:
     try:
-        from rtletter.mappers.fhir_writer import bundle_from_case
-        from rtletter.mappers.v2_writer import v2_from_case
+        from rtletter.demo.synth.fhir_writer import bundle_from_case
+        from rtletter.demo.synth.v2_writer import v2_from_case
     except ImportError as exc:  # the writers are built alongside; say which one is missing
         raise NotImplementedError(f"synthetic cohort needs the FHIR and HL7 v2 writers: {exc.name} missing") from exc
     return bundle_from_case, v2_from_case
