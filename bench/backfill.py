@@ -101,8 +101,8 @@ def stand_in_server(per_token_s: float, letter_tokens: int, *, per_prompt_token_
 
 def conversations(count: int) -> list[list[dict[str, str]]]:
     """Real prompts: synthetic cases (German and English alternating) through ``build_messages``."""
+    from rtletter.demo.synth import synthesize
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import synthesize
 
     half = (count + 1) // 2
     cases = [item.case for lang in ("de", "en") for item in synthesize(half, CASE_SEED, lang)]

@@ -1,6 +1,6 @@
 """How far the fact check can be trusted: recall per kind of injected error, and false alarms on clean letters.
 
-Takes the reference letters of the synthetic cohort (``rtletter.mappers.synth``; German and English), injects one
+Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one
 error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, and values
 swapped between roles: start/end date, total/single dose), and counts the copies whose check has a finding the clean
 letter does not have. A kind that a letter gives no place for (no drug, no side) is not counted for that letter.
@@ -18,10 +18,10 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from rtletter.demo.synth.generate import synthesize
+from rtletter.demo.synth.letters import MONTHS_EN
 from rtletter.mappers.case import Case
 from rtletter.mappers.letter import DRUGS, extract_facts
-from rtletter.mappers.synth.generate import synthesize
-from rtletter.mappers.synth.letters import MONTHS_EN
 from rtletter.mappers.template_letter import render_letter
 from rtletter.model.evaluate.context import _SCHEME_RE, _SIDE_RES, _SPAN_RES
 from rtletter.model.evaluate.facts import check_draft

@@ -25,9 +25,9 @@ from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.poller import CoursePoller
 from rtletter.agent.fhir.state import MemoryState
 from rtletter.agent.fhir.writeback import FhirWriteBack
-from rtletter.agent.sandbox import FhirSandbox
+from rtletter.demo.sandbox import FhirSandbox
+from rtletter.demo.synth import generate_cohort
 from rtletter.mappers.case import Case
-from rtletter.mappers.synth import generate_cohort
 
 
 def zero_cost_letter(case: Case) -> str:

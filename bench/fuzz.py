@@ -160,7 +160,7 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 class FhirMutants:
     def __init__(self) -> None:
-        from rtletter.mappers.synth import generate_cohort
+        from rtletter.demo.synth import generate_cohort
 
         self.bundle = generate_cohort(1, seed=14)[0].bundle
         self.text = json.dumps(self.bundle).encode("utf-8")

@@ -31,8 +31,8 @@ PROMPT_SEED = 101
 
 
 def _prompts(n: int) -> list[list[dict[str, str]]]:
+    from rtletter.demo.synth import synthesize
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import synthesize
 
     return [list(build_messages(item.case)) for item in synthesize(n, PROMPT_SEED, "de")]
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = parser.parse_args(argv)
 
-    from rtletter.model.base import build_base
+    from rtletter.demo.base_model import build_base
     from rtletter.model.components.loading import set_offline
 
     set_offline()

@@ -62,7 +62,7 @@ def _parses(data: bytes) -> bool:
 
 def synthetic_inputs(n: int, seed: int) -> tuple[Inputs, Inputs]:
     """``n`` synthetic patients: each one's FHIR bundle as JSON bytes and its HL7 v2 message."""
-    from rtletter.mappers.synth import generate_cohort
+    from rtletter.demo.synth import generate_cohort
 
     cohort = generate_cohort(n, seed=seed, lang="de")
     bundles = [json.dumps(p.bundle, ensure_ascii=False).encode("utf-8") for p in cohort]

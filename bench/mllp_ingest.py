@@ -5,7 +5,7 @@
     .venv/bin/python bench/mllp_ingest.py --quick        # 1,000 messages, hl7apy on 100
     .venv/bin/python bench/mllp_ingest.py --db-dir /dev/shm   # where the SQLite files go (default: a temp dir)
 
-Messages: half ORU^R01 end-of-treatment summaries from ``rtletter.mappers.synth`` (3-7 KB), half ADT^A08 built
+Messages: half ORU^R01 end-of-treatment summaries from ``rtletter.demo.synth`` (3-7 KB), half ADT^A08 built
 from the same synthetic patients (MSH, EVN, PID, PV1: about 0.5 KB); each gets its own MSH-10 and original-mode
 acknowledgement (MSH-15/16 empty). Client processes (``--clients``, default 4) each send their share and wait for
 every ACK before the next message, as MLLP senders do; the wall time runs from the moment all are connected and
@@ -127,7 +127,7 @@ def _fields(segment: bytes) -> list[bytes]:
 
 def build_messages(n: int, seed: int = 7) -> tuple[list[bytes], str]:
     """``n`` messages alternating ORU^R01 and ADT^A08 (from the synthetic cohort), each with its own MSH-10."""
-    from rtletter.mappers.synth.generate import generate_cohort
+    from rtletter.demo.synth.generate import generate_cohort
 
     patients = generate_cohort(min(40, max(2, n // 2)), seed)
     oru: list[bytes] = []

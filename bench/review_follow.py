@@ -25,7 +25,7 @@ from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review.follow import EhrFollower
-from rtletter.agent.sandbox import FhirSandbox
+from rtletter.demo.sandbox import FhirSandbox
 from rtletter.mappers.case import Case, Course, Patient
 
 TEXT = "Sehr geehrte Frau Kollegin,\n\nRadiotherapie abgeschlossen.\n"
