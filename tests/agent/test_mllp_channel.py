@@ -16,11 +16,11 @@ from rtletter.agent.config import MllpChannelSettings, MllpOutbound, load_settin
 from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigError
 from rtletter.agent.hl7v2.client import Acknowledgement, MllpClientError
 from rtletter.agent.hl7v2.listener import HL7_V2, Limits
-from rtletter.agent.sandbox import free_port
 from rtletter.agent.service import build_channels
+from rtletter.demo.sandbox import free_port
+from rtletter.demo.synth.generate import generate_cohort
 from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.errors import MappingError, UnsupportedInput
-from rtletter.mappers.synth.generate import generate_cohort
 from rtletter.mappers.v2_mdm import control_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "external" / "hl7v2"

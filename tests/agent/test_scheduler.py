@@ -20,7 +20,6 @@ from factories import make_case  # type: ignore[import-not-found]
 
 from rtletter.agent.config import SchedulerSettings, load_settings
 from rtletter.agent.logging import configure_logging
-from rtletter.agent.sandbox import free_port
 from rtletter.agent.scheduler import (
     BACKFILL_JOB,
     FOLLOW_JOB,
@@ -30,6 +29,7 @@ from rtletter.agent.scheduler import (
     build_scheduler,
     follow_now,
 )
+from rtletter.demo.sandbox import free_port
 
 
 def test_jobs_coalesce_run_one_at_a_time_with_misfire_grace() -> None:

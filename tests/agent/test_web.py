@@ -234,8 +234,8 @@ def test_an_error_in_a_route_reaches_the_log_as_its_type_only(store: JobStore, c
     from fastapi import APIRouter
 
     from rtletter.agent.logging import configure_logging
-    from rtletter.agent.sandbox import free_port
     from rtletter.agent.web.app import WebServer
+    from rtletter.demo.sandbox import free_port
 
     failing = APIRouter()
 

@@ -188,7 +188,7 @@ def test_sigterm_mid_step_finishes_and_checkpoints_the_step_then_exits(config_fi
 
 
 def test_run_forever_stops_cleanly_on_sigterm(config_file: Callable[..., Path]) -> None:
-    from rtletter.agent.sandbox import free_port
+    from rtletter.demo.sandbox import free_port
 
     config = config_file(scheduler={"poll_interval_s": 0.2}, web={"port": free_port()})
     settings = load_settings(config)

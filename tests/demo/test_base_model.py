@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rtletter.model.base import BASE_FILES, build_base, corpus_documents, is_complete
+from rtletter.demo.base_model import BASE_FILES, build_base, corpus_documents, is_complete
 
 from .conftest import MICRO_CONFIG
 
@@ -94,8 +94,8 @@ def test_incomplete_folder_is_not_reused(tmp_path: Path) -> None:
 
 
 def test_base_corpus_never_contains_a_letter() -> None:
+    from rtletter.demo.synth import synthesize
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import synthesize
 
     documents = corpus_documents(3, 1009, ["de", "en"])
     assert documents

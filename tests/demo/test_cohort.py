@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rtletter.agent.cli import app
-from rtletter.agent.cohort import FILES, write_cohort
+from rtletter.demo.cohort import FILES, write_cohort
 from rtletter.mappers.case import Case
 
 

@@ -11,6 +11,7 @@ from fhir.resources.R4B.bundle import Bundle
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from rtletter.demo.synth.fhir_writer import bundle_from_case
 from rtletter.mappers.case import (
     Appointment,
     Brachytherapy,
@@ -36,7 +37,6 @@ from rtletter.mappers.case import (
 )
 from rtletter.mappers.checks import MAX_TOTAL_DOSE_GY
 from rtletter.mappers.fhir_bundle import case_from_bundle
-from rtletter.mappers.fhir_writer import bundle_from_case
 
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
 SCT = "http://snomed.info/sct"
@@ -377,7 +377,7 @@ def test_doses_survive_the_cgy_round_trip(per_fraction: float, fractions: int) -
 
 @pytest.mark.parametrize("index", range(12))
 def test_synthetic_cohort_cases_round_trip(index: int) -> None:
-    from rtletter.mappers.synth.generate import build_case  # the cohort is the writer's main user
+    from rtletter.demo.synth.generate import build_case  # the cohort is the writer's main user
 
     case, _plan = build_case(7, index, "de" if index % 2 else "en")
     back = case_from_bundle(json.dumps(bundle_from_case(case)))

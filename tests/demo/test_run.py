@@ -22,11 +22,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from rtletter.agent.cli import app
-from rtletter.agent.cohort import write_cohort
-from rtletter.agent.demo_agent import agent_stage, select_patients
-from rtletter.agent.demo_model import adapter_key, base_is_current
 from rtletter.agent.fhir.client import FhirClient
-from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
+from rtletter.demo.agent_stage import agent_stage, select_patients
+from rtletter.demo.cohort import write_cohort
+from rtletter.demo.model_stage import adapter_key, base_is_current
+from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox
 from rtletter.model.dataset import split_for
 
 N_PATIENTS = 4
@@ -166,18 +166,21 @@ def test_a_model_that_does_not_beat_its_base_stops_the_demo_before_the_agent_pos
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gate: with a shortfall from the model stage (injected), exit 1, one reason, and no agent stage at all."""
-    from rtletter.agent import demo as demo_module
-    from rtletter.agent import demo_agent, demo_model
+    from rtletter.demo import agent_stage as agent_stage_module
+    from rtletter.demo import model_stage as model_stage_module
+    from rtletter.demo import run as demo_module
 
-    def failing_model_stage(console: Console, work: Path, cohort: Path, timings: object) -> demo_model.ModelArtifacts:
-        return demo_model.ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter",
-                                         shortfalls=["rouge1: fine-tuned 0.000 <= base 0.039"])  # fmt: skip
+    def failing_model_stage(
+        console: Console, work: Path, cohort: Path, timings: object
+    ) -> model_stage_module.ModelArtifacts:
+        return model_stage_module.ModelArtifacts(base=work / "base", dataset=work / "dataset", adapter=work / "adapter",
+                                                 shortfalls=["rouge1: fine-tuned 0.000 <= base 0.039"])  # fmt: skip
 
     def agent_must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("the agent stage ran behind a failed gate")
 
-    monkeypatch.setattr(demo_model, "model_stage", failing_model_stage)
-    monkeypatch.setattr(demo_agent, "agent_stage", agent_must_not_run)
+    monkeypatch.setattr(model_stage_module, "model_stage", failing_model_stage)
+    monkeypatch.setattr(agent_stage_module, "agent_stage", agent_must_not_run)
     for stage in ("all", "agent"):
         out = io.StringIO()
         code = demo_module.run_demo(tmp_path, stage=stage, patients=4, console=Console(file=out, width=200))

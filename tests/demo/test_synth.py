@@ -8,10 +8,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from rtletter.demo.synth import ENTITIES, SyntheticCase, synthesize
+from rtletter.demo.synth.generate import add_working_days, fraction_dates
 from rtletter.mappers.case import Case, CourseStatus, format_gy
 from rtletter.mappers.letter import SECTIONS, extract_facts, find_sections
-from rtletter.mappers.synth import ENTITIES, SyntheticCase, synthesize
-from rtletter.mappers.synth.generate import add_working_days, fraction_dates
 
 N = 140  # ten per entity: enough for every special case at the cohort's rates with these seeds
 

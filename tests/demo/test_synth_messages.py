@@ -8,8 +8,8 @@ import json
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from rtletter.demo.synth import SyntheticPatient, generate_cohort
 from rtletter.mappers.load import load_cases
-from rtletter.mappers.synth import SyntheticPatient, generate_cohort
 
 
 @pytest.fixture(scope="module", params=["de", "en"])

@@ -14,6 +14,7 @@ from hl7apy.parser import parse_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rtletter.demo.synth.v2_writer import v2_from_case
 from rtletter.mappers.case import (
     Appointment,
     Brachytherapy,
@@ -42,9 +43,8 @@ from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.toxicity import clean_term, grade_from_text
 from rtletter.mappers.v2_message import parse
 from rtletter.mappers.v2_segments import canonical_system, case_from_v2
-from rtletter.mappers.v2_writer import v2_from_case
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "mappers"))  # v2_cases.py, shared with the v2 mapper tests
 from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
 
 STAMP = datetime(2026, 4, 2, 10, 0)

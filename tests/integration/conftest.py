@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
+from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox
 
 FHIR_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "external" / "fhir"
 

@@ -27,8 +27,8 @@ from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.poller import MARK_KEY
 from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.sandbox import free_port
 from rtletter.agent.service import build_worker
+from rtletter.demo.sandbox import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "agent-hook-secret"

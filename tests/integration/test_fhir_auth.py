@@ -16,7 +16,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from rtletter.agent.errors import ChannelAuthError
 from rtletter.agent.fhir.auth import AuthSettings, SmartBackendAuth, build_auth
 from rtletter.agent.fhir.client import FhirClient
-from rtletter.agent.sandbox import FhirSandbox
+from rtletter.demo.sandbox import FhirSandbox
 
 pytestmark = pytest.mark.integration
 

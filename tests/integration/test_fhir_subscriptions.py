@@ -22,7 +22,7 @@ from rtletter.agent.fhir.subscriptions import (
     register_task_subscription,
     subscription_status,
 )
-from rtletter.agent.sandbox import free_port
+from rtletter.demo.sandbox import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "hook-secret-1"

@@ -17,7 +17,7 @@ import yaml
 
 from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.mappers.synth.generate import SyntheticPatient, generate_cohort
+from rtletter.demo.synth.generate import SyntheticPatient, generate_cohort
 
 pytestmark = pytest.mark.integration
 # The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).

@@ -124,7 +124,7 @@ def v2_messages(draw: st.DrawFn) -> bytes:
 
 @cache
 def seed_bundle() -> dict[str, Any]:
-    from rtletter.mappers.synth import generate_cohort
+    from rtletter.demo.synth import generate_cohort
 
     return generate_cohort(1, seed=14)[0].bundle
 

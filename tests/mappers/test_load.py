@@ -111,10 +111,10 @@ def test_fhir_json_that_is_not_a_bundle_names_the_resource() -> None:
 
 def _v2_message() -> bytes:
     """One synthetic patient's HL7 v2 message in the default profile (from the synthetic cohort)."""
-    synth = pytest.importorskip("rtletter.mappers.synth")
+    synth = pytest.importorskip("rtletter.demo.synth")
     pytest.importorskip("rtletter.mappers.v2_segments")
     if not hasattr(synth, "generate_cohort"):
-        pytest.skip("rtletter.mappers.synth.generate_cohort is not written yet")
+        pytest.skip("rtletter.demo.synth.generate_cohort is not written yet")
     patient = synth.generate_cohort(1, seed=3, lang="de")[0]
     return bytes(patient.v2)
 

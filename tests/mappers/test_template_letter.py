@@ -8,11 +8,11 @@ import pytest
 
 from rtletter.agent.errors import AgentError
 from rtletter.agent.generators import TemplateGenerator
+from rtletter.demo.synth.generate import synthesize
 from rtletter.mappers.case import Case
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.letter import find_sections
 from rtletter.mappers.prompt import build_messages
-from rtletter.mappers.synth.generate import synthesize
 from rtletter.mappers.template_letter import render_letter
 from rtletter.model.evaluate.facts import check_draft
 

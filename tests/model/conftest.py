@@ -17,8 +17,8 @@ DATA_SEED = 31  # neither the base corpus's (1009) nor the demo cohort's (7)
 
 def write_dataset(folder: Path, n: int = 6, seed: int = DATA_SEED, lang: str = "de") -> Path:
     """train/validation/test JSONL in the dataset helper's format, from synthetic cases and their letters."""
+    from rtletter.demo.synth import synthesize
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.synth import synthesize
 
     records = []
     for item in synthesize(n, seed, lang):
@@ -40,7 +40,7 @@ def write_dataset(folder: Path, n: int = 6, seed: int = DATA_SEED, lang: str = "
 
 @pytest.fixture(scope="session")
 def micro_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rtletter.model.base import build_base
+    from rtletter.demo.base_model import build_base
 
     return build_base(tmp_path_factory.mktemp("micro") / "base", MICRO_CONFIG)
 

@@ -179,7 +179,7 @@ def test_read_jsonl_names_the_bad_line(tmp_path: Path) -> None:
 
 
 def test_build_dataset_from_a_synthetic_cohort(tmp_path: Path) -> None:
-    from rtletter.agent.cohort import write_cohort
+    from rtletter.demo.cohort import write_cohort
 
     cohort = tmp_path / "cohort"
     write_cohort(cohort, n=20, seed=5, lang="de")

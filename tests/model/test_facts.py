@@ -112,7 +112,7 @@ def test_canonical_values(kind: str, raw: str, expected: str) -> None:
 def test_synthetic_reference_letters_are_clean_and_swapped_ones_are_not(lang: str) -> None:
     # The checker must not flag the cohort's own letters (they state only facts of their case), and must flag a
     # letter paired with another patient's case.
-    from rtletter.mappers.synth.generate import generate_cohort
+    from rtletter.demo.synth.generate import generate_cohort
     from rtletter.model.evaluate.sections import check_sections
 
     patients = generate_cohort(24, 11, lang)

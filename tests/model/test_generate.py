@@ -107,7 +107,7 @@ def test_adapter_records_its_base(micro_base: Path, micro_adapter: Path) -> None
 def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from rtletter.mappers.synth import generate_cohort
+    from rtletter.demo.synth import generate_cohort
     from rtletter.model.cli import model_app
 
     patient = generate_cohort(1, 53, "de")[0]

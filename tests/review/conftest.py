@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox
+from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox
 
 sys.path.insert(0, str(Path(__file__).parent))  # review_helpers.py, beside this file
 

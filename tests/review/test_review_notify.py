@@ -22,7 +22,7 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import review_store
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.agent.review.notify import register_review_subscription, review_router
-from rtletter.agent.sandbox import free_port
+from rtletter.demo.sandbox import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "review-hook-secret"

@@ -22,8 +22,8 @@ from worklist_support import FAST_HASHER, PASSWORD
 
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.jobs import JobStore, Status
-from rtletter.agent.sandbox import DEFAULT_SEKMET, FhirSandbox, free_port
 from rtletter.agent.worklist.users import UserStore
+from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox, free_port
 
 pytestmark = pytest.mark.integration
 # The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
@@ -47,10 +47,10 @@ class Agent:
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Sandbox FHIR server with synthetic finished courses, drafts posted by the real worker, the web app serving."""
-    from rtletter.agent.cohort import write_cohort
     from rtletter.agent.metrics import AgentMetrics
     from rtletter.agent.service import build_worker
     from rtletter.agent.web.app import WebServer, create_app
+    from rtletter.demo.cohort import write_cohort
 
     if not DEFAULT_SEKMET.exists():
         pytest.fail(f"{DEFAULT_SEKMET} missing: run `make sandbox`")

@@ -370,9 +370,9 @@ def test_through_uvicorn_a_rotating_x_forwarded_for_does_not_escape_the_throttle
 
     from rtletter.agent.config import Settings, WorklistSettings
     from rtletter.agent.metrics import AgentMetrics
-    from rtletter.agent.sandbox import free_port
     from rtletter.agent.web.app import WebServer, create_app
     from rtletter.agent.worklist.routes import build_worklist_router
+    from rtletter.demo.sandbox import free_port
 
     settings = Settings(worklist=WorklistSettings(cookie_secure=False, login_max_failures=1))
     router = build_worklist_router(store, settings, users=users)
