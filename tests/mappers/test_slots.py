@@ -12,6 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from rtletter.demo.synth import synthesize
 from rtletter.mappers.case import (
     Appointment,
     Case,
@@ -39,7 +40,6 @@ from rtletter.mappers.slots import (
     render_value,
     unknown_ids,
 )
-from rtletter.mappers.synth import synthesize
 
 sys.path.insert(0, str(Path(__file__).parent))
 from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
