@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtletter.agent.jobs.jobs import Flag, Job, Status, StoredInbound
+from rtletter.agent.jobs.job import Flag, Job, Status, StoredInbound
 from rtletter.agent.jobs.retry import RetryDecision, RetryStrategy
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import DrainResult, Worker

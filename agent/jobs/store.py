@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection, RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from rtletter.agent.errors import JobStoreError
-from rtletter.agent.jobs.jobs import FINAL_STATES, OPEN_STATES, Flag, Job, Status, StoredInbound
+from rtletter.agent.jobs.job import FINAL_STATES, OPEN_STATES, Flag, Job, Status, StoredInbound
 from rtletter.mappers.case import Case
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from typing import Any
 
 from rtletter.agent.channels.base import Acknowledges, Channel, Draft, Inbound, Quarantines, RollsBack
 from rtletter.agent.errors import AgentError, JobStoreError
-from rtletter.agent.jobs.jobs import Job, Status, StoredInbound
+from rtletter.agent.jobs.job import Job, Status, StoredInbound
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore, LostClaim, utcnow
 from rtletter.agent.logging import get_logger

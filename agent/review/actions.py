@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.errors import AgentError, ChannelError, JobStoreError
-from rtletter.agent.jobs.jobs import Flag, Job, Status
+from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import fact_check_meta
 from rtletter.agent.review.post import ReviewRefused, SignOff, poster_for

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rtletter.agent.fhir.client import FhirClient, Resource
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.review.actions import review_store

@@ -26,7 +26,7 @@ from rtletter.agent.channels.file import json_bytes, write_atomic
 from rtletter.agent.errors import AgentError, ChannelRejected
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
-from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.job import Job
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.fhir_signoff import (

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from rtletter.agent.errors import JobStoreError
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore, UTCDateTime, jobs_table
 
 metadata = MetaData()

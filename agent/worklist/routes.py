@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
-from rtletter.agent.jobs.jobs import Flag, Job, Status
+from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.worklist import views

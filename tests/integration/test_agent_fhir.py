@@ -25,7 +25,7 @@ from rtletter.agent.config import load_settings
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.poller import MARK_KEY
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.sandbox import free_port
 from rtletter.agent.service import build_worker

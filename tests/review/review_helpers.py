@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rtletter.agent.channels.base import Draft
-from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.job import Job
 from rtletter.agent.jobs.store import JobStore
 from rtletter.mappers.case import Case, Course, CourseStatus, Patient, Physician
 

@@ -13,7 +13,7 @@ from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
 from rtletter.agent.generators import TemplateGenerator
-from rtletter.agent.jobs.jobs import Flag, Status
+from rtletter.agent.jobs.job import Flag, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store, sign
 from rtletter.agent.review.follow import EhrFollower

@@ -11,7 +11,7 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.generators import TemplateGenerator
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, current_text, review_store
 from rtletter.mappers.fhir_signoff import attachment_text

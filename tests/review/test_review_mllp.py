@@ -12,7 +12,7 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.config import MllpChannelSettings, MllpOutbound
 from rtletter.agent.hl7v2.listener import MllpListener
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.mappers.v2_segments import document_from_v2

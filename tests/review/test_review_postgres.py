@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 
