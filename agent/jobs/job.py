@@ -98,6 +98,7 @@ class Job:
     flags: frozenset[Flag]
     created_at: datetime
     updated_at: datetime
+    posted_at: datetime | None = None  # when the current draft was posted (a regeneration posts again)
 
     @property
     def next_step(self) -> str | None:

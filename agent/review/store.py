@@ -38,7 +38,8 @@ from sqlalchemy.engine import Connection
 
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs.job import Status
-from rtletter.agent.jobs.store import JobStore, UTCDateTime, jobs_table
+from rtletter.agent.jobs.schema import UTCDateTime, jobs_table
+from rtletter.agent.jobs.store import JobStore
 
 metadata = MetaData()
 
@@ -248,7 +249,7 @@ class ReviewStore:
                 insert(edits_table).values(job_id=job_id, draft_version=version or 1, at=now, actor=actor, text=text)
             )
             self._upsert(conn, job_id, current_text=text, edited_by=actor, edited_at=now)
-            self.store._audit(conn, actor, "write", "draft", job_id, "edit saved")
+            self.store.audit(actor, "write", "draft", job_id, "edit saved", conn=conn)
 
     def decide(
         self,
@@ -289,7 +290,7 @@ class ReviewStore:
                 pending_by=None,
                 pending_until=None,
             )
-            self.store._audit(conn, actor, "write", "draft", job_id, f"{outcome.value} via {via}")
+            self.store.audit(actor, "write", "draft", job_id, f"{outcome.value} via {via}", conn=conn)
         return True
 
     def replace_draft(
@@ -345,7 +346,9 @@ class ReviewStore:
                 pending_by=None,
                 pending_until=None,
             )
-            self.store._audit(conn, actor, "write", "draft", job_id, f"draft regenerated (version {old_version + 1})")
+            self.store.audit(
+                actor, "write", "draft", job_id, f"draft regenerated (version {old_version + 1})", conn=conn
+            )
         return True
 
     def posted_jobs(self, channel: str) -> list[dict[str, Any]]:

@@ -33,7 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from rtletter.agent.jobs.store import JobStore, UTCDateTime
+from rtletter.agent.jobs.schema import UTCDateTime
+from rtletter.agent.jobs.store import JobStore
 
 
 class Role(StrEnum):

@@ -39,13 +39,9 @@ class FailingStore(JobStore):
         self._maybe_fail("record_cases")
         return super().record_cases(*args, **kwargs)
 
-    def record_draft(self, *args: Any, **kwargs: Any) -> Any:
-        self._maybe_fail("record_draft")
-        return super().record_draft(*args, **kwargs)
-
-    def record_posted(self, *args: Any, **kwargs: Any) -> Any:
-        self._maybe_fail("record_posted")
-        return super().record_posted(*args, **kwargs)
+    def transition(self, row_id: int, worker: str, to: Status, **fields: Any) -> bool:
+        self._maybe_fail(f"transition to {to}")
+        return super().transition(row_id, worker, to, **fields)
 
     def claim_job(self, *args: Any, **kwargs: Any) -> Any:
         self._maybe_fail("claim_job")
@@ -68,7 +64,11 @@ def _setup(tmp_path: Path, failing: set[str]) -> tuple[Worker, FileChannel]:
 
 @pytest.mark.parametrize(
     ("failing", "before"),
-    [("record_cases", None), ("record_draft", Status.context_fetched), ("record_posted", Status.generated)],
+    [
+        ("record_cases", None),
+        ("transition to generated", Status.context_fetched),
+        ("transition to posted", Status.generated),
+    ],
 )
 def test_a_failed_store_write_leaves_the_previous_state_and_the_step_runs_again(
     tmp_path: Path, failing: str, before: Status | None
