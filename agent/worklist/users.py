@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from rtletter.agent.errors import AgentError
 from rtletter.agent.jobs.schema import UTCDateTime
 from rtletter.agent.jobs.store import JobStore
 
@@ -124,7 +125,7 @@ class Session:
     expires_at: datetime
 
 
-class UserError(ValueError):
+class UserError(AgentError):
     """A wrong user name, role or password given by an operator (one line, no secrets)."""
 
 
