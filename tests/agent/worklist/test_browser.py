@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 # The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
 LOADED_FROM = "2000-01-01T00:00:00Z"
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 PATIENTS = 4
