@@ -295,7 +295,7 @@ def jobs_list(
     """One line per job: id, state, attempts, flags, last error; then the inbound events still waiting to become
     jobs (right after a backfill, before the worker has run). With --all (or --status quarantined/ignored) also the
     stored messages that made no job, with the reason."""
-    from rtletter.agent.jobs.jobs import Status
+    from rtletter.agent.jobs.job import Status
 
     if status is not None and status not in Status.__members__:
         fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")

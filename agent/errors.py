@@ -6,6 +6,8 @@ Hierarchy::
     ├── ConfigError                 a setting is missing or wrong (exit 2 at start)
     ├── JobStoreError               the durable job store failed
     ├── HeaderError                 an MLLP message's MSH says AE/AR (rtletter.agent.hl7v2.header)
+    ├── ReviewRefused               a sign-off action cannot be done in the draft's state; the message is for the user
+    ├── UserError                   a worklist account cannot be made or changed (rtletter.agent.worklist.users)
     └── ChannelError                talking to a source or destination failed
         ├── ChannelUnavailable      transient: network down, timeout, 5xx, 429 -> retry with backoff
         ├── ChannelAuthError        401/403 or a token could not be obtained -> retry after fixing config
@@ -28,6 +30,11 @@ class ConfigError(AgentError):
 
 class JobStoreError(AgentError):
     """The job store could not read or write."""
+
+
+class ReviewRefused(AgentError):
+    """The review action cannot be done in the draft's current state (already signed, an empty reason, the EHR
+    changed it meanwhile). The message is shown to the user as is: it never contains patient data."""
 
 
 class ChannelError(AgentError):

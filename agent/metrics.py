@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from rtletter.agent.jobs.jobs import Status
-from rtletter.agent.jobs.store import OPEN_BY_TABLE, JobStore
+from rtletter.agent.jobs.job import Status
+from rtletter.agent.jobs.schema import OPEN_BY_TABLE
+from rtletter.agent.jobs.store import JobStore
 
 # The states a row of each table can be in (an inbound event never becomes generated, posted or signed).
 STATES_BY_TABLE: dict[str, tuple[Status, ...]] = {

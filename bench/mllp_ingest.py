@@ -194,7 +194,7 @@ class Hl7apyServer:
         from hl7apy.mllp import AbstractHandler, MLLPRequestHandler, MLLPServer
         from hl7apy.parser import parse_message
 
-        from rtletter.agent.jobs.store import utcnow
+        from rtletter.agent.jobs.schema import utcnow
 
         store = self.store = _store(folder, "hl7apy.db")
 

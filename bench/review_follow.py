@@ -23,7 +23,7 @@ from pathlib import Path
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
-from rtletter.agent.jobs.store import JobStore
+from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.demo.sandbox import FhirSandbox
 from rtletter.mappers.case import Case, Course, Patient
@@ -43,10 +43,10 @@ def post(store: JobStore, writer: FhirWriteBack, i: int) -> tuple[str, str]:
     store.claim_inbound("bench")
     [outcome] = store.record_cases(inbound, "bench", [case], "fhir")
     store.claim_job("bench")
-    store.record_draft(outcome.job_id, "bench", TEXT, {"model": "m+a"})
+    store.transition(outcome.job_id, "bench", Status.generated, draft_text=TEXT, draft_meta={"model": "m+a"})
     store.claim_job("bench")
     posted = writer.post(case, Draft(case.case_id, TEXT, "de", "m", 1, 1, now))
-    store.record_posted(outcome.job_id, "bench", posted.document, posted.task)
+    store.transition(outcome.job_id, "bench", Status.posted, posted_document=posted.document, posted_task=posted.task)
     return posted.document, posted.task or ""
 
 

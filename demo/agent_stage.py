@@ -134,7 +134,7 @@ def _kept_process_state() -> Iterator[None]:
 def run_agent(config: Path, log_path: Path, expected: int) -> int:
     """Run the agent (one poll, drain) until ``expected`` jobs are posted or no work is left; returns the rounds."""
     from rtletter.agent.config import load_settings
-    from rtletter.agent.jobs.jobs import Status
+    from rtletter.agent.jobs.job import Status
     from rtletter.agent.jobs.store import utcnow
     from rtletter.agent.service import open_store, run
 

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.jobs.store import utcnow
+from rtletter.agent.jobs.schema import utcnow
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import InvalidValue, MappingError, UnsupportedInput
 

@@ -52,7 +52,9 @@ from rtletter.agent.hl7v2.header import (
     HeaderError,
     read_header,
 )
-from rtletter.agent.jobs.store import InboundRecord, JobStore, utcnow
+from rtletter.agent.jobs.inbound import InboundRecord
+from rtletter.agent.jobs.schema import utcnow
+from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import error_fields, get_logger, log_loop_errors
 from rtletter.agent.metrics import AgentMetrics
 

@@ -33,9 +33,11 @@ from typing import Any
 
 from rtletter.agent.channels.base import Acknowledges, Channel, Draft, Inbound, Quarantines, RollsBack
 from rtletter.agent.errors import AgentError, JobStoreError
-from rtletter.agent.jobs.jobs import Job, Status, StoredInbound
+from rtletter.agent.jobs.claims import LostClaim
+from rtletter.agent.jobs.job import Job, Status, StoredInbound
 from rtletter.agent.jobs.retry import RetryStrategy
-from rtletter.agent.jobs.store import JobStore, LostClaim, utcnow
+from rtletter.agent.jobs.schema import utcnow
+from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
@@ -296,7 +298,7 @@ class Worker:
             cases = channel.fetch_context(inbound)
         except MappingError as exc:
             reason = describe_error(exc)
-            if self.store.record_quarantine(stored.id, self.worker_id, reason):
+            if self.store.transition(stored.id, self.worker_id, Status.quarantined, quarantine_reason=reason):
                 if isinstance(channel, Quarantines):
                     channel.quarantine(inbound, str(exc))
                 result.quarantined += 1
@@ -309,7 +311,7 @@ class Worker:
         cases, reasons = split_drafted(cases)
         if not cases:
             reason = "; ".join(dict.fromkeys(reasons))
-            if self.store.record_ignored(stored.id, self.worker_id, reason):
+            if self.store.transition(stored.id, self.worker_id, Status.ignored, quarantine_reason=reason):
                 result.ignored += 1
                 self.metrics.steps.labels(step="fetch_context", outcome="ignored").inc()
                 log.info("inbound ignored", inbound_id=stored.id, reason=reason)
@@ -386,7 +388,9 @@ class Worker:
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
         meta.update(fact_check_meta(case, generation.text))
-        if not self.store.record_draft(job.id, self.worker_id, generation.text, meta):
+        if not self.store.transition(
+            job.id, self.worker_id, Status.generated, draft_text=generation.text, draft_meta=meta
+        ):
             log.warning("claim lost", step="generate", job_id=job.id)
             return
         self.metrics.step_seconds.labels(step="generate").observe(seconds)
@@ -421,7 +425,9 @@ class Worker:
         except Exception as exc:
             self._fail("jobs", job.id, job.attempts, "post", exc, result)
             return
-        if not self.store.record_posted(job.id, self.worker_id, posted.document, posted.task):
+        if not self.store.transition(
+            job.id, self.worker_id, Status.posted, posted_document=posted.document, posted_task=posted.task
+        ):
             log.warning("claim lost", step="post", job_id=job.id)
             return
         result.posted += 1

@@ -1,30 +1,29 @@
 """Physician review of posted drafts: edit, sign, reject, regenerate; EHR follow-up; feedback pairs.
 
-API (for the worklist's POST handlers and the CLI). ``user`` is anything with ``name`` and ``practitioner``
-(``Practitioner/<id>`` or None), e.g. ``rtletter.agent.worklist.users.User``; ``channel`` is the job's channel
-object (``channels[job.channel]``)::
+API: one service for the worklist's POST handlers and the ``rtletter review`` CLI (``service.ReviewService``).
+``user`` is anything with ``name`` and ``practitioner`` (``Practitioner/<id>`` or None), e.g.
+``rtletter.agent.worklist.users.User``; arguments come as: which draft, who, then what::
 
-    save_edit(store, job_id, user, text)                      -> None   edit history kept, draft stays preliminary
-    sign(store, job_id, user, text=None, *, channel,
-         acknowledge_course_change=False)                     -> Job    status signed
-    reject(store, job_id, user, reason, *, channel)           -> Job    status rejected
-    regenerate(store, job_id, user, *, channel, generator)    -> int    same job id, next draft version
-    current_text(store, job_id)                               -> str | None   last saved edit, else the draft
-    review_store(store)                                       -> ReviewStore  edits, decisions, pairs (read)
-
-    ReviewService(store, channels, generator=None)   the same, in the worklist's ``ReviewActions`` shape:
-        .save_edit(job_id, text, user) .sign(job_id, text, user, *, acknowledge_course_change=False)
-        .reject(job_id, reason, user)  .regenerate(job_id, user) -> job id
-
-    build_review_actions(store, settings, *, channels=None, generator=None)
-        -> WorklistActions: what ``rtletter.agent.worklist.routes.default_actions`` calls; raises the worklist's
-        ``ActionRefused``. Pass the running agent's channels/generator; else built from settings at first use.
+    ReviewService(store, channels=None, *, generator=None, max_prompt_tokens=3072, max_new_tokens=1024)
+        .current_text(job_id)                                   -> str | None  last saved edit, else the draft
+        .save_edit(job_id, user, text)                          -> None   edit history kept, draft stays preliminary
+        .sign(job_id, user, text=None, *,
+              acknowledge_course_change=False, acknowledge_findings=False) -> Job   status signed
+        .reject(job_id, user, reason)                           -> Job    status rejected
+        .regenerate(job_id, user)                               -> int    same job id, next draft version
+        .record_decision(job_id, outcome, *, actor, via, ...)   -> bool   a decision taken in the EHR (``follow``)
+    build_review_service(store, settings, *, channels=None, generator=None) -> ReviewService | None
+        what the worklist router uses: the running agent's channels/generator, else built from settings at first use
+    review_store(store)                                         -> ReviewStore  edits, decisions, pairs (read)
 
 Every refusal is ``ReviewRefused`` (an ``AgentError``) with a message for the user, free of patient data: no such
 draft, not posted (already signed / rejected / superseded), the course changed after drafting (sign needs
 ``acknowledge_course_change=True``), empty text or reason, an account without a Practitioner reference signing in
 the EHR, the EHR changed the draft meanwhile (HTTP 412 on the versioned update: nothing overwritten), the channel
-did not answer. Each action is audited (``audit`` table: actor ``user:<name>``, what, when; no text).
+did not answer. The service audits each action once (``audit`` table: actor ``user:<name>``, what, when; no text),
+in the transaction of the change; a refused action as "<action> refused". All SQL on the ``jobs`` table is the job
+store's (``JobStore.decide``, ``replace_draft``, ``job_status``, ``posted_jobs``); ``store`` keeps the review's own
+tables.
 
 Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rtletter.mappers.fhir_signoff`` with
 ``ifMatch``; file channel -> ``<name>.signed.txt`` + ``<name>.signed.bundle.json`` in the outbox, sidecar status;
@@ -42,18 +41,10 @@ Regenerate drafts synchronously in the request (the generator is the agent's); t
 
 from __future__ import annotations
 
-from rtletter.agent.review.actions import (
-    Reviewer,
-    ReviewService,
-    current_text,
-    regenerate,
-    reject,
-    review_store,
-    save_edit,
-    sign,
-)
-from rtletter.agent.review.post import ReviewRefused, SignOff, SignOffChannel
-from rtletter.agent.review.store import ReviewState, ReviewStore, SignedPair
+from rtletter.agent.errors import ReviewRefused
+from rtletter.agent.review.post import SignOff, SignOffChannel
+from rtletter.agent.review.service import Reviewer, ReviewService, build_review_service
+from rtletter.agent.review.store import ReviewState, ReviewStore, SignedPair, review_store
 
 __all__ = [
     "ReviewRefused",
@@ -64,10 +55,6 @@ __all__ = [
     "SignOff",
     "SignOffChannel",
     "SignedPair",
-    "current_text",
-    "regenerate",
-    "reject",
+    "build_review_service",
     "review_store",
-    "save_edit",
-    "sign",
 ]

@@ -68,7 +68,7 @@ class _CliUser:
 def _service(config: Path | None):  # type: ignore[no-untyped-def]
     """Store and review service on the configured channels; both closed on the way out."""
     from rtletter.agent.cli import _settings, _store
-    from rtletter.agent.review.actions import ReviewService
+    from rtletter.agent.review.service import ReviewService
     from rtletter.agent.service import build_channels
 
     settings = _settings(config)
@@ -138,12 +138,10 @@ def sign_command(
             fail(f"cannot read {text_file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}")
 
     def go() -> None:
-        from rtletter.agent.review.actions import sign
-
-        with _service(config) as (store, service):
-            sign(store, job, _CliUser(user, practitioner), text, channel=service._channel(job),
-                 acknowledge_course_change=acknowledge_course_change,
-                 acknowledge_findings=acknowledge_findings)  # fmt: skip
+        with _service(config) as (_, service):
+            service.sign(job, _CliUser(user, practitioner), text,
+                         acknowledge_course_change=acknowledge_course_change,
+                         acknowledge_findings=acknowledge_findings)  # fmt: skip
         typer.echo(f"job {job}: signed")
 
     _run(go)
@@ -161,7 +159,7 @@ def reject_command(
 
     def go() -> None:
         with _service(config) as (_, service):
-            service.reject(job, reason, _CliUser(user, practitioner))
+            service.reject(job, _CliUser(user, practitioner), reason)
         typer.echo(f"job {job}: rejected")
 
     _run(go)
@@ -171,8 +169,8 @@ def reject_command(
 def stats_command(config: ConfigOption = None) -> None:
     """Figures of the feedback dashboard, per model version."""
     from rtletter.agent.cli import _store
-    from rtletter.agent.review.actions import review_store
     from rtletter.agent.review.stats import compute
+    from rtletter.agent.review.store import review_store
 
     store = _store(config)
     try:

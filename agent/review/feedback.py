@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.review.actions import review_store
+from rtletter.agent.review.store import review_store
 from rtletter.mappers.case import Case
 from rtletter.model.dataset import DatasetStats, dataset_from_pairs
 

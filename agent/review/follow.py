@@ -31,10 +31,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rtletter.agent.fhir.client import FhirClient, Resource
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
-from rtletter.agent.review.actions import review_store
+from rtletter.agent.review.service import ReviewService
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.fhir_signoff import attachment_text
 
@@ -87,7 +87,7 @@ class EhrFollower:
         self.channel = channel
         self.overlap = timedelta(seconds=overlap_s)
         self.ids_per_search = ids_per_search
-        self.reviews = review_store(store)
+        self.service = ReviewService(store)  # records the decisions found, with their audit
 
     def _search(self, rtype: str, ids: Sequence[str], since: str | None, marks: list[str]) -> list[Resource]:
         found: list[Resource] = []
@@ -105,7 +105,7 @@ class EhrFollower:
 
     def poll(self) -> FollowResult:
         """One round: search the open drafts' Tasks and DocumentReferences changed since the mark, apply them."""
-        jobs = self.reviews.posted_jobs(self.channel)
+        jobs = self.store.posted_jobs(self.channel)
         result = FollowResult(checked=len(jobs))
         if not jobs:
             return result
@@ -138,7 +138,7 @@ class EhrFollower:
 
     def apply(self, resources: Iterable[Resource], *, jobs: list[dict[str, Any]] | None = None) -> FollowResult:
         """Decide the drafts these (changed) Tasks/DocumentReferences belong to."""
-        jobs = jobs if jobs is not None else self.reviews.posted_jobs(self.channel)
+        jobs = jobs if jobs is not None else self.store.posted_jobs(self.channel)
         by_task = {_id(j["posted_task"]): j for j in jobs if j["posted_task"]}
         by_doc = {_id(j["posted_document"]): j for j in jobs if j["posted_document"]}
         touched: dict[int, dict[str, Resource]] = {}
@@ -188,9 +188,9 @@ class EhrFollower:
                 return None
             signer = (final.get("authenticator") or {}).get("reference")
             stamp = (final.get("meta") or {}).get("lastUpdated")
-            done = self.reviews.decide(
+            done = self.service.record_decision(
                 job_id,
-                outcome=Status.signed,
+                Status.signed,
                 actor=ACTOR,
                 via="ehr",
                 final_text=text,
@@ -202,9 +202,9 @@ class EhrFollower:
             return Status.signed if done else None
         if rejected:
             reason = (((task or {}).get("statusReason") or {}).get("text")) or "rejected in the EHR"
-            done = self.reviews.decide(
+            done = self.service.record_decision(
                 job_id,
-                outcome=Status.rejected,
+                Status.rejected,
                 actor=ACTOR,
                 via="ehr",
                 reason=reason,

@@ -23,10 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from rtletter.agent.channels.base import Draft, Posted
 from rtletter.agent.channels.file import json_bytes, write_atomic
-from rtletter.agent.errors import AgentError, ChannelRejected
+from rtletter.agent.errors import ChannelRejected, ReviewRefused
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
-from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.job import Job
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.fhir_signoff import (
@@ -35,10 +35,6 @@ from rtletter.mappers.fhir_signoff import (
     sign_transaction,
     supersede_transaction,
 )
-
-
-class ReviewRefused(AgentError):
-    """The action cannot be done in the draft's current state. The message is for the user as is (no PHI)."""
 
 
 @dataclass(frozen=True)

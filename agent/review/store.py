@@ -6,18 +6,21 @@
     review_drafts  every draft version replaced by a regeneration (text, meta, where it was posted)
 
 The (draft, signed final) pair of a job is ``jobs.draft_text`` (the version that was signed) and
-``review_state.final_text``; ``signed_pairs`` reads them for the dataset export and the dashboard.
+``review_state.final_text``; ``decided`` reads them for the dataset export and the dashboard.
 
-Tables are created on first use (``create_all`` only adds missing tables): no migration of existing ones. The
-status change of the job itself (posted -> signed | rejected) happens in the same transaction as the decision, with
-a condition on ``posted``, so two physicians signing at once cannot both win. Before a decision is carried to the
-channel, ``claim`` takes a short lease on the job (``pending_by``/``pending_until``), so that a second decision is
-refused up front instead of writing the outbox or the EHR at the same time; a crashed holder's lease runs out.
+Tables are created on first use (``create_all`` only adds missing tables): no migration of existing ones. The jobs
+table is the job store's: what a decision does to the job (posted -> signed | rejected, conditional on ``posted`` so
+that two physicians signing at once cannot both win) is ``JobStore.decide``. The writes here take the caller's
+connection: the review service (``rtletter.agent.review.service``) runs them, the job's change and the audit row in
+one transaction. Before a decision is carried to the channel, ``claim`` takes a short lease on the job
+(``pending_by``/``pending_until``), so that a second decision is refused up front instead of writing the outbox or
+the EHR at the same time; a crashed holder's lease runs out.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,9 +39,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from rtletter.agent.errors import JobStoreError
-from rtletter.agent.jobs.jobs import Status
-from rtletter.agent.jobs.store import JobStore, UTCDateTime, jobs_table
+from rtletter.agent.jobs.job import Status
+from rtletter.agent.jobs.schema import UTCDateTime
+from rtletter.agent.jobs.store import JobStore
 
 metadata = MetaData()
 
@@ -126,11 +129,10 @@ class SignedPair:
 
 
 class ReviewStore:
-    """Reads and writes the review tables; decisions also move the job (conditional on ``posted``)."""
+    """Reads and writes the review tables (the job's own changes go through its ``JobStore``)."""
 
     def __init__(self, store: JobStore) -> None:
         self.store = store
-        self.engine = store.engine
         self.clock = store.clock
         self.create_tables()
 
@@ -163,20 +165,9 @@ class ReviewStore:
 
     def decided(self, *, outcome: str | None = None) -> list[SignedPair]:
         """Every decided job (signed and rejected; or only ``outcome``), oldest decision first."""
-        j, s = jobs_table, state_table
+        s = state_table
         query = (
-            select(
-                s.c.job_id,
-                j.c.case_json,
-                j.c.draft_text,
-                j.c.draft_meta,
-                j.c.posted_at,
-                s.c.final_text,
-                s.c.outcome,
-                s.c.decided_at,
-                s.c.decided_via,
-            )
-            .join(j, j.c.id == s.c.job_id)
+            select(s.c.job_id, s.c.final_text, s.c.outcome, s.c.decided_at, s.c.decided_via)
             .where(s.c.outcome.is_not(None))
             .order_by(s.c.decided_at, s.c.job_id)
         )
@@ -184,23 +175,25 @@ class ReviewStore:
             query = query.where(s.c.outcome == outcome)
         with self._tx() as conn:
             rows = list(conn.execute(query).mappings())
+            jobs = self.store.jobs_by_id((r["job_id"] for r in rows), conn=conn)
             counts: dict[int, int] = {}
             for job_id, *_ in conn.execute(select(edits_table.c.job_id)):
                 counts[job_id] = counts.get(job_id, 0) + 1
         return [
             SignedPair(
                 job_id=r["job_id"],
-                case_json=r["case_json"],
-                draft_text=r["draft_text"] or "",
+                case_json=job.case_json,
+                draft_text=job.draft_text or "",
                 final_text=r["final_text"],
                 outcome=r["outcome"],
-                model=json.loads(r["draft_meta"] or "{}").get("model", ""),
-                posted_at=r["posted_at"],
+                model=job.draft_meta.get("model", ""),
+                posted_at=job.posted_at,
                 decided_at=r["decided_at"],
                 decided_via=r["decided_via"] or "",
                 edits=counts.get(r["job_id"], 0),
             )
             for r in rows
+            if (job := jobs.get(r["job_id"])) is not None
         ]
 
     # --- writing --------------------------------------------------------------------------------------------------
@@ -215,11 +208,8 @@ class ReviewStore:
         """Take the job's decision lease: False when the job is not posted or someone else holds a live lease."""
         now = self.clock()
         with self._tx() as conn:
-            # Lock the job row (PostgreSQL; SQLite serialises with BEGIN IMMEDIATE): claims on one job queue here.
-            status = conn.execute(
-                select(jobs_table.c.status).where(jobs_table.c.id == job_id).with_for_update()
-            ).scalar()
-            if status != Status.posted.value:
+            # The job row stays locked until this commits: claims on one job queue here.
+            if self.store.job_status(job_id, conn=conn, lock=True) != Status.posted:
                 return False
             held = conn.execute(
                 select(state_table.c.pending_by, state_table.c.pending_until).where(state_table.c.job_id == job_id)
@@ -237,63 +227,51 @@ class ReviewStore:
                 .values(pending_by=None, pending_until=None)
             )
 
-    def save_edit(self, job_id: int, actor: str, text: str) -> None:
+    def save_edit(self, conn: Connection, job_id: int, actor: str, text: str) -> bool:
+        """Keep ``text`` as the draft's current text and in the edit history. False when the job is not posted."""
         now = self.clock()
-        with self._tx() as conn:
-            status = conn.execute(select(jobs_table.c.status).where(jobs_table.c.id == job_id)).scalar()
-            if status != Status.posted.value:
-                raise JobStoreError(f"job {job_id} is {status}: it can no longer be edited")
-            version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
-            conn.execute(
-                insert(edits_table).values(job_id=job_id, draft_version=version or 1, at=now, actor=actor, text=text)
-            )
-            self._upsert(conn, job_id, current_text=text, edited_by=actor, edited_at=now)
-            self.store._audit(conn, actor, "write", "draft", job_id, "edit saved")
+        if self.store.job_status(job_id, conn=conn) != Status.posted:
+            return False
+        version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
+        conn.execute(
+            insert(edits_table).values(job_id=job_id, draft_version=version or 1, at=now, actor=actor, text=text)
+        )
+        self._upsert(conn, job_id, current_text=text, edited_by=actor, edited_at=now)
+        return True
 
-    def decide(
+    def record_decision(
         self,
+        conn: Connection,
         job_id: int,
         *,
         outcome: Status,
-        actor: str,
+        signer: str,
         via: str,
         final_text: str | None = None,
         reason: str | None = None,
         signer_reference: str | None = None,
         final_document: str | None = None,
         decided_at: datetime | None = None,
-        signer: str | None = None,
-    ) -> bool:
-        """posted -> signed | rejected, with the decision recorded. False when the job was no longer posted.
-        ``signer``: who decided, when that is not ``actor`` (an EHR that names no one)."""
-        now = self.clock()
-        with self._tx() as conn:
-            done = conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id == job_id, jobs_table.c.status == Status.posted.value)
-                .values(status=outcome.value, updated_at=now)
-            )
-            if done.rowcount != 1:
-                return False
-            self._upsert(
-                conn,
-                job_id,
-                outcome=outcome.value,
-                final_text=final_text,
-                reason=reason,
-                signer=signer or actor,
-                signer_reference=signer_reference,
-                decided_at=decided_at or now,
-                decided_via=via,
-                final_document=final_document,
-                pending_by=None,
-                pending_until=None,
-            )
-            self.store._audit(conn, actor, "write", "draft", job_id, f"{outcome.value} via {via}")
-        return True
+    ) -> None:
+        """The decision on the job (whose status ``JobStore.decide`` changed in ``conn``); the decision lease ends."""
+        self._upsert(
+            conn,
+            job_id,
+            outcome=outcome.value,
+            final_text=final_text,
+            reason=reason,
+            signer=signer,
+            signer_reference=signer_reference,
+            decided_at=decided_at or self.clock(),
+            decided_via=via,
+            final_document=final_document,
+            pending_by=None,
+            pending_until=None,
+        )
 
     def replace_draft(
         self,
+        conn: Connection,
         job_id: int,
         *,
         actor: str,
@@ -306,55 +284,42 @@ class ReviewStore:
         """Record a regenerated draft: the old one into ``review_drafts``, the job's draft and refs replaced, the
         edit cleared. Conditional on the job still being posted at ``old_version``."""
         now = self.clock()
-        with self._tx() as conn:
-            job = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
-            version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
-            if job is None or job["status"] != Status.posted.value or (version or 1) != old_version:
-                return False
-            conn.execute(
-                insert(drafts_table).values(
-                    job_id=job_id,
-                    draft_version=old_version,
-                    text=job["draft_text"] or "",
-                    meta=job["draft_meta"] or "{}",
-                    document=job["posted_document"],
-                    task=job["posted_task"],
-                    superseded_at=now,
-                    superseded_by=actor,
-                )
+        job = self.store.get_job(job_id, conn=conn)
+        version = conn.execute(select(state_table.c.draft_version).where(state_table.c.job_id == job_id)).scalar()
+        if job is None or job.status != Status.posted or (version or 1) != old_version:
+            return False
+        conn.execute(
+            insert(drafts_table).values(
+                job_id=job_id,
+                draft_version=old_version,
+                text=job.draft_text or "",
+                meta=json.dumps(job.draft_meta, sort_keys=True),
+                document=job.posted_document,
+                task=job.posted_task,
+                superseded_at=now,
+                superseded_by=actor,
             )
-            conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.id == job_id)
-                .values(
-                    draft_text=text,
-                    draft_meta=json.dumps(meta, sort_keys=True),
-                    posted_document=document,
-                    posted_task=task,
-                    posted_at=now,
-                    updated_at=now,
-                )
-            )
-            self._upsert(
-                conn,
-                job_id,
-                draft_version=old_version + 1,
-                current_text=None,
-                edited_by=None,
-                edited_at=None,
-                pending_by=None,
-                pending_until=None,
-            )
-            self.store._audit(conn, actor, "write", "draft", job_id, f"draft regenerated (version {old_version + 1})")
+        )
+        self.store.replace_draft(job_id, text=text, meta=meta, document=document, task=task, conn=conn)
+        self._upsert(
+            conn,
+            job_id,
+            draft_version=old_version + 1,
+            current_text=None,
+            edited_by=None,
+            edited_at=None,
+            pending_by=None,
+            pending_until=None,
+        )
         return True
 
-    def posted_jobs(self, channel: str) -> list[dict[str, Any]]:
-        """id, posted_document, posted_task of every job of ``channel`` still waiting for a decision."""
-        j = jobs_table
-        query = (
-            select(j.c.id, j.c.posted_document, j.c.posted_task)
-            .where(j.c.channel == channel, j.c.status == Status.posted.value)
-            .order_by(j.c.id)
-        )
-        with self._tx() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+
+_reviews: weakref.WeakKeyDictionary[JobStore, ReviewStore] = weakref.WeakKeyDictionary()
+
+
+def review_store(store: JobStore) -> ReviewStore:
+    """The review tables on this job store (created on first use, once per store object)."""
+    found = _reviews.get(store)
+    if found is None:
+        found = _reviews[store] = ReviewStore(store)
+    return found

@@ -17,8 +17,8 @@ from markupsafe import Markup
 
 from rtletter.agent.config import WorklistSettings
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.review.actions import review_store
 from rtletter.agent.review.stats import Dashboard, compute
+from rtletter.agent.review.store import review_store
 from rtletter.agent.worklist.auth import Auth
 from rtletter.agent.worklist.pages import render_page
 from rtletter.agent.worklist.users import UserStore

@@ -2,28 +2,32 @@
 
 URLs carry job ids only (never names, MRNs or dates); filters use opaque owner keys. Every page that shows patient
 data is audited (``JobStore.audit``: who, what, when) and sent with ``Cache-Control: no-store``. No script runs on the
-pages (CSP ``script-src 'none'``); the forms work with plain HTML.
+pages (CSP ``script-src 'none'``); the forms work with plain HTML. The buttons call the sign-off service
+(``rtletter.agent.review.ReviewService``), which audits the actions; a ``ReviewRefused`` is shown on the page (409).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.config import WorklistSettings
-from rtletter.agent.jobs.jobs import Flag, Job, Status
+from rtletter.agent.errors import ReviewRefused
+from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.worklist import views
-from rtletter.agent.worklist.actions import ActionRefused, ReviewActions
 from rtletter.agent.worklist.auth import Auth
 from rtletter.agent.worklist.pages import HERE, SECURITY_HEADERS, render_page
 from rtletter.agent.worklist.users import Session, UserStore
+
+if TYPE_CHECKING:
+    from rtletter.agent.review.service import ReviewService
 
 log = get_logger("rtletter.agent.worklist")
 LIST_LIMIT = 1000
@@ -44,7 +48,7 @@ def build_worklist_router(
     store: JobStore,
     settings: Any = None,
     *,
-    actions: ReviewActions | None = None,
+    review: ReviewService | None = None,
     users: UserStore | None = None,
     channels: Mapping[str, Any] | None = None,
     generator: Any = None,
@@ -52,13 +56,15 @@ def build_worklist_router(
     clock: Callable[[], datetime] = _utcnow,
 ) -> APIRouter:
     """The worklist router. ``settings``: the agent ``Settings`` (its ``worklist`` section and the FHIR base URL for
-    source links); None for the defaults. ``actions``: the review actions the buttons call; None: the agent's own
-    (``default_actions`` on ``channels`` and ``generator``: pass the running worker's so that a regeneration does not
-    load the model twice); a read-only page where there are none (the buttons answer 503)."""
+    source links); None for the defaults. ``review``: the sign-off service the buttons call; None: the agent's own
+    (``build_review_service`` on ``channels`` and ``generator``: pass the running worker's so that a regeneration
+    does not load the model twice); a read-only page where there is none (the buttons answer 503)."""
     config: WorklistSettings = getattr(settings, "worklist", None) or WorklistSettings()
     fhir_base = _fhir_base(settings, config)
-    if actions is None:
-        actions = default_actions(store, settings, channels=channels, generator=generator)
+    if review is None:
+        from rtletter.agent.review.service import build_review_service
+
+        review = build_review_service(store, settings, channels=channels or None, generator=generator)
     if users is None:
         users = UserStore(store)
         users.create_tables()
@@ -167,7 +173,7 @@ def build_worklist_router(
             **_draft_context(store, job, fhir_base, prefix, clock()),
             message=DONE_MESSAGES.get(done),
             error=None,
-            actions=actions is not None,
+            actions=review is not None,
         )
 
     @router.get("/drafts/{job_id}/message", include_in_schema=False)
@@ -191,13 +197,12 @@ def build_worklist_router(
         session = auth.require(request, permission)
         form = await auth.form(request, session)
         job = job_or_404(job_id)
-        if actions is None:
+        if review is None:
             raise HTTPException(503, "review actions are not available on this server")
         try:
             # FHIR transactions and a regeneration (the model) take long: off the event loop.
             done = await run_in_threadpool(run, session, form)
-        except ActionRefused as exc:
-            store.audit(actor(session), "write", "draft", job.key, f"{permission} refused")
+        except ReviewRefused as exc:  # audited by the service
             current = store.get_job(job_id) or job
             context = _draft_context(store, current, fhir_base, prefix, clock())
             if "text" in form:  # keep what the physician typed
@@ -207,17 +212,13 @@ def build_worklist_router(
         return redirect(request, f"{prefix}/drafts/{job_id}?done={done}")
 
     def _text(form: Any) -> str:
-        text = str(form.get("text") or "").replace("\r\n", "\n")
-        if not text.strip():
-            raise ActionRefused("The letter text is empty.")
-        return text
+        return str(form.get("text") or "").replace("\r\n", "\n")
 
     @router.post("/drafts/{job_id}/save", include_in_schema=False)
     async def save(request: Request, job_id: int) -> Response:
         def run(session: Session, form: Any) -> str:
-            assert actions is not None
-            actions.save_edit(job_id, _text(form), session.user)
-            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} edited")
+            assert review is not None
+            review.save_edit(job_id, session.user, _text(form))
             return "saved"
 
         return await act(request, job_id, "edit", run)
@@ -225,17 +226,14 @@ def build_worklist_router(
     @router.post("/drafts/{job_id}/sign", include_in_schema=False)
     async def sign(request: Request, job_id: int) -> Response:
         def run(session: Session, form: Any) -> str:
-            assert actions is not None
-            acknowledged = form.get("acknowledge_course_change") == "yes"
-            findings_ok = form.get("acknowledge_findings") == "yes"
-            actions.sign(
+            assert review is not None
+            review.sign(
                 job_id,
-                _text(form),
                 session.user,
-                acknowledge_course_change=acknowledged,
-                acknowledge_findings=findings_ok,
+                _text(form),
+                acknowledge_course_change=form.get("acknowledge_course_change") == "yes",
+                acknowledge_findings=form.get("acknowledge_findings") == "yes",
             )
-            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} signed")
             return "signed"
 
         return await act(request, job_id, "sign", run)
@@ -243,12 +241,8 @@ def build_worklist_router(
     @router.post("/drafts/{job_id}/reject", include_in_schema=False)
     async def reject(request: Request, job_id: int) -> Response:
         def run(session: Session, form: Any) -> str:
-            assert actions is not None
-            reason = str(form.get("reason") or "").strip()
-            if not reason:
-                raise ActionRefused("A reason is required to reject a draft.")
-            actions.reject(job_id, reason, session.user)
-            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} rejected")
+            assert review is not None
+            review.reject(job_id, session.user, str(form.get("reason") or "").strip())
             return "rejected"
 
         return await act(request, job_id, "reject", run)
@@ -256,24 +250,13 @@ def build_worklist_router(
     @router.post("/drafts/{job_id}/regenerate", include_in_schema=False)
     async def regenerate(request: Request, job_id: int) -> Response:
         def run(session: Session, form: Any) -> str:
-            assert actions is not None
-            actions.regenerate(job_id, session.user)
-            store.audit(actor(session), "write", "draft", job_or_404(job_id).key, f"draft {job_id} regenerate asked")
+            assert review is not None
+            review.regenerate(job_id, session.user)
             return "regenerated"
 
         return await act(request, job_id, "regenerate", run)
 
     return router
-
-
-def default_actions(
-    store: JobStore, settings: Any, *, channels: Mapping[str, Any] | None = None, generator: Any = None
-) -> ReviewActions | None:
-    """The review actions (``rtletter.agent.review``) on the running agent's ``channels`` and ``generator`` where
-    given, else built from ``settings`` at first use. None without settings or channels."""
-    from rtletter.agent.review.actions import build_review_actions
-
-    return build_review_actions(store, settings, channels=channels or None, generator=generator)
 
 
 def _hl7_text(payload: bytes) -> str:

@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from rtletter.agent.jobs.store import JobStore, UTCDateTime
+from rtletter.agent.errors import AgentError
+from rtletter.agent.jobs.schema import UTCDateTime
+from rtletter.agent.jobs.store import JobStore
 
 
 class Role(StrEnum):
@@ -123,7 +125,7 @@ class Session:
     expires_at: datetime
 
 
-class UserError(ValueError):
+class UserError(AgentError):
     """A wrong user name, role or password given by an operator (one line, no secrets)."""
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.job import Job
 from rtletter.mappers.case import Case, format_gy
 from rtletter.mappers.letter import DRUGS, MONTHS, extract_facts
 from rtletter.model.evaluate.facts import FactReport, Finding, canonical, check_draft

@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from rtletter.agent.backfill import Backfill
 from rtletter.agent.cli import app
 from rtletter.agent.config import Settings, load_settings
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_channels, build_worker, open_store
 from rtletter.mappers.case import CourseStatus
 

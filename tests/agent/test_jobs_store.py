@@ -8,8 +8,7 @@ import pytest
 from factories import make_case
 
 from rtletter.agent.errors import JobStoreError
-from rtletter.agent.jobs import Flag, JobStore, Status
-from rtletter.agent.jobs.store import LostClaim
+from rtletter.agent.jobs import Flag, JobStore, LostClaim, Status
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -63,7 +62,7 @@ def test_changed_course_after_draft_is_flagged_not_redrafted(store: JobStore) ->
     _intake(store, [make_case(1, version=1)], "a")
     job = store.claim_job("w1")
     assert job is not None
-    assert store.record_draft(job.id, "w1", "Sehr geehrte ...", {"model": "m"})
+    assert store.transition(job.id, "w1", Status.generated, draft_text="Sehr geehrte ...", draft_meta={"model": "m"})
     outcome = _intake(store, [make_case(1, version=2)], "b")
     assert [o.result for o in outcome] == ["flagged"]
     job = store.get_job(job.id)
@@ -85,8 +84,9 @@ def test_claims_are_exclusive_until_the_lease_runs_out(tmp_path: Path) -> None:
     clock[0] = NOW + timedelta(seconds=61)  # w1 died
     taken = store.claim_job("w2")
     assert taken is not None and taken.id == job.id
-    assert not store.record_draft(job.id, "w1", "late", {})  # the old holder's result is dropped
-    assert store.record_draft(job.id, "w2", "text", {})
+    # the old holder's result is dropped
+    assert not store.transition(job.id, "w1", Status.generated, draft_text="late", draft_meta={})
+    assert store.transition(job.id, "w2", Status.generated, draft_text="text", draft_meta={})
 
 
 def test_lost_intake_claim_raises_and_keeps_no_jobs(store: JobStore) -> None:
@@ -119,7 +119,7 @@ def test_failure_schedules_retry_then_dead_letter(store: JobStore) -> None:
 def test_retry_of_dead_job_resumes_at_its_step(store: JobStore) -> None:
     _intake(store, [make_case(1)], "a")
     job = store.claim_job("w1")
-    assert job is not None and store.record_draft(job.id, "w1", "text", {})
+    assert job is not None and store.transition(job.id, "w1", Status.generated, draft_text="text", draft_meta={})
     job = store.claim_job("w1")
     assert job is not None and store.record_failure("jobs", job.id, "w1", error="x", retry_at=None) == Status.dead
     assert store.retry_job(job.key, "cli:test").status == Status.generated
@@ -128,13 +128,13 @@ def test_retry_of_dead_job_resumes_at_its_step(store: JobStore) -> None:
 def test_cancel_refuses_posted_jobs(store: JobStore) -> None:
     _intake(store, [make_case(1), make_case(2)], "a")
     job = store.claim_job("w1")
-    assert job is not None and store.record_draft(job.id, "w1", "t", {})
+    assert job is not None and store.transition(job.id, "w1", Status.generated, draft_text="t", draft_meta={})
     job = store.claim_job("w1")
     assert job is not None and job.status == Status.context_fetched  # first in, first out: the other case
     assert store.record_failure("jobs", job.id, "w1", error="x", retry_at=datetime.now(UTC) + timedelta(hours=1))
     job = store.claim_job("w1")
     assert job is not None and job.status == Status.generated
-    assert store.record_posted(job.id, "w1", "outbox/x.txt", None)
+    assert store.transition(job.id, "w1", Status.posted, posted_document="outbox/x.txt", posted_task=None)
     with pytest.raises(JobStoreError, match="posted"):
         store.cancel_job(job.id, "cli:test")
     other = next(j for j in store.list_jobs() if j.id != job.id)
@@ -146,7 +146,7 @@ def test_cancel_refuses_posted_jobs(store: JobStore) -> None:
 def test_every_patient_data_access_is_audited(store: JobStore) -> None:
     _intake(store, [make_case(1)], "a")
     job = store.claim_job("w1")
-    assert job is not None and store.record_draft(job.id, "w1", "t", {})
+    assert job is not None and store.transition(job.id, "w1", Status.generated, draft_text="t", draft_meta={})
     rows = store.audit_rows()
     assert [(r["action"], r["entity"]) for r in rows] == [
         ("write", "inbound"),

@@ -16,7 +16,7 @@ from test_mllp_listener import Client, msg
 from rtletter.agent.hl7v2 import listener as listener_module
 from rtletter.agent.hl7v2.framing import START, frame
 from rtletter.agent.hl7v2.listener import Limits, MllpListener
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import configure_logging
 

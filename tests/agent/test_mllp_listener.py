@@ -16,7 +16,7 @@ from rtletter.agent.errors import JobStoreError
 from rtletter.agent.hl7v2.client import Acknowledgement, parse_ack
 from rtletter.agent.hl7v2.framing import MllpDecoder, frame
 from rtletter.agent.hl7v2.listener import MllpListener
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rtletter.agent.jobs.jobs import Status
-from rtletter.agent.jobs.store import InboundRecord, JobStore
+from rtletter.agent.jobs import InboundRecord, JobStore
+from rtletter.agent.jobs.job import Status
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

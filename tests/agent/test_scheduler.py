@@ -32,6 +32,17 @@ from rtletter.agent.scheduler import (
 from rtletter.demo.sandbox import free_port
 
 
+# APScheduler runs its jobs on the wall clock (build_scheduler takes no clock): the tests wait for what the jobs did,
+# bounded, instead of sleeping a fixed time and hoping the machine kept up.
+def _wait(condition: Callable[[], bool], timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
 def test_jobs_coalesce_run_one_at_a_time_with_misfire_grace() -> None:
     settings = SchedulerSettings(poll_interval_s=30, backfill_cron="15 3 * * *", misfire_grace_s=1800)
     scheduler = build_scheduler(settings, poll=lambda: None, backfill=lambda: None, heartbeats=lambda: None)
@@ -66,8 +77,8 @@ def test_the_ehr_follower_has_its_own_job_and_interval_and_runs_now_on_request()
         assert set(jobs) == {POLL_JOB, FOLLOW_JOB}
         assert jobs[FOLLOW_JOB].trigger.interval.total_seconds() == 0.2
         assert jobs[POLL_JOB].trigger.interval.total_seconds() == 3600
-        time.sleep(0.9)
-        assert len(polls) == 1 and len(follows) >= 3  # the follower does not wait for the hourly poll
+        assert _wait(lambda: len(follows) >= 3, timeout_s=10)
+        assert len(polls) == 1  # the follower does not wait for the hourly poll
     finally:
         scheduler.shutdown(wait=True)
 
@@ -76,13 +87,13 @@ def test_the_ehr_follower_has_its_own_job_and_interval_and_runs_now_on_request()
         poll=lambda: None,
         follow=lambda: follows.append(time.monotonic()),
     )
+    started = len(follows)
     slow.start()
     try:
-        time.sleep(0.3)
-        before = len(follows)  # the round at start
+        assert _wait(lambda: len(follows) == started + 1, timeout_s=10)  # the round at start
+        before = len(follows)
         follow_now(slow)  # a Task notification
-        time.sleep(0.5)
-        assert len(follows) == before + 1
+        assert _wait(lambda: len(follows) == before + 1, timeout_s=10)
     finally:
         slow.shutdown(wait=True)
 
@@ -108,7 +119,8 @@ def test_a_slow_poll_never_runs_twice_at_once_and_failures_are_logged_without_da
     configure_logging("INFO", stream=stream)
     scheduler = build_scheduler(SchedulerSettings(poll_interval_s=0.05, backfill_cron=None), poll=slow_poll)
     scheduler.start()
-    time.sleep(1.0)
+    # two runs, and a start refused while the first still ran (slow_poll's 0.35 s is the job's own work)
+    assert _wait(lambda: runs >= 2 and "maximum number of running instances" in stream.getvalue(), timeout_s=10)
     scheduler.shutdown(wait=True)
     assert runs >= 2 and most == 1
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -124,15 +136,6 @@ def _get(url: str) -> httpx.Response | None:
         return httpx.get(url, timeout=2)
     except httpx.HTTPError:
         return None
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 30) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_run_serves_health_ready_and_metrics_while_polling(config_file: Callable[..., Path]) -> None:

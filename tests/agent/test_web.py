@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.agent.web.app import create_app, notification_router

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,19 @@ from rtletter.agent.jobs import worker as worker_module
 from rtletter.agent.metrics import AgentMetrics
 
 LEASE_S = 0.3
+
+
+class Clock:
+    """The store's and the worker's time, moved by the test (a lease runs out without waiting for it)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 class FailingStore(JobStore):
@@ -39,41 +53,43 @@ class FailingStore(JobStore):
         self._maybe_fail("record_cases")
         return super().record_cases(*args, **kwargs)
 
-    def record_draft(self, *args: Any, **kwargs: Any) -> Any:
-        self._maybe_fail("record_draft")
-        return super().record_draft(*args, **kwargs)
-
-    def record_posted(self, *args: Any, **kwargs: Any) -> Any:
-        self._maybe_fail("record_posted")
-        return super().record_posted(*args, **kwargs)
+    def transition(self, row_id: int, worker: str, to: Status, **fields: Any) -> bool:
+        self._maybe_fail(f"transition to {to}")
+        return super().transition(row_id, worker, to, **fields)
 
     def claim_job(self, *args: Any, **kwargs: Any) -> Any:
         self._maybe_fail("claim_job")
         return super().claim_job(*args, **kwargs)
 
 
-def _setup(tmp_path: Path, failing: set[str]) -> tuple[Worker, FileChannel]:
+def _setup(tmp_path: Path, failing: set[str], clock: Clock | None = None) -> tuple[Worker, FileChannel]:
     settings = FileChannelSettings(
         inbox=tmp_path / "in", outbox=tmp_path / "out", quarantine=tmp_path / "q", settle_s=0
     )
     channel = FileChannel(settings)
     (settings.inbox / "one.case.json").write_text(make_case(5).model_dump_json())
-    store = FailingStore(f"sqlite:///{tmp_path / 'jobs.db'}", failing=failing, lease_s=LEASE_S)
+    timed: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    store = FailingStore(f"sqlite:///{tmp_path / 'jobs.db'}", failing=failing, lease_s=LEASE_S, **timed)
     store.create_tables()
     retry = RetryStrategy(max_attempts=3, base_s=0.0, max_s=0.0)
-    worker = Worker(store, {"file": channel}, TemplateGenerator(), retry=retry, metrics=AgentMetrics())
+    worker = Worker(store, {"file": channel}, TemplateGenerator(), retry=retry, metrics=AgentMetrics(), **timed)
     assert worker.poll_channels() == 1
     return worker, channel
 
 
 @pytest.mark.parametrize(
     ("failing", "before"),
-    [("record_cases", None), ("record_draft", Status.context_fetched), ("record_posted", Status.generated)],
+    [
+        ("record_cases", None),
+        ("transition to generated", Status.context_fetched),
+        ("transition to posted", Status.generated),
+    ],
 )
 def test_a_failed_store_write_leaves_the_previous_state_and_the_step_runs_again(
     tmp_path: Path, failing: str, before: Status | None
 ) -> None:
-    worker, channel = _setup(tmp_path, {failing})
+    clock = Clock()
+    worker, channel = _setup(tmp_path, {failing}, clock)
     store = worker.store
     with pytest.raises(JobStoreError):
         worker.drain()
@@ -85,7 +101,9 @@ def test_a_failed_store_write_leaves_the_previous_state_and_the_step_runs_again(
         assert job.status == before and job.attempts == 0 and job.last_error is None
         assert (job.draft_text is None) == (before == Status.context_fetched)
         assert job.posted_document is None
-    time.sleep(LEASE_S + 0.1)  # the claim of the step that could not be recorded runs out
+    result = worker.drain()
+    assert result.steps == 0  # the row is still leased to the claim whose step could not be recorded
+    clock.advance(LEASE_S + 0.1)  # that claim runs out
     result = worker.drain()
     (job,) = store.list_jobs()
     assert job.status == Status.posted and result.posted == 1

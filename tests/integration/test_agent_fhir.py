@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from rtletter.agent.config import load_settings
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.poller import MARK_KEY
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.service import build_worker
 from rtletter.demo.sandbox import free_port
@@ -143,7 +144,8 @@ def test_subscribe_then_notifications_become_exactly_one_draft(
         for resource in (current, current, newer, current, newer):
             assert httpx.put(url, content=json.dumps(resource), headers=headers).status_code == 200
         assert httpx.put(url, content=json.dumps(current)).status_code == 401
-        time.sleep(1.5)  # let the worker take what was stored
+        # The agent runs in its own process (no clock to move): wait until its worker took what was stored.
+        assert wait_for(lambda: store.pending()[0] == 0)
         jobs = store.list_jobs()
         assert len(jobs) == 1 and jobs[0].status == Status.posted
         assert count(client, "DocumentReference") == 1 and count(client, "Task") == 1
@@ -222,6 +224,19 @@ def test_a_sign_off_in_the_ehr_is_followed_at_once_through_the_task_subscription
     assert "Traceback" not in stderr
 
 
+class Clock:
+    """The job store's and the worker's time, moved by the test: a retry's backoff passes without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 def test_fhir_server_down_for_a_while_loses_and_duplicates_nothing(
     fhir_sandbox_factory, example_bundle, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -232,6 +247,8 @@ def test_fhir_server_down_for_a_while_loses_and_duplicates_nothing(
     settings = load_settings(write_config(tmp_path, sandbox.base_url))
     worker = build_worker(settings)
     store = worker.store
+    clock = Clock()
+    store.clock = worker.clock = clock
     assert worker.poll_channels() == 3
     while not store.list_jobs(Status.posted):  # steps until the first draft is on the server
         assert worker.run_one()
@@ -250,7 +267,7 @@ def test_fhir_server_down_for_a_while_loses_and_duplicates_nothing(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(store.list_jobs(Status.posted)) < 4:
         worker.drain()
-        time.sleep(0.1)
+        clock.advance(1.0)  # past the longest backoff (jobs.backoff_max_s 0.5): the waiting retries are due
     jobs = store.list_jobs()
     assert len(jobs) == 4 and {j.status for j in jobs} == {Status.posted}
     with FhirClient(sandbox.base_url) as client:
@@ -286,7 +303,7 @@ def test_the_poll_mark_moves_only_after_the_events_are_stored(
     with pytest.raises(JobStoreError):
         worker.poll_channels()
     assert flaky.get_state("fhir", MARK_KEY) is None
-    time.sleep(1.1)  # a later poll: the server's clock has moved on
+    time.sleep(1.1)  # a later poll: the FHIR server's own clock (its _lastUpdated marks) has to move on
     assert worker.poll_channels() == 1  # delivered again, now stored
     assert flaky.get_state("fhir", MARK_KEY) is not None  # committed once acknowledged, not at the next poll
     assert worker.poll_channels() == 0

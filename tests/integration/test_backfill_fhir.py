@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from rtletter.agent.backfill import Backfill, nightly
 from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_worker
 
 pytestmark = pytest.mark.integration

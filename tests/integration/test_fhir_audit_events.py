@@ -12,7 +12,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 
 from rtletter.agent.config import load_settings
 from rtletter.agent.fhir.client import FhirClient
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_worker
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,7 @@ from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.hl7v2 import ack, framing
 from rtletter.agent.hl7v2.header import read_header
 from rtletter.agent.hl7v2.listener import MllpListener, server_ssl_context
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import Worker

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.demo.synth.generate import SyntheticPatient, generate_cohort
 

@@ -13,9 +13,9 @@ from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
 from rtletter.agent.generators import TemplateGenerator
-from rtletter.agent.jobs.jobs import Flag, Status
+from rtletter.agent.jobs.job import Flag, Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.review import ReviewRefused, ReviewService, review_store, sign
+from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.mappers.fhir_signoff import attachment_text
 
@@ -35,11 +35,11 @@ def channel(fhir_server: str, store: JobStore) -> Iterator[FhirChannel]:
 def test_edit_then_sign_makes_the_document_final_with_the_edited_text(store: JobStore, channel: FhirChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"fhir": channel})
-    service.save_edit(job.id, EDITED, DOCTOR)
+    service.save_edit(job.id, DOCTOR, EDITED)
     assert store.get_job(job.id).status == Status.posted  # an edit changes nothing on the server
     assert read(channel, job.posted_document)["docStatus"] == "preliminary"
 
-    service.sign(job.id, EDITED, DOCTOR)
+    service.sign(job.id, DOCTOR, EDITED)
 
     document = read(channel, job.posted_document)
     assert document["docStatus"] == "final" and document["authenticator"] == {"reference": "Practitioner/dr-rev"}
@@ -63,7 +63,7 @@ def test_edit_then_sign_makes_the_document_final_with_the_edited_text(store: Job
     assert all("Quastenberg" not in r["what"] and "Radiodermatitis" not in r["what"] for r in store.audit_rows())
 
     with pytest.raises(ReviewRefused, match="signed"):
-        service.sign(job.id, EDITED, DOCTOR)  # twice: refused, nothing posted again
+        service.sign(job.id, DOCTOR, EDITED)  # twice: refused, nothing posted again
     assert read(channel, job.posted_document)["meta"]["versionId"] == "2"
 
 
@@ -84,7 +84,7 @@ def test_a_change_made_in_the_ehr_meanwhile_is_not_overwritten(store: JobStore, 
     racing = Racing(channel.client.base_url)
     racing_channel = FhirChannel(racing, store.state("fhir"), writeback=channel.writeback)
     with pytest.raises(ReviewRefused, match="changed in the EHR"):
-        sign(store, job.id, DOCTOR, EDITED, channel=racing_channel)
+        ReviewService(store, {"fhir": racing_channel}).sign(job.id, DOCTOR, EDITED)
     racing.close()
     assert read(channel, job.posted_document) == document  # rolled back as a whole
     assert read(channel, job.posted_task)["status"] == "requested"
@@ -95,8 +95,8 @@ def test_reject_withdraws_the_document_and_rejects_the_task(store: JobStore, cha
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"fhir": channel})
     with pytest.raises(ReviewRefused, match="reason"):
-        service.reject(job.id, "  ", DOCTOR)
-    service.reject(job.id, "Falsche Seite dokumentiert", DOCTOR)
+        service.reject(job.id, DOCTOR, "  ")
+    service.reject(job.id, DOCTOR, "Falsche Seite dokumentiert")
     assert read(channel, job.posted_document)["status"] == "entered-in-error"
     task = read(channel, job.posted_task)
     assert task["status"] == "rejected" and task["statusReason"]["text"] == "Falsche Seite dokumentiert"
@@ -107,7 +107,7 @@ def test_reject_withdraws_the_document_and_rejects_the_task(store: JobStore, cha
 def test_regenerate_posts_a_new_version_that_replaces_the_old(store: JobStore, channel: FhirChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"fhir": channel}, generator=TemplateGenerator())
-    service.save_edit(job.id, EDITED, DOCTOR)
+    service.save_edit(job.id, DOCTOR, EDITED)
     assert service.regenerate(job.id, DOCTOR) == job.id
 
     again = store.get_job(job.id)
@@ -124,7 +124,7 @@ def test_regenerate_posts_a_new_version_that_replaces_the_old(store: JobStore, c
     [old] = review_store(store).drafts(job.id)
     assert old["text"] == DRAFT and old["document"] == job.posted_document
 
-    service.sign(job.id, again.draft_text, DOCTOR)
+    service.sign(job.id, DOCTOR, again.draft_text)
     assert read(channel, again.posted_document)["docStatus"] == "final"
 
 
@@ -141,16 +141,16 @@ def test_course_changed_after_drafting_needs_an_acknowledgement(store: JobStore,
 
     service = ReviewService(store, {"fhir": channel})
     with pytest.raises(ReviewRefused, match="course changed"):
-        service.sign(job.id, DRAFT, DOCTOR)
+        service.sign(job.id, DOCTOR, DRAFT)
     assert read(channel, job.posted_document)["docStatus"] == "preliminary"
-    service.sign(job.id, DRAFT, DOCTOR, acknowledge_course_change=True)
+    service.sign(job.id, DOCTOR, DRAFT, acknowledge_course_change=True)
     assert store.get_job(job.id).status == Status.signed
 
 
 def test_an_account_without_practitioner_cannot_sign_in_the_ehr(store: JobStore, channel: FhirChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     with pytest.raises(ReviewRefused, match="Practitioner"):
-        ReviewService(store, {"fhir": channel}).sign(job.id, DRAFT, User("viewer", None))
+        ReviewService(store, {"fhir": channel}).sign(job.id, User("viewer", None), DRAFT)
     assert store.get_job(job.id).status == Status.posted
 
 

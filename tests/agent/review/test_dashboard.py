@@ -75,10 +75,10 @@ def decided(tmp_path: Path) -> Iterator[JobStore]:
             job = posted_job(store, channel, fhir_case(f"d{week}{i}"), text=LETTER, model=model)
             clock.now += timedelta(hours=2 + week)
             if week == 2 and model == "base+a2":
-                service.reject(job.id, "falsch", DOCTOR)
+                service.reject(job.id, DOCTOR, "falsch")
             else:
                 final = LETTER if model == "base+a1" else LETTER.replace("Grad 1", "Grad 2" + " sehr" * week)
-                service.sign(job.id, final, DOCTOR)
+                service.sign(job.id, DOCTOR, final)
     yield store
     store.dispose()
 

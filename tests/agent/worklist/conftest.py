@@ -43,9 +43,9 @@ def users(store: JobStore) -> UserStore:
 def make_client(store: JobStore, users: UserStore) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
-    def make(*, actions: Any = None, **worklist: Any) -> TestClient:
+    def make(*, review: Any = None, **worklist: Any) -> TestClient:
         settings = Settings(worklist=WorklistSettings(**{"cookie_secure": False, **worklist}))
-        router = build_worklist_router(store, settings, actions=actions, users=users)
+        router = build_worklist_router(store, settings, review=review, users=users)
         app = create_app(store, AgentMetrics(), extra_routers=[router])  # settings=None: only this worklist router
         client = TestClient(app, base_url="http://testserver", follow_redirects=False)
         clients.append(client)

@@ -18,14 +18,14 @@ from worklist_support import csrf_of, login, post_drafts
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, Status
-from rtletter.agent.review.actions import build_review_actions
+from rtletter.agent.review import ReviewService, build_review_service
 
 
-def file_actions(store: JobStore, folder: Path) -> object:
+def file_review(store: JobStore, folder: Path) -> ReviewService | None:
     settings = FileChannelSettings(
         inbox=folder / "inbox", outbox=folder / "outbox", quarantine=folder / "q", settle_s=0
     )
-    return build_review_actions(store, None, channels={"file": FileChannel(settings)})
+    return build_review_service(store, None, channels={"file": FileChannel(settings)})
 
 
 def test_edit_then_sign_on_the_file_channel(
@@ -38,7 +38,7 @@ def test_edit_then_sign_on_the_file_channel(
     caplog.set_level(logging.DEBUG)
     (case,) = post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(actions=file_actions(store, tmp_path))
+    client = make_client(review=file_review(store, tmp_path))
     login(client, "anna")
     page = client.get(f"/worklist/drafts/{job.id}")
     edited = (job.draft_text or "") + "\nNachtrag: Kontrolle in 6 Wochen.\n"
@@ -76,7 +76,7 @@ def test_a_changed_course_needs_the_confirmation_to_sign(
     assert store.claim_inbound("test") is not None
     (outcome,) = store.record_cases(inbound_id, "test", [make_case(0, version=2)], "file")
     assert outcome.result == "flagged"
-    client = make_client(actions=file_actions(store, tmp_path))
+    client = make_client(review=file_review(store, tmp_path))
     login(client, "anna")
     page = client.get(f"/worklist/drafts/{job.id}")
     assert "course changed after drafting" in page.text and 'name="acknowledge_course_change"' in page.text

@@ -11,9 +11,9 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.generators import TemplateGenerator
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.review import ReviewRefused, ReviewService, current_text, review_store
+from rtletter.agent.review import ReviewRefused, ReviewService, build_review_service, review_store
 from rtletter.mappers.fhir_signoff import attachment_text
 
 EDITED = DRAFT + "\nGeändert.\n"
@@ -30,9 +30,9 @@ def channel(tmp_path: Path) -> FileChannel:
 def test_sign_writes_the_signed_text_and_bundle_beside_the_draft(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"file": channel})
-    service.save_edit(job.id, EDITED, DOCTOR)
-    assert current_text(store, job.id) == EDITED
-    service.sign(job.id, EDITED, DOCTOR)
+    service.save_edit(job.id, DOCTOR, EDITED)
+    assert service.current_text(job.id) == EDITED
+    service.sign(job.id, DOCTOR, EDITED)
 
     base = Path(job.posted_document).with_suffix("")
     assert Path(job.posted_document).read_text(encoding="utf-8") == DRAFT  # the draft file stays as it was
@@ -49,7 +49,7 @@ def test_sign_writes_the_signed_text_and_bundle_beside_the_draft(store: JobStore
 
 def test_reject_marks_the_sidecar_and_writes_the_rejection_bundle(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
-    ReviewService(store, {"file": channel}).reject(job.id, "Falscher Patient", DOCTOR)
+    ReviewService(store, {"file": channel}).reject(job.id, DOCTOR, "Falscher Patient")
     base = Path(job.posted_document).with_suffix("")
     assert json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))["status"] == "entered-in-error"
     bundle = json.loads(base.with_name(base.name + ".rejected.bundle.json").read_text(encoding="utf-8"))
@@ -72,23 +72,42 @@ def test_refusals_change_nothing(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"file": channel})
     with pytest.raises(ReviewRefused, match="No such draft"):
-        service.sign(job.id + 99, DRAFT, DOCTOR)
+        service.sign(job.id + 99, DOCTOR, DRAFT)
     with pytest.raises(ReviewRefused, match="empty"):
-        service.save_edit(job.id, "   ", DOCTOR)
+        service.save_edit(job.id, DOCTOR, "   ")
     with pytest.raises(ReviewRefused, match="No model"):
         service.regenerate(job.id, DOCTOR)
     with pytest.raises(ReviewRefused, match="not configured"):
-        ReviewService(store, {}).sign(job.id, DRAFT, DOCTOR)
+        ReviewService(store, {}).sign(job.id, DOCTOR, DRAFT)
     assert store.get_job(job.id).status == Status.posted
-    service.sign(job.id, DRAFT, DOCTOR)
+    service.sign(job.id, DOCTOR, DRAFT)
     for action in (
-        lambda: service.save_edit(job.id, EDITED, DOCTOR),
-        lambda: service.reject(job.id, "x", DOCTOR),
-        lambda: service.sign(job.id, DRAFT, DOCTOR),
+        lambda: service.save_edit(job.id, DOCTOR, EDITED),
+        lambda: service.reject(job.id, DOCTOR, "x"),
+        lambda: service.sign(job.id, DOCTOR, DRAFT),
     ):
         with pytest.raises(ReviewRefused, match="signed"):
             action()
     assert review_store(store).edits(job.id) == []  # signed unedited: no edit recorded
+
+
+def test_each_action_and_each_refusal_is_audited_once_by_the_service(store: JobStore, channel: FileChannel) -> None:
+    job = posted_job(store, channel, fhir_case())
+    service = ReviewService(store, {"file": channel})
+    service.save_edit(job.id, DOCTOR, EDITED)
+    with pytest.raises(ReviewRefused, match="reason"):
+        service.reject(job.id, DOCTOR, " ")
+    service.sign(job.id, DOCTOR, EDITED)
+    with pytest.raises(ReviewRefused, match="signed"):
+        service.sign(job.id, DOCTOR, EDITED)
+    audited = [(r["actor"], r["entity_id"], r["what"]) for r in store.audit_rows() if r["actor"].startswith("user:")]
+    actor, job_id = "user:dr.file", str(job.id)
+    assert audited == [
+        (actor, job_id, "edit saved"),
+        (actor, job_id, "reject refused"),
+        (actor, job_id, "signed via worklist"),
+        (actor, job_id, "sign refused"),
+    ]
 
 
 def test_a_job_not_yet_posted_cannot_be_signed(store: JobStore, channel: FileChannel) -> None:
@@ -99,13 +118,11 @@ def test_a_job_not_yet_posted_cannot_be_signed(store: JobStore, channel: FileCha
     assert store.claim_inbound("w1") is not None
     [outcome] = store.record_cases(inbound_id, "w1", [case], "file")
     with pytest.raises(ReviewRefused, match="context_fetched"):
-        ReviewService(store, {"file": channel}).sign(outcome.job_id, DRAFT, DOCTOR)
+        ReviewService(store, {"file": channel}).sign(outcome.job_id, DOCTOR, DRAFT)
 
 
-def test_the_worklist_hook_builds_actions_from_settings(store: JobStore, tmp_path: Path) -> None:
+def test_the_worklist_hook_builds_the_service_from_settings(store: JobStore, tmp_path: Path) -> None:
     from rtletter.agent.config import load_settings
-    from rtletter.agent.review.actions import build_review_actions
-    from rtletter.agent.worklist.actions import ActionRefused
 
     config = tmp_path / "agent.yaml"
     out = tmp_path / "out"
@@ -114,14 +131,14 @@ def test_the_worklist_hook_builds_actions_from_settings(store: JobStore, tmp_pat
         f"    quarantine: {tmp_path / 'q'}\n    settle_s: 0\n"
     )
     settings = load_settings(config)
-    actions = build_review_actions(store, settings)
-    assert actions is not None and build_review_actions(store, None) is None
+    service = build_review_service(store, settings)
+    assert service is not None and build_review_service(store, None) is None
     channel = FileChannel(settings.channels.file)
     job = posted_job(store, channel, fhir_case())
-    with pytest.raises(ActionRefused, match="reason"):
-        actions.reject(job.id, "", DOCTOR)
-    assert actions.regenerate(job.id, DOCTOR) == job.id  # the template generator of the settings, built lazily
-    actions.sign(job.id, "Signiert.", DOCTOR)
+    with pytest.raises(ReviewRefused, match="reason"):
+        service.reject(job.id, DOCTOR, "")
+    assert service.regenerate(job.id, DOCTOR) == job.id  # the template generator of the settings, built lazily
+    service.sign(job.id, DOCTOR, "Signiert.")
     assert store.get_job(job.id).status == Status.signed
 
 
@@ -131,13 +148,13 @@ def test_one_decision_at_a_time_and_a_dead_holders_lease_runs_out(store: JobStor
     assert reviews.claim(job.id, "user:a")
     assert not reviews.claim(job.id, "user:b")
     with pytest.raises(ReviewRefused, match="Someone else"):
-        ReviewService(store, {"file": channel}).sign(job.id, DRAFT, User("b"))
+        ReviewService(store, {"file": channel}).sign(job.id, User("b"), DRAFT)
     draft_file = Path(job.posted_document)
     assert not draft_file.with_name(draft_file.stem + ".signed.txt").exists()  # nothing written by the refused one
     assert reviews.claim(job.id, "user:a", lease_s=-1)  # a holder that died: its lease is over
     assert reviews.claim(job.id, "user:b")
     reviews.release(job.id, "user:b")
-    ReviewService(store, {"file": channel}).sign(job.id, DRAFT, User("c"))
+    ReviewService(store, {"file": channel}).sign(job.id, User("c"), DRAFT)
     assert not reviews.claim(job.id, "user:d")  # signed: nothing left to claim
 
 
@@ -158,10 +175,10 @@ def test_signing_a_contradicted_statement_needs_an_acknowledgement_that_is_audit
     job = posted_job(store, channel, case, text=right)
     service = ReviewService(store, {"file": channel})
     with pytest.raises(ReviewRefused, match="contradicting the source"):
-        service.sign(job.id, wrong, DOCTOR)
+        service.sign(job.id, DOCTOR, wrong)
     assert store.get_job(job.id).status == Status.posted
     assert not [r for r in store.audit_rows() if r["action"] == "acknowledge"]
-    service.sign(job.id, wrong, DOCTOR, acknowledge_findings=True)
+    service.sign(job.id, DOCTOR, wrong, acknowledge_findings=True)
     assert store.get_job(job.id).status == Status.signed
     (row,) = [r for r in store.audit_rows() if r["action"] == "acknowledge"]
     assert row["actor"] == "user:dr.file" and "1 contradicted fact-check finding" in row["what"]
@@ -169,6 +186,6 @@ def test_signing_a_contradicted_statement_needs_an_acknowledgement_that_is_audit
 
 def test_a_correct_letter_signs_without_acknowledgement(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
-    ReviewService(store, {"file": channel}).sign(job.id, DRAFT, DOCTOR)
+    ReviewService(store, {"file": channel}).sign(job.id, DOCTOR, DRAFT)
     assert store.get_job(job.id).status == Status.signed
     assert not [r for r in store.audit_rows() if r["action"] == "acknowledge"]

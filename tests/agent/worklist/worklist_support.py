@@ -16,7 +16,7 @@ from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import JobStore, RetryStrategy, Worker
 from rtletter.agent.metrics import AgentMetrics
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))  # factories.py: synthetic patients with known PHI
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/agent/factories.py: synthetic patients with known PHI
 
 from factories import make_case  # noqa: E402
 

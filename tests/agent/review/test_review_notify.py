@@ -17,7 +17,7 @@ from review_helpers import DRAFT, ehr_signs, fhir_case, posted_job, read
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import review_store
 from rtletter.agent.review.follow import EhrFollower

@@ -1,4 +1,4 @@
-"""What the job store holds: a frozen ``Job`` and the ``Status`` it moves through.
+"""What the job store holds: the frozen ``Job`` and ``StoredInbound`` records and the ``Status`` they move through.
 
 A job is one course's letter (idempotency key ``source:course id`` = ``Case.case_id``). Its status is the last step
 that completed, so that a worker that crashed resumes at the next one::
@@ -98,6 +98,7 @@ class Job:
     flags: frozenset[Flag]
     created_at: datetime
     updated_at: datetime
+    posted_at: datetime | None = None  # when the current draft was posted (a regeneration posts again)
 
     @property
     def next_step(self) -> str | None:

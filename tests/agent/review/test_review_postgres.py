@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 
@@ -55,14 +55,14 @@ def test_two_physicians_signing_at_once_give_one_signature(pg_store: JobStore, t
     )
     job = posted_job(pg_store, channel, fhir_case())
     service = ReviewService(pg_store, {"file": channel})
-    service.save_edit(job.id, DRAFT + "x", User("a"))
+    service.save_edit(job.id, User("a"), DRAFT + "x")
     start = threading.Barrier(2)
     outcomes: list[str] = []
 
     def sign(name: str) -> None:
         start.wait()
         try:
-            service.sign(job.id, DRAFT + name, User(name))
+            service.sign(job.id, User(name), DRAFT + name)
             outcomes.append("signed")
         except ReviewRefused:
             outcomes.append("refused")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rtletter.agent.channels.base import Draft
-from rtletter.agent.jobs.jobs import Job
+from rtletter.agent.jobs.job import Job, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.mappers.case import Case, Course, CourseStatus, Patient, Physician
 
@@ -45,11 +45,11 @@ def posted_job(store: JobStore, channel: object, case: Case, text: str = DRAFT, 
     job = store.claim_job("w1")
     assert job is not None and job.id == outcome.job_id
     meta = {"model": model, "language": "de", "generated_at": DRAFTED.isoformat()}
-    assert store.record_draft(job.id, "w1", text, meta)
+    assert store.transition(job.id, "w1", Status.generated, draft_text=text, draft_meta=meta)
     assert store.claim_job("w1") is not None
     draft = Draft(case.case_id, text, "de", model.split("+")[0], 10, 20, DRAFTED)
     posted = channel.post_draft(case, draft)  # type: ignore[attr-defined]
-    assert store.record_posted(job.id, "w1", posted.document, posted.task)
+    assert store.transition(job.id, "w1", Status.posted, posted_document=posted.document, posted_task=posted.task)
     return store.get_job(job.id)  # type: ignore[return-value]
 
 

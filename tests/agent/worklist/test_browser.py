@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 # The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).
 LOADED_FROM = "2000-01-01T00:00:00Z"
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 PATIENTS = 4
@@ -165,8 +165,13 @@ def test_physician_edits_and_signs_and_the_fhir_server_has_the_final_letter(page
     assert document["authenticator"]["reference"] == "Practitioner/anna"
     task = fhir_read(agent, job.posted_task)
     assert task["status"] == "completed"
-    what = [(r["actor"], r["what"]) for r in agent.store.audit_rows(limit=10_000)]
-    assert ("web:anna", f"draft {job.id} signed") in what
+    what = [(r["actor"], r["what"], r["entity_id"]) for r in agent.store.audit_rows(limit=10_000)]
+    mine = [w for w in what if w[0].startswith("user:") and w[2] == str(job.id)]
+    assert mine == [  # each action audited once, by the sign-off service
+        ("user:anna", "edit saved", str(job.id)),
+        ("user:anna", "signed via worklist", str(job.id)),
+    ]
+    what = [(actor, text) for actor, text, _ in what]
     assert ("web:anna", f"draft {job.id} viewed in the worklist") in what
     page.click("a.nav[href='/worklist/dashboard']")  # the feedback dashboard now counts the signed letter
     page.wait_for_url(f"{agent.url}/dashboard")

@@ -18,7 +18,7 @@ from rtletter.agent.worklist.users import UserStore
 
 
 class MustNotRun:
-    """Fault injection: review actions that fail the test if a refused request reaches them."""
+    """Fault injection: a review service that fails the test if a refused request reaches it."""
 
     def __getattr__(self, name: str) -> Any:
         def called(*args: Any, **kwargs: Any) -> None:
@@ -134,7 +134,7 @@ def test_draft_page_shows_letter_facts_and_model(
 ) -> None:
     (case,) = post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(fhir_base_url="http://fhir.example/fhir", actions=MustNotRun())
+    client = make_client(fhir_base_url="http://fhir.example/fhir", review=MustNotRun())
     login(client, "anna")
     page = client.get(f"/worklist/drafts/{job.id}")
     assert page.status_code == 200
@@ -156,7 +156,7 @@ def test_post_without_csrf_token_is_refused(
 ) -> None:
     post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(actions=MustNotRun())
+    client = make_client(review=MustNotRun())
     login(client, "anna")
     data = {"text": "Sehr geehrte Frau Kollegin,", "reason": "wrong course"}
     assert client.post(f"/worklist/drafts/{job.id}/{action}", data=data).status_code == 403
@@ -175,7 +175,7 @@ def test_post_without_a_session_is_refused(
 ) -> None:
     post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(actions=MustNotRun())
+    client = make_client(review=MustNotRun())
     assert client.post(f"/worklist/drafts/{job.id}/sign", data={"text": "x", "csrf_token": "x"}).status_code == 403
 
 
@@ -184,7 +184,7 @@ def test_viewer_cannot_sign_reject_or_edit(
 ) -> None:
     post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(actions=MustNotRun())
+    client = make_client(review=MustNotRun())
     login(client, "victor")
     page = client.get(f"/worklist/drafts/{job.id}")
     assert page.status_code == 200 and "readonly" in page.text
@@ -227,7 +227,7 @@ def test_proxy_mode_trusts_the_header_only_from_the_proxy(
 ) -> None:
     post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
-    client = make_client(auth="proxy", proxy_hosts=("testclient",), actions=MustNotRun())
+    client = make_client(auth="proxy", proxy_hosts=("testclient",), review=MustNotRun())
     page = client.get(f"/worklist/drafts/{job.id}", headers={"X-Forwarded-User": "anna"})
     assert page.status_code == 200 and "Sign letter" in page.text  # role from anna's account
     unknown = client.get(f"/worklist/drafts/{job.id}", headers={"X-Forwarded-User": "someone"})

@@ -12,7 +12,7 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.config import MllpChannelSettings, MllpOutbound
 from rtletter.agent.hl7v2.listener import MllpListener
-from rtletter.agent.jobs.jobs import Status
+from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.mappers.v2_segments import document_from_v2
@@ -36,7 +36,7 @@ def test_sign_sends_mdm_au_with_the_signed_text(store: JobStore, receiver: tuple
     channel = MllpChannel(MllpChannelSettings(port=1, outbound=outbound), store)
     job = posted_job(store, channel, fhir_case())
     final = DRAFT + "Unterschrieben.\n"
-    ReviewService(store, {"mllp": channel}).sign(job.id, final, DOCTOR)
+    ReviewService(store, {"mllp": channel}).sign(job.id, DOCTOR, final)
 
     draft_msg, signed_msg = [document_from_v2(i.payload) for i in their_store.list_inbound()]
     assert draft_msg is not None and signed_msg is not None
@@ -56,7 +56,7 @@ def test_receiver_down_refuses_and_keeps_the_draft_open(store: JobStore, tmp_pat
         channel = MllpChannel(MllpChannelSettings(port=1, outbound=outbound), store)
         job = posted_job(store, channel, fhir_case())
     with pytest.raises(ReviewRefused, match="did not take it"):
-        ReviewService(store, {"mllp": channel}).sign(job.id, DRAFT, DOCTOR)
+        ReviewService(store, {"mllp": channel}).sign(job.id, DOCTOR, DRAFT)
     assert store.get_job(job.id).status == Status.posted
 
 
@@ -65,7 +65,7 @@ def test_reject_sends_a_cancel_notification(store: JobStore, receiver: tuple[Mll
     outbound = MllpOutbound(host="127.0.0.1", port=listener.port, timeout_s=10)
     channel = MllpChannel(MllpChannelSettings(port=1, outbound=outbound), store)
     job = posted_job(store, channel, fhir_case())
-    ReviewService(store, {"mllp": channel}).reject(job.id, "Falscher Zuweiser", DOCTOR)
+    ReviewService(store, {"mllp": channel}).reject(job.id, DOCTOR, "Falscher Zuweiser")
 
     draft, cancel = their_store.list_inbound()
     assert b"MDM^T11^MDM_T01" in cancel.payload and b"Falscher Zuweiser" not in cancel.payload

@@ -31,10 +31,10 @@ def signed_store(tmp_path: Path) -> tuple[JobStore, list[str]]:
     for i in range(12):
         job = posted_job(store, channel, fhir_case(f"fb{i:02d}"))
         if i % 4 == 3:
-            service.reject(job.id, "nein", DOCTOR)
+            service.reject(job.id, DOCTOR, "nein")
             continue
         final = DRAFT + f"\nKorrektur {i}.\n"
-        service.sign(job.id, final, DOCTOR)
+        service.sign(job.id, DOCTOR, final)
         finals.append(final)
     yield store, finals
     store.dispose()
