@@ -51,7 +51,7 @@ class CrashingChannel(FileChannel):
         return posted
 
 
-class CrashingGenerator(TemplateBackend):
+class CrashingBackend(TemplateBackend):
     point = ""
 
     def generate(self, conversations: Any, *, max_new_tokens: int = 1024) -> Any:
@@ -68,7 +68,7 @@ def main(config: str, point: str) -> int:
     configure_logging("INFO")
     assert settings.channels.file is not None
     channel = CrashingChannel(settings.channels.file)
-    generator = CrashingGenerator()
+    generator = CrashingBackend()
     channel.point = generator.point = point
     worker = Worker(
         open_store(settings),

@@ -232,7 +232,7 @@ def test_inbound_protocol_extension_is_optional() -> None:
     assert not isinstance(Minimal(), Acknowledges) and not isinstance(Minimal(), Quarantines)
 
 
-class CountingGenerator(TemplateBackend):
+class CountingBackend(TemplateBackend):
     """The template backend, recording how many conversations each generate() call drafted."""
 
     def __init__(self) -> None:
@@ -248,7 +248,7 @@ def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Se
     cases = _drop(settings, 5)
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
-    generator = CountingGenerator()
+    generator = CountingBackend()
     channel = FileChannel(settings.channels.file)
     worker = Worker(store, {"file": channel}, generator, metrics=AgentMetrics(), batch_size=2)
     worker.poll_channels()
@@ -260,7 +260,7 @@ def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Se
     )
 
 
-class EchoingGenerator(TemplateBackend):
+class EchoingBackend(TemplateBackend):
     """Fault injection: a backend that returns (part of) its prompt, as a broken model or server does."""
 
     def __init__(self, tail: str) -> None:
@@ -289,7 +289,7 @@ def test_a_draft_with_prompt_text_fails_its_job_and_is_never_posted(settings: Se
     channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
-    worker = Worker(store, {"file": channel}, EchoingGenerator(tail), retry=RetryStrategy(5, 0, 0))
+    worker = Worker(store, {"file": channel}, EchoingBackend(tail), retry=RetryStrategy(5, 0, 0))
     worker.poll_channels()
     result = worker.drain()
     (job,) = store.list_jobs()
