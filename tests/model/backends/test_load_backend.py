@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rtletter.model import OpenAIBackend, RecipeConfigError, TemplateBackend, load_backend
+from rtletter.model import LocalBackend, OpenAIBackend, RecipeConfigError, TemplateBackend, load_backend
 
 
 def test_template_kind_needs_nothing_and_takes_a_site_folder(tmp_path: Path) -> None:
@@ -21,6 +21,11 @@ def test_openai_kind_posts_to_the_server_with_the_given_name_and_concurrency() -
     with backend:
         assert backend.url == "http://127.0.0.1:8000/v1/chat/completions"
         assert (backend.model_name, backend.concurrency, backend.retries) == ("letters", 3, 3)
+
+
+def test_local_kind_loads_the_base_with_its_adapter(micro_base: Path, micro_adapter: Path) -> None:
+    backend = load_backend("local", base_dir=micro_base, adapter_dir=micro_adapter)
+    assert isinstance(backend, LocalBackend) and backend.model_name.startswith("base+letters@")
 
 
 @pytest.mark.parametrize(
