@@ -301,7 +301,7 @@ class ModelSettings(_Section):
 
     def adapter_rank(self) -> int:
         """The LoRA rank of ``adapter_dir`` (``r`` in its ``adapter_config.json``, or a higher per-module rank)."""
-        from rtletter.model.generate import adapter_rank  # plain JSON reading: no torch
+        from rtletter.model import adapter_rank  # plain JSON reading: no torch
 
         if self.adapter_dir is None or not self.adapter_dir.is_dir():
             raise ValueError(f"adapter folder {self.adapter_dir} does not exist")

@@ -1,6 +1,6 @@
 """``rtletter run``: build everything from the settings, then poll and work until stopped (or once).
 
-The entry point builds the settings, the store, the channels and the generator in dependency order and passes them
+The entry point builds the settings, the store, the channels and the letter backend in dependency order and passes them
 down; nothing here is created at import time.
 """
 
@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rtletter.agent.channels.base import Channel
-from rtletter.agent.config import Settings
+from rtletter.agent.config import ModelSettings, Settings
 from rtletter.agent.errors import ConfigError
-from rtletter.agent.generators import build_generator
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import DrainResult, Worker
 from rtletter.agent.logging import configure_logging, get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.agent.review.follow import FollowResult, ehr_follower, run_once
+from rtletter.model import Backend, load_backend
 
 log = get_logger("rtletter.agent.service")
 
@@ -54,12 +54,31 @@ def build_channels(settings: Settings, store: JobStore) -> dict[str, Channel]:
     return channels
 
 
+def build_backend(settings: ModelSettings) -> Backend:
+    """The letter backend the ``model`` settings ask for (``rtletter.model.backends``). Heavy imports (torch) happen
+    only for the local backend.
+
+    Raises:
+        ModelLoadError: local: the model or adapter folder cannot be loaded.
+    """
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return load_backend(
+        settings.backend,
+        base_dir=settings.base_dir,
+        adapter_dir=settings.adapter_dir,
+        base_url=str(settings.base_url) if settings.base_url else None,
+        model_name=settings.model_name,
+        api_key=key,
+        concurrency=settings.concurrency,
+    )
+
+
 def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> Worker:
     store = open_store(settings)
     return Worker(
         store,
         build_channels(settings, store),
-        build_generator(settings.model),
+        build_backend(settings.model),
         retry=RetryStrategy(settings.jobs.max_attempts, settings.jobs.backoff_base_s, settings.jobs.backoff_max_s),
         metrics=metrics,
         max_prompt_tokens=settings.model.max_prompt_tokens,

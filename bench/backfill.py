@@ -7,9 +7,9 @@ The server is a stand-in for vLLM on 127.0.0.1: an OpenAI-compatible ``/v1/chat/
 request after a fixed latency per prompt token (prefill) and per generated token (decode), whatever else is in
 flight, as continuous batching does while a GPU's batch is far from full; ``--server-slots`` caps how many sequences
 it decodes at once (vLLM's ``--max-num-seqs``), later ones queue. So the figures show what the client contributes:
-whether ``OpenAIGenerator`` really keeps N requests in flight and what its own overhead costs. Prompts are real
+whether ``OpenAIBackend`` really keeps N requests in flight and what its own overhead costs. Prompts are real
 (synthetic cases through ``build_messages``). Each row drafts ``--waves`` x concurrency letters through
-``OpenAIGenerator.generate`` in one call, as the agent's worker does with a batch; letters/hour = letters / wall time.
+``OpenAIBackend.generate`` in one call, as the agent's worker does with a batch; letters/hour = letters / wall time.
 The ideal is concurrency x 3600 / (seconds per letter); the ratio measured / ideal is printed beside it.
 """
 
@@ -111,7 +111,7 @@ def conversations(count: int) -> list[list[dict[str, str]]]:
 
 def run(per_token_s: float, letter_tokens: int, waves: int, slots: int,
         levels: Sequence[int] = CONCURRENCY) -> list[dict[str, Any]]:  # fmt: skip
-    from rtletter.model.backends.openai_http import OpenAIGenerator
+    from rtletter.model import OpenAIBackend
 
     prompts = conversations(max(levels) * waves)
     rows = []
@@ -119,7 +119,7 @@ def run(per_token_s: float, letter_tokens: int, waves: int, slots: int,
         for concurrency in levels:
             batch = prompts[: concurrency * waves]
             handler.peak_in_flight = 0
-            with OpenAIGenerator(url, "rtletter-letters", concurrency=concurrency, retries=0) as generator:
+            with OpenAIBackend(url, "rtletter-letters", concurrency=concurrency, retries=0) as generator:
                 started = time.perf_counter()
                 drafts = generator.generate(batch, max_new_tokens=1024)
                 seconds = time.perf_counter() - started

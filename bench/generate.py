@@ -5,7 +5,7 @@ speed-up (batch 1 vs batch 8), side by side in one run.
     .venv/bin/python bench/generate.py --base DIR --adapter DIR
     .venv/bin/python bench/generate.py --quick                  # micro base, few tokens: the test that keeps it alive
 
-Every row drafts the same prompts (synthetic cases, German) through ``LocalGenerator`` with stopping switched off,
+Every row drafts the same prompts (synthetic cases, German) through ``LocalBackend`` with stopping switched off,
 so each row generates exactly ``--new-tokens`` tokens per prompt; tokens/s = generated tokens / wall time. Without
 ``--adapter`` a LoRA adapter with random (non-zero) weights on all linear layers is made: speed does not depend on
 the values. Rows alternate over ``--repeats`` rounds and the median is kept, so that load from other processes hits
@@ -53,9 +53,9 @@ def _random_adapter(base: Path, folder: Path) -> Path:
 
 
 def _generator(base: Path, adapter: Path | None, *, quantization: str | None, merge: bool, batch: int) -> Any:
-    from rtletter.model.generate import load_generator
+    from rtletter.model import load_local_backend
 
-    generator: Any = load_generator(
+    generator: Any = load_local_backend(
         base, adapter, quantization=quantization, merge=merge, device="cpu", batch_size=batch
     )
     generator.stop_ids = []  # fixed-length outputs: every row generates the same number of tokens

@@ -268,7 +268,7 @@ def build_base(
         ``out``.
 
     Raises:
-        ConfigError: bad config.
+        RecipeConfigError: bad config.
     """
     if is_complete(out) and not force:
         return out

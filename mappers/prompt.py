@@ -56,15 +56,6 @@ LLAMA3_CHAT_TEMPLATE = (
     " + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
-# The same rendering with the assistant turn marked by transformers' {% generation %} tags, so that
-# ``apply_chat_template(..., return_assistant_tokens_mask=True)`` finds the letter tokens for the loss.
-LLAMA3_TRAINING_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
-    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}"
-    "{% endgeneration %}{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
 LLAMA3_BOS = "<|begin_of_text|>"
 
 # What is dropped first when the prompt is over budget; everything else is never dropped.

@@ -8,7 +8,7 @@ copied (they are data, and may hold anything).
 
 As in ``rtletter.mappers.prompt``, formatting happens here (doses "50,4 Gy", dates "08.04.2026", German terms) and
 the wording lives in Jinja templates, ``letter.de.j2`` and ``letter.en.j2``; a site overrides them by passing
-``template_dir`` holding files of the same names, exactly as for the prompt templates (``TemplateGenerator`` takes
+``template_dir`` holding files of the same names, exactly as for the prompt templates (``TemplateBackend`` takes
 the folder as ``template_dir``). Pure: no I/O beyond reading the templates.
 """
 

@@ -89,24 +89,28 @@ def generate_command(
 ) -> None:
     """Map a case file, build the prompt and draft the letter."""
     from rtletter.mappers.errors import MappingError
-    from rtletter.model.generate import adapter_base, draft_file, load_generator, load_openai_generator, write_drafts
+    from rtletter.model.backends import Backend, OpenAIBackend, load_local_backend
+    from rtletter.model.backends.adapters import adapter_base
+    from rtletter.model.drafts import draft_file, write_drafts
 
     if not file.is_file():
         _fail(f"cannot read {file}: no such file")
     try:
         count_tokens = None
+        backend: Backend
         if server is not None:
             if not model:
                 _fail("--server needs --model (the served model or adapter name)")
-            generator = load_openai_generator(server, model)
+            backend = OpenAIBackend(server, model)
         else:
             if base is None and adapter is None:
                 _fail("give --base, --adapter or --server")
             base_dir = base or adapter_base(adapter)  # type: ignore[arg-type]
-            generator = load_generator(base_dir, adapter, quantization=quantization, merge=merge)
-            tokenizer = generator.tokenizer  # type: ignore[attr-defined]
+            local = load_local_backend(base_dir, adapter, quantization=quantization, merge=merge)
+            tokenizer = local.tokenizer
             count_tokens = lambda text: len(tokenizer.encode(text, add_special_tokens=False))  # noqa: E731
-        drafts = draft_file(file, generator, count_tokens=count_tokens, max_new_tokens=max_new_tokens)
+            backend = local
+        drafts = draft_file(file, backend, count_tokens=count_tokens, max_new_tokens=max_new_tokens)
     except (ModelError, MappingError) as exc:
         _fail(str(exc))
     if out is not None:

@@ -3,11 +3,16 @@
 Hierarchy::
 
     ModelError
-     ├── ConfigError        a config file or override is unreadable or names an unknown key
+     ├── RecipeConfigError  a recipe's config file, override or argument is unreadable, unknown or out of range
      ├── ModelLoadError     a base model, tokenizer or adapter folder is missing or unusable
      ├── DatasetError       a dataset folder or JSONL record is missing or malformed
-     └── BackendError       a generation backend failed (HTTP status, connection, bad answer)
-          └── BackendTimeout  ...after every retry timed out
+     ├── BackendError       a generation backend failed (HTTP status, connection, bad answer, a conversation
+     │    │                 the template backend cannot write from)
+     │    └── BackendTimeout  ...after every retry timed out
+     └── EvaluationError    drafts, data or ratings given to the evaluation are missing or malformed
+                            (``rtletter.model.evaluate.scores``)
+
+The agent's settings have their own ``rtletter.agent.errors.ConfigError``; this package never imports the agent.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ class ModelError(Exception):
     """Root of every error raised by ``rtletter.model``."""
 
 
-class ConfigError(ModelError):
+class RecipeConfigError(ModelError):
     pass
 
 

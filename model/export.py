@@ -38,8 +38,8 @@ def export_merged(adapter: Path, out: Path, *, base: Path | None = None, dtype: 
     Raises:
         ModelLoadError: a folder is missing or the adapter does not fit the base.
     """
+    from rtletter.model.backends.adapters import adapter_base, adapter_rank, adapter_version, apply_adapter
     from rtletter.model.components.loading import load_causal_lm, load_tokenizer
-    from rtletter.model.generate import adapter_base, adapter_rank, adapter_version, apply_adapter
 
     adapter, out = Path(adapter), Path(out)
     base = Path(base) if base is not None else adapter_base(adapter)

@@ -203,13 +203,13 @@ class FinetuneRecipe:
     def _training_arguments(self) -> Any:
         from transformers import TrainingArguments
 
-        from rtletter.model.errors import ConfigError
+        from rtletter.model.errors import RecipeConfigError
 
         cfg = self.config
         has_eval = bool(self.eval_set)
         keep_best = cfg.keep_best and has_eval
         if keep_best and cfg.save_steps % cfg.eval_steps:  # the best is chosen among checkpoints saved at eval steps
-            raise ConfigError(
+            raise RecipeConfigError(
                 f"save_steps ({cfg.save_steps}) must be a multiple of eval_steps ({cfg.eval_steps}) with keep_best"
             )
         optimizer = cfg.optimizer or ("paged_adamw_8bit" if self.on_gpu else "adamw_torch")
@@ -363,18 +363,18 @@ def finetune(
         The run card.
 
     Raises:
-        ConfigError, DatasetError, ModelLoadError: bad config, dataset or base folder.
+        RecipeConfigError, DatasetError, ModelLoadError: bad config, dataset or base folder.
     """
-    from rtletter.model.errors import ConfigError
+    from rtletter.model.errors import RecipeConfigError
 
     config = load_config(FinetuneConfig, config_path, overrides)
     if method is not None:
         if method not in ("qlora", "lora"):
-            raise ConfigError(f"--method must be qlora or lora, not {method!r}")
+            raise RecipeConfigError(f"--method must be qlora or lora, not {method!r}")
         if method != config.method:
             config.quantization = "nf4" if method == "qlora" else "none"
     if not math.isfinite(config.lr) or config.lr <= 0:
-        raise ConfigError("lr must be a positive number")
+        raise RecipeConfigError("lr must be a positive number")
     recipe = FinetuneRecipe(config, base, data, out, resume=resume, callbacks=callbacks)
     recipe.setup()
     recipe.train()

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from rtletter.model.generator import Generation
+from rtletter.model.backends.base import Generation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -51,16 +51,16 @@ class ModelServer:
         device: str | None = None,
         max_tokens: int = 1024,
     ) -> None:
-        from rtletter.model.backends.local import LocalGenerator
+        from rtletter.model.backends.adapters import apply_adapter
+        from rtletter.model.backends.local import LocalBackend
         from rtletter.model.components.loading import load_causal_lm, load_tokenizer
-        from rtletter.model.generate import apply_adapter
 
         self.base_name = name or Path(base).name
         self.adapter_names = list(adapters)
         self.max_tokens = max_tokens
         tokenizer = load_tokenizer(Path(base))
         model = load_causal_lm(Path(base), quantization=quantization, device=device)
-        # The folder's decoding default, as load_generator applies it: the server drafts what the local backend does.
+        # The folder's decoding default, as load_local_backend applies it: the server drafts as the local backend does.
         repetition_penalty = float(getattr(model.generation_config, "repetition_penalty", None) or 1.0)
         for index, (adapter_name, folder) in enumerate(adapters.items()):
             if index == 0:
@@ -68,7 +68,7 @@ class ModelServer:
             else:
                 model.load_adapter(str(folder), adapter_name=adapter_name, is_trainable=False)
         self.model = model
-        self.generator = LocalGenerator(
+        self.generator = LocalBackend(
             model, tokenizer, model_name=self.base_name, batch_size=1, repetition_penalty=repetition_penalty
         )
         self.lock = threading.Lock()
@@ -130,17 +130,17 @@ def parse_adapters(items: list[str]) -> dict[str, Path]:
     """``name=DIR`` options to a mapping.
 
     Raises:
-        ConfigError: an item lacks ``=`` or repeats a name.
+        RecipeConfigError: an item lacks ``=`` or repeats a name.
     """
-    from rtletter.model.errors import ConfigError
+    from rtletter.model.errors import RecipeConfigError
 
     adapters: dict[str, Path] = {}
     for item in items:
         name, sep, folder = item.partition("=")
         if not sep or not name or not folder:
-            raise ConfigError(f"--adapter {item!r} must look like name=DIR")
+            raise RecipeConfigError(f"--adapter {item!r} must look like name=DIR")
         if name in adapters:
-            raise ConfigError(f"--adapter name {name!r} given twice")
+            raise RecipeConfigError(f"--adapter name {name!r} given twice")
         adapters[name] = Path(folder)
     return adapters
 
@@ -149,18 +149,18 @@ def check_ranks(adapters: dict[str, Path], max_lora_rank: int | None) -> None:
     """Refuse adapters above ``max_lora_rank`` before minutes of loading, as vLLM would.
 
     Raises:
-        ConfigError: an adapter's LoRA rank is higher than ``max_lora_rank``.
+        RecipeConfigError: an adapter's LoRA rank is higher than ``max_lora_rank``.
         ModelLoadError: an adapter folder has no readable rank.
     """
-    from rtletter.model.errors import ConfigError
-    from rtletter.model.generate import adapter_rank
+    from rtletter.model.backends.adapters import adapter_rank
+    from rtletter.model.errors import RecipeConfigError
 
     if max_lora_rank is None:
         return
     for name, folder in adapters.items():
         rank = adapter_rank(folder)
         if rank > max_lora_rank:
-            raise ConfigError(
+            raise RecipeConfigError(
                 f"adapter {name} ({folder}) has LoRA rank {rank}, above --max-lora-rank {max_lora_rank}: "
                 f"raise RTLETTER_MAX_LORA_RANK to at least {rank}"
             )

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from rtletter.model.backends.openai_http import OpenAIGenerator
+from rtletter.model import OpenAIBackend
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "backfill.py"
 
@@ -30,7 +30,7 @@ def test_requests_in_flight_follow_the_concurrency_and_answers_keep_their_order(
     bench = _bench()
     prompts = [[{"role": "user", "content": "x" * (40 * i)}] for i in range(16)]  # distinct prompt lengths
     with bench.stand_in_server(0.002, 25) as (url, handler):
-        with OpenAIGenerator(url, "letters", concurrency=concurrency, retries=0) as generator:
+        with OpenAIBackend(url, "letters", concurrency=concurrency, retries=0) as generator:
             drafts = generator.generate(prompts, max_new_tokens=1024)
     assert handler.peak_in_flight == concurrency
     assert [d.prompt_tokens for d in drafts] == [len(p[0]["content"]) // 4 + 4 for p in prompts]  # input order
@@ -40,7 +40,7 @@ def test_requests_in_flight_follow_the_concurrency_and_answers_keep_their_order(
 def test_finish_reason_length_marks_the_draft_truncated() -> None:
     bench = _bench()
     with bench.stand_in_server(0.0, 600) as (url, _):
-        with OpenAIGenerator(url, "letters", retries=0) as generator:
+        with OpenAIBackend(url, "letters", retries=0) as generator:
             cut = generator.generate([[{"role": "user", "content": "a"}]], max_new_tokens=100)[0]
             whole = generator.generate([[{"role": "user", "content": "a"}]], max_new_tokens=1024)[0]
     assert cut.truncated and cut.completion_tokens == 100

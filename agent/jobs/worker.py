@@ -7,7 +7,7 @@ again by whoever claims it next, so every step is idempotent)::
     intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
                MappingError -> quarantined (never retried unchanged)
                no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
-    generate   job context_fetched -> build_messages -> Generator.generate -> draft gate -> draft stored (generated)
+    generate   job context_fetched -> build_messages -> Backend.generate -> draft gate -> draft stored (generated)
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
                fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
                findings are stored with it (draft_meta: findings, contradicted, fact_check)
@@ -45,8 +45,8 @@ from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import PromptMessages, build_messages
+from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
-from rtletter.model.generator import Generation, Generator
 
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
@@ -121,7 +121,7 @@ class Worker:
         self,
         store: JobStore,
         channels: Mapping[str, Channel],
-        generator: Generator,
+        generator: Backend,
         *,
         retry: RetryStrategy | None = None,
         metrics: AgentMetrics | None = None,

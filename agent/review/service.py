@@ -395,7 +395,7 @@ class _LazyGenerator:
 
     def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
         if self._generator is None:
-            from rtletter.agent.generators import build_generator
+            from rtletter.agent.service import build_backend
 
-            self._generator = build_generator(self.settings.model)
+            self._generator = build_backend(self.settings.model)
         return self._generator.generate(conversations, max_new_tokens=max_new_tokens)  # type: ignore[no-any-return]

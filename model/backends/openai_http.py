@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
+from rtletter.model.backends.base import Generation, Message
 from rtletter.model.errors import BackendError, BackendTimeout
-from rtletter.model.generator import Generation, Message
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_RETRIES = 3
@@ -28,8 +28,8 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 DEFAULT_CONCURRENCY = 8  # requests in flight: vLLM's batch for a backfill
 
 
-class OpenAIGenerator:
-    """A ``Generator`` that posts each conversation to ``<base_url>/v1/chat/completions``.
+class OpenAIBackend:
+    """A ``Backend`` that posts each conversation to ``<base_url>/v1/chat/completions``.
 
     Args:
         base_url: server root (``http://127.0.0.1:8000``) or its ``/v1``.
@@ -81,7 +81,7 @@ class OpenAIGenerator:
         """Close the connection pool."""
         self.client.close()
 
-    def __enter__(self) -> OpenAIGenerator:
+    def __enter__(self) -> OpenAIBackend:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtletter.mappers.prompt import LLAMA3_TRAINING_CHAT_TEMPLATE
-
 EOT_TOKEN = "<|eot_id|>"  # noqa: S105 - Llama-3 end of turn: generation stops here
 END_OF_TEXT_TOKEN = "<|end_of_text|>"  # noqa: S105
 BOS_TOKEN = "<|begin_of_text|>"  # noqa: S105
 # Llama-3.1 names a padding token; Llama-3 (8B Instruct) has none, so a reserved special token stands in.
 PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<|reserved_special_token_250|>", "<|reserved_special_token_0|>")
+
+# Meta-Llama-3-8B-Instruct's rendering (``rtletter.mappers.prompt.LLAMA3_CHAT_TEMPLATE``) with the assistant turn
+# marked by transformers' {% generation %} tags, so that ``apply_chat_template(..., return_assistant_tokens_mask=True)``
+# finds the letter tokens for the loss.
+LLAMA3_TRAINING_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}"
+    "{% endgeneration %}{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
 
 
 def training_chat_template() -> str:

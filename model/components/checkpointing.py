@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rtletter.model.errors import ConfigError
+from rtletter.model.errors import RecipeConfigError
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -50,11 +50,11 @@ def resume_point(out: Path, resume: bool) -> Path | None:
         The newest checkpoint when resuming, else None.
 
     Raises:
-        ConfigError: ``--resume`` without any checkpoint under ``out``.
+        RecipeConfigError: ``--resume`` without any checkpoint under ``out``.
     """
     if not resume:
         return None
     checkpoint = last_checkpoint(out)
     if checkpoint is None:
-        raise ConfigError(f"--resume: no checkpoint under {checkpoint_dir(out)}")
+        raise RecipeConfigError(f"--resume: no checkpoint under {checkpoint_dir(out)}")
     return checkpoint

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from rtletter.model.errors import ConfigError
+from rtletter.model.errors import RecipeConfigError
 
 T = TypeVar("T")
 
@@ -29,33 +29,33 @@ def load_config(cls: type[T], path: Path | None = None, overrides: list[str] | N
         An instance of ``cls``.
 
     Raises:
-        ConfigError: the file cannot be read or parsed, an override lacks ``=``, or a key is unknown.
+        RecipeConfigError: the file cannot be read or parsed, an override lacks ``=``, or a key is unknown.
     """
     values: dict[str, Any] = {}
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc.__class__.__name__}") from exc
+            raise RecipeConfigError(f"cannot read config {path}: {exc.__class__.__name__}") from exc
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config {path} must be a mapping of keys to values")
+            raise RecipeConfigError(f"config {path} must be a mapping of keys to values")
         values.update(loaded)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like key=value")
+            raise RecipeConfigError(f"override {item!r} must look like key=value")
         values[key.strip()] = yaml.safe_load(raw)
     known = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
+        raise RecipeConfigError(f"unknown config key(s) for {cls.__name__}: {', '.join(unknown)}")
     for key, value in list(values.items()):
         # YAML reads 2e-4 as a string (YAML 1.1 wants a dot); coerce to the field's declared float type.
         if known[key].type in ("float", float) and isinstance(value, str | int):
             try:
                 values[key] = float(value)
             except ValueError as exc:
-                raise ConfigError(f"config key {key} must be a number") from exc
+                raise RecipeConfigError(f"config key {key} must be a number") from exc
     return cls(**values)
 
 

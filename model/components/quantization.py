@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtletter.model.errors import ConfigError
+from rtletter.model.errors import RecipeConfigError
 
 QUANTIZATIONS = ("nf4", "fp4")
 
@@ -20,12 +20,12 @@ def quantization_config(quantization: str | None, *, compute_dtype: Any) -> Any:
         A ``BitsAndBytesConfig``, or None for full-precision weights.
 
     Raises:
-        ConfigError: an unknown quantisation name.
+        RecipeConfigError: an unknown quantisation name.
     """
     if quantization in (None, "", "none"):
         return None
     if quantization not in QUANTIZATIONS:
-        raise ConfigError(f"unknown quantization {quantization!r}; use none, {' or '.join(QUANTIZATIONS)}")
+        raise RecipeConfigError(f"unknown quantization {quantization!r}; use none, {' or '.join(QUANTIZATIONS)}")
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(

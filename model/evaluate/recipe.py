@@ -1,7 +1,7 @@
 """Evaluation recipe: draft every test case with the fine-tuned and the base model, score the drafts, write a report.
 
 Features and the argument that turns each on:
-- fine-tuned drafts: base + LoRA adapter (``adapter``), through ``rtletter.model.generate.load_generator``;
+- fine-tuned drafts: base + LoRA adapter (``adapter``), through ``rtletter.model.backends.load_local_backend``;
 - base-model drafts for comparison (``baseline=True``), same loading code without the adapter;
 - scoring drafts that already exist (``drafts=FILE``): no model is loaded;
 - a quick run on the first N cases (``limit``);
@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtletter.model.backends.base import Backend
+from rtletter.model.backends.local import load_local_backend
 from rtletter.model.dataset import Record
 from rtletter.model.evaluate.report import write_report
 from rtletter.model.evaluate.scores import (
@@ -29,18 +31,11 @@ from rtletter.model.evaluate.scores import (
     read_drafts,
     write_drafts,
 )
-from rtletter.model.generator import Generator
 
-GeneratorFactory = Callable[[Path, Path | None], Generator]
+# The default is the local transformers backend: greedy, stopping at the end-of-turn token.
+BackendFactory = Callable[[Path, Path | None], Backend]
 MAX_NEW_TOKENS = 1024
 BATCH_SIZE = 4
-
-
-def load_local_generator(base: Path, adapter: Path | None) -> Generator:
-    """The default factory: the local transformers backend, greedy, stopping at the end-of-turn token."""
-    from rtletter.model.generate import load_generator
-
-    return load_generator(base, adapter=adapter)
 
 
 def base_of_adapter(adapter: Path) -> Path:
@@ -77,13 +72,13 @@ class EvaluationRecipe:
         limit: int | None = None,
         drafts: Path | None = None,
         physician: Path | None = None,
-        generator_factory: GeneratorFactory = load_local_generator,
+        backend_factory: BackendFactory = load_local_backend,
         max_new_tokens: int = MAX_NEW_TOKENS,
         batch_size: int = BATCH_SIZE,
     ) -> None:
         self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
         self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
-        self.generator_factory, self.max_new_tokens, self.batch_size = generator_factory, max_new_tokens, batch_size
+        self.backend_factory, self.max_new_tokens, self.batch_size = backend_factory, max_new_tokens, batch_size
         self.records: list[Record] = []
         self.drafts: list[Draft] = []
         self.physician: dict[str, Any] | None = None
@@ -115,7 +110,7 @@ class EvaluationRecipe:
 
     def _generate_with(self, system: str, adapter: Path | None) -> list[Draft]:
         assert self.base is not None
-        generator = self.generator_factory(self.base, adapter)
+        generator = self.backend_factory(self.base, adapter)
         drafts: list[Draft] = []
         for start in range(0, len(self.records), self.batch_size):
             batch = self.records[start : start + self.batch_size]
@@ -170,7 +165,7 @@ def evaluate(
     limit: int | None = None,
     drafts: Path | None = None,
     physician: Path | None = None,
-    generator_factory: GeneratorFactory = load_local_generator,
+    backend_factory: BackendFactory = load_local_backend,
     max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> Evaluation:
     """Generate (or read) drafts for ``data``, score them and write the report into ``out``."""
@@ -183,7 +178,7 @@ def evaluate(
         limit=limit,
         drafts=drafts,
         physician=physician,
-        generator_factory=generator_factory,
+        backend_factory=backend_factory,
         max_new_tokens=max_new_tokens,
     )
     recipe.setup()
@@ -193,4 +188,4 @@ def evaluate(
     return evaluation
 
 
-__all__: Sequence[str] = ["EvaluationRecipe", "evaluate", "base_of_adapter", "load_local_generator"]
+__all__: Sequence[str] = ["EvaluationRecipe", "evaluate", "base_of_adapter"]

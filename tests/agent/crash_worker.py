@@ -20,10 +20,10 @@ from typing import Any
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import load_settings
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import RetryStrategy, Worker
 from rtletter.agent.logging import configure_logging
 from rtletter.agent.service import open_store
+from rtletter.model import TemplateBackend
 
 
 def _die() -> None:
@@ -51,7 +51,7 @@ class CrashingChannel(FileChannel):
         return posted
 
 
-class CrashingGenerator(TemplateGenerator):
+class CrashingBackend(TemplateBackend):
     point = ""
 
     def generate(self, conversations: Any, *, max_new_tokens: int = 1024) -> Any:
@@ -68,7 +68,7 @@ def main(config: str, point: str) -> int:
     configure_logging("INFO")
     assert settings.channels.file is not None
     channel = CrashingChannel(settings.channels.file)
-    generator = CrashingGenerator()
+    generator = CrashingBackend()
     channel.point = generator.point = point
     worker = Worker(
         open_store(settings),

@@ -14,11 +14,11 @@ from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.cli import app
 from rtletter.agent.config import MllpChannelSettings, load_settings
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.hl7v2.listener import HL7_V2
 from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
 from rtletter.agent.logging import scrub
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.model import TemplateBackend
 
 DATA = Path(__file__).resolve().parents[1] / "mappers" / "data"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +36,7 @@ def _intake_both(config: Path, tmp_path: Path, message: str) -> tuple[JobStore, 
     file_channel = FileChannel(settings.channels.file, clock=lambda: datetime.now(UTC).replace(year=2100))
     channels = {"file": file_channel, "mllp": MllpChannel(MllpChannelSettings())}
     retry = RetryStrategy(max_attempts=1, base_s=0.0, max_s=0.0)
-    worker = Worker(store, channels, TemplateGenerator(), retry=retry, metrics=AgentMetrics())
+    worker = Worker(store, channels, TemplateBackend(), retry=retry, metrics=AgentMetrics())
     assert worker.poll_channels() == 1  # the file
     payload = (DATA / message).read_bytes()
     store.store_inbound(channel="mllp", key="MSH-10", payload=payload, content_type=HL7_V2, received_at=NOW)

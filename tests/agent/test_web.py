@@ -195,11 +195,11 @@ def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
 ) -> None:
     from factories import make_case  # type: ignore[import-not-found]
 
-    from rtletter.agent.generators import TemplateGenerator
     from rtletter.agent.jobs import RetryStrategy, Worker
+    from rtletter.model import TemplateBackend
 
     metrics = AgentMetrics()
-    worker = Worker(store, {"file": channel}, TemplateGenerator(), metrics=metrics, retry=RetryStrategy(1, 0, 0))
+    worker = Worker(store, {"file": channel}, TemplateBackend(), metrics=metrics, retry=RetryStrategy(1, 0, 0))
     (channel.settings.inbox / "a.case.json").write_text(make_case(1).model_dump_json())
     (channel.settings.inbox / "b.case.json").write_text(make_case(2).model_dump_json())
     worker.poll_channels()

@@ -15,11 +15,11 @@ from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.errors import ChannelRejected, ChannelUnavailable
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
 from rtletter.agent.jobs.worker import describe_error
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
+from rtletter.model import TemplateBackend
 
 HERE = Path(__file__).parent
 
@@ -53,7 +53,7 @@ def _worker(settings: Settings, channel: FileChannel, max_attempts: int = 3) -> 
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
     retry = RetryStrategy(max_attempts=max_attempts, base_s=0.0, max_s=0.0)  # due again at once
-    return Worker(store, {"file": channel}, TemplateGenerator(), retry=retry, metrics=AgentMetrics())
+    return Worker(store, {"file": channel}, TemplateBackend(), retry=retry, metrics=AgentMetrics())
 
 
 def test_transient_post_failures_are_retried_then_posted(settings: Settings) -> None:
@@ -232,7 +232,7 @@ def test_inbound_protocol_extension_is_optional() -> None:
     assert not isinstance(Minimal(), Acknowledges) and not isinstance(Minimal(), Quarantines)
 
 
-class CountingGenerator(TemplateGenerator):
+class CountingBackend(TemplateBackend):
     """The template backend, recording how many conversations each generate() call drafted."""
 
     def __init__(self) -> None:
@@ -248,7 +248,7 @@ def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Se
     cases = _drop(settings, 5)
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
-    generator = CountingGenerator()
+    generator = CountingBackend()
     channel = FileChannel(settings.channels.file)
     worker = Worker(store, {"file": channel}, generator, metrics=AgentMetrics(), batch_size=2)
     worker.poll_channels()
@@ -260,7 +260,7 @@ def test_due_drafts_are_generated_in_batches_of_the_configured_size(settings: Se
     )
 
 
-class EchoingGenerator(TemplateGenerator):
+class EchoingBackend(TemplateBackend):
     """Fault injection: a backend that returns (part of) its prompt, as a broken model or server does."""
 
     def __init__(self, tail: str) -> None:
@@ -289,7 +289,7 @@ def test_a_draft_with_prompt_text_fails_its_job_and_is_never_posted(settings: Se
     channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
-    worker = Worker(store, {"file": channel}, EchoingGenerator(tail), retry=RetryStrategy(5, 0, 0))
+    worker = Worker(store, {"file": channel}, EchoingBackend(tail), retry=RetryStrategy(5, 0, 0))
     worker.poll_channels()
     result = worker.drain()
     (job,) = store.list_jobs()
@@ -326,7 +326,7 @@ def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: S
     written = f"{total:g}".replace(".", ",") + " Gy"
     wrong = f"{total + 2:g}".replace(".", ",") + " Gy"
 
-    class WrongDose(TemplateGenerator):
+    class WrongDose(TemplateBackend):
         def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
             from dataclasses import replace
 

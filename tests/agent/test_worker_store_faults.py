@@ -16,10 +16,10 @@ from factories import make_case  # type: ignore[import-not-found]
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.errors import JobStoreError
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
 from rtletter.agent.jobs import worker as worker_module
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.model import TemplateBackend
 
 LEASE_S = 0.3
 
@@ -72,7 +72,7 @@ def _setup(tmp_path: Path, failing: set[str], clock: Clock | None = None) -> tup
     store = FailingStore(f"sqlite:///{tmp_path / 'jobs.db'}", failing=failing, lease_s=LEASE_S, **timed)
     store.create_tables()
     retry = RetryStrategy(max_attempts=3, base_s=0.0, max_s=0.0)
-    worker = Worker(store, {"file": channel}, TemplateGenerator(), retry=retry, metrics=AgentMetrics(), **timed)
+    worker = Worker(store, {"file": channel}, TemplateBackend(), retry=retry, metrics=AgentMetrics(), **timed)
     assert worker.poll_channels() == 1
     return worker, channel
 

@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.channels.file import load_case_json
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import JobStore, Worker
 from rtletter.mappers.case import Case
+from rtletter.model import TemplateBackend
 
 POST_SECONDS = 0.01  # a little real work per post, so that both workers get a share
 
@@ -49,7 +49,7 @@ def main(url: str, worker_name: str, start_file: str) -> int:
     store = JobStore(url, lease_s=60)
     while not Path(start_file).exists():
         time.sleep(0.01)
-    worker = Worker(store, {"pg": CompletionChannel(store, worker_name)}, TemplateGenerator(), worker_id=worker_name)
+    worker = Worker(store, {"pg": CompletionChannel(store, worker_name)}, TemplateBackend(), worker_id=worker_name)
     result = worker.drain()
     print(f"{worker_name} steps={result.steps} posted={result.posted}")
     return 0

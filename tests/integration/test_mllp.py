@@ -27,7 +27,6 @@ from cryptography.x509.oid import NameOID
 
 from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.config import MllpChannelSettings, MllpOutbound
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.hl7v2 import ack, framing
 from rtletter.agent.hl7v2.header import read_header
 from rtletter.agent.hl7v2.listener import MllpListener, server_ssl_context
@@ -38,6 +37,7 @@ from rtletter.agent.jobs.worker import Worker
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.demo.synth.generate import generate_cohort
 from rtletter.mappers.v2_segments import document_from_v2
+from rtletter.model import TemplateBackend
 
 pytestmark = pytest.mark.integration
 
@@ -212,7 +212,7 @@ def _worker(store: JobStore, channel: MllpChannel) -> Worker:
     return Worker(
         store,
         {"mllp": channel},
-        TemplateGenerator(),
+        TemplateBackend(),
         retry=RetryStrategy(max_attempts=5, base_s=0.01, max_s=0.02),
         metrics=AgentMetrics(),
     )

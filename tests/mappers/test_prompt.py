@@ -26,7 +26,6 @@ from rtletter.mappers.case import (
 )
 from rtletter.mappers.prompt import (
     LLAMA3_CHAT_TEMPLATE,
-    LLAMA3_TRAINING_CHAT_TEMPLATE,
     TRIM_ORDER,
     build_messages,
     estimate_tokens,
@@ -358,8 +357,8 @@ def test_render_chat_llama3_format_is_exact() -> None:
     assert render_chat(messages, add_generation_prompt=False).endswith("zwei<|eot_id|>")
 
 
-@pytest.mark.parametrize("template", [LLAMA3_CHAT_TEMPLATE, LLAMA3_TRAINING_CHAT_TEMPLATE])
-def test_render_chat_with_a_tokenizer_uses_its_chat_template(template: str) -> None:
+def test_render_chat_with_a_tokenizer_uses_its_chat_template() -> None:
+    # the training template (model.components.chat_template) renders the same: tests/model/test_chat_template.py
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -368,7 +367,7 @@ def test_render_chat_with_a_tokenizer_uses_its_chat_template(template: str) -> N
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", unk_token="[UNK]"
     )
-    tokenizer.chat_template = template
+    tokenizer.chat_template = LLAMA3_CHAT_TEMPLATE
     messages = list(build_messages(_case()))
     assert render_chat(messages, tokenizer) == render_chat(messages)
     with_letter = [*messages, {"role": "assistant", "content": "Sehr geehrte Frau Kollegin"}]

@@ -1,4 +1,4 @@
-"""The template backend's letter: a real Arztbrief from the case, never the prompt; site templates override it."""
+"""The letter templates: complete, fact-check-clean letters for a cohort in both languages; a stopped course."""
 
 from __future__ import annotations
 
@@ -6,47 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from rtletter.agent.errors import AgentError
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.demo.synth.generate import synthesize
 from rtletter.mappers.case import Case
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.letter import find_sections
-from rtletter.mappers.prompt import build_messages
 from rtletter.mappers.template_letter import render_letter
 from rtletter.model.evaluate.facts import check_draft
 
 DATA = Path(__file__).parents[1] / "model" / "data"
-INSTRUCTIONS = ("Schreiben Sie jetzt den Brief", "keine Termine", "nicht als abgeschlossen darstellen", "Faktenblock",
-                "## ", "[NOTIZ", "Now write the letter", "do not invent")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def rectum() -> Case:
     return Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
-
-
-def test_the_letter_is_written_from_the_case_with_german_formats(rectum: Case) -> None:
-    [generation] = TemplateGenerator().generate([build_messages(rectum)])
-    text = generation.text
-    assert not any(line in text for line in INSTRUCTIONS)
-    assert leaked_prompt(text) is None
-    assert text.startswith("Betr.: ") and "Sehr geehrte" in text
-    assert "28 × 1,8 Gy bis 50,4 Gy" in text and "vom 02.03.2026 bis 08.04.2026" in text
-    assert "C20" in text and "Capecitabin" in text and "CTCAE Grad" in text
-    assert all(find_sections(text, "de").values())
-    report = check_draft(rectum, text)
-    assert report.findings == () and report.omitted == ()
-
-
-def test_the_prompt_text_never_reaches_the_letter(rectum: Case) -> None:
-    messages = build_messages(rectum)
-    letter = TemplateGenerator().generate([messages])[0].text
-    prompt_lines = {line.strip() for m in messages for line in m["content"].splitlines() if len(line.strip()) > 30}
-    assert not [line for line in prompt_lines if line in letter]
-    # plain message dicts (no case attached) are refused, not turned into a "letter"
-    with pytest.raises(AgentError, match="writes letters from cases"):
-        TemplateGenerator().generate([list(messages)])
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])
@@ -69,9 +41,3 @@ def test_a_stopped_course_states_delivered_and_planned(rectum: Case) -> None:
     assert "17 × 1,8 Gy bis 30,6 Gy (geplant: 28 × 1,8 Gy bis 50,4 Gy)" in text
     assert "nach 17 von 28 geplanten Fraktionen vorzeitig beendet" in text
     assert check_draft(stopped, text).findings == ()
-
-
-def test_a_site_overrides_the_letter_template(rectum: Case, tmp_path: Path) -> None:
-    (tmp_path / "letter.de.j2").write_text("Hausbrief {{ patient.name }}: {{ course.volumes | join('; ') }}\n")
-    text = TemplateGenerator(template_dir=tmp_path).generate([build_messages(rectum)])[0].text
-    assert text.startswith("Hausbrief ") and "28 × 1,8 Gy bis 50,4 Gy" in text

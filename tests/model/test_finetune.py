@@ -10,7 +10,7 @@ import pytest
 from transformers import TrainerCallback
 
 from rtletter.model.components.collate import IGNORE_INDEX, CompletionCollator, tokenize_example
-from rtletter.model.errors import ConfigError, DatasetError
+from rtletter.model.errors import DatasetError, RecipeConfigError
 from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe, finetune, read_split
 
 from .conftest import QUICK
@@ -91,7 +91,7 @@ def test_example_too_long_even_without_notes_is_dropped(micro_base: Path, micro_
 
 
 def test_keep_best_needs_saves_at_eval_steps(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"save_steps \(3\) must be a multiple of eval_steps \(2\)"):
+    with pytest.raises(RecipeConfigError, match=r"save_steps \(3\) must be a multiple of eval_steps \(2\)"):
         finetune(micro_base, micro_data, tmp_path / "out", overrides=[*QUICK, "save_steps=3"])
 
 
@@ -251,7 +251,7 @@ def test_resume_continues_from_the_last_checkpoint(micro_base: Path, micro_data:
 
 
 def test_resume_without_checkpoint_is_a_clear_error(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no checkpoint"):
+    with pytest.raises(RecipeConfigError, match="no checkpoint"):
         finetune(micro_base, micro_data, tmp_path / "none", overrides=QUICK, resume=True)
 
 
@@ -264,7 +264,7 @@ def test_bad_dataset_lines_name_file_and_line(tmp_path: Path) -> None:
 
 
 def test_unknown_config_key_is_rejected(micro_base: Path, micro_data: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="lora_rnak"):
+    with pytest.raises(RecipeConfigError, match="lora_rnak"):
         finetune(micro_base, micro_data, tmp_path / "x", overrides=["lora_rnak=8"])
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.case import Case
+from rtletter.model.backends import Generation
 from rtletter.model.dataset import make_record
 from rtletter.model.evaluate.recipe import evaluate
 from rtletter.model.evaluate.report import comparison_table, physician_table, summary_table, write_report
 from rtletter.model.evaluate.scores import Draft, EvaluationError, evaluate_drafts, write_drafts
-from rtletter.model.generator import Generation
 
 DATA = Path(__file__).parent / "data"
 BLAND = "Sehr geehrte Damen und Herren,\nder Patient wurde mit 66 Gy bestrahlt und erhielt Cisplatin."
@@ -82,8 +82,8 @@ def test_drafts_must_match_the_data(records) -> None:
         evaluate_drafts(records, [*drafts, Draft("synthetic:other", "base", BLAND)])
 
 
-class FixedGenerator:
-    """A Generator that answers every conversation with one fixed text (the recipe's loop is under test, not a
+class FixedBackend:
+    """A Backend that answers every conversation with one fixed text (the recipe's loop is under test, not a
     model: the model helper's tests and the demo generate for real)."""
 
     def __init__(self, text: str, model_name: str) -> None:
@@ -100,13 +100,13 @@ def test_recipe_generates_with_adapter_and_base_then_rescores_from_file(tmp_path
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     made: list[tuple[Path, Path | None]] = []
 
-    def factory(base: Path, adapter: Path | None) -> FixedGenerator:
+    def factory(base: Path, adapter: Path | None) -> FixedBackend:
         made.append((base, adapter))
-        return FixedGenerator(letter if adapter else BLAND, "tiny+lora" if adapter else "tiny")
+        return FixedBackend(letter if adapter else BLAND, "tiny+lora" if adapter else "tiny")
 
     evaluation = evaluate(
         data, base=tmp_path / "base", adapter=tmp_path / "adapter", baseline=True, out=tmp_path / "out",
-        generator_factory=factory,
+        backend_factory=factory,
     )  # fmt: skip
     assert made == [(tmp_path / "base", tmp_path / "adapter"), (tmp_path / "base", None)]
     assert [s.system for s in evaluation.summaries] == ["base", "finetuned"]

@@ -12,12 +12,12 @@ from review_helpers import DRAFT, User, ehr_signs, fhir_case, posted_job, read
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs.job import Flag, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.model import TemplateBackend
 
 pytestmark = pytest.mark.integration
 EDITED = DRAFT + "\nNebenwirkungen: Radiodermatitis Grad 1.\n"
@@ -106,7 +106,7 @@ def test_reject_withdraws_the_document_and_rejects_the_task(store: JobStore, cha
 
 def test_regenerate_posts_a_new_version_that_replaces_the_old(store: JobStore, channel: FhirChannel) -> None:
     job = posted_job(store, channel, fhir_case())
-    service = ReviewService(store, {"fhir": channel}, generator=TemplateGenerator())
+    service = ReviewService(store, {"fhir": channel}, generator=TemplateBackend())
     service.save_edit(job.id, DOCTOR, EDITED)
     assert service.regenerate(job.id, DOCTOR) == job.id
 

@@ -10,11 +10,11 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, build_review_service, review_store
 from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.model import TemplateBackend
 
 EDITED = DRAFT + "\nGeändert.\n"
 DOCTOR = User("dr.file", "Practitioner/dr-file")
@@ -60,7 +60,7 @@ def test_reject_marks_the_sidecar_and_writes_the_rejection_bundle(store: JobStor
 
 def test_regenerate_keeps_the_old_version_under_a_versioned_name(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
-    ReviewService(store, {"file": channel}, generator=TemplateGenerator()).regenerate(job.id, DOCTOR)
+    ReviewService(store, {"file": channel}, generator=TemplateBackend()).regenerate(job.id, DOCTOR)
     base = Path(job.posted_document).with_suffix("")
     assert base.with_name(base.name + ".v1.txt").read_text(encoding="utf-8") == DRAFT
     new = store.get_job(job.id)

@@ -92,10 +92,10 @@ def test_a_changed_course_needs_the_confirmation_to_sign(
 def test_hl7_facts_link_to_the_stored_message(
     make_client: Callable[..., TestClient], store: JobStore, tmp_path: Path
 ) -> None:
-    from rtletter.agent.generators import TemplateGenerator
     from rtletter.agent.jobs import RetryStrategy, Worker
     from rtletter.agent.metrics import AgentMetrics
     from rtletter.demo.cohort import write_cohort
+    from rtletter.model import TemplateBackend
 
     write_cohort(tmp_path / "cohort", n=1, seed=3, lang="de")
     (message,) = (tmp_path / "cohort").glob("*/course.hl7")
@@ -104,7 +104,7 @@ def test_hl7_facts_link_to_the_stored_message(
     )
     settings.inbox.mkdir()
     shutil.copy(message, settings.inbox / "course.hl7")
-    worker = Worker(store, {"file": FileChannel(settings)}, TemplateGenerator(), retry=RetryStrategy(1, 0, 0))
+    worker = Worker(store, {"file": FileChannel(settings)}, TemplateBackend(), retry=RetryStrategy(1, 0, 0))
     worker.metrics = AgentMetrics()
     worker.poll_channels()
     assert worker.drain().posted == 1

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
-from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs import JobStore, RetryStrategy, Worker
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.model import TemplateBackend
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/agent/factories.py: synthetic patients with known PHI
 
@@ -36,7 +36,7 @@ def post_drafts(store: JobStore, folder: Path, n: int, first: int = 0, **overrid
     worker = Worker(
         store,
         {"file": FileChannel(settings)},
-        TemplateGenerator(),
+        TemplateBackend(),
         retry=RetryStrategy(max_attempts=2, base_s=0.0, max_s=0.0),
         metrics=AgentMetrics(),
     )

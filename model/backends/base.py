@@ -1,4 +1,5 @@
-"""The one interface every text-generation backend implements (local transformers, OpenAI-compatible HTTP).
+"""The one interface every text-generation backend implements (local transformers, OpenAI-compatible HTTP, the
+letter templates).
 
 Callers hand over chat messages (as built by ``rtletter.mappers.prompt.build_messages``) and get text back with
 token counts and timing; they never see which backend answered.
@@ -27,7 +28,7 @@ class Generation:
 
 
 @runtime_checkable
-class Generator(Protocol):
+class Backend(Protocol):
     """Drafts letters. ``generate`` takes a batch of conversations and returns one Generation each, in order."""
 
     model_name: str

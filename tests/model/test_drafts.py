@@ -1,0 +1,37 @@
+"""``rtletter model generate``: a case file's drafts through a local backend, to files; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rtletter.demo.synth import generate_cohort
+    from rtletter.model.cli import model_app
+
+    patient = generate_cohort(1, 53, "de")[0]
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(patient.bundle))
+    out = tmp_path / "drafts"
+    args = ["generate", str(bundle), "--adapter", str(micro_adapter), "--max-new-tokens", "8", "--out", str(out)]
+    result = CliRunner().invoke(model_app, args)
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (out / "drafts.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["completion_tokens"] <= 8 and log[0]["prompt_tokens"] > 100
+    assert len(list(out.glob("*.txt"))) == 1
+
+
+def test_generate_command_bad_input_exits_2_with_one_line(tmp_path: Path, micro_base: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rtletter.model.cli import model_app
+
+    missing = CliRunner().invoke(model_app, ["generate", str(tmp_path / "none.json"), "--base", str(micro_base)])
+    assert missing.exit_code == 2 and missing.output.count("\n") == 1 and "error:" in missing.output
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not a bundle")
+    bad = CliRunner().invoke(model_app, ["generate", str(junk), "--base", str(micro_base)])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
