@@ -100,8 +100,9 @@ def auth_settings(section: Any) -> AuthSettings:
     """The config's auth section (pydantic, secrets as SecretStr) as plain ``AuthSettings``."""
 
     def secret(name: str) -> str | None:
-        value = getattr(section, name, None)
-        return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        value: Any = getattr(section, name, None)
+        text: str | None = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        return text
 
     return AuthSettings(
         kind=section.kind,

@@ -84,10 +84,10 @@ def load_case_json(payload: bytes) -> list[Case]:
 
 def _map_source(payload: bytes) -> list[Case]:
     try:
-        from rtletter.mappers.load import load_cases  # type: ignore[import-not-found,unused-ignore]
+        from rtletter.mappers.load import load_cases
     except ImportError:
         raise UnsupportedInput("FHIR/HL7 v2 mapping is not installed (rtletter.mappers.load)") from None
-    return load_cases(payload)  # type: ignore[no-any-return]
+    return load_cases(payload)
 
 
 class FileChannel:

@@ -74,7 +74,7 @@ class AckError:
 
 
 def _escape(text: str, separators: str) -> str:
-    field, component, repetition, escape, subcomponent = separators[:5]
+    field, component, repetition, escape, subcomponent = tuple(separators[:5])
     out = text.replace(escape, f"{escape}E{escape}")
     for char, code in ((field, "F"), (component, "S"), (repetition, "R"), (subcomponent, "T")):
         out = out.replace(char, f"{escape}{code}{escape}")

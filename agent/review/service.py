@@ -29,10 +29,13 @@ VIA = "worklist"  # ``decided_via`` of a physician's decision taken through the 
 
 
 class Reviewer(Protocol):
-    """Who acts: the worklist's ``User`` fits (``name``, ``practitioner``)."""
+    """Who acts: the worklist's ``User`` fits (``name``, ``practitioner``; read-only, as on its frozen dataclass)."""
 
-    name: str
-    practitioner: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def practitioner(self) -> str | None: ...
 
 
 def _actor(user: Reviewer) -> str:

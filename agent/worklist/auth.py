@@ -231,7 +231,7 @@ class Auth:
     def _wait(self, failures: int, free: int, last: datetime | None, now: datetime) -> float:
         if failures < free or last is None:
             return 0.0
-        delay = min(self.settings.login_delay_s * 2 ** min(failures - free, 32), self.settings.login_max_delay_s)
+        delay: float = min(self.settings.login_delay_s * 2 ** min(failures - free, 32), self.settings.login_max_delay_s)
         return max(0.0, (last - now).total_seconds() + delay)
 
     def logout(self, request: Request, response: Response) -> None:

@@ -219,14 +219,14 @@ def source_facts(case: Case, *, fhir_base: str | None = None, message_url: str |
             _join(span, phase.fractions_delivered and f"{phase.fractions_delivered} fx"),
             phase.source,
         )
-    for phase, v in volumes:
+    for owner, v in volumes:
         dose = _join(
             _gy(v.total_dose_gy),
             v.dose_per_fraction_gy and f"{_gy(v.dose_per_fraction_gy)}/fx",
             v.fractions_delivered and f"{v.fractions_delivered} fx",
         )
         planned = _join(_gy(v.planned_total_dose_gy), v.fractions_planned and f"{v.fractions_planned} fx")
-        label = f"volume {v.name}" + (f" ({phase.name})" if phase is not None and phase.name else "")
+        label = f"volume {v.name}" + (f" ({owner.name})" if owner is not None and owner.name else "")
         add("Course", label, dose + (f" (planned {planned})" if planned else ""), v.source or c.source)
     for therapy in c.concurrent_therapy:
         span = _join(_fmt_date(therapy.start), _fmt_date(therapy.end))
@@ -360,8 +360,8 @@ def highlight(case: Case, text: str, findings: tuple[Finding, ...]) -> Highlight
         for n, finding in enumerate(findings):
             if segment.note and finding.describe() in segment.note:
                 first.setdefault(f"finding-{n}", i)
-    for anchor, i in first.items():
-        out.segments[i] = replace(out.segments[i], anchor=anchor)
+    for finding_anchor, i in first.items():
+        out.segments[i] = replace(out.segments[i], anchor=finding_anchor)
     return out
 
 
