@@ -104,7 +104,7 @@ def load_causal_lm(
     from transformers.utils import logging as hf_logging
 
     set_offline()
-    hf_logging.disable_progress_bar()  # a bar per weight file on every start tells an operator nothing
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per weight file on every start tells an operator nothing
     _check_folder(Path(path), "model", "config.json")
     device = device or default_device()
     dtype_name = DTYPES.get(dtype or default_dtype(device))
@@ -121,6 +121,6 @@ def load_causal_lm(
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load the model from {path}: {exc.__class__.__name__}: {exc}") from exc
     if bnb is None:
-        model.to(device)
-    model.eval()
+        model.to(device)  # type: ignore[arg-type]  # transformers types .to() through a decorator that hides self
+    model.eval()  # type: ignore[no-untyped-call]
     return model

@@ -55,7 +55,7 @@ def attach_lora(model: Any, config: Any, *, quantized: bool, gradient_checkpoint
 
     if quantized:
         keep_4bit_layers_differentiable(model)
-        model = prepare_model_for_kbit_training(
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
             model,
             use_gradient_checkpointing=gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
@@ -80,7 +80,8 @@ def keep_4bit_layers_differentiable(model: Any) -> int:
     layers = 0
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit):
-            if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
+            weight: Any = module.weight  # a Params4bit, typed as its Tensor base: quant_state is not on Tensor
+            if getattr(weight.quant_state, "packing_format_for_cpu", False):
                 raise RuntimeError("a 4-bit layer was already repacked for CPU inference: load the model afresh")
             module.support_avx512bf16_for_cpu = False  # the flag Linear4bit.forward reads before repacking
             layers += 1

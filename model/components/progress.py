@@ -30,7 +30,7 @@ def training_progress(console: Console | None = None) -> Progress:
     )
 
 
-class RichProgressCallback(TrainerCallback):  # type: ignore[misc]
+class RichProgressCallback(TrainerCallback):
     """Shows a ``Trainer`` run as a rich progress bar with the latest training and validation loss."""
 
     def __init__(self, description: str = "fine-tuning", console: Console | None = None) -> None:

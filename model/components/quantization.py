@@ -28,7 +28,7 @@ def quantization_config(quantization: str | None, *, compute_dtype: Any) -> Any:
         raise RecipeConfigError(f"unknown quantization {quantization!r}; use none, {' or '.join(QUANTIZATIONS)}")
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type=quantization,
         bnb_4bit_use_double_quant=True,  # quantise the quantisation constants too: ~0.4 bit/parameter saved

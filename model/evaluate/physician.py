@@ -22,13 +22,13 @@ import html
 import io
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rtletter.model.dataset import Record, case_from_record
 from rtletter.model.evaluate.scores import Draft, EvaluationError, match_drafts, order_systems
-from rtletter.model.evaluate.stats import krippendorff_alpha
+from rtletter.model.evaluate.stats import Metric, krippendorff_alpha
 
 CRITERIA: dict[str, str] = {
     "correctness": "Correctness: every statement matches the patient's data",
@@ -188,7 +188,7 @@ def _stats(values: list[int]) -> dict[str, float | int]:
     return {"mean": round(statistics.fmean(values), 4), "sd": round(sd, 4), "n": len(values)}
 
 
-AGREEMENT_METRIC = "ordinal"
+AGREEMENT_METRIC: Metric = "ordinal"
 
 
 def _agreement(ratings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -196,7 +196,7 @@ def _agreement(ratings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     ratings on every item, or no variation at all)."""
     out = {}
     for criterion in CRITERIA:
-        units: dict[str, list[int]] = {}
+        units: dict[Hashable, list[int]] = {}
         for r in ratings:
             units.setdefault(r["item"], []).append(r["scores"][criterion])
         alpha = krippendorff_alpha(units, AGREEMENT_METRIC)
