@@ -135,7 +135,7 @@ def run_agent(config: Path, log_path: Path, expected: int) -> int:
     """Run the agent (one poll, drain) until ``expected`` jobs are posted or no work is left; returns the rounds."""
     from rtletter.agent.config import load_settings
     from rtletter.agent.jobs.job import Status
-    from rtletter.agent.jobs.store import utcnow
+    from rtletter.agent.jobs.schema import utcnow
     from rtletter.agent.service import open_store, run
 
     settings = load_settings(config)

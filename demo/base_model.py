@@ -165,6 +165,7 @@ class BuildBaseRecipe:
 
         stream: list[int] = []
         end = self.tokenizer.convert_tokens_to_ids("<|end_of_text|>")
+        assert isinstance(end, int)  # one token in, one id out (transformers types it for a list too)
         texts = self.tokenizer.apply_chat_template(documents, tokenize=False, add_generation_prompt=False)
         # One batched call to the Rust tokenizer; the rendered text already starts with <|begin_of_text|>.
         for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]:
@@ -205,13 +206,13 @@ class BuildBaseRecipe:
                 self.steps_done = step + 1
                 value = loss.item()
                 if step % cfg.log_every == 0 or step == cfg.steps - 1:
-                    self.log.append({"step": step + 1, "loss": value, "lr": self.scheduler.get_last_lr()[0]})
+                    self.log.append({"step": step + 1, "loss": value, "lr": float(self.scheduler.get_last_lr()[0])})
                 progress.update(task, completed=step + 1, metrics=f"loss {value:.3f}")
                 if cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60:
                     progress.console.print(f"[yellow]stopped at step {step + 1}: max_minutes={cfg.max_minutes}")
                     break
         self.train_seconds = time.monotonic() - started
-        self.model.eval()
+        self.model.eval()  # type: ignore[no-untyped-call]
 
     def save(self) -> Path:
         """Write the folder atomically: a temporary sibling renamed into place once everything is on disk."""
@@ -222,7 +223,7 @@ class BuildBaseRecipe:
         tmp.mkdir(parents=True)
         tok = self.tokenizer
         stop_ids = [tok.convert_tokens_to_ids("<|end_of_text|>"), tok.convert_tokens_to_ids("<|eot_id|>")]
-        self.model.generation_config = GenerationConfig(
+        self.model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
             bos_token_id=tok.bos_token_id,
             eos_token_id=stop_ids,
             pad_token_id=tok.pad_token_id,

@@ -348,19 +348,19 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
         phase_dates = dates[offset : offset + n_planned]
         delivered_here = max(0, min(n_planned, (stopped_at if stopped_at is not None else total_fx) - offset))
         phase_volumes: list[TargetVolume] = []
-        for spec in (v for v in regimen.volumes if v.phase == p):
+        for volume_spec in (v for v in regimen.volumes if v.phase == p):
             n_delivered = delivered_here
-            partial = n_delivered < spec.fractions
+            partial = n_delivered < volume_spec.fractions
             volume = TargetVolume(
-                name=spec.name.get(lang),
+                name=volume_spec.name.get(lang),
                 laterality=side if dx_spec.lateral and entity.key in ("breast",) else None,
-                volume_type=spec.volume_type,
-                total_dose_gy=round(spec.dose_per_fraction * n_delivered, 2),
-                dose_per_fraction_gy=spec.dose_per_fraction,
+                volume_type=volume_spec.volume_type,
+                total_dose_gy=round(volume_spec.dose_per_fraction * n_delivered, 2),
+                dose_per_fraction_gy=volume_spec.dose_per_fraction,
                 fractions_delivered=n_delivered,
-                planned_total_dose_gy=spec.total if partial else None,
-                fractions_planned=spec.fractions if partial else None,
-                boost=spec.boost,
+                planned_total_dose_gy=volume_spec.total if partial else None,
+                fractions_planned=volume_spec.fractions if partial else None,
+                boost=volume_spec.boost,
                 source="synthetic",
             )
             phase_volumes.append(volume)
@@ -457,7 +457,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     # People: referring physician, copies, the treating attending.
     referrer_options = REFERRERS[entity.key]
     org = _pick(rng, referrer_options)
-    referring = physician(rng, lang, org[0] if lang == "de" else org[1], f"REF-{patient_id}")
+    referring: Physician | None = physician(rng, lang, org[0] if lang == "de" else org[1], f"REF-{patient_id}")
     if rng.random() < P_NO_REFERRER:
         referring = None
         features.append("no_referrer")
@@ -478,8 +478,8 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
         )
         if entity.follow_up and rng.random() < 0.6:
             kind = _pick(rng, entity.follow_up)
-            when = add_working_days(first - timedelta(days=rng.randint(3, 10)), 0)
-            appointments.append(Appointment(when=when, kind=kind.get(lang), source="synthetic"))
+            visit_day = add_working_days(first - timedelta(days=rng.randint(3, 10)), 0)
+            appointments.append(Appointment(when=visit_day, kind=kind.get(lang), source="synthetic"))
         appointments.sort(key=lambda a: a.when if isinstance(a.when, datetime) else datetime.combine(a.when, time()))
     else:
         features.append("no_appointment")

@@ -480,19 +480,19 @@ def _tolerance(w: _Writer) -> list[str]:
         ))  # fmt: skip
     ecog = [p for p in case.performance_status if p.scale == "ECOG"]
     if ecog:
-        first, last = ecog[0].value, ecog[-1].value
-        if first == last:
+        at_start, at_end = ecog[0].value, ecog[-1].value
+        if at_start == at_end:
             lines.append(
                 w.t(
-                    f"Der Allgemeinzustand war über die gesamte Behandlung stabil (ECOG {last}).",
-                    f"General condition was stable throughout (ECOG {last}).",
+                    f"Der Allgemeinzustand war über die gesamte Behandlung stabil (ECOG {at_end}).",
+                    f"General condition was stable throughout (ECOG {at_end}).",
                 )
             )
         else:
             lines.append(
                 w.t(
-                    f"ECOG-Performance-Status zu Beginn {first}, bei Abschluss {last}.",
-                    f"ECOG performance status {first} at the start and {last} at the end of treatment.",
+                    f"ECOG-Performance-Status zu Beginn {at_start}, bei Abschluss {at_end}.",
+                    f"ECOG performance status {at_start} at the start and {at_end} at the end of treatment.",
                 )
             )
     return lines
