@@ -21,7 +21,7 @@ MAX_TOTAL_DOSE_GY = 200.0  # to one volume; permanent seed implants reach about 
 FINISHED = frozenset({CourseStatus.completed, CourseStatus.stopped})
 
 
-class ImplausibleCourse(InvalidValue):  # type: ignore[misc]  # mypy sees the editable package's classes as Any
+class ImplausibleCourse(InvalidValue):
     """The course is well formed but its shape cannot be real: quarantine it with the reason, never draft it."""
 
 

@@ -458,10 +458,8 @@ def _volume(
         volume.planned_total_dose_gy = plan.total_gy
         volume.fractions_planned = plan.fractions
         volume.dose_per_fraction_gy = plan.per_fraction_gy
-    if (
-        extension(ext, EXT_UNIFORM_FRACTIONATION) is not None
-        and extension(ext, EXT_UNIFORM_FRACTIONATION).valueBoolean is False
-    ):
+    uniform = extension(ext, EXT_UNIFORM_FRACTIONATION)
+    if uniform is not None and uniform.valueBoolean is False:
         found.not_uniform.add(id(volume))  # else total / fractions is derived for every mapper by checks.finish_case
     return volume
 

@@ -504,7 +504,7 @@ def _collect(message: Message, profile: Profile) -> _Observations:
                     value_type=value_type,
                     unit=seg.get(6),
                     observed=seg.get(14),
-                    responsible=(seg.repetitions(16) or [None])[0],
+                    responsible=next(iter(seg.repetitions(16)), None),
                     where=seg.where(5),
                 )
             )

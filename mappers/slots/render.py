@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, time
+from typing import cast
 
 from rtletter.mappers.case import format_gy
 from rtletter.mappers.slots.table import ROLES, Slot, SlotKind, SlotTable
@@ -105,7 +106,7 @@ def render_value(slot: Slot, lang: str, form: str = "", *, unit_space: str = " "
         form = ""
     kind = slot.kind
     if kind == "dose":
-        number = _number(float(value), lang)
+        number = _number(float(cast(float, value)), lang)  # dose slots hold the case's *_gy numbers
         return number if form == "num" else f"{number}{unit_space}Gy"
     if kind == "date" and isinstance(value, date):
         return _date(value, lang, form)

@@ -265,10 +265,10 @@ def case_slots(case: Case) -> SlotTable:
     numbers: dict[tuple[object, ...], int] = {}
     phased = [(None, v) for v in course.volumes] + [(p, v) for p in course.phases for v in p.volumes]
     for phase, volume in phased:
-        key = _volume_key(volume)
-        if key in numbers:
+        volume_key = _volume_key(volume)
+        if volume_key in numbers:
             continue
-        n = numbers[key] = len(numbers) + 1
+        n = numbers[volume_key] = len(numbers) + 1
         label = volume.name + (f" ({phase.name})" if phase is not None and phase.name else "")
         words = (volume.name,)
         b.add(f"volume.{n}", volume.name, volume.source, label)
