@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtletter.agent.errors import ConfigError
+from rtletter.mappers.codes import LOINC
 
 # --- defaults, with their units -------------------------------------------------------------------------------------
 
@@ -156,7 +157,7 @@ class FhirChannelSettings(_Section):
     # Also send an AuditEvent per read and write of patient data to the server (the audit table records them always);
     # needs system/AuditEvent.c in a SMART scope.
     audit_events: bool = False
-    document_type: str = "http://loinc.org|68602-2"
+    document_type: str = f"{LOINC}|68602-2"
     timeout_s: float = Field(default=30.0, gt=0)
     subscription_max_body_bytes: int = Field(default=WEBHOOK_MAX_BODY_BYTES, gt=0)  # larger notifications: 413
     subscription_max_depth: int = Field(default=WEBHOOK_MAX_DEPTH, ge=1)  # deeper JSON nesting: 400

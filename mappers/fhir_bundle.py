@@ -31,15 +31,9 @@ from pydantic import ValidationError
 
 from rtletter.mappers.case import Case, Course, FollowUp, Physician
 from rtletter.mappers.checks import finish_case
+from rtletter.mappers.codes import COURSE_SUMMARY_CODES, REFERRAL_CODE, TREATED_PLAN_CODE
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
-from rtletter.mappers.fhir_codes import (
-    COURSE_SUMMARY_CODES,
-    PROFILE_COURSE_PRESCRIPTION,
-    PROFILE_PLANNED_COURSE,
-    PROFILE_PLANNED_PHASE,
-    REFERRAL_CODE,
-    TREATED_PLAN_CODE,
-)
+from rtletter.mappers.fhir.profiles import PROFILE_COURSE_PRESCRIPTION, PROFILE_PLANNED_COURSE, PROFILE_PLANNED_PHASE
 from rtletter.mappers.fhir_conditions import map_diagnoses
 from rtletter.mappers.fhir_context import (
     map_adverse_event,

@@ -34,19 +34,21 @@ from rtletter.mappers.case import (
     SystemicTherapy,
     Toxicity,
 )
-from rtletter.mappers.fhir_codes import (
+from rtletter.mappers.codes import (
     AE_GRADE_BY_CODE,
     ECOG_LOINC,
-    EXT_AE_GRADE,
-    EXT_AE_SEVERITY,
-    EXT_TREATMENT_CYCLES,
     FOLLOW_UP_CODE,
     INTERRUPTION_CODE,
     KARNOFSKY_LOINC,
     LOINC,
+    RTLETTER_CS,
+)
+from rtletter.mappers.fhir.profiles import (
+    EXT_AE_GRADE,
+    EXT_AE_SEVERITY,
+    EXT_TREATMENT_CYCLES,
     PROFILE_ECOG,
     PROFILE_KARNOFSKY,
-    RTLETTER_CS,
 )
 from rtletter.mappers.fhir_index import (
     BundleIndex,

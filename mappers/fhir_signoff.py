@@ -31,15 +31,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from rtletter.mappers.codes import DATA_OPERATION, PROVENANCE_PARTICIPANT_TYPE
 from rtletter.mappers.errors import InvalidValue, MissingElement
 from rtletter.mappers.fhir_writeback import CONTENT_TYPE, _instant, _validate
 
 Resource = dict[str, Any]
 
-PROVENANCE_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-VERIFIER = {"system": PROVENANCE_TYPE, "code": "verifier", "display": "Verifier"}
-AUTHOR = {"system": PROVENANCE_TYPE, "code": "author", "display": "Author"}
-ACTIVITY = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+VERIFIER = {"system": PROVENANCE_PARTICIPANT_TYPE, "code": "verifier", "display": "Verifier"}
+AUTHOR = {"system": PROVENANCE_PARTICIPANT_TYPE, "code": "author", "display": "Author"}
 SIGNED_TITLE = {"de": "Arztbrief", "en": "End-of-treatment letter"}
 SUPERSEDED_REASON = "superseded by a newer draft"
 _FULL_URL_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://rtletter.invalid/fhir/signoff")
@@ -206,7 +205,7 @@ def sign_transaction(
         "resourceType": "Provenance",
         "target": [{"reference": doc_ref}],
         "recorded": stamp,
-        "activity": {"coding": [{"system": ACTIVITY, "code": "UPDATE", "display": "revise"}]},
+        "activity": {"coding": [{"system": DATA_OPERATION, "code": "UPDATE", "display": "revise"}]},
         "agent": agents,
     }
     if document.get("id") and draft_version:

@@ -29,10 +29,17 @@ from datetime import datetime
 from typing import Any
 
 from rtletter.mappers.case import Case, Coding
+from rtletter.mappers.codes import (
+    AI_DEVICE_TYPE_SYSTEM,
+    LOINC,
+    OBSERVATION_VALUE,
+    PROVENANCE_PARTICIPANT_TYPE,
+    TASK_CODE,
+    US_CORE_DOCUMENT_CATEGORY,
+)
 from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, MissingElement
 
-LOINC = "http://loinc.org"
 # docs/standards.md: 68602-2 "Radiation oncology Summary note" (verify at the site); fallbacks in order.
 DOC_TYPES: dict[str, Coding] = {
     "68602-2": Coding(system=LOINC, code="68602-2", display="Radiation oncology Summary note"),
@@ -42,24 +49,23 @@ DOC_TYPES: dict[str, Coding] = {
 }
 DEFAULT_DOC_TYPE = DOC_TYPES["68602-2"]
 
-US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 AIAST = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "system": OBSERVATION_VALUE,
     "code": "AIAST",
     "display": "Artificial Intelligence asserted",
 }
 AI_DEVICE_PROFILE = "http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AI-Device"
 AI_DEVICE_TYPE = {
-    "system": "http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS",
+    "system": AI_DEVICE_TYPE_SYSTEM,
     "code": "Artificial-Intelligence",
     "display": "All kinds of Artificial Intelligence",
 }
 PROVENANCE_AUTHOR = {
-    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+    "system": PROVENANCE_PARTICIPANT_TYPE,
     "code": "author",
     "display": "Author",
 }
-TASK_APPROVE = {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve", "display": "Activate/approve"}
+TASK_APPROVE = {"system": TASK_CODE, "code": "approve", "display": "Activate/approve"}
 CONTENT_TYPE = "text/plain; charset=utf-8"
 
 # Identifiers are URIs (RFC 3986) holding name-based UUIDs, so that the same case and draft version always give the
@@ -207,7 +213,9 @@ def draft_transaction(
         "status": "current",
         "docStatus": "preliminary",
         "type": {"coding": [_coding(doc_type or DEFAULT_DOC_TYPE)]},
-        "category": [{"coding": [{"system": US_CORE_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}],
+        "category": [
+            {"coding": [{"system": US_CORE_DOCUMENT_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}
+        ],
         "subject": {"reference": patient},
         "date": stamp,
         "author": [{"reference": device_url}],

@@ -41,6 +41,7 @@ from rtletter.mappers.case import (
     TargetVolume,
     format_gy,
 )
+from rtletter.mappers.codes import ICD10, ICD10_CM, ICD10_GM, ICD10_GM_DIMDI, ICD_O_3, SNOMED
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_TOKENS = 3072
@@ -205,12 +206,12 @@ _ROLE = {
 }
 # Canonical code system URLs -> the short name a letter uses.
 _CODE_SYSTEM = {
-    "http://fhir.de/CodeSystem/bfarm/icd-10-gm": "ICD-10-GM",
-    "http://fhir.de/CodeSystem/dimdi/icd-10-gm": "ICD-10-GM",
-    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3",
+    ICD10_GM: "ICD-10-GM",
+    ICD10_GM_DIMDI: "ICD-10-GM",
+    ICD10: "ICD-10",
+    ICD10_CM: "ICD-10-CM",
+    SNOMED: "SNOMED CT",
+    ICD_O_3: "ICD-O-3",
 }
 _LATERALITY = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"}, "en": {}}
 # Modality names as the mappers write them -> German; anything else is passed through.

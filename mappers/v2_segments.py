@@ -54,110 +54,11 @@ from rtletter.mappers.case import (
     Toxicity,
 )
 from rtletter.mappers.checks import check_counts, finish_case
+from rtletter.mappers.codes import ISOTOPE_BY_CODE, MODALITY_BY_CODE, OPS, TECHNIQUE_BY_CODE, canonical_system
 from rtletter.mappers.errors import InvalidValue, MissingElement
-from rtletter.mappers.fhir_codes import ISOTOPE_BY_CODE, MODALITY_BY_CODE, TECHNIQUE_BY_CODE
 from rtletter.mappers.toxicity import clean_term, grade_from_text, is_toxicity_system
 from rtletter.mappers.v2_message import MAPPED_SEGMENTS, Message, Repetition, Segment, component_of, parse
 from rtletter.mappers.v2_profile import Profile, default_profile, role_group
-
-# --- code systems ---------------------------------------------------------------------------------------------------
-
-ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
-ICD10 = "http://hl7.org/fhir/sid/icd-10"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-ICD9CM = "http://hl7.org/fhir/sid/icd-9-cm"
-OPS = "http://fhir.de/CodeSystem/bfarm/ops"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-CPT = "http://www.ama-assn.org/go/cpt"
-MEDDRA = "http://terminology.hl7.org/CodeSystem/mdr"
-UCUM = "http://unitsofmeasure.org"
-
-# HL7 table 0396 names (and common variants) -> canonical URL. Unknown names are kept as sent.
-V2_CODE_SYSTEMS: dict[str, str] = {
-    "I10": ICD10,
-    "ICD10": ICD10,
-    "ICD-10": ICD10,
-    "ICD10GM": ICD10GM,
-    "I10GM": ICD10GM,
-    "ICD-10-GM": ICD10GM,
-    "ICD10CM": ICD10CM,
-    "I10CM": ICD10CM,
-    "I10C": ICD10CM,
-    "ICD-10-CM": ICD10CM,
-    "I9": ICD9CM,
-    "I9C": ICD9CM,
-    "I9CM": ICD9CM,
-    "O301": OPS,  # table 0396: German procedure codes (OPS § 301)
-    "O": OPS,  # "O-2026": OPS with its year
-    "OPS": OPS,
-    "OPS-301": OPS,
-    "SCT": SNOMED,
-    "SNM": SNOMED,  # table 0396: SNOMED (older name)
-    "SNM3": SNOMED,
-    "SNOMED": SNOMED,
-    "SNOMED-CT": SNOMED,
-    "SNOMEDCT": SNOMED,
-    "SNOMED CT": SNOMED,
-    "LN": LOINC,
-    "LOINC": LOINC,
-    "ICDO3": ICDO3,
-    "ICD-O-3": ICDO3,
-    "C4": CPT,
-    "CPT": CPT,
-    "MEDR": MEDDRA,
-    "MDR": MEDDRA,
-    "MEDDRA": MEDDRA,
-    "UCUM": UCUM,
-}
-# What the writer puts into CWE.3 for a canonical system.
-V2_NAME_FOR_SYSTEM: dict[str, str] = {
-    ICD10GM: "ICD10GM",
-    ICD10: "I10",
-    ICD10CM: "ICD10CM",
-    ICD9CM: "I9C",
-    OPS: "O301",
-    SNOMED: "SCT",
-    LOINC: "LN",
-    ICDO3: "ICDO3",
-    CPT: "C4",
-    MEDDRA: "MEDR",
-    UCUM: "UCUM",
-}
-_ICD10GM_VERSIONED = re.compile(r"(I10G|ICD10GM)\d{4}\Z")  # I10G2004, ICD10GM2024
-# A name with a version: "I10-2026", "ICD-10-GM-2025", "O-2026", "OPS 2024", "SNM3-2019" -> name and year.
-_VERSIONED = re.compile(r"(.+?)[\s_-]*(?:V(?:ERSION)?)?[\s_-]*((?:19|20)\d{2})(?:[.-]\d+)?\Z")
-# ICD-10 with a yearly version is the German modification (BfArM publishes ICD-10-GM by year; "I10-2026").
-_YEARLY_IS_GM = frozenset({ICD10})
-
-
-def canonical_system(system: str | None) -> str | None:
-    """A v2 coding system name, a short name (``ICD-10-GM``), a versioned name (``I10-2026``, ``O-2026``) or a URL
-    -> the canonical URL (unknown: unchanged)."""
-    if not system:
-        return None
-    name = system.strip()
-    upper = name.upper()
-    if upper in V2_CODE_SYSTEMS:
-        return V2_CODE_SYSTEMS[upper]
-    if _ICD10GM_VERSIONED.match(upper):
-        return ICD10GM
-    versioned = _VERSIONED.match(upper)
-    if versioned and "://" not in upper:
-        base = V2_CODE_SYSTEMS.get(versioned.group(1).strip(" _-"))
-        if base is not None:
-            return ICD10GM if base in _YEARLY_IS_GM else base
-    return name
-
-
-def v2_system_name(system: str | None) -> str | None:
-    """A case's coding system -> the HL7 table 0396 name the writer uses (unknown: unchanged)."""
-    canonical = canonical_system(system)
-    if canonical is None:
-        return None
-    return V2_NAME_FOR_SYSTEM.get(canonical, canonical)
-
 
 # --- value tables ---------------------------------------------------------------------------------------------------
 
