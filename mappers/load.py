@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
+from rtletter.mappers.hl7v2 import framing
 
 if TYPE_CHECKING:
     from rtletter.mappers.v2_profile import Profile
@@ -27,8 +28,6 @@ EXPECTED = "expected a FHIR JSON Bundle or an HL7 v2 message (MSH, FHS or BHS se
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-# MLLP framing bytes (HL7 v2.x Appendix C, Minimal Lower Layer Protocol)
-_MLLP_START, _MLLP_END = b"\x0b", b"\x1c"
 _V2_HEADERS = (b"MSH", b"FHS", b"BHS")
 
 
@@ -43,7 +42,7 @@ def detect_kind(data: bytes) -> str:
         return "fhir"
     if head[:3] in _V2_HEADERS:
         return "hl7v2"
-    if head[:1] == _MLLP_START:
+    if head[:1] == framing.START:
         return "mllp"
     raise UnsupportedInput(f"input is neither JSON nor HL7 v2; {EXPECTED}")
 
@@ -67,7 +66,7 @@ def load_cases(data: bytes, *, v2_profile: Profile | None = None, max_bytes: int
     kind = detect_kind(data)
     if kind == "fhir":
         return _load_fhir(_strip(data))
-    frames = _mllp_frames(data) if kind == "mllp" else [_strip(data)]
+    frames = framing.split_frames(data) if kind == "mllp" else [_strip(data)]
     return _load_v2([message for frame in frames for message in _v2_messages(frame)], v2_profile)
 
 
@@ -94,20 +93,6 @@ def _load_fhir(data: bytes) -> list[Case]:
 
     cases: list[Case] = case_from_bundle(text)
     return cases
-
-
-def _mllp_frames(data: bytes) -> list[bytes]:
-    """The content of each ``<VT> ... <FS><CR>`` frame (a capture may hold several)."""
-    *frames, tail = data.strip(b" \t\r\n").split(_MLLP_END)
-    if tail.strip(b" \t\r\n"):
-        raise InvalidValue("MLLP frame has a start block but no end block (truncated message)", segment="MLLP")
-    contents = []
-    for frame in frames:
-        frame = frame.strip(b" \t\r\n")
-        if not frame.startswith(_MLLP_START):
-            raise InvalidValue("MLLP frame does not begin with the start block (0x0B)", segment="MLLP")
-        contents.append(frame[1:])
-    return contents
 
 
 def _v2_messages(data: bytes) -> list[bytes]:
