@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
 
-    from rtletter.mappers.fhir_bundle import case_from_bundle
+    from rtletter.mappers.fhir import case_from_bundle
     from rtletter.mappers.v2_message import split_batch
     from rtletter.mappers.v2_profile import default_profile
     from rtletter.mappers.v2_segments import case_from_v2

@@ -1,4 +1,4 @@
-"""Case -> FHIR R4 ``collection`` Bundle (mCODE STU4 / CodeX RT 2.0), the reverse of ``fhir_bundle``.
+"""Case -> FHIR R4 ``collection`` Bundle (mCODE STU4 / CodeX RT 2.0), the reverse of ``fhir.bundle``.
 
     bundle_from_case(case) -> dict
 

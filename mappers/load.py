@@ -3,7 +3,7 @@
 Detection looks only at the first bytes after an optional UTF-8 byte order mark and white space:
 
 - ``{`` or ``[`` -> FHIR JSON (FHIR R4 JSON is always UTF-8: http://hl7.org/fhir/R4/json.html) ->
-  :func:`rtletter.mappers.fhir_bundle.case_from_bundle`;
+  :func:`rtletter.mappers.fhir.bundle.case_from_bundle`;
 - ``MSH``, ``FHS`` or ``BHS`` -> HL7 v2 (a message, or a file/batch of messages) ->
   :func:`rtletter.mappers.v2_segments.case_from_v2`, batches split by ``v2_message.split_batch``;
 - ``0x0B`` -> MLLP-framed HL7 v2 (``<VT> message <FS><CR>``, HL7 v2 Appendix C), one or more frames;
@@ -89,7 +89,7 @@ def _load_fhir(data: bytes) -> list[Case]:
     except UnicodeDecodeError as exc:
         # FHIR JSON must be UTF-8; latin-1 text would otherwise turn into mojibake names.
         raise InvalidValue(f"input is not valid UTF-8 (byte {exc.start})", resource="Bundle") from exc
-    from rtletter.mappers.fhir_bundle import case_from_bundle
+    from rtletter.mappers.fhir.bundle import case_from_bundle
 
     cases: list[Case] = case_from_bundle(text)
     return cases

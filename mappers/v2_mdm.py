@@ -39,7 +39,7 @@ from hl7apy.core import Message
 from rtletter.mappers.case import Case, Coding, Physician
 from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.fhir_writeback import DEFAULT_DOC_TYPE, draft_ids
+from rtletter.mappers.fhir.writeback import DEFAULT_DOC_TYPE, draft_ids
 from rtletter.mappers.v2_message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
 from rtletter.mappers.v2_profile import Profile, default_profile
 from rtletter.mappers.v2_segments import SEX_TO_V2

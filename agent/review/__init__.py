@@ -26,7 +26,7 @@ draft, not posted (already signed / rejected / superseded), the course changed a
 the EHR, the EHR changed the draft meanwhile (HTTP 412 on the versioned update: nothing overwritten), the channel
 did not answer. Each action is audited (``audit`` table: actor ``user:<name>``, what, when; no text).
 
-Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rtletter.mappers.fhir_signoff`` with
+Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rtletter.mappers.fhir.signoff`` with
 ``ifMatch``; file channel -> ``<name>.signed.txt`` + ``<name>.signed.bundle.json`` in the outbox, sidecar status;
 a channel implementing ``post.SignOffChannel`` (HL7 v2: MDM^T02 with TXA-17 AU) -> that channel.
 

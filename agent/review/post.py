@@ -3,7 +3,7 @@
 ``poster_for(channel)`` picks the adapter for a job's channel:
 
 - ``FhirSignOff``: reads the draft's DocumentReference and Task (their current versions), posts the transaction
-  from ``rtletter.mappers.fhir_signoff`` with ``ifMatch``. A 412 means the EHR changed them meanwhile; if the
+  from ``rtletter.mappers.fhir.signoff`` with ``ifMatch``. A 412 means the EHR changed them meanwhile; if the
   document is already final with exactly our text (our own earlier attempt whose answer was lost) that counts as
   done, else the physician is told to reload (``ReviewRefused``): nothing is overwritten.
 - ``FileSignOff``: writes ``<name>.signed.txt`` and the sign transaction ``<name>.signed.bundle.json`` (conditional
@@ -29,7 +29,7 @@ from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
 from rtletter.agent.jobs.jobs import Job
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_signoff import (
+from rtletter.mappers.fhir import (
     attachment_text,
     reject_transaction,
     sign_transaction,

@@ -35,7 +35,7 @@ from rtletter.mappers.case import (
     Toxicity,
 )
 from rtletter.mappers.checks import MAX_TOTAL_DOSE_GY
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
 from rtletter.mappers.fhir_writer import bundle_from_case
 
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"

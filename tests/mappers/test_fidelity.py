@@ -12,7 +12,7 @@ import pytest
 from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.checks import ImplausibleCourse, split_drafted
 from rtletter.mappers.errors import UnsupportedInput
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
 from rtletter.mappers.load import load_cases
 from rtletter.mappers.prompt import build_messages
 from rtletter.mappers.v2_segments import case_from_v2

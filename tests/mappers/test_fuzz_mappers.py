@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fuzz_inputs import FUZZ, fhir_documents, v2_messages  # noqa: E402
 
 from rtletter.mappers.errors import MappingError  # noqa: E402
-from rtletter.mappers.fhir_bundle import case_from_bundle  # noqa: E402
+from rtletter.mappers.fhir.bundle import case_from_bundle  # noqa: E402
 from rtletter.mappers.v2_message import split_batch  # noqa: E402
 from rtletter.mappers.v2_profile import default_profile  # noqa: E402
 from rtletter.mappers.v2_segments import case_from_v2  # noqa: E402

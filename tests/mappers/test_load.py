@@ -75,7 +75,7 @@ def test_truncated_mllp_frame_names_mllp() -> None:
 
 
 def test_external_fhir_bundles_map_to_cases(external_dir: Path) -> None:
-    pytest.importorskip("rtletter.mappers.fhir_bundle")
+    pytest.importorskip("rtletter.mappers.fhir.bundle")
     files = _fhir_files(external_dir)
     assert len(files) >= 9
     for path in files:
@@ -101,7 +101,7 @@ def test_external_hl7v2_messages_map_to_cases(external_dir: Path) -> None:
 
 
 def test_fhir_json_that_is_not_a_bundle_names_the_resource() -> None:
-    pytest.importorskip("rtletter.mappers.fhir_bundle")
+    pytest.importorskip("rtletter.mappers.fhir.bundle")
     patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Mustermann", "given": ["Erika"]}]}
     with pytest.raises(MappingError) as caught:
         load_cases(json.dumps(patient).encode())

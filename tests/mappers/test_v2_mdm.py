@@ -11,7 +11,7 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.fhir_writeback import draft_ids
+from rtletter.mappers.fhir.writeback import draft_ids
 from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
 from rtletter.mappers.v2_segments import document_from_v2
 

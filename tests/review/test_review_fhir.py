@@ -17,7 +17,7 @@ from rtletter.agent.jobs.jobs import Flag, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store, sign
 from rtletter.agent.review.follow import EhrFollower
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir.signoff import attachment_text
 
 pytestmark = pytest.mark.integration
 EDITED = DRAFT + "\nNebenwirkungen: Radiodermatitis Grad 1.\n"

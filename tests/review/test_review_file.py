@@ -14,7 +14,7 @@ from rtletter.agent.generators import TemplateGenerator
 from rtletter.agent.jobs.jobs import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, current_text, review_store
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir.signoff import attachment_text
 
 EDITED = DRAFT + "\nGeändert.\n"
 DOCTOR = User("dr.file", "Practitioner/dr-file")

@@ -54,6 +54,20 @@ from rtletter.mappers.codes import (
     VOLUME_TYPE_BY_CODE,
 )
 from rtletter.mappers.errors import InvalidValue
+from rtletter.mappers.fhir.index import (
+    BundleIndex,
+    Inputs,
+    as_date,
+    case_coding,
+    codings,
+    concept_text,
+    dose_gy,
+    extension,
+    extensions,
+    has_code,
+    has_profile,
+    lookup,
+)
 from rtletter.mappers.fhir.profiles import (
     COURSE_SUMMARY_PROFILES,
     EXT_APPLICATOR,
@@ -77,20 +91,6 @@ from rtletter.mappers.fhir.profiles import (
     PROFILE_COURSE_PRESCRIPTION,
     PROFILE_PLANNED_COURSE,
     PROFILE_TREATED_PHASE,
-)
-from rtletter.mappers.fhir_index import (
-    BundleIndex,
-    Inputs,
-    as_date,
-    case_coding,
-    codings,
-    concept_text,
-    dose_gy,
-    extension,
-    extensions,
-    has_code,
-    has_profile,
-    lookup,
 )
 
 _STATUS: dict[str, CourseStatus] = {

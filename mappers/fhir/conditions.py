@@ -21,15 +21,7 @@ from rtletter.mappers.codes import (
     STAGE_GROUP_LOINC,
     TNM_CATEGORY_LOINC,
 )
-from rtletter.mappers.fhir.profiles import (
-    EXT_CONDITION_ASSERTED_DATE,
-    EXT_HISTOLOGY,
-    EXT_LATERALITY,
-    PROFILE_PRIMARY_CANCER,
-    PROFILE_SECONDARY_CANCER,
-    PROFILE_TNM_STAGE_GROUP,
-)
-from rtletter.mappers.fhir_index import (
+from rtletter.mappers.fhir.index import (
     BundleIndex,
     Inputs,
     as_date,
@@ -40,6 +32,14 @@ from rtletter.mappers.fhir_index import (
     has_profile,
     lookup,
     resource_key,
+)
+from rtletter.mappers.fhir.profiles import (
+    EXT_CONDITION_ASSERTED_DATE,
+    EXT_HISTOLOGY,
+    EXT_LATERALITY,
+    PROFILE_PRIMARY_CANCER,
+    PROFILE_SECONDARY_CANCER,
+    PROFILE_TNM_STAGE_GROUP,
 )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from rtletter.mappers.codes import DATA_OPERATION, PROVENANCE_PARTICIPANT_TYPE
 from rtletter.mappers.errors import InvalidValue, MissingElement
-from rtletter.mappers.fhir_writeback import CONTENT_TYPE, _instant, _validate
+from rtletter.mappers.fhir.writeback import CONTENT_TYPE, instant, validate_bundle
 
 Resource = dict[str, Any]
 
@@ -107,7 +107,7 @@ def text_attachment(text: str, *, language: str, title: str, now: datetime) -> R
         "size": len(raw),
         "hash": base64.b64encode(hashlib.sha1(raw, usedforsecurity=False).digest()).decode("ascii"),
         "title": title,
-        "creation": _instant(now),
+        "creation": instant(now),
     }
 
 
@@ -147,7 +147,7 @@ def _physician(physician: str) -> str:
 
 def _transaction(entries: list[Resource]) -> Resource:
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    _validate(bundle)
+    validate_bundle(bundle)
     return bundle
 
 
@@ -180,7 +180,7 @@ def sign_transaction(
     if document.get("status") != "current" or document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is no longer a draft", resource="DocumentReference", element="docStatus")
     signer = _physician(physician)
-    stamp = _instant(now)
+    stamp = instant(now)
     doc_ref = reference(document)
     language = _language(document)
 
@@ -250,7 +250,7 @@ def reject_transaction(
     if document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is signed already", resource="DocumentReference", element="docStatus")
     _physician(physician)
-    stamp = _instant(now)
+    stamp = instant(now)
     withdrawn = copy.deepcopy(document)
     withdrawn["status"] = "entered-in-error"
     entries = [_update_entry(withdrawn)]
@@ -276,7 +276,7 @@ def supersede_transaction(
     _check(old_document, "DocumentReference")
     if old_document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is signed already", resource="DocumentReference", element="docStatus")
-    stamp = _instant(now)
+    stamp = instant(now)
     bundle = copy.deepcopy(draft_bundle)
     new_doc = next(
         (e["resource"] for e in bundle.get("entry", []) if e["resource"].get("resourceType") == "DocumentReference"),

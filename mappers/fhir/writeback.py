@@ -108,7 +108,8 @@ def _identifier(value_uuid: str) -> dict[str, str]:
     return {"system": IDENTIFIER_SYSTEM, "value": f"urn:uuid:{value_uuid}"}
 
 
-def _instant(now: datetime) -> str:
+def instant(now: datetime) -> str:
+    """``now`` as a FHIR ``instant`` (milliseconds, with its offset); a naive clock raises. The sign-off uses it too."""
     if now.tzinfo is None:
         raise InvalidValue("the clock must be timezone-aware", resource="Bundle", element="now")
     return now.isoformat(timespec="milliseconds")
@@ -188,7 +189,7 @@ def draft_transaction(
     """
     if not draft_text.strip():
         raise InvalidValue("the draft is empty", resource="DocumentReference", element="content.attachment.data")
-    stamp = _instant(now)
+    stamp = instant(now)
     ids = draft_ids(case.case_id, draft_version)
     device_uuid = device_id(model_name, adapter_version)
     doc_url, task_url = f"urn:uuid:{ids['DocumentReference']}", f"urn:uuid:{ids['Task']}"
@@ -279,7 +280,7 @@ def draft_transaction(
             _entry(task_url, task, f"identifier={identifier_query(ids['Task'])}"),
         ],
     }
-    _validate(bundle)
+    validate_bundle(bundle)
     return bundle
 
 
@@ -291,7 +292,7 @@ def _entry(full_url: str, resource: dict[str, Any], if_none_exist: str) -> dict[
     }
 
 
-def _validate(bundle: dict[str, Any]) -> None:
+def validate_bundle(bundle: dict[str, Any]) -> None:
     """Validate with fhir.resources (R4B models, which match R4 for these resources). Messages keep only the element
     path and the error kind: pydantic would otherwise quote the offending value, which may be PHI."""
     from fhir.resources.R4B.bundle import Bundle
