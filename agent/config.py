@@ -210,7 +210,7 @@ class MllpOutbound(_Section):
     @classmethod
     def _writable_encoding(cls, value: str) -> str:
         from rtletter.mappers.errors import UnsupportedInput
-        from rtletter.mappers.v2_message import MSH18_FOR_CODEC, codec_for
+        from rtletter.mappers.hl7v2.message import MSH18_FOR_CODEC, codec_for
 
         try:
             known = codec_for(value) in MSH18_FOR_CODEC
@@ -238,7 +238,7 @@ class MllpChannelSettings(_Section):
     @classmethod
     def _known_encoding(cls, value: str) -> str:
         from rtletter.mappers.errors import UnsupportedInput, WideCharset
-        from rtletter.mappers.v2_message import codec_for
+        from rtletter.mappers.hl7v2.message import codec_for
 
         try:
             codec_for(value)

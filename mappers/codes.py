@@ -64,6 +64,15 @@ SYSTEM_URLS: Final[dict[str, str]] = {
     "SNOMED CT": SNOMED,
     "LOINC": LOINC,
 }
+# Canonical URLs -> the short name a letter and the prompt use.
+SHORT_NAMES: Final[dict[str, str]] = {
+    ICD10_GM: "ICD-10-GM",
+    ICD10_GM_DIMDI: "ICD-10-GM",
+    ICD10: "ICD-10",
+    ICD10_CM: "ICD-10-CM",
+    SNOMED: "SNOMED CT",
+    ICD_O_3: "ICD-O-3",
+}
 # Diagnosis codings in order of preference when a CodeableConcept carries several.
 DIAGNOSIS_SYSTEMS: Final = (ICD10_GM, ICD10, ICD10_CM, SNOMED)
 

@@ -5,7 +5,7 @@ Detection looks only at the first bytes after an optional UTF-8 byte order mark 
 - ``{`` or ``[`` -> FHIR JSON (FHIR R4 JSON is always UTF-8: http://hl7.org/fhir/R4/json.html) ->
   :func:`rtletter.mappers.fhir.bundle.case_from_bundle`;
 - ``MSH``, ``FHS`` or ``BHS`` -> HL7 v2 (a message, or a file/batch of messages) ->
-  :func:`rtletter.mappers.v2_segments.case_from_v2`, batches split by ``v2_message.split_batch``;
+  :func:`rtletter.mappers.hl7v2.case.case_from_v2`, batches split by ``hl7v2.message.split_batch``;
 - ``0x0B`` -> MLLP-framed HL7 v2 (``<VT> message <FS><CR>``, HL7 v2 Appendix C), one or more frames;
 - anything else -> :class:`UnsupportedInput` saying what was expected.
 
@@ -21,7 +21,7 @@ from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInp
 from rtletter.mappers.hl7v2 import framing
 
 if TYPE_CHECKING:
-    from rtletter.mappers.v2_profile import Profile
+    from rtletter.mappers.hl7v2.profile import Profile
 
 MAX_INPUT_BYTES = 32 * 1024 * 1024  # a bundle of one course is kilobytes; this only stops runaway input
 EXPECTED = "expected a FHIR JSON Bundle or an HL7 v2 message (MSH, FHS or BHS segment)"
@@ -97,7 +97,7 @@ def _load_fhir(data: bytes) -> list[Case]:
 
 def _v2_messages(data: bytes) -> list[bytes]:
     """One entry per HL7 v2 message: batches (FHS/BHS) and files with several MSH are split."""
-    from rtletter.mappers.v2_message import split_batch
+    from rtletter.mappers.hl7v2.message import split_batch
 
     messages: list[bytes] = split_batch(data)
     if not messages:
@@ -106,6 +106,6 @@ def _v2_messages(data: bytes) -> list[bytes]:
 
 
 def _load_v2(messages: list[bytes], profile: Profile | None) -> list[Case]:
-    from rtletter.mappers.v2_segments import case_from_v2  # split_batch and parsing live in v2_message
+    from rtletter.mappers.hl7v2.case import case_from_v2  # split_batch and parsing live in hl7v2.message
 
     return [case_from_v2(message, profile) for message in messages]

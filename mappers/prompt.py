@@ -41,7 +41,7 @@ from rtletter.mappers.case import (
     TargetVolume,
     format_gy,
 )
-from rtletter.mappers.codes import ICD10, ICD10_CM, ICD10_GM, ICD10_GM_DIMDI, ICD_O_3, SNOMED
+from rtletter.mappers.codes import SHORT_NAMES
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_TOKENS = 3072
@@ -203,15 +203,6 @@ _SEX = {
 _ROLE = {
     "de": {"primary": "Hauptdiagnose", "secondary": "Sekundär-/Metastasendiagnose", "comorbidity": "Nebendiagnose"},
     "en": {"primary": "primary diagnosis", "secondary": "secondary/metastatic", "comorbidity": "comorbidity"},
-}
-# Canonical code system URLs -> the short name a letter uses.
-_CODE_SYSTEM = {
-    ICD10_GM: "ICD-10-GM",
-    ICD10_GM_DIMDI: "ICD-10-GM",
-    ICD10: "ICD-10",
-    ICD10_CM: "ICD-10-CM",
-    SNOMED: "SNOMED CT",
-    ICD_O_3: "ICD-O-3",
 }
 _LATERALITY = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"}, "en": {}}
 # Modality names as the mappers write them -> German; anything else is passed through.
@@ -417,7 +408,7 @@ def _physician_line(physician: Physician) -> str:
 def _diagnosis_line(dx: Diagnosis, lang: str) -> str:
     code = ""
     if dx.code:
-        system = _CODE_SYSTEM.get(dx.code.system or "", clean_line(dx.code.system).rsplit("/", 1)[-1])
+        system = SHORT_NAMES.get(dx.code.system or "", clean_line(dx.code.system).rsplit("/", 1)[-1])
         code = _join([system, clean_line(dx.code.code)], " ")
     text = clean_line(dx.text) or (clean_line(dx.code.display) if dx.code else "")
     laterality = _LATERALITY[lang].get(dx.laterality or "", clean_line(dx.laterality))

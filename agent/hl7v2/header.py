@@ -28,7 +28,7 @@ from rtletter.agent.errors import AgentError
 from rtletter.mappers.errors import UnsupportedInput, WideCharset
 from rtletter.mappers.hl7v2.framing import UTF8_BOM
 from rtletter.mappers.hl7v2.header import declared_charset, first_segment, msh_field, msh_fields
-from rtletter.mappers.v2_message import MIN_VERSION, codec_for
+from rtletter.mappers.hl7v2.message import MIN_VERSION, codec_for
 
 # Message types whose content rtletter maps to a case (HL7 table 0076). Others are refused with AR.
 SUPPORTED_TYPES = frozenset({"ADT", "ORU", "MDM", "SIU", "DFT"})

@@ -8,7 +8,7 @@
   done, else the physician is told to reload (``ReviewRefused``): nothing is overwritten.
 - ``FileSignOff``: writes ``<name>.signed.txt`` and the sign transaction ``<name>.signed.bundle.json`` (conditional
   updates on the identifiers, for whoever imports the outbox) and marks the sidecar final / entered-in-error.
-- ``MllpSignOff``: HL7 v2 sites, the signed letter as MDM with TXA-17 AU over MLLP (``rtletter.mappers.v2_mdm``).
+- ``MllpSignOff``: HL7 v2 sites, the signed letter as MDM with TXA-17 AU over MLLP (``rtletter.mappers.hl7v2.mdm``).
 - any other channel that implements ``SignOffChannel``.
 """
 
@@ -309,7 +309,7 @@ class MllpSignOff:
 
     def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
         from rtletter.mappers.case import Physician
-        from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
+        from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_from_draft
 
         outbound = getattr(self.channel.settings, "outbound", None)
         if outbound is None:
@@ -341,7 +341,7 @@ class MllpSignOff:
         return f"MDM^{outbound.signoff_event}/{document_id(case, version)}"
 
     def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
-        from rtletter.mappers.v2_mdm import AVAILABILITY_CANCELLED, control_id, mdm_cancel
+        from rtletter.mappers.hl7v2.mdm import AVAILABILITY_CANCELLED, control_id, mdm_cancel
 
         outbound = getattr(self.channel.settings, "outbound", None)
         if outbound is None:

@@ -36,8 +36,8 @@ from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import Worker
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.mappers.synth.generate import generate_cohort
-from rtletter.mappers.v2_segments import document_from_v2
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.checks import ImplausibleCourse, split_drafted
 from rtletter.mappers.errors import UnsupportedInput
 from rtletter.mappers.fhir.bundle import case_from_bundle
+from rtletter.mappers.hl7v2.case import case_from_v2
 from rtletter.mappers.load import load_cases
 from rtletter.mappers.prompt import build_messages
-from rtletter.mappers.v2_segments import case_from_v2
 
 DATA = Path(__file__).parent / "data"
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"

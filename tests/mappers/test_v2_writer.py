@@ -40,9 +40,9 @@ from rtletter.mappers.case import (
 from rtletter.mappers.checks import ImplausibleCourse, finish_case
 from rtletter.mappers.codes import canonical_system
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.message import parse
 from rtletter.mappers.toxicity import clean_term, grade_from_text
-from rtletter.mappers.v2_message import parse
-from rtletter.mappers.v2_segments import case_from_v2
 from rtletter.mappers.v2_writer import v2_from_case
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -10,8 +10,9 @@ import pytest
 
 from rtletter.mappers.case import Case, CourseStatus, Intent, Sex
 from rtletter.mappers.errors import InvalidValue, MappingError, MissingElement, UnsupportedInput
-from rtletter.mappers.v2_message import split_batch
-from rtletter.mappers.v2_segments import case_from_v2, document_from_v2
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.documents import document_from_v2
+from rtletter.mappers.hl7v2.message import split_batch
 
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
 OPS = "http://fhir.de/CodeSystem/bfarm/ops"
