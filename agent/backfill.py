@@ -188,7 +188,7 @@ class Backfill:
                 if resource.get("status") not in DONE_STATUSES or not _in_range(course_end(resource), since, until):
                     continue
                 summary.found += 1
-                # The FHIR mapper's idempotency key (rtletter.mappers.fhir_bundle: "fhir:<course summary id>").
+                # The FHIR mapper's idempotency key (rtletter.mappers.fhir.bundle: "fhir:<course summary id>").
                 if not self._classify([f"fhir:{resource.get('id')}"], summary):
                     continue
                 status = str(resource.get("status"))

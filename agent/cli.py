@@ -78,7 +78,7 @@ def _load(file: Path, lang: str | None, profile: Path | None) -> list[Case]:
     try:
         v2_profile = None
         if profile is not None:
-            from rtletter.mappers.v2_profile import load_profile
+            from rtletter.mappers.hl7v2 import load_profile
 
             v2_profile = load_profile(profile)
         cases = load_cases(data, v2_profile=v2_profile)

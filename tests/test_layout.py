@@ -38,7 +38,7 @@ FORBIDDEN = {
 
 
 def module_name(path: Path) -> str:
-    """``mappers/fhir_course.py`` -> ``rtletter.mappers.fhir_course`` (``__init__.py`` names its package)."""
+    """``mappers/fhir/course.py`` -> ``rtletter.mappers.fhir.course`` (``__init__.py`` names its package)."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()

@@ -41,7 +41,7 @@ from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracke
 from rtletter.agent.fhir.state import StateStore
 from rtletter.agent.logging import get_logger
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_bundle import check_nesting
+from rtletter.mappers.fhir import check_nesting
 
 AUTH_HEADER = "Authorization"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"

@@ -1,6 +1,6 @@
 """Post a draft's write-back transaction and report where it landed.
 
-The transaction (``rtletter.mappers.fhir_writeback.draft_transaction``) creates each resource conditionally: a
+The transaction (``rtletter.mappers.fhir.writeback.draft_transaction``) creates each resource conditionally: a
 first post answers ``201 Created`` per entry, a retry of the same draft ``200 OK`` with the existing resources, so
 both give the same ``Posted``. ``412 Precondition Failed`` means an identifier matched more than one resource: the
 server holds duplicates that someone must clean up, which no retry fixes (``ChannelRejected``).
@@ -16,7 +16,7 @@ from rtletter.agent.channels.base import Draft, Posted
 from rtletter.agent.errors import ChannelRejected
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.mappers.case import Case, Coding
-from rtletter.mappers.fhir_writeback import draft_transaction
+from rtletter.mappers.fhir import draft_transaction
 
 
 def _now() -> datetime:

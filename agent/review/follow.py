@@ -36,7 +36,7 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import get_logger
 from rtletter.agent.review.service import ReviewService
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir import attachment_text
 
 log = get_logger(__name__)
 

@@ -262,7 +262,7 @@ def build_worklist_router(
 def _hl7_text(payload: bytes) -> str:
     """The message as the mapper read it (MSH-18 decides the character set); latin-1 when it cannot be read."""
     from rtletter.mappers.errors import MappingError
-    from rtletter.mappers.v2_message import decode
+    from rtletter.mappers.hl7v2.message import decode
 
     try:
         return decode(payload)[0]

@@ -16,7 +16,7 @@ from rtletter.agent.jobs.job import Flag, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.agent.review.follow import EhrFollower
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
 
 pytestmark = pytest.mark.integration

@@ -11,11 +11,11 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.fhir_writeback import draft_ids
-from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
-from rtletter.mappers.v2_segments import document_from_v2
+from rtletter.mappers.fhir.writeback import draft_ids
+from rtletter.mappers.hl7v2.documents import document_from_v2
+from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_from_draft
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # v2_cases.py, shared with test_v2_writer.py
 from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)

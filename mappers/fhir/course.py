@@ -34,15 +34,42 @@ from rtletter.mappers.case import (
     TargetVolume,
 )
 from rtletter.mappers.checks import check_counts
-from rtletter.mappers.errors import InvalidValue
-from rtletter.mappers.fhir_codes import (
+from rtletter.mappers.codes import (
     BRACHY_DOSE_RATE_BY_CODE,
     BRACHYTHERAPY_MODALITY_CODES,
     BRACHYTHERAPY_PROCEDURE_CODE,
     COURSE_SUMMARY_CODE,
     COURSE_SUMMARY_CODES,
-    COURSE_SUMMARY_PROFILES,
     COURSE_SUMMARY_TEMPORARY_CODE,
+    IMAGE_GUIDANCE_BY_CODE,
+    INTENT_BY_CODE,
+    ISOTOPE_BY_CODE,
+    LATERALITY_BY_CODE,
+    MODALITY_BY_CODE,
+    NULL_FLAVOR,
+    PRIOR_RADIOTHERAPY_CODE,
+    SNOMED,
+    TECHNIQUE_BY_CODE,
+    TREATED_PHASE_CODE,
+    VOLUME_TYPE_BY_CODE,
+)
+from rtletter.mappers.errors import InvalidValue
+from rtletter.mappers.fhir.index import (
+    BundleIndex,
+    Inputs,
+    as_date,
+    case_coding,
+    codings,
+    concept_text,
+    dose_gy,
+    extension,
+    extensions,
+    has_code,
+    has_profile,
+    lookup,
+)
+from rtletter.mappers.fhir.profiles import (
+    COURSE_SUMMARY_PROFILES,
     EXT_APPLICATOR,
     EXT_DOSE_DELIVERED,
     EXT_DOSE_PLANNED,
@@ -61,34 +88,9 @@ from rtletter.mappers.fhir_codes import (
     EXT_SESSIONS,
     EXT_TECHNIQUE,
     EXT_UNIFORM_FRACTIONATION,
-    IMAGE_GUIDANCE_BY_CODE,
-    INTENT_BY_CODE,
-    ISOTOPE_BY_CODE,
-    LATERALITY_BY_CODE,
-    MODALITY_BY_CODE,
-    NULL_FLAVOR,
-    PRIOR_RADIOTHERAPY_CODE,
     PROFILE_COURSE_PRESCRIPTION,
     PROFILE_PLANNED_COURSE,
     PROFILE_TREATED_PHASE,
-    SNOMED,
-    TECHNIQUE_BY_CODE,
-    TREATED_PHASE_CODE,
-    VOLUME_TYPE_BY_CODE,
-)
-from rtletter.mappers.fhir_index import (
-    BundleIndex,
-    Inputs,
-    as_date,
-    case_coding,
-    codings,
-    concept_text,
-    dose_gy,
-    extension,
-    extensions,
-    has_code,
-    has_profile,
-    lookup,
 )
 
 _STATUS: dict[str, CourseStatus] = {

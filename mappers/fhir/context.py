@@ -34,21 +34,16 @@ from rtletter.mappers.case import (
     SystemicTherapy,
     Toxicity,
 )
-from rtletter.mappers.fhir_codes import (
+from rtletter.mappers.codes import (
     AE_GRADE_BY_CODE,
     ECOG_LOINC,
-    EXT_AE_GRADE,
-    EXT_AE_SEVERITY,
-    EXT_TREATMENT_CYCLES,
     FOLLOW_UP_CODE,
     INTERRUPTION_CODE,
     KARNOFSKY_LOINC,
     LOINC,
-    PROFILE_ECOG,
-    PROFILE_KARNOFSKY,
     RTLETTER_CS,
 )
-from rtletter.mappers.fhir_index import (
+from rtletter.mappers.fhir.index import (
     BundleIndex,
     Inputs,
     as_date,
@@ -58,6 +53,13 @@ from rtletter.mappers.fhir_index import (
     extension,
     has_code,
     has_profile,
+)
+from rtletter.mappers.fhir.profiles import (
+    EXT_AE_GRADE,
+    EXT_AE_SEVERITY,
+    EXT_TREATMENT_CYCLES,
+    PROFILE_ECOG,
+    PROFILE_KARNOFSKY,
 )
 from rtletter.mappers.toxicity import clean_term, grade_from_text, is_toxicity_system, names_toxicity
 

@@ -10,16 +10,13 @@ import pytest
 
 from rtletter.mappers.case import Case, CourseStatus, Intent, Sex
 from rtletter.mappers.errors import InvalidValue, MappingError, MissingElement, UnsupportedInput
-from rtletter.mappers.v2_message import split_batch
-from rtletter.mappers.v2_segments import (
-    ICD10GM,
-    OPS,
-    SNOMED,
-    canonical_system,
-    case_from_v2,
-    document_from_v2,
-    v2_system_name,
-)
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.documents import document_from_v2
+from rtletter.mappers.hl7v2.message import split_batch
+
+ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+OPS = "http://fhir.de/CodeSystem/bfarm/ops"
+SNOMED = "http://snomed.info/sct"
 
 
 def sample(external_dir: Path, name: str) -> bytes:
@@ -265,16 +262,6 @@ def test_pr1_ops_code() -> None:
     (surgery,) = case_from_v2(oru(header=header)).surgeries
     assert surgery.code is not None and (surgery.code.code, surgery.code.system) == ("5-870.a2", OPS)
     assert (surgery.text, surgery.performed) == ("BET links", date(2025, 12, 15))
-
-
-def test_code_system_names() -> None:
-    assert canonical_system("I10GM") == ICD10GM
-    assert canonical_system("ICD10GM2024") == ICD10GM
-    assert canonical_system("ICD-10-GM") == ICD10GM
-    assert canonical_system("http://snomed.info/sct") == SNOMED
-    assert canonical_system("99LOCAL") == "99LOCAL"
-    assert v2_system_name("ICD-10-GM") == "ICD10GM"
-    assert v2_system_name(OPS) == "O301"
 
 
 # --- wrong values: errors name OBX[n]-5 and never carry the message's data ------------------------------------------

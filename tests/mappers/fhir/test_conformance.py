@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.case import Case, CourseStatus, Phase, TargetVolume
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
 
 # What a .facts.txt display means in the case model: written here independently of the mapper's tables.
 MODALITY = {

@@ -31,17 +31,10 @@ from pydantic import ValidationError
 
 from rtletter.mappers.case import Case, Course, FollowUp, Physician
 from rtletter.mappers.checks import finish_case
+from rtletter.mappers.codes import COURSE_SUMMARY_CODES, REFERRAL_CODE, TREATED_PLAN_CODE
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
-from rtletter.mappers.fhir_codes import (
-    COURSE_SUMMARY_CODES,
-    PROFILE_COURSE_PRESCRIPTION,
-    PROFILE_PLANNED_COURSE,
-    PROFILE_PLANNED_PHASE,
-    REFERRAL_CODE,
-    TREATED_PLAN_CODE,
-)
-from rtletter.mappers.fhir_conditions import map_diagnoses
-from rtletter.mappers.fhir_context import (
+from rtletter.mappers.fhir.conditions import map_diagnoses
+from rtletter.mappers.fhir.context import (
     map_adverse_event,
     map_appointment,
     map_follow_up_request,
@@ -53,7 +46,7 @@ from rtletter.mappers.fhir_context import (
     map_systemic_therapy,
     map_toxicity_observation,
 )
-from rtletter.mappers.fhir_course import (
+from rtletter.mappers.fhir.course import (
     Findings,
     is_brachytherapy_detail,
     is_course_summary,
@@ -63,8 +56,9 @@ from rtletter.mappers.fhir_course import (
     map_prior_radiotherapy,
     prior_from_course,
 )
-from rtletter.mappers.fhir_index import BundleIndex, Inputs, as_date, codings, has_code, has_profile, resource_key
-from rtletter.mappers.fhir_people import map_patient, map_physician
+from rtletter.mappers.fhir.index import BundleIndex, Inputs, as_date, codings, has_code, has_profile, resource_key
+from rtletter.mappers.fhir.people import map_patient, map_physician
+from rtletter.mappers.fhir.profiles import PROFILE_COURSE_PRESCRIPTION, PROFILE_PLANNED_COURSE, PROFILE_PLANNED_PHASE
 
 __all__ = ["case_from_bundle", "check_nesting", "parse_bundle"]
 

@@ -1,4 +1,4 @@
-"""Sign, reject and supersede transactions (mappers.fhir_signoff): versioned updates, hashes, Provenance, Task.
+"""Sign, reject and supersede transactions (mappers.fhir.signoff): versioned updates, hashes, Provenance, Task.
 The same bundles go to the real sandbox server in tests/integration/test_review_fhir.py."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from fhir.resources.R4B.bundle import Bundle
 
 from rtletter.mappers.case import Case, Course, Patient, Physician
 from rtletter.mappers.errors import InvalidValue, MissingElement
-from rtletter.mappers.fhir_signoff import (
+from rtletter.mappers.fhir.signoff import (
     attachment_text,
     reject_transaction,
     sign_transaction,
     supersede_transaction,
     version_tag,
 )
-from rtletter.mappers.fhir_writeback import draft_transaction
+from rtletter.mappers.fhir.writeback import draft_transaction
 
 DRAFTED = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 SIGNED = datetime(2026, 3, 3, 9, 15, tzinfo=UTC)

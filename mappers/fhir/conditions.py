@@ -13,21 +13,15 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 
 from rtletter.mappers.case import Diagnosis, DiagnosisRole
-from rtletter.mappers.fhir_codes import (
+from rtletter.mappers.codes import (
     DIAGNOSIS_SYSTEMS,
-    EXT_CONDITION_ASSERTED_DATE,
-    EXT_HISTOLOGY,
-    EXT_LATERALITY,
     HISTOLOGY_GRADE_LOINC,
     LATERALITY_BY_CODE,
-    PROFILE_PRIMARY_CANCER,
-    PROFILE_SECONDARY_CANCER,
-    PROFILE_TNM_STAGE_GROUP,
     RECEPTOR_STATUS_LOINC,
     STAGE_GROUP_LOINC,
     TNM_CATEGORY_LOINC,
 )
-from rtletter.mappers.fhir_index import (
+from rtletter.mappers.fhir.index import (
     BundleIndex,
     Inputs,
     as_date,
@@ -38,6 +32,14 @@ from rtletter.mappers.fhir_index import (
     has_profile,
     lookup,
     resource_key,
+)
+from rtletter.mappers.fhir.profiles import (
+    EXT_CONDITION_ASSERTED_DATE,
+    EXT_HISTOLOGY,
+    EXT_LATERALITY,
+    PROFILE_PRIMARY_CANCER,
+    PROFILE_SECONDARY_CANCER,
+    PROFILE_TNM_STAGE_GROUP,
 )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.v2_profile import ROLES, Profile, default_profile, load_profile
-from rtletter.mappers.v2_segments import case_from_v2
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.profile import ROLES, Profile, default_profile, load_profile
 
 SITE_YAML = """\
 name: site-z

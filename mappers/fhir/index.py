@@ -21,8 +21,8 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
 
 from rtletter.mappers.case import Coding
+from rtletter.mappers.codes import NULL_FLAVOR, UNITS_TO_GY
 from rtletter.mappers.errors import InvalidValue
-from rtletter.mappers.fhir_codes import NULL_FLAVOR, UNITS_TO_GY
 
 R = TypeVar("R", bound=Resource)
 

@@ -31,15 +31,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from rtletter.mappers.codes import DATA_OPERATION, PROVENANCE_PARTICIPANT_TYPE
 from rtletter.mappers.errors import InvalidValue, MissingElement
-from rtletter.mappers.fhir_writeback import CONTENT_TYPE, _instant, _validate
+from rtletter.mappers.fhir.writeback import CONTENT_TYPE, instant, validate_bundle
 
 Resource = dict[str, Any]
 
-PROVENANCE_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-VERIFIER = {"system": PROVENANCE_TYPE, "code": "verifier", "display": "Verifier"}
-AUTHOR = {"system": PROVENANCE_TYPE, "code": "author", "display": "Author"}
-ACTIVITY = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+VERIFIER = {"system": PROVENANCE_PARTICIPANT_TYPE, "code": "verifier", "display": "Verifier"}
+AUTHOR = {"system": PROVENANCE_PARTICIPANT_TYPE, "code": "author", "display": "Author"}
 SIGNED_TITLE = {"de": "Arztbrief", "en": "End-of-treatment letter"}
 SUPERSEDED_REASON = "superseded by a newer draft"
 _FULL_URL_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://rtletter.invalid/fhir/signoff")
@@ -108,7 +107,7 @@ def text_attachment(text: str, *, language: str, title: str, now: datetime) -> R
         "size": len(raw),
         "hash": base64.b64encode(hashlib.sha1(raw, usedforsecurity=False).digest()).decode("ascii"),
         "title": title,
-        "creation": _instant(now),
+        "creation": instant(now),
     }
 
 
@@ -148,7 +147,7 @@ def _physician(physician: str) -> str:
 
 def _transaction(entries: list[Resource]) -> Resource:
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    _validate(bundle)
+    validate_bundle(bundle)
     return bundle
 
 
@@ -181,7 +180,7 @@ def sign_transaction(
     if document.get("status") != "current" or document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is no longer a draft", resource="DocumentReference", element="docStatus")
     signer = _physician(physician)
-    stamp = _instant(now)
+    stamp = instant(now)
     doc_ref = reference(document)
     language = _language(document)
 
@@ -206,7 +205,7 @@ def sign_transaction(
         "resourceType": "Provenance",
         "target": [{"reference": doc_ref}],
         "recorded": stamp,
-        "activity": {"coding": [{"system": ACTIVITY, "code": "UPDATE", "display": "revise"}]},
+        "activity": {"coding": [{"system": DATA_OPERATION, "code": "UPDATE", "display": "revise"}]},
         "agent": agents,
     }
     if document.get("id") and draft_version:
@@ -251,7 +250,7 @@ def reject_transaction(
     if document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is signed already", resource="DocumentReference", element="docStatus")
     _physician(physician)
-    stamp = _instant(now)
+    stamp = instant(now)
     withdrawn = copy.deepcopy(document)
     withdrawn["status"] = "entered-in-error"
     entries = [_update_entry(withdrawn)]
@@ -277,7 +276,7 @@ def supersede_transaction(
     _check(old_document, "DocumentReference")
     if old_document.get("docStatus") in ("final", "amended"):
         raise InvalidValue("the document is signed already", resource="DocumentReference", element="docStatus")
-    stamp = _instant(now)
+    stamp = instant(now)
     bundle = copy.deepcopy(draft_bundle)
     new_doc = next(
         (e["resource"] for e in bundle.get("entry", []) if e["resource"].get("resourceType") == "DocumentReference"),

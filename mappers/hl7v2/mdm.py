@@ -39,10 +39,10 @@ from hl7apy.core import Message
 from rtletter.mappers.case import Case, Coding, Physician
 from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.fhir_writeback import DEFAULT_DOC_TYPE, draft_ids
-from rtletter.mappers.v2_message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
-from rtletter.mappers.v2_profile import Profile, default_profile
-from rtletter.mappers.v2_segments import SEX_TO_V2
+from rtletter.mappers.fhir.writeback import DEFAULT_DOC_TYPE, draft_ids
+from rtletter.mappers.hl7v2.message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
+from rtletter.mappers.hl7v2.profile import Profile, default_profile
+from rtletter.mappers.hl7v2.values import SEX_TO_V2
 
 VERSION = "2.5.1"
 COMPLETION_IN_PROGRESS = "IP"  # HL7 table 0271

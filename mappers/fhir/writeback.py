@@ -29,10 +29,17 @@ from datetime import datetime
 from typing import Any
 
 from rtletter.mappers.case import Case, Coding
+from rtletter.mappers.codes import (
+    AI_DEVICE_TYPE_SYSTEM,
+    LOINC,
+    OBSERVATION_VALUE,
+    PROVENANCE_PARTICIPANT_TYPE,
+    TASK_CODE,
+    US_CORE_DOCUMENT_CATEGORY,
+)
 from rtletter.mappers.draft_gate import DraftCheck
 from rtletter.mappers.errors import InvalidValue, MissingElement
 
-LOINC = "http://loinc.org"
 # docs/standards.md: 68602-2 "Radiation oncology Summary note" (verify at the site); fallbacks in order.
 DOC_TYPES: dict[str, Coding] = {
     "68602-2": Coding(system=LOINC, code="68602-2", display="Radiation oncology Summary note"),
@@ -42,24 +49,23 @@ DOC_TYPES: dict[str, Coding] = {
 }
 DEFAULT_DOC_TYPE = DOC_TYPES["68602-2"]
 
-US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 AIAST = {
-    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "system": OBSERVATION_VALUE,
     "code": "AIAST",
     "display": "Artificial Intelligence asserted",
 }
 AI_DEVICE_PROFILE = "http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AI-Device"
 AI_DEVICE_TYPE = {
-    "system": "http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS",
+    "system": AI_DEVICE_TYPE_SYSTEM,
     "code": "Artificial-Intelligence",
     "display": "All kinds of Artificial Intelligence",
 }
 PROVENANCE_AUTHOR = {
-    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+    "system": PROVENANCE_PARTICIPANT_TYPE,
     "code": "author",
     "display": "Author",
 }
-TASK_APPROVE = {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve", "display": "Activate/approve"}
+TASK_APPROVE = {"system": TASK_CODE, "code": "approve", "display": "Activate/approve"}
 CONTENT_TYPE = "text/plain; charset=utf-8"
 
 # Identifiers are URIs (RFC 3986) holding name-based UUIDs, so that the same case and draft version always give the
@@ -102,7 +108,8 @@ def _identifier(value_uuid: str) -> dict[str, str]:
     return {"system": IDENTIFIER_SYSTEM, "value": f"urn:uuid:{value_uuid}"}
 
 
-def _instant(now: datetime) -> str:
+def instant(now: datetime) -> str:
+    """``now`` as a FHIR ``instant`` (milliseconds, with its offset); a naive clock raises. The sign-off uses it too."""
     if now.tzinfo is None:
         raise InvalidValue("the clock must be timezone-aware", resource="Bundle", element="now")
     return now.isoformat(timespec="milliseconds")
@@ -182,7 +189,7 @@ def draft_transaction(
     """
     if not draft_text.strip():
         raise InvalidValue("the draft is empty", resource="DocumentReference", element="content.attachment.data")
-    stamp = _instant(now)
+    stamp = instant(now)
     ids = draft_ids(case.case_id, draft_version)
     device_uuid = device_id(model_name, adapter_version)
     doc_url, task_url = f"urn:uuid:{ids['DocumentReference']}", f"urn:uuid:{ids['Task']}"
@@ -207,7 +214,9 @@ def draft_transaction(
         "status": "current",
         "docStatus": "preliminary",
         "type": {"coding": [_coding(doc_type or DEFAULT_DOC_TYPE)]},
-        "category": [{"coding": [{"system": US_CORE_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}],
+        "category": [
+            {"coding": [{"system": US_CORE_DOCUMENT_CATEGORY, "code": "clinical-note", "display": "Clinical Note"}]}
+        ],
         "subject": {"reference": patient},
         "date": stamp,
         "author": [{"reference": device_url}],
@@ -271,7 +280,7 @@ def draft_transaction(
             _entry(task_url, task, f"identifier={identifier_query(ids['Task'])}"),
         ],
     }
-    _validate(bundle)
+    validate_bundle(bundle)
     return bundle
 
 
@@ -283,7 +292,7 @@ def _entry(full_url: str, resource: dict[str, Any], if_none_exist: str) -> dict[
     }
 
 
-def _validate(bundle: dict[str, Any]) -> None:
+def validate_bundle(bundle: dict[str, Any]) -> None:
     """Validate with fhir.resources (R4B models, which match R4 for these resources). Messages keep only the element
     path and the error kind: pydantic would otherwise quote the offending value, which may be PHI."""
     from fhir.resources.R4B.bundle import Bundle

@@ -1,12 +1,18 @@
-"""Code systems, canonical URLs and lookup tables for the FHIR mapper (both directions).
+"""Code systems, their canonical URLs and the codes rtletter reads and writes, for every format (one place).
 
-Codes come from mCODE STU4 (``http://hl7.org/fhir/us/mcode``), CodeX Radiation Therapy 2.0
-(``http://hl7.org/fhir/us/codex-radiation-therapy``), SNOMED CT and LOINC. Tables map a code to the plain name the
-case model uses ("photons", "VMAT"); the writer reverses them. Names not in a table travel as ``CodeableConcept.text``.
+- Code systems: the canonical URL of each (SNOMED CT, LOINC, ICD-10-GM, OPS, HL7 terminology ...).
+- HL7 v2 names: HL7 table 0396 coding system names (CWE.3) -> canonical URL (``canonical_system``), and back
+  (``v2_system_name``).
+- Codes: mCODE STU4 (``http://hl7.org/fhir/us/mcode``), CodeX Radiation Therapy 2.0
+  (``http://hl7.org/fhir/us/codex-radiation-therapy``), SNOMED CT and LOINC. Tables map a code to the plain name the
+  case model uses ("photons", "VMAT"); the writers reverse them. Names not in a table travel as text.
+
+FHIR profile and extension URLs (StructureDefinitions, not code systems) are in ``rtletter.mappers.fhir.profiles``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from rtletter.mappers.case import Intent
@@ -17,18 +23,36 @@ LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 NCIT: Final = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
 ICD10_GM: Final = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
+ICD10_GM_DIMDI: Final = "http://fhir.de/CodeSystem/dimdi/icd-10-gm"  # its URL before BfArM took over from DIMDI
 ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
 ICD10_CM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD9_CM: Final = "http://hl7.org/fhir/sid/icd-9-cm"
+ICD_O_3: Final = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 OPS: Final = "http://fhir.de/CodeSystem/bfarm/ops"
+CPT: Final = "http://www.ama-assn.org/go/cpt"
+MEDDRA: Final = "http://terminology.hl7.org/CodeSystem/mdr"
 V2_0203: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
 V2_0276: Final = "http://terminology.hl7.org/CodeSystem/v2-0276"
 AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 NULL_FLAVOR: Final = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+# The write-back and sign-off (DocumentReference, Device, Provenance, Task).
+OBSERVATION_VALUE: Final = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+DATA_OPERATION: Final = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_PARTICIPANT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+US_CORE_DOCUMENT_CATEGORY: Final = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+AI_DEVICE_TYPE_SYSTEM: Final = "http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS"
+TASK_CODE: Final = "http://hl7.org/fhir/CodeSystem/task-code"
+# The agent's AuditEvents.
+AUDIT_EVENT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION: Final = "http://hl7.org/fhir/restful-interaction"
+PARTICIPATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+SECURITY_SOURCE_TYPE: Final = "http://terminology.hl7.org/CodeSystem/security-source-type"
+AUDIT_ENTITY_TYPE: Final = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE: Final = "http://terminology.hl7.org/CodeSystem/object-role"
 # rtletter's own code system, only for things no standard codes (documented in docs/fhir-mapping.md).
 RTLETTER_CS: Final = "http://rtletter.example.org/fhir/CodeSystem/rt-events"
-RTLETTER_SD: Final = "http://rtletter.example.org/fhir/StructureDefinition/"
 
 # Short names a case may carry in ``Coding.system``; the writer emits the canonical URL.
 SYSTEM_URLS: Final[dict[str, str]] = {
@@ -40,61 +64,23 @@ SYSTEM_URLS: Final[dict[str, str]] = {
     "SNOMED CT": SNOMED,
     "LOINC": LOINC,
 }
+# Canonical URLs -> the short name a letter and the prompt use.
+SHORT_NAMES: Final[dict[str, str]] = {
+    ICD10_GM: "ICD-10-GM",
+    ICD10_GM_DIMDI: "ICD-10-GM",
+    ICD10: "ICD-10",
+    ICD10_CM: "ICD-10-CM",
+    SNOMED: "SNOMED CT",
+    ICD_O_3: "ICD-O-3",
+}
 # Diagnosis codings in order of preference when a CodeableConcept carries several.
 DIAGNOSIS_SYSTEMS: Final = (ICD10_GM, ICD10, ICD10_CM, SNOMED)
-
-# --- profiles and extensions ----------------------------------------------------------------------------------------
-MCODE_SD: Final = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
-CODEXRT_SD: Final = "http://hl7.org/fhir/us/codex-radiation-therapy/StructureDefinition/"
-
-PROFILE_COURSE_SUMMARY: Final = MCODE_SD + "mcode-radiotherapy-course-summary"
-PROFILE_CODEXRT_COURSE_SUMMARY: Final = CODEXRT_SD + "codexrt-radiotherapy-course-summary"
-PROFILE_TREATED_PHASE: Final = CODEXRT_SD + "codexrt-radiotherapy-treated-phase"
-PROFILE_PLANNED_COURSE: Final = CODEXRT_SD + "codexrt-radiotherapy-planned-course"
-PROFILE_PLANNED_PHASE: Final = CODEXRT_SD + "codexrt-radiotherapy-planned-phase"
-PROFILE_COURSE_PRESCRIPTION: Final = CODEXRT_SD + "codexrt-radiotherapy-course-prescription"
-PROFILE_VOLUME: Final = MCODE_SD + "mcode-radiotherapy-volume"
-PROFILE_CODEXRT_VOLUME: Final = CODEXRT_SD + "codexrt-radiotherapy-volume"
-PROFILE_PRIMARY_CANCER: Final = MCODE_SD + "mcode-primary-cancer-condition"
-PROFILE_SECONDARY_CANCER: Final = MCODE_SD + "mcode-secondary-cancer-condition"
-PROFILE_TNM_STAGE_GROUP: Final = MCODE_SD + "mcode-tnm-stage-group"
-PROFILE_PATIENT: Final = MCODE_SD + "mcode-cancer-patient"
-PROFILE_SURGERY: Final = MCODE_SD + "mcode-cancer-related-surgical-procedure"
-PROFILE_MED_ADMIN: Final = MCODE_SD + "mcode-cancer-related-medication-administration"
-PROFILE_ECOG: Final = MCODE_SD + "mcode-ecog-performance-status"
-PROFILE_KARNOFSKY: Final = MCODE_SD + "mcode-karnofsky-performance-status"
-PROFILE_ADVERSE_EVENT: Final = CODEXRT_SD + "codexrt-radiotherapy-adverse-event"
-
-EXT_INTENT: Final = MCODE_SD + "mcode-procedure-intent"
-EXT_MODALITY_AND_TECHNIQUE: Final = MCODE_SD + "mcode-radiotherapy-modality-and-technique"
-EXT_MODALITY: Final = MCODE_SD + "mcode-radiotherapy-modality"
-EXT_TECHNIQUE: Final = MCODE_SD + "mcode-radiotherapy-technique"
-EXT_SESSIONS: Final = MCODE_SD + "mcode-radiotherapy-sessions"
-EXT_DOSE_DELIVERED: Final = MCODE_SD + "mcode-radiotherapy-dose-delivered-to-volume"
-EXT_LATERALITY: Final = MCODE_SD + "mcode-laterality-qualifier"
-EXT_HISTOLOGY: Final = MCODE_SD + "mcode-histology-morphology-behavior"
-EXT_ENERGY_OR_ISOTOPE: Final = CODEXRT_SD + "codexrt-radiotherapy-energy-or-isotope"
-EXT_APPLICATOR: Final = CODEXRT_SD + "codexrt-radiotherapy-treatment-applicator-type"
-EXT_UNIFORM_FRACTIONATION: Final = CODEXRT_SD + "codexrt-radiotherapy-uniform-fractionation"
-EXT_REIRRADIATION: Final = CODEXRT_SD + "codexrt-radiotherapy-course-involves-reirradiation"
-EXT_IMAGE_GUIDANCE: Final = CODEXRT_SD + "codexrt-image-guided-radiotherapy-modality"
-EXT_MOTION_MANAGEMENT: Final = CODEXRT_SD + "codexrt-radiotherapy-respiratory-motion-management"
-EXT_FRACTIONS_DELIVERED: Final = CODEXRT_SD + "codexrt-radiotherapy-fractions-delivered"
-EXT_FRACTIONS_PLANNED: Final = CODEXRT_SD + "codexrt-radiotherapy-fractions-planned"
-EXT_DOSE_PLANNED: Final = CODEXRT_SD + "codexrt-radiotherapy-dose-planned-to-volume"
-EXT_DOSE_PRESCRIBED: Final = CODEXRT_SD + "codexrt-radiotherapy-dose-prescribed-to-volume"
-EXT_REVISION_REASON: Final = CODEXRT_SD + "codexrt-radiotherapy-reason-for-revision-or-adaptation"
-EXT_AE_GRADE: Final = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/ae-grade"
-EXT_AE_SEVERITY: Final = "http://hl7.org/fhir/uv/ae-research-ig/StructureDefinition/ae-severity"
-EXT_CONDITION_ASSERTED_DATE: Final = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
-EXT_TREATMENT_CYCLES: Final = RTLETTER_SD + "treatment-cycles"  # local: no standard element for cycle counts
 
 # --- codes ----------------------------------------------------------------------------------------------------------
 # mCODE: course summary code SNOMED 1217123003, older data the temporary code USCRS-33529 (any system).
 COURSE_SUMMARY_CODE: Final = "1217123003"
 COURSE_SUMMARY_TEMPORARY_CODE: Final = "USCRS-33529"
 COURSE_SUMMARY_CODES: Final = frozenset({COURSE_SUMMARY_CODE, COURSE_SUMMARY_TEMPORARY_CODE})
-COURSE_SUMMARY_PROFILES: Final = frozenset({PROFILE_COURSE_SUMMARY, PROFILE_CODEXRT_COURSE_SUMMARY})
 TREATED_PHASE_CODE: Final = "1222565005"  # CodeX: Radiotherapy treatment phase
 TREATED_PLAN_CODE: Final = "1255724003"  # CodeX: Radiotherapy treatment plan
 RADIOTHERAPY_CATEGORY: Final = "1287742003"  # CodeX: Radiotherapy (procedure)
@@ -187,3 +173,89 @@ AE_GRADE_BY_CODE: Final[dict[str, int]] = {
 CODE_BY_AE_GRADE: Final[dict[int, str]] = {grade: code for code, grade in AE_GRADE_BY_CODE.items()}
 
 UNITS_TO_GY: Final[dict[str, float]] = {"gy": 1.0, "cgy": 0.01, "mgy": 0.001}
+
+# --- HL7 v2 coding system names -------------------------------------------------------------------------------------
+
+# HL7 table 0396 names (and common variants) -> canonical URL. Unknown names are kept as sent.
+V2_CODE_SYSTEMS: Final[dict[str, str]] = {
+    "I10": ICD10,
+    "ICD10": ICD10,
+    "ICD-10": ICD10,
+    "ICD10GM": ICD10_GM,
+    "I10GM": ICD10_GM,
+    "ICD-10-GM": ICD10_GM,
+    "ICD10CM": ICD10_CM,
+    "I10CM": ICD10_CM,
+    "I10C": ICD10_CM,
+    "ICD-10-CM": ICD10_CM,
+    "I9": ICD9_CM,
+    "I9C": ICD9_CM,
+    "I9CM": ICD9_CM,
+    "O301": OPS,  # table 0396: German procedure codes (OPS § 301)
+    "O": OPS,  # "O-2026": OPS with its year
+    "OPS": OPS,
+    "OPS-301": OPS,
+    "SCT": SNOMED,
+    "SNM": SNOMED,  # table 0396: SNOMED (older name)
+    "SNM3": SNOMED,
+    "SNOMED": SNOMED,
+    "SNOMED-CT": SNOMED,
+    "SNOMEDCT": SNOMED,
+    "SNOMED CT": SNOMED,
+    "LN": LOINC,
+    "LOINC": LOINC,
+    "ICDO3": ICD_O_3,
+    "ICD-O-3": ICD_O_3,
+    "C4": CPT,
+    "CPT": CPT,
+    "MEDR": MEDDRA,
+    "MDR": MEDDRA,
+    "MEDDRA": MEDDRA,
+    "UCUM": UCUM,
+}
+# What the writer puts into CWE.3 for a canonical system.
+V2_NAME_FOR_SYSTEM: Final[dict[str, str]] = {
+    ICD10_GM: "ICD10GM",
+    ICD10: "I10",
+    ICD10_CM: "ICD10CM",
+    ICD9_CM: "I9C",
+    OPS: "O301",
+    SNOMED: "SCT",
+    LOINC: "LN",
+    ICD_O_3: "ICDO3",
+    CPT: "C4",
+    MEDDRA: "MEDR",
+    UCUM: "UCUM",
+}
+_ICD10GM_VERSIONED = re.compile(r"(I10G|ICD10GM)\d{4}\Z")  # I10G2004, ICD10GM2024
+# A name with a version: "I10-2026", "ICD-10-GM-2025", "O-2026", "OPS 2024", "SNM3-2019" -> name and year.
+_VERSIONED = re.compile(r"(.+?)[\s_-]*(?:V(?:ERSION)?)?[\s_-]*((?:19|20)\d{2})(?:[.-]\d+)?\Z")
+# ICD-10 with a yearly version is the German modification (BfArM publishes ICD-10-GM by year; "I10-2026").
+_YEARLY_IS_GM = frozenset({ICD10})
+
+
+def canonical_system(system: str | None) -> str | None:
+    """A v2 coding system name, a short name (``ICD-10-GM``), a versioned name (``I10-2026``, ``O-2026``) or a URL
+    -> the canonical URL (unknown: unchanged)."""
+    if not system:
+        return None
+    name = system.strip()
+    upper = name.upper()
+    if upper in V2_CODE_SYSTEMS:
+        return V2_CODE_SYSTEMS[upper]
+    if _ICD10GM_VERSIONED.match(upper):
+        return ICD10_GM
+    versioned = _VERSIONED.match(upper)
+    if versioned and "://" not in upper:
+        base = V2_CODE_SYSTEMS.get(versioned.group(1).strip(" _-"))
+        if base is not None:
+            return ICD10_GM if base in _YEARLY_IS_GM else base
+    return name
+
+
+def v2_system_name(system: str | None) -> str | None:
+    """A case's coding system -> the HL7 table 0396 name the writer uses (unknown: unchanged)."""
+    canonical = canonical_system(system)
+    if canonical is None:
+        return None
+    return V2_NAME_FOR_SYSTEM.get(canonical, canonical)

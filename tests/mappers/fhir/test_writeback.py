@@ -13,7 +13,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from rtletter.mappers.case import Case, Coding, Course, Diagnosis, Patient, Physician
 from rtletter.mappers.errors import InvalidValue, MissingElement
-from rtletter.mappers.fhir_writeback import DOC_TYPES, draft_ids, draft_transaction
+from rtletter.mappers.fhir.writeback import DOC_TYPES, draft_ids, draft_transaction
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 TEXT = "Sehr geehrte Frau Kollegin,\nwir berichten über die Radiotherapie: 50,4 Gy in 28 Fraktionen. Ödem Grad 1."

@@ -13,10 +13,10 @@ from hl7apy.parser import parse_message
 
 from rtletter.mappers.case import Physician
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.v2_mdm import control_id, document_id, mdm_cancel, mdm_from_draft
-from rtletter.mappers.v2_segments import document_from_v2
+from rtletter.mappers.hl7v2.documents import document_from_v2
+from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_cancel, mdm_from_draft
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # v2_cases.py, shared with test_v2_writer.py
 from v2_cases import breast_boost_case  # noqa: E402
 
 SIGNED_AT = datetime(2026, 5, 2, 9, 5, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.errors import InvalidValue, MappingError, MissingElement, UnsupportedInput
-from rtletter.mappers.v2_message import (
+from rtletter.mappers.hl7v2.message import (
     EncodingCharacters,
     codec_for,
     decode,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rtletter.mappers.errors import InvalidValue, MappingError, MissingElement, UnsupportedInput
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
 
 # Values of the XRTS-01 patient that must never reach an error message.
 PHI = ["Joe", "Father-22B", "XRTS-01_22B", "1960-02-01", "Meadow", "555-555-5555"]

@@ -12,8 +12,8 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
 
 from rtletter.mappers.case import Patient, Physician, Sex
-from rtletter.mappers.fhir_codes import V2_0203
-from rtletter.mappers.fhir_index import BundleIndex, Inputs
+from rtletter.mappers.codes import V2_0203
+from rtletter.mappers.fhir.index import BundleIndex, Inputs
 
 _SEX: dict[str, Sex] = {"female": Sex.female, "male": Sex.male, "other": Sex.other, "unknown": Sex.unknown}
 

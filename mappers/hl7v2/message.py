@@ -2,7 +2,8 @@
 
 The wire format (HL7 v2.x chapter 2, "Message construction rules"; MLLP from the Implementation Guide):
 
-- MLLP frame: ``0x0B`` + message + ``0x1C 0x0D``; a UTF-8 byte order mark may precede ``MSH``.
+- MLLP frame: ``0x0B`` + message + ``0x1C 0x0D`` (``framing``); a UTF-8 byte order mark may precede ``MSH``.
+- MSH is split by its own separators before anything else is known (``header``).
 - Segments end with CR; files and some senders use LF or CRLF, which are accepted and normalised to CR.
 - MSH-18 names the character set (HL7 table 0211): ``8859/1`` latin-1, ``UNICODE UTF-8``, ``ASCII`` ...; when it is
   empty the site's default applies (a German site sends latin-1 without saying so).
@@ -28,10 +29,9 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput, WideCharset
+from rtletter.mappers.hl7v2.framing import UTF8_BOM, unframe, unframe_text
+from rtletter.mappers.hl7v2.header import declared_charset, first_segment, msh_fields
 
-MLLP_START = b"\x0b"
-MLLP_END = b"\x1c"
-UTF8_BOM = b"\xef\xbb\xbf"
 # Refuse anything larger: one end-of-treatment message is kilobytes, a 10 MB embedded report is still fine.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -166,21 +166,6 @@ class Message:
 # --- bytes -> text --------------------------------------------------------------------------------------------------
 
 
-def strip_framing(data: bytes) -> bytes:
-    """Remove MLLP framing (0x0B ... 0x1C 0x0D), a UTF-8 byte order mark and surrounding whitespace."""
-    data = data.strip(b" \t\r\n")
-    if data.startswith(MLLP_START):
-        end = data.rfind(MLLP_END)
-        if end < 0:
-            raise InvalidValue("MLLP frame has a start block but no end block (truncated message)", segment="MLLP")
-        data = data[1:end].strip(b" \t\r\n")
-    elif data.endswith(MLLP_END):
-        data = data[:-1].strip(b" \t\r\n")
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-    return data
-
-
 def normalise_segment_ends(text: str) -> str:
     """CRLF and LF segment terminators become CR (HL7 v2 chapter 2: the segment terminator is CR)."""
     return text.replace("\r\n", "\r").replace("\n", "\r")
@@ -224,50 +209,22 @@ def _ascii_compatible(info: codecs.CodecInfo) -> bool:
         return False
 
 
-def _msh_fields(first_segment: str) -> list[str]:
-    """The fields of an MSH segment, indexed so that ``fields[n]`` is MSH-n (``fields[1]`` the separator)."""
-    separator = first_segment[3]
-    parts = first_segment.split(separator)
-    return ["", separator, *parts[1:]]
-
-
-def _first_segment(data: bytes) -> bytes:
-    end = len(data)
-    for terminator in (b"\r", b"\n"):
-        found = data.find(terminator)
-        if 0 <= found < end:
-            end = found
-    return data[:end]
-
-
-def _declared_charset(msh: str) -> str | None:
-    fields = _msh_fields(msh)
-    if len(fields) <= 18 or not fields[18].strip():
-        return None
-    repetition = fields[2][1:2] or "~"
-    return fields[18].split(repetition)[0].strip() or None
-
-
 def decode(data: bytes | str, default_encoding: str = "utf-8") -> tuple[str, str]:
     """Bytes (or text) -> (text with CR segment ends, codec used). MSH-18 decides the codec, else the default."""
     if isinstance(data, str):
-        raw_text = data.lstrip("\ufeff \t\r\n")
-        if raw_text.startswith("\x0b"):
-            raw_text = raw_text[1:]
-        raw_text = raw_text.split("\x1c", 1)[0]
-        return normalise_segment_ends(raw_text.strip(" \t\r\n")), "utf-8"
+        return normalise_segment_ends(unframe_text(data).strip(" \t\r\n")), "utf-8"
     if len(data) > MAX_MESSAGE_BYTES:
         raise UnsupportedInput(f"message larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB")
     had_bom = UTF8_BOM in data[:8]
-    data = strip_framing(data)
-    if b"\x00" in data:
+    body: bytes = unframe(data)
+    if b"\x00" in body:
         raise UnsupportedInput("binary data (NUL bytes), not an HL7 v2 message")
-    first = _first_segment(data).decode("latin-1")  # MSH is ASCII in every supported character set
+    first = first_segment(body).decode("latin-1")  # MSH is ASCII in every supported character set
     _require_header(first)
-    declared = _declared_charset(first)
+    declared = declared_charset(first)
     codec = codec_for(declared) if declared else ("utf-8" if had_bom else codec_for(default_encoding))
     try:
-        text = data.decode(codec)
+        text = body.decode(codec)
     except UnicodeError as exc:
         said = "MSH-18 says" if declared else "MSH-18 is empty; the profile default is"
         raise InvalidValue(
@@ -409,7 +366,7 @@ def split_segments(text: str) -> list[str]:
 
 
 def encoding_characters(msh: str) -> EncodingCharacters:
-    fields = _msh_fields(msh)
+    fields = msh_fields(msh)
     if len(fields) < 3 or len(fields[2]) < 4:
         raise MissingElement("encoding characters missing", segment="MSH", field="2")
     enc = fields[2]
@@ -443,7 +400,7 @@ def parse(
     _require_header(text[: text.find("\r") if "\r" in text else len(text)])
     segments = split_segments(text)
     chars = encoding_characters(segments[0])
-    msh = _msh_fields(segments[0])
+    msh = msh_fields(segments[0])
     version = msh[12].split(chars.component)[0].strip() if len(msh) > 12 else ""
     if not version:
         raise MissingElement("version missing (message truncated?)", segment="MSH", field="12")
@@ -546,7 +503,7 @@ def split_batch(data: bytes | str) -> list[bytes]:
 
 
 def _reencode(message: bytes) -> bytes:
-    declared = _declared_charset(_first_segment(message).decode("latin-1"))
+    declared = declared_charset(first_segment(message).decode("latin-1"))
     codec = codec_for(declared) if declared else "utf-8"
     if codec == "utf-8":
         return message
@@ -559,7 +516,7 @@ def _reencode(message: bytes) -> bytes:
 
 
 def _split_batch_bytes(data: bytes) -> list[bytes]:
-    data = strip_framing(data)
+    data = unframe(data)
     if b"\x00" in data:
         raise UnsupportedInput("binary data (NUL bytes), not an HL7 v2 batch")
     lines = [s for s in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r") if s.strip()]
