@@ -80,7 +80,7 @@ def test_logs_of_a_full_file_channel_run_hold_no_patient_data(
     (inbox / "Quastenberg_Hannelore_1940-01-14.json").write_text('{"resourceType": "Patient", "name": "Quastenberg"}')
 
     result = subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config), "--once"],
         capture_output=True,
         text=True,
         timeout=120,
