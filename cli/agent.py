@@ -74,7 +74,7 @@ def backfill(
 
     from rtletter.agent.backfill import Backfill
     from rtletter.agent.errors import AgentError
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
     from rtletter.agent.service import build_channels
 
     first, last = _day(since, "--since"), _day(until, "--until")

@@ -25,7 +25,7 @@ from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigErr
 from rtletter.agent.hl7v2.client import MllpClientError, client_ssl_context, send_message
 from rtletter.agent.hl7v2.listener import HL7_V2, Limits, MllpListener, server_ssl_context
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError, UnsupportedInput

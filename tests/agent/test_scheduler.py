@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from factories import make_case  # type: ignore[import-not-found]
 
 from rtletter.agent.config import SchedulerSettings, load_settings
-from rtletter.agent.logging import configure_logging
+from rtletter.agent.log import configure_logging
 from rtletter.agent.scheduler import (
     BACKFILL_JOB,
     FOLLOW_JOB,

@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 from factories import make_case, phi_of
 
-from rtletter.agent.logging import REDACTED, configure_logging, get_logger, redact_phi, scrub
+from rtletter.agent.log import REDACTED, configure_logging, get_logger, redact_phi, scrub
 from rtletter.mappers.load import load_cases
 
 
