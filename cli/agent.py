@@ -16,8 +16,8 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="one poll of every channel, drain the queue, exit")] = False,
 ) -> None:
     """Run the agent until SIGTERM (or, with --once, process everything pending and exit)."""
-    from rtletter.agent.errors import AgentError
-    from rtletter.agent.service import run as run_agent
+    from rtletter.agent import AgentError
+    from rtletter.agent import run as run_agent
 
     settings = read_settings(config)
     try:
@@ -72,10 +72,8 @@ def backfill(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from rtletter.agent import AgentError, build_channels, configure_logging
     from rtletter.agent.backfill import Backfill
-    from rtletter.agent.errors import AgentError
-    from rtletter.agent.log import configure_logging
-    from rtletter.agent.service import build_channels
 
     first, last = _day(since, "--since"), _day(until, "--until")
     if last < first:
@@ -112,8 +110,8 @@ def subscribe(
 ) -> None:
     """Register the course-finished subscription on the FHIR server (rest-hook to this agent's /fhir/notify), and
     one on the agent's review Tasks where the server offers it."""
+    from rtletter.agent import AgentError
     from rtletter.agent.channels.fhir import auth_settings
-    from rtletter.agent.errors import AgentError
     from rtletter.agent.fhir.auth import build_auth
     from rtletter.agent.fhir.client import FhirClient
     from rtletter.agent.fhir.subscriptions import register_subscription, register_task_subscription

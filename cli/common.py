@@ -12,16 +12,14 @@ import typer
 from rtletter.cli.errors import fail
 
 if TYPE_CHECKING:
-    from rtletter.agent.config import Settings
-    from rtletter.agent.jobs.store import JobStore
+    from rtletter.agent import JobStore, Settings
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment only)")]
 
 
 def read_settings(path: Path | None) -> Settings:
     """The agent's settings from PATH (and RTLETTER_* variables); a bad setting fails with its message."""
-    from rtletter.agent.config import load_settings
-    from rtletter.agent.errors import ConfigError
+    from rtletter.agent import ConfigError, load_settings
 
     try:
         return load_settings(path)
@@ -31,8 +29,7 @@ def read_settings(path: Path | None) -> Settings:
 
 def open_job_store(path: Path | None) -> JobStore:
     """The job store the settings at PATH name; an unreachable database fails with its message."""
-    from rtletter.agent.errors import JobStoreError
-    from rtletter.agent.service import open_store
+    from rtletter.agent import JobStoreError, open_store
 
     try:
         return open_store(read_settings(path))

@@ -58,7 +58,7 @@ def export(
     max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
 ) -> None:
     """Build the next fine-tuning set from signed letters (same format as `rtletter dataset build`)."""
-    from rtletter.agent.errors import AgentError
+    from rtletter.agent import AgentError
     from rtletter.agent.review.feedback import export_signed
 
     if not signed:

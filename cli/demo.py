@@ -43,7 +43,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the main job on embedded defaults with synthetic patients (what `make demo` runs)."""
-    from rtletter.agent.errors import AgentError
+    from rtletter.agent import AgentError
     from rtletter.demo import run as demo_module
     from rtletter.demo.errors import DemoError
     from rtletter.model.errors import ModelError

@@ -30,7 +30,7 @@ def jobs_list(
     """One line per job: id, state, attempts, flags, last error; then the inbound events still waiting to become
     jobs (right after a backfill, before the worker has run). With --all (or --status quarantined/ignored) also the
     stored messages that made no job, with the reason."""
-    from rtletter.agent.jobs.job import Status
+    from rtletter.agent import Status
 
     if status is not None and status not in Status.__members__:
         fail(f"unknown status {status!r} (one of {', '.join(Status.__members__)})")
@@ -83,7 +83,7 @@ def jobs_show(ref: Annotated[str, typer.Argument(help="job id or key")], config:
 def _steer(ref: str, config: Path | None, action: str) -> None:
     import getpass
 
-    from rtletter.agent.errors import JobStoreError
+    from rtletter.agent import JobStoreError
 
     store = open_job_store(config)
     try:

@@ -14,8 +14,7 @@ from rtletter.cli.common import open_job_store, read_settings
 from rtletter.cli.errors import fail
 
 if TYPE_CHECKING:
-    from rtletter.agent.jobs.store import JobStore
-    from rtletter.agent.review.service import ReviewService
+    from rtletter.agent import JobStore, ReviewService
 
 REVIEW_HELP = "Sign-off from the command line: follow the EHR, sign, reject, figures."
 review_app = typer.Typer(help=REVIEW_HELP, no_args_is_help=True)
@@ -37,8 +36,7 @@ class _CliUser:
 @contextmanager
 def _service(config: Path | None) -> Iterator[tuple[JobStore, ReviewService]]:
     """Store and review service on the configured channels; both closed on the way out."""
-    from rtletter.agent.review.service import ReviewService
-    from rtletter.agent.service import build_channels
+    from rtletter.agent import ReviewService, build_channels
 
     settings = read_settings(config)
     store = open_job_store(config)
@@ -55,7 +53,7 @@ def _service(config: Path | None) -> Iterator[tuple[JobStore, ReviewService]]:
 
 
 def _run(action: Callable[[], None]) -> None:
-    from rtletter.agent.errors import AgentError
+    from rtletter.agent import AgentError
 
     try:
         action()

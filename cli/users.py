@@ -20,9 +20,7 @@ users_app = typer.Typer(help="Worklist accounts (local login).", no_args_is_help
 
 
 def _users(config: Path | None):  # type: ignore[no-untyped-def]
-    from rtletter.agent.config import load_settings
-    from rtletter.agent.errors import ConfigError, JobStoreError
-    from rtletter.agent.service import open_store
+    from rtletter.agent import ConfigError, JobStoreError, load_settings, open_store
     from rtletter.agent.worklist.users import UserStore
 
     try:
