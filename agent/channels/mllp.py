@@ -133,7 +133,8 @@ class MllpChannel:
 
     # --- out ----------------------------------------------------------------------------------------------------
 
-    def _client_ssl(self) -> ssl.SSLContext | None:
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context of the outbound connection (None: plain TCP); the v2 sign-off sends through it too."""
         outbound = self.settings.outbound
         if outbound is None or outbound.tls is None:
             return None
@@ -170,7 +171,7 @@ class MllpChannel:
         expected = control_id(case)
         try:
             answer = self.send(
-                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self._client_ssl()
+                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self.client_ssl()
             )
         except MllpClientError as exc:
             raise ChannelUnavailable(str(exc), channel=self.name) from exc
