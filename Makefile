@@ -71,12 +71,13 @@ demo: $(STAMP) $(SANDBOX_STAMP)
 	$(BIN)/rtletter demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check agent demo mappers model tests bench
-	$(BIN)/ruff format --check agent demo mappers model tests bench
+	$(BIN)/ruff check agent cli demo mappers model tests bench
+	$(BIN)/ruff format --check agent cli demo mappers model tests bench
 
 # demo/synth (the synthetic cohort and its FHIR/v2 writers) was strictly typed as part of mappers; it stays so.
+# cli/ (the command line) was typed strictly when it became one package.
 typecheck: $(STAMP)
-	$(BIN)/mypy mappers demo/synth
+	$(BIN)/mypy mappers demo/synth cli
 
 pytest: $(STAMP) $(SANDBOX_STAMP) services chromium
 	$(BIN)/python -m pytest

@@ -24,7 +24,7 @@ from rtletter.agent.channels.base import Acknowledges, Channel, Inbound
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, PAGE_SIZE, START_KEY, course_inbound
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.errors import MappingError
 

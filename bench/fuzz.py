@@ -232,7 +232,7 @@ def fuzz_mllp(n: int, rng: random.Random, folder: Path) -> dict[str, Any]:
     from rtletter.agent.hl7v2.framing import MllpDecoder
     from rtletter.agent.hl7v2.listener import MllpListener
     from rtletter.agent.jobs.store import JobStore
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
 
     log = io.StringIO()
     configure_logging("WARNING", stream=log)

@@ -25,7 +25,7 @@ from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigErr
 from rtletter.agent.hl7v2.client import MllpClientError, client_ssl_context, send_message
 from rtletter.agent.hl7v2.listener import HL7_V2, Limits, MllpListener, server_ssl_context
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError, UnsupportedInput
@@ -140,7 +140,8 @@ class MllpChannel:
 
     # --- out ----------------------------------------------------------------------------------------------------
 
-    def _client_ssl(self) -> ssl.SSLContext | None:
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context of the outbound connection (None: plain TCP); the v2 sign-off sends through it too."""
         outbound = self.settings.outbound
         if outbound is None or outbound.tls is None:
             return None
@@ -177,7 +178,7 @@ class MllpChannel:
         expected = control_id(case)
         try:
             answer = self.send(
-                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self._client_ssl()
+                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self.client_ssl()
             )
         except MllpClientError as exc:
             raise ChannelUnavailable(str(exc), channel=self.name) from exc

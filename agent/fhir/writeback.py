@@ -44,7 +44,7 @@ def post_transaction(client: FhirClient, bundle: dict[str, Any]) -> Posted:
     found: dict[str, str] = {}
     created: list[str] = []
     for rtype, entry in zip(requested, answered, strict=True):
-        reference = _reference(rtype, entry)
+        reference = transaction_reference(rtype, entry)
         found[rtype] = reference
         if str(entry.get("response", {}).get("status", "")).startswith("201"):
             created.append(rtype)
@@ -59,7 +59,7 @@ def post_transaction(client: FhirClient, bundle: dict[str, Any]) -> Posted:
     )
 
 
-def _reference(rtype: str, entry: dict[str, Any]) -> str:
+def transaction_reference(rtype: str, entry: dict[str, Any]) -> str:
     """``Type/id`` from ``response.location`` (``[base]/Type/id/_history/1``) or the returned resource."""
     location = str(entry.get("response", {}).get("location") or "")
     if location:

@@ -25,7 +25,7 @@ from rtletter.agent.channels.base import Draft, Posted
 from rtletter.agent.channels.file import json_bytes, write_atomic
 from rtletter.agent.errors import ChannelRejected, ReviewRefused
 from rtletter.agent.fhir.client import FhirClient, Resource
-from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
+from rtletter.agent.fhir.writeback import FhirWriteBack, transaction_reference
 from rtletter.agent.jobs.job import Job
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
@@ -196,7 +196,7 @@ class FhirSignOff:
         found: dict[str, str] = {}
         for entry, answer in zip(bundle["entry"], response.get("entry", []), strict=False):
             rtype = entry["resource"]["resourceType"]
-            found.setdefault(rtype, _reference(rtype, answer))  # the new draft's come first
+            found.setdefault(rtype, transaction_reference(rtype, answer))  # the new draft's come first
         return Posted(document=found["DocumentReference"], task=found.get("Task"), extra={"version": str(version)})
 
 
@@ -369,7 +369,7 @@ class MllpSignOff:
                 outbound.port,
                 message,
                 timeout_s=outbound.timeout_s,
-                ssl_context=self.channel._client_ssl(),
+                ssl_context=self.channel.client_ssl(),
             )
         except MllpClientError as exc:
             raise ChannelUnavailable(str(exc), channel="mllp") from exc

@@ -20,7 +20,7 @@ from rtletter.agent.config import WorklistSettings
 from rtletter.agent.errors import ReviewRefused
 from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.worklist import views
 from rtletter.agent.worklist.auth import Auth
 from rtletter.agent.worklist.pages import HERE, SECURITY_HEADERS, render_page

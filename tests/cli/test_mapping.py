@@ -12,7 +12,7 @@ import pytest
 
 NAME = "Erika Mustermann"  # synthetic PHI planted in hostile inputs; it must never reach stderr
 SCRIPT = Path(sys.executable).parent / "rtletter"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "rtletter.agent.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "rtletter.cli"]
 
 
 def _run_many(*argvs: list[str], stdin: bytes | None = None) -> list[subprocess.CompletedProcess[bytes]]:

@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from rtletter.cli.common import ConfigOption
+from rtletter.cli.errors import fail
+
 users_app = typer.Typer(help="Worklist accounts (local login).", no_args_is_help=True)
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment only)")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _users(config: Path | None):  # type: ignore[no-untyped-def]
-    from rtletter.agent.config import load_settings
-    from rtletter.agent.errors import ConfigError, JobStoreError
-    from rtletter.agent.service import open_store
+    from rtletter.agent import ConfigError, JobStoreError, load_settings, open_store
     from rtletter.agent.worklist.users import UserStore
 
     try:
         users = UserStore(open_store(load_settings(config)))
         users.create_tables()
     except (ConfigError, JobStoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return users
 
 
@@ -40,11 +35,11 @@ def _password() -> str:
     if not sys.stdin.isatty():
         line = sys.stdin.readline()
         if not line:
-            _fail("no password on stdin")
+            fail("no password on stdin")
         return line.rstrip("\r\n")
     first = typer.prompt("Password", hide_input=True)
     if typer.prompt("Repeat password", hide_input=True) != first:
-        _fail("the passwords differ")
+        fail("the passwords differ")
     return str(first)
 
 
@@ -65,15 +60,15 @@ def add(
     from rtletter.agent.worklist.users import Role, UserError
 
     if role not in Role.__members__:
-        _fail(f"unknown role {role!r} (one of {', '.join(Role.__members__)})")
+        fail(f"unknown role {role!r} (one of {', '.join(Role.__members__)})")
     if practitioner is not None and not practitioner.startswith("Practitioner"):
-        _fail("--practitioner must be a reference such as Practitioner/123")
+        fail("--practitioner must be a reference such as Practitioner/123")
     users = _users(config)
     password = None if no_password else _password()
     try:
         user = users.add_user(name, role, password, display_name=display_name, practitioner=practitioner)
     except UserError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"user {user.name} added ({user.role})")
 
 
@@ -86,7 +81,7 @@ def passwd(name: Annotated[str, typer.Argument(help="login name")], config: Conf
     try:
         users.set_password(name, _password())
     except UserError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"password of {name} set")
 
 

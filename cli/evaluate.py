@@ -1,5 +1,5 @@
-"""CLI commands for the dataset and the evaluation: ``rtletter dataset build``, ``rtletter eval form|import`` and the
-``eval_command`` that ``rtletter model eval`` registers.
+"""``rtletter eval form|import`` (physician review sheets) and ``rtletter model eval`` (``eval_command``, which
+the model group registers).
 
 Bad input (missing files, drafts for unknown cases, a malformed JSONL line) exits 2 with one line on stderr; the
 messages name files and line numbers, never patient data. Heavy imports happen inside the commands.
@@ -9,55 +9,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from rtletter.cli.errors import fail
 from rtletter.model.errors import ModelError
 
-EXIT_USAGE = 2
 DEFAULT_EVAL_DIR = Path("var/eval")
 
-dataset_app = typer.Typer(help="Build fine-tuning datasets from (case, letter) pairs.", no_args_is_help=True)
 eval_app = typer.Typer(help="Physician review sheets: export and import.", no_args_is_help=True)
-
-
-@dataset_app.callback()
-def _dataset() -> None:
-    """Build fine-tuning datasets from (case, letter) pairs."""
 
 
 @eval_app.callback()
 def _eval() -> None:
     """Physician review sheets: export and import."""
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
-
-
-@dataset_app.command("build")
-def build(
-    cohort: Annotated[Path, typer.Option(help="cohort folder written by `rtletter synth`")],
-    out: Annotated[Path, typer.Option(help="output folder for train/validation/test.jsonl and stats.json")],
-    tokenizer: Annotated[Path | None, typer.Option(help="tokenizer folder for exact token counts")] = None,
-    max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
-) -> None:
-    """Write train/validation/test JSONL (split by patient) and print token-length statistics."""
-    from rtletter.model.dataset import build_dataset
-
-    try:
-        loaded = None
-        if tokenizer is not None:
-            from rtletter.model.components.loading import load_tokenizer
-
-            loaded = load_tokenizer(tokenizer)
-        stats = build_dataset(cohort, out, tokenizer=loaded, max_length=max_length)
-    except ModelError as exc:
-        _fail(str(exc))
-    typer.echo(stats.summary())
-    typer.echo(f"wrote {out}/train.jsonl, validation.jsonl, test.jsonl, stats.json")
 
 
 def eval_command(
@@ -88,7 +54,7 @@ def eval_command(
             max_new_tokens=max_new_tokens,
         )
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(print_summary(evaluation))
     typer.echo(f"report: {out / 'report.html'} and {out / 'report.md'}")
 
@@ -107,7 +73,7 @@ def form(
     try:
         folder = export_forms(read_data(data), read_drafts(drafts), out, systems=system or None)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"wrote {folder}/review.html, review.csv and items.json (keep items.json from the reviewers)")
 
 
@@ -123,7 +89,7 @@ def import_(
     try:
         result = import_sheets(sheets, form_dir)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for system, block in result["systems"].items():

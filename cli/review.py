@@ -1,55 +1,24 @@
-"""``rtletter dataset export --signed --out DIR``: the model's ``dataset`` group gains an agent-side command (the
-model package must not import the agent, so the command is defined here and added in ``rtletter.agent.cli``)."""
+"""``rtletter review follow|sign|reject|stats``: sign-off from the command line, the same actions as the worklist
+(rtletter.agent.review.service), with the same refusals as one-line errors."""
 
 from __future__ import annotations
 
-import getpass
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rtletter.cli.common import open_job_store, read_settings
+from rtletter.cli.errors import fail
 
-def export_command(
-    out: Annotated[Path, typer.Option(help="output folder for train/validation/test.jsonl and stats.json")],
-    signed: Annotated[bool, typer.Option("--signed", help="physician-signed letters from the job store")] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment)")] = None,
-    since: Annotated[str | None, typer.Option(help="only letters signed on or after this date (YYYY-MM-DD)")] = None,
-    max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
-) -> None:
-    """Build the next fine-tuning set from signed letters (same format as `rtletter dataset build`)."""
-    from rtletter.agent.cli import _store, fail
-    from rtletter.agent.errors import AgentError
-    from rtletter.agent.review.feedback import export_signed
-    from rtletter.model.errors import ModelError
-
-    if not signed:
-        fail("say what to export: --signed (physician-signed letters)")
-    start = None
-    if since is not None:
-        try:
-            start = datetime.combine(date.fromisoformat(since), datetime.min.time(), tzinfo=UTC)
-        except ValueError:
-            fail(f"--since must be a date YYYY-MM-DD, not {since!r}")
-    store = _store(config)
-    try:
-        stats = export_signed(store, out, actor=f"cli:{getpass.getuser()}", since=start, max_length=max_length)
-    except (AgentError, ModelError, OSError) as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
-    typer.echo(stats.summary())
-    typer.echo(f"wrote {out}/train.jsonl, validation.jsonl, test.jsonl, stats.json")
-
-
-def register(dataset_app: typer.Typer) -> None:
-    dataset_app.command("export")(export_command)
-
+if TYPE_CHECKING:
+    from rtletter.agent import JobStore, ReviewService
 
 REVIEW_HELP = "Sign-off from the command line: follow the EHR, sign, reject, figures."
 review_app = typer.Typer(help=REVIEW_HELP, no_args_is_help=True)
+# The review commands' --config help has always said "environment", not "environment only": kept as it was.
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment)")]
 
 
@@ -65,15 +34,13 @@ class _CliUser:
 
 
 @contextmanager
-def _service(config: Path | None):  # type: ignore[no-untyped-def]
+def _service(config: Path | None) -> Iterator[tuple[JobStore, ReviewService]]:
     """Store and review service on the configured channels; both closed on the way out."""
-    from rtletter.agent.cli import _settings, _store
-    from rtletter.agent.review.service import ReviewService
-    from rtletter.agent.service import build_channels
+    from rtletter.agent import ReviewService, build_channels
 
-    settings = _settings(config)
-    store = _store(config)
-    channels: dict = {}
+    settings = read_settings(config)
+    store = open_job_store(config)
+    channels: dict[str, Any] = {}
     try:
         channels = build_channels(settings, store)
         yield store, ReviewService(store, channels)
@@ -85,9 +52,8 @@ def _service(config: Path | None):  # type: ignore[no-untyped-def]
         store.dispose()
 
 
-def _run(action) -> None:  # type: ignore[no-untyped-def]
-    from rtletter.agent.cli import fail
-    from rtletter.agent.errors import AgentError
+def _run(action: Callable[[], None]) -> None:
+    from rtletter.agent import AgentError
 
     try:
         action()
@@ -98,7 +64,6 @@ def _run(action) -> None:  # type: ignore[no-untyped-def]
 @review_app.command("follow")
 def follow_command(config: ConfigOption = None) -> None:
     """One round of EHR worklist mode: pick up drafts signed or rejected in the EHR."""
-    from rtletter.agent.cli import fail
     from rtletter.agent.review.follow import ehr_follower
 
     def go() -> None:
@@ -128,8 +93,6 @@ def sign_command(
     config: ConfigOption = None,
 ) -> None:
     """Sign a posted draft (final document, Task completed; MDM AU on v2 sites)."""
-    from rtletter.agent.cli import fail
-
     text = None
     if text_file is not None:
         try:
@@ -168,11 +131,10 @@ def reject_command(
 @review_app.command("stats")
 def stats_command(config: ConfigOption = None) -> None:
     """Figures of the feedback dashboard, per model version."""
-    from rtletter.agent.cli import _store
     from rtletter.agent.review.stats import compute
     from rtletter.agent.review.store import review_store
 
-    store = _store(config)
+    store = open_job_store(config)
     try:
         figures = compute(review_store(store).decided())
     finally:

@@ -11,10 +11,10 @@ import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs import JobStore
 from rtletter.agent.worklist.users import UserStore, users_table
+from rtletter.cli import app
 
 runner = CliRunner()
 
@@ -68,7 +68,7 @@ def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
 
 def test_the_installed_command_reads_the_password_from_a_pipe(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    command = [sys.executable, "-m", "rtletter.agent.cli", "users", "add", "victor", "--role", "viewer", "-c", str(cfg)]
+    command = [sys.executable, "-m", "rtletter.cli", "users", "add", "victor", "--role", "viewer", "-c", str(cfg)]
     done = subprocess.run(command, input="viewer password 1\n", capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "viewer password 1" not in done.stdout + done.stderr

@@ -6,9 +6,9 @@ from pathlib import Path
 from factories import make_case
 from typer.testing import CliRunner
 
-from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs import JobStore, Status
+from rtletter.cli import app
 
 runner = CliRunner()
 

@@ -10,10 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from rtletter.cli.dataset import dataset_app
+from rtletter.cli.evaluate import eval_app, eval_command
 from rtletter.mappers.case import Case
-from rtletter.model.eval_cli import dataset_app, eval_app, eval_command
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "model" / "data"  # the model tests' sample case and letter
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 from factories import make_case, phi_of
 
-from rtletter.agent.logging import REDACTED, configure_logging, get_logger, redact_phi, scrub
+from rtletter.agent.log import REDACTED, configure_logging, get_logger, redact_phi, scrub
 from rtletter.mappers.load import load_cases
 
 
@@ -80,7 +80,7 @@ def test_logs_of_a_full_file_channel_run_hold_no_patient_data(
     (inbox / "Quastenberg_Hannelore_1940-01-14.json").write_text('{"resourceType": "Patient", "name": "Quastenberg"}')
 
     result = subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config), "--once"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,17 +7,17 @@ commands so that ``rtletter --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from rtletter.cli.demo import build_base_command
+from rtletter.cli.errors import fail
+from rtletter.cli.evaluate import eval_command
 from rtletter.model.components.loading import set_offline
 from rtletter.model.errors import ModelError
-from rtletter.model.eval_cli import eval_command
 
 set_offline()  # no hub access from any entry point: every model is a local folder
-
-EXIT_USAGE = 2
 
 model_app = typer.Typer(help="Base model, fine-tuning, drafting and serving.", no_args_is_help=True)
 
@@ -27,28 +27,8 @@ def _model() -> None:
     """Base model, fine-tuning, drafting and serving."""
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
-
-
-@model_app.command("build-base")
-def build_base_command(
-    out: Annotated[Path, typer.Option(help="folder for the base model (reused when complete)")],
-    config: Annotated[Path | None, typer.Option(help="YAML config, e.g. model/configs/tiny/base.yaml")] = None,
-    seed: Annotated[int | None, typer.Option(help="training seed (overrides the config)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="config override key=value")] = None,
-    force: Annotated[bool, typer.Option(help="rebuild even when the folder is complete")] = False,
-) -> None:
-    """Train the demo base (tokenizer + small Llama) offline, or reuse the folder if it is complete."""
-    from rtletter.demo.base_model import build_base, is_complete
-
-    reused = is_complete(out) and not force
-    try:
-        build_base(out, config, set_, seed=seed, force=force)
-    except ModelError as exc:
-        _fail(str(exc))
-    typer.echo(f"{'reused' if reused else 'built'} base model in {out}")
+# The demo base is built by the demo's code (rtletter.cli.demo, the one module that imports rtletter.demo).
+model_app.command("build-base")(build_base_command)
 
 
 @model_app.command("finetune")
@@ -67,7 +47,7 @@ def finetune_command(
     try:
         card = finetune(base, data, out, method=method, config_path=config, overrides=set_, resume=resume)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     metrics = card["metrics"]
     typer.echo(
         f"{card['method']} adapter in {out}: {metrics['steps']} steps, train loss {metrics['first_train_loss']:.3f}"
@@ -94,25 +74,28 @@ def generate_command(
     from rtletter.model.drafts import draft_file, write_drafts
 
     if not file.is_file():
-        _fail(f"cannot read {file}: no such file")
+        fail(f"cannot read {file}: no such file")
     try:
         count_tokens = None
         backend: Backend
         if server is not None:
             if not model:
-                _fail("--server needs --model (the served model or adapter name)")
+                fail("--server needs --model (the served model or adapter name)")
             backend = OpenAIBackend(server, model)
         else:
-            if base is None and adapter is None:
-                _fail("give --base, --adapter or --server")
-            base_dir = base or adapter_base(adapter)  # type: ignore[arg-type]
+            if base is not None:
+                base_dir = base
+            elif adapter is not None:
+                base_dir = adapter_base(adapter)
+            else:
+                fail("give --base, --adapter or --server")
             local = load_local_backend(base_dir, adapter, quantization=quantization, merge=merge)
             tokenizer = local.tokenizer
             count_tokens = lambda text: len(tokenizer.encode(text, add_special_tokens=False))  # noqa: E731
             backend = local
         drafts = draft_file(file, backend, count_tokens=count_tokens, max_new_tokens=max_new_tokens)
     except (ModelError, MappingError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out is not None:
         for path in write_drafts(drafts, out):
             typer.echo(f"wrote {path}")
@@ -137,11 +120,11 @@ def export_command(
     from rtletter.model.export import export_merged
 
     if not merged:
-        _fail("only --merged exports exist: for vLLM (--lora-modules) the adapter folder is the artefact as it is")
+        fail("only --merged exports exist: for vLLM (--lora-modules) the adapter folder is the artefact as it is")
     try:
         card = export_merged(adapter, out, base=base, dtype=dtype)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"merged {card['adapter']} (rank {card['lora_rank']}) into {card['base']}: {out} ({dtype})")
 
 
@@ -165,7 +148,7 @@ def serve_command(
         check_ranks(adapters, max_lora_rank)
         serve(base, adapters, host=host, port=port, name=name, quantization=quantization)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 model_app.command("eval")(eval_command)
