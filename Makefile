@@ -71,15 +71,15 @@ demo: $(STAMP) $(SANDBOX_STAMP)
 	$(BIN)/rtletter demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check agent demo mappers model tests bench
-	$(BIN)/ruff format --check agent demo mappers model tests bench
+	$(BIN)/ruff check agent cli demo mappers model tests bench
+	$(BIN)/ruff format --check agent cli demo mappers model tests bench
 
-# mypy strict on the product packages by their import names: .typecheck/rtletter/ links each top-level folder as
+# mypy strict on the packages by their import names: .typecheck/rtletter/ links each top-level folder as
 # rtletter.<folder> (see pyproject.toml), so the code's own imports resolve to its source instead of to Any; `mypy agent`
 # would read each file a second time as agent.<module>. demo/synth (the synthetic cohort and its FHIR/v2 writers) was
-# strictly typed as part of mappers; it stays so.
+# strictly typed as part of mappers; it stays so, and cli/ has been strict since it became one package.
 typecheck: $(STAMP)
-	$(BIN)/mypy -p rtletter.agent -p rtletter.model -p rtletter.mappers -p rtletter.demo.synth
+	$(BIN)/mypy -p rtletter.agent -p rtletter.model -p rtletter.mappers -p rtletter.demo.synth -p rtletter.cli
 
 pytest: $(STAMP) $(SANDBOX_STAMP) services chromium
 	$(BIN)/python -m pytest

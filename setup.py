@@ -1,5 +1,5 @@
-"""Maps the top-level folders agent/, demo/, mappers/, model/ to rtletter.agent, rtletter.demo, rtletter.mappers,
-rtletter.model.
+"""Maps the top-level folders agent/, cli/, demo/, mappers/, model/ to rtletter.agent, rtletter.cli, rtletter.demo,
+rtletter.mappers, rtletter.model.
 
 Why a setup.py: setuptools' pyproject tables cannot rename a folder tree to a dotted prefix together with its
 subpackages, and hatchling refuses editable installs with prefix rewrites.
@@ -7,7 +7,7 @@ subpackages, and hatchling refuses editable installs with prefix rewrites.
 
 from setuptools import find_namespace_packages, setup
 
-TOPS = ("agent", "demo", "mappers", "model")
+TOPS = ("agent", "cli", "demo", "mappers", "model")
 
 setup(
     # namespace packages: data folders (templates/, configs/tiny/, static/) are packages too, so their files ship

@@ -24,7 +24,7 @@ from rtletter.agent.channels.base import Acknowledges, Channel, Inbound
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, PAGE_SIZE, START_KEY, course_inbound
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.errors import MappingError
 
@@ -188,7 +188,7 @@ class Backfill:
                 if resource.get("status") not in DONE_STATUSES or not _in_range(course_end(resource), since, until):
                     continue
                 summary.found += 1
-                # The FHIR mapper's idempotency key (rtletter.mappers.fhir_bundle: "fhir:<course summary id>").
+                # The FHIR mapper's idempotency key (rtletter.mappers.fhir.bundle: "fhir:<course summary id>").
                 if not self._classify([f"fhir:{resource.get('id')}"], summary):
                     continue
                 status = str(resource.get("status"))

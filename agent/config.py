@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtletter.agent.errors import ConfigError
+from rtletter.mappers.codes import LOINC
 
 # --- defaults, with their units -------------------------------------------------------------------------------------
 
@@ -46,7 +47,7 @@ MLLP_FRAME_TIMEOUT_S = 60.0  # a 1 MB message takes seconds even on a slow link
 MLLP_MAX_BUFFERED_BYTES = 64 * 1_048_576  # unfinished frames of all connections together
 MLLP_SILENT_TIMEOUT_S = 600.0  # a connection that has not sent one message this long after connecting is closed
 WEBHOOK_MAX_BODY_BYTES = 4 * 1_048_576  # one course's resource or notification Bundle is kilobytes
-WEBHOOK_MAX_DEPTH = 64  # the deepest mCODE/CodeX paths are about 12 levels (same as mappers.fhir_bundle.MAX_DEPTH)
+WEBHOOK_MAX_DEPTH = 64  # the deepest mCODE/CodeX paths are about 12 levels (same as mappers.fhir.bundle.MAX_DEPTH)
 MAX_NEW_TOKENS = 1024
 BACKFILL_CRON = "30 2 * * *"  # nightly, after the usual OIS end-of-day batch
 MISFIRE_GRACE_S = 3600
@@ -156,7 +157,7 @@ class FhirChannelSettings(_Section):
     # Also send an AuditEvent per read and write of patient data to the server (the audit table records them always);
     # needs system/AuditEvent.c in a SMART scope.
     audit_events: bool = False
-    document_type: str = "http://loinc.org|68602-2"
+    document_type: str = f"{LOINC}|68602-2"
     timeout_s: float = Field(default=30.0, gt=0)
     subscription_max_body_bytes: int = Field(default=WEBHOOK_MAX_BODY_BYTES, gt=0)  # larger notifications: 413
     subscription_max_depth: int = Field(default=WEBHOOK_MAX_DEPTH, ge=1)  # deeper JSON nesting: 400
@@ -209,7 +210,7 @@ class MllpOutbound(_Section):
     @classmethod
     def _writable_encoding(cls, value: str) -> str:
         from rtletter.mappers.errors import UnsupportedInput
-        from rtletter.mappers.v2_message import MSH18_FOR_CODEC, codec_for
+        from rtletter.mappers.hl7v2.message import MSH18_FOR_CODEC, codec_for
 
         try:
             known = codec_for(value) in MSH18_FOR_CODEC
@@ -237,7 +238,7 @@ class MllpChannelSettings(_Section):
     @classmethod
     def _known_encoding(cls, value: str) -> str:
         from rtletter.mappers.errors import UnsupportedInput, WideCharset
-        from rtletter.mappers.v2_message import codec_for
+        from rtletter.mappers.hl7v2.message import codec_for
 
         try:
             codec_for(value)

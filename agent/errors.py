@@ -5,13 +5,19 @@ Hierarchy::
     AgentError                      anything the agent reports; the message never contains PHI
     ├── ConfigError                 a setting is missing or wrong (exit 2 at start)
     ├── JobStoreError               the durable job store failed
+    │   └── LostClaim               another worker took the row over (our lease ran out) (rtletter.agent.jobs.claims)
+    ├── DraftRejected               the generator returned text that must never be posted (rtletter.agent.jobs.worker)
     ├── HeaderError                 an MLLP message's MSH says AE/AR (rtletter.agent.hl7v2.header)
+    ├── MllpClientError             no ACK came back to a message we sent (rtletter.agent.hl7v2.client)
     ├── ReviewRefused               a sign-off action cannot be done in the draft's state; the message is for the user
     ├── UserError                   a worklist account cannot be made or changed (rtletter.agent.worklist.users)
     └── ChannelError                talking to a source or destination failed
         ├── ChannelUnavailable      transient: network down, timeout, 5xx, 429 -> retry with backoff
         ├── ChannelAuthError        401/403 or a token could not be obtained -> retry after fixing config
         └── ChannelRejected         the server understood and refused (4xx, 412 multiple matches) -> dead-letter
+
+Not in the tree: ``rtletter.agent.worklist.auth.LoginRequired`` is FastAPI's ``HTTPException`` (a 303 to the login
+page), the web framework's control flow rather than an error the agent reports.
 
 Messages name the channel, the HTTP method, the resource *type* and the status, never a patient's data: they end up
 in logs. Foreign exceptions are translated at the boundary with ``raise ... from exc``.

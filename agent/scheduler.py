@@ -23,7 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from rtletter.agent.config import SchedulerSettings
-from rtletter.agent.logging import get_logger, route_stdlib_logs
+from rtletter.agent.log import get_logger, route_stdlib_logs
 
 POLL_JOB = "poll"
 FOLLOW_JOB = "follow"

@@ -15,7 +15,7 @@ from rtletter.agent.errors import ConfigError
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import DrainResult, Worker
-from rtletter.agent.logging import configure_logging, get_logger
+from rtletter.agent.log import configure_logging, get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.agent.review.follow import FollowResult, ehr_follower, run_once
 from rtletter.model import Backend, load_backend

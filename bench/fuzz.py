@@ -232,7 +232,7 @@ def fuzz_mllp(n: int, rng: random.Random, folder: Path) -> dict[str, Any]:
     from rtletter.agent.hl7v2.framing import MllpDecoder
     from rtletter.agent.hl7v2.listener import MllpListener
     from rtletter.agent.jobs.store import JobStore
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
 
     log = io.StringIO()
     configure_logging("WARNING", stream=log)
@@ -393,10 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
 
-    from rtletter.mappers.fhir_bundle import case_from_bundle
-    from rtletter.mappers.v2_message import split_batch
-    from rtletter.mappers.v2_profile import default_profile
-    from rtletter.mappers.v2_segments import case_from_v2
+    from rtletter.mappers.fhir import case_from_bundle
+    from rtletter.mappers.hl7v2 import case_from_v2, default_profile, split_batch
 
     profile = default_profile().model_copy(update={"default_encoding": "latin-1"})
     mutants = FhirMutants()

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or (1000 if args.quick else 10_000)
     baseline = args.baseline_n or str(100 if args.quick else 500)
     baseline_n = n if baseline == "all" else min(n, int(baseline))
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
 
     configure_logging("WARNING", json_output=False, stream=sys.stderr)  # the listener's own log lines stay out
     messages, kinds = build_messages(n)

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rtletter.agent.hl7v2.listener import Limits, MllpListener
     from rtletter.agent.jobs.store import JobStore
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
 
     configure_logging("ERROR")  # the limits log a line per closed connection: not what is measured here
     limits = Limits()

@@ -20,8 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rtletter.demo.timings import Timings
-from rtletter.mappers.case import Case
-from rtletter.mappers.case import format_gy as _gy
+from rtletter.mappers.case import Case, format_gy
 
 DEMO_DIR = Path("var/demo")
 DEMO_PATIENTS = 60
@@ -66,7 +65,7 @@ def _dose_summary(case: Case) -> str:
         if volume.total_dose_gy is None:
             continue
         fractions = f"/{volume.fractions_delivered}" if volume.fractions_delivered else ""
-        parts.append(f"{_gy(volume.total_dose_gy)} Gy{fractions}")
+        parts.append(f"{format_gy(volume.total_dose_gy)} Gy{fractions}")
     return ", ".join(parts) or "-"
 
 

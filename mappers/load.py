@@ -3,9 +3,9 @@
 Detection looks only at the first bytes after an optional UTF-8 byte order mark and white space:
 
 - ``{`` or ``[`` -> FHIR JSON (FHIR R4 JSON is always UTF-8: http://hl7.org/fhir/R4/json.html) ->
-  :func:`rtletter.mappers.fhir_bundle.case_from_bundle`;
+  :func:`rtletter.mappers.fhir.bundle.case_from_bundle`;
 - ``MSH``, ``FHS`` or ``BHS`` -> HL7 v2 (a message, or a file/batch of messages) ->
-  :func:`rtletter.mappers.v2_segments.case_from_v2`, batches split by ``v2_message.split_batch``;
+  :func:`rtletter.mappers.hl7v2.case.case_from_v2`, batches split by ``hl7v2.message.split_batch``;
 - ``0x0B`` -> MLLP-framed HL7 v2 (``<VT> message <FS><CR>``, HL7 v2 Appendix C), one or more frames;
 - anything else -> :class:`UnsupportedInput` saying what was expected.
 
@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING
 
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import InvalidValue, MissingElement, UnsupportedInput
+from rtletter.mappers.hl7v2 import framing
 
 if TYPE_CHECKING:
-    from rtletter.mappers.v2_profile import Profile
+    from rtletter.mappers.hl7v2.profile import Profile
 
 MAX_INPUT_BYTES = 32 * 1024 * 1024  # a bundle of one course is kilobytes; this only stops runaway input
 EXPECTED = "expected a FHIR JSON Bundle or an HL7 v2 message (MSH, FHS or BHS segment)"
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-# MLLP framing bytes (HL7 v2.x Appendix C, Minimal Lower Layer Protocol)
-_MLLP_START, _MLLP_END = b"\x0b", b"\x1c"
 _V2_HEADERS = (b"MSH", b"FHS", b"BHS")
 
 
@@ -43,7 +42,7 @@ def detect_kind(data: bytes) -> str:
         return "fhir"
     if head[:3] in _V2_HEADERS:
         return "hl7v2"
-    if head[:1] == _MLLP_START:
+    if head[:1] == framing.START:
         return "mllp"
     raise UnsupportedInput(f"input is neither JSON nor HL7 v2; {EXPECTED}")
 
@@ -67,7 +66,7 @@ def load_cases(data: bytes, *, v2_profile: Profile | None = None, max_bytes: int
     kind = detect_kind(data)
     if kind == "fhir":
         return _load_fhir(_strip(data))
-    frames = _mllp_frames(data) if kind == "mllp" else [_strip(data)]
+    frames = framing.split_frames(data) if kind == "mllp" else [_strip(data)]
     return _load_v2([message for frame in frames for message in _v2_messages(frame)], v2_profile)
 
 
@@ -90,29 +89,15 @@ def _load_fhir(data: bytes) -> list[Case]:
     except UnicodeDecodeError as exc:
         # FHIR JSON must be UTF-8; latin-1 text would otherwise turn into mojibake names.
         raise InvalidValue(f"input is not valid UTF-8 (byte {exc.start})", resource="Bundle") from exc
-    from rtletter.mappers.fhir_bundle import case_from_bundle
+    from rtletter.mappers.fhir.bundle import case_from_bundle
 
     cases: list[Case] = case_from_bundle(text)
     return cases
 
 
-def _mllp_frames(data: bytes) -> list[bytes]:
-    """The content of each ``<VT> ... <FS><CR>`` frame (a capture may hold several)."""
-    *frames, tail = data.strip(b" \t\r\n").split(_MLLP_END)
-    if tail.strip(b" \t\r\n"):
-        raise InvalidValue("MLLP frame has a start block but no end block (truncated message)", segment="MLLP")
-    contents = []
-    for frame in frames:
-        frame = frame.strip(b" \t\r\n")
-        if not frame.startswith(_MLLP_START):
-            raise InvalidValue("MLLP frame does not begin with the start block (0x0B)", segment="MLLP")
-        contents.append(frame[1:])
-    return contents
-
-
 def _v2_messages(data: bytes) -> list[bytes]:
     """One entry per HL7 v2 message: batches (FHS/BHS) and files with several MSH are split."""
-    from rtletter.mappers.v2_message import split_batch
+    from rtletter.mappers.hl7v2.message import split_batch
 
     messages: list[bytes] = split_batch(data)
     if not messages:
@@ -121,6 +106,6 @@ def _v2_messages(data: bytes) -> list[bytes]:
 
 
 def _load_v2(messages: list[bytes], profile: Profile | None) -> list[Case]:
-    from rtletter.mappers.v2_segments import case_from_v2  # split_batch and parsing live in v2_message
+    from rtletter.mappers.hl7v2.case import case_from_v2  # split_batch and parsing live in hl7v2.message
 
     return [case_from_v2(message, profile) for message in messages]

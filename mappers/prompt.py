@@ -41,6 +41,7 @@ from rtletter.mappers.case import (
     TargetVolume,
     format_gy,
 )
+from rtletter.mappers.codes import SHORT_NAMES
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_TOKENS = 3072
@@ -193,15 +194,6 @@ _SEX = {
 _ROLE = {
     "de": {"primary": "Hauptdiagnose", "secondary": "Sekundär-/Metastasendiagnose", "comorbidity": "Nebendiagnose"},
     "en": {"primary": "primary diagnosis", "secondary": "secondary/metastatic", "comorbidity": "comorbidity"},
-}
-# Canonical code system URLs -> the short name a letter uses.
-_CODE_SYSTEM = {
-    "http://fhir.de/CodeSystem/bfarm/icd-10-gm": "ICD-10-GM",
-    "http://fhir.de/CodeSystem/dimdi/icd-10-gm": "ICD-10-GM",
-    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://terminology.hl7.org/CodeSystem/icd-o-3": "ICD-O-3",
 }
 _LATERALITY = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"}, "en": {}}
 # Modality names as the mappers write them -> German; anything else is passed through.
@@ -407,7 +399,7 @@ def _physician_line(physician: Physician) -> str:
 def _diagnosis_line(dx: Diagnosis, lang: str) -> str:
     code = ""
     if dx.code:
-        system = _CODE_SYSTEM.get(dx.code.system or "", clean_line(dx.code.system).rsplit("/", 1)[-1])
+        system = SHORT_NAMES.get(dx.code.system or "", clean_line(dx.code.system).rsplit("/", 1)[-1])
         code = _join([system, clean_line(dx.code.code)], " ")
     text = clean_line(dx.text) or (clean_line(dx.code.display) if dx.code else "")
     laterality = _LATERALITY[lang].get(dx.laterality or "", clean_line(dx.laterality))

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Sex, SystemicTherapy, TargetVolume
+from rtletter.mappers.codes import SHORT_NAMES
 from rtletter.mappers.letter import DRUGS
 from rtletter.mappers.prompt import (
-    _CODE_SYSTEM,
     _INTENT,
     _MODALITY_DE,
     _salutation,
@@ -68,7 +68,7 @@ def _diagnosis(dx: Diagnosis, lang: str) -> str:
     histology = (clean_line(dx.histology.display) or clean_line(dx.histology.code)) if dx.histology else ""
     code = ""
     if dx.code:
-        system = _CODE_SYSTEM.get(dx.code.system or "", "ICD-10")
+        system = SHORT_NAMES.get(dx.code.system or "", "ICD-10")
         code = f"({system}: {clean_line(dx.code.code)})" if lang == "de" else f"({system} {clean_line(dx.code.code)})"
     parts = [
         text,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
-MEDDRA = "http://terminology.hl7.org/CodeSystem/mdr"
+from rtletter.mappers.codes import MEDDRA, NCIT
+
 # Code systems whose every concept is an adverse-event term (a system URL or name containing "ctcae" counts too).
 TOXICITY_SYSTEMS = frozenset({NCIT, MEDDRA, "MDR", "MEDDRA", "MEDR", "CTCAE"})
 
@@ -142,4 +142,4 @@ def clean_term(text: str) -> str:
     return cleaned or text.strip()
 
 
-__all__ = ["MEDDRA", "NCIT", "TOXICITY_DE", "clean_term", "grade_from_text", "is_toxicity_system", "names_toxicity"]
+__all__ = ["TOXICITY_DE", "clean_term", "grade_from_text", "is_toxicity_system", "names_toxicity"]

@@ -1,6 +1,8 @@
 """The dependency direction between the top-level packages, read from the source with ``ast`` (nothing is imported).
 
-- product packages (agent, model, mappers) never import ``rtletter.demo``;
+- the product packages (agent, model, mappers) never import ``rtletter.demo``: only the command line composes the
+  demo's commands, and within it only ``cli/demo.py`` (tests and bench may import it too);
+- nothing but the command line's entry point imports ``rtletter.cli``: agent, model, mappers and demo never do;
 - ``mappers`` is pure: no ``rtletter.agent``, ``rtletter.model``, torch, httpx or sqlalchemy;
 - ``model`` never imports ``rtletter.agent``.
 
@@ -15,30 +17,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("agent", "model", "mappers")
+CHECKED = ("agent", "cli", "demo", "mappers", "model")  # every folder in setup.py's TOPS
 
-# Temporary: the command-line modules still compose the demo commands (`rtletter demo`, `rtletter synth`,
-# `rtletter model build-base`). A later step moves all CLI modules into one `cli/` package and empties this list.
-DEMO_ALLOWED = frozenset(
-    {
-        "agent/cli.py",
-        "agent/review/cli.py",
-        "agent/worklist/cli.py",
-        "model/cli.py",
-        "model/eval_cli.py",
-    }
-)
+# The one command-line module that composes the demo's commands (`rtletter demo`, `rtletter synth`,
+# `rtletter model build-base`).
+DEMO_COMMANDS = "cli/demo.py"
 
 # Package -> module prefixes it must never import.
 FORBIDDEN = {
-    "agent": ("rtletter.demo",),
-    "model": ("rtletter.demo", "rtletter.agent"),
-    "mappers": ("rtletter.demo", "rtletter.agent", "rtletter.model", "torch", "httpx", "sqlalchemy"),
+    "agent": ("rtletter.demo", "rtletter.cli"),
+    "cli": ("rtletter.demo",),  # but DEMO_COMMANDS
+    "demo": ("rtletter.cli",),
+    "model": ("rtletter.demo", "rtletter.agent", "rtletter.cli"),
+    "mappers": ("rtletter.demo", "rtletter.agent", "rtletter.model", "rtletter.cli", "torch", "httpx", "sqlalchemy"),
 }
 
 
 def module_name(path: Path) -> str:
-    """``mappers/fhir_course.py`` -> ``rtletter.mappers.fhir_course`` (``__init__.py`` names its package)."""
+    """``mappers/fhir/course.py`` -> ``rtletter.mappers.fhir.course`` (``__init__.py`` names its package)."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -76,20 +72,20 @@ def violations(top: str, rel: str, source: str, module: str, is_package: bool = 
     out = []
     for name in sorted(imported_modules(source, module, is_package)):
         for prefix in FORBIDDEN[top]:
-            if prefix == "rtletter.demo" and rel in DEMO_ALLOWED:
+            if prefix == "rtletter.demo" and rel == DEMO_COMMANDS:
                 continue
             if name == prefix or name.startswith(prefix + "."):
                 out.append(f"{rel} imports {name}")
     return out
 
 
-def product_files(top: str) -> list[Path]:
+def package_files(top: str) -> list[Path]:
     return sorted(p for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts)
 
 
-@pytest.mark.parametrize("top", PRODUCT)
-def test_product_packages_keep_the_dependency_direction(top: str) -> None:
-    files = product_files(top)
+@pytest.mark.parametrize("top", CHECKED)
+def test_packages_keep_the_dependency_direction(top: str) -> None:
+    files = package_files(top)
     assert files, f"no Python files under {top}/"
     found = []
     for path in files:
@@ -98,9 +94,18 @@ def test_product_packages_keep_the_dependency_direction(top: str) -> None:
     assert found == []
 
 
-def test_the_demo_allow_list_names_existing_files() -> None:
-    # A moved or deleted CLI module must leave the list, or the list quietly allows a new file of the same name.
-    assert sorted(rel for rel in DEMO_ALLOWED if not (ROOT / rel).is_file()) == []
+def test_every_top_level_package_is_checked() -> None:
+    # A new folder in setup.py's TOPS gets rules here, or it could import the demo or the CLI unnoticed.
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    tops = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TOPS"
+    )
+    assert sorted(tops) == sorted(CHECKED) == sorted(FORBIDDEN)
+    assert (ROOT / DEMO_COMMANDS).is_file()  # a moved demo module must move the exception with it
+    assert all("rtletter.cli" in FORBIDDEN[top] for top in CHECKED if top != "cli")
+    assert all("rtletter.demo" in FORBIDDEN[top] for top in CHECKED if top != "demo")
 
 
 @pytest.mark.parametrize(
@@ -116,10 +121,30 @@ def test_the_demo_allow_list_names_existing_files() -> None:
         ("agent", "agent/service.py", "from rtletter import demo", {"rtletter.demo"}),
         ("agent", "agent/jobs/store.py", "from ...demo import run", {"rtletter.demo", "rtletter.demo.run"}),
         ("agent", "agent/service.py", "importlib.import_module('rtletter.demo.run')", {"rtletter.demo.run"}),
-        ("agent", "agent/cli.py", "from rtletter.demo import run", set()),  # allow-listed for now
+        ("agent", "agent/cli.py", "from rtletter.demo import run", {"rtletter.demo", "rtletter.demo.run"}),
+        ("agent", "agent/service.py", "from rtletter.cli import fail", {"rtletter.cli", "rtletter.cli.fail"}),
+        (
+            "agent",
+            "agent/review/service.py",
+            "from ...cli.errors import fail",
+            {"rtletter.cli.errors", "rtletter.cli.errors.fail"},
+        ),
         ("agent", "agent/service.py", "from rtletter.demonstration import x", set()),
         ("model", "model/cli.py", "import rtletter.agent.config", {"rtletter.agent.config"}),
-        ("model", "model/cli.py", "from rtletter.demo import base_model", set()),  # allow-listed for now
+        (
+            "model",
+            "model/cli.py",
+            "from rtletter.demo import base_model",
+            {"rtletter.demo", "rtletter.demo.base_model"},
+        ),
+        ("model", "model/serve.py", "import rtletter.cli.errors", {"rtletter.cli.errors"}),
+        ("demo", "demo/run.py", "from rtletter.cli import app", {"rtletter.cli", "rtletter.cli.app"}),
+        ("demo", "demo/run.py", "from rtletter.demonstration_cli import x", set()),
+        ("cli", "cli/demo.py", "from rtletter.demo import run", set()),
+        ("cli", "cli/demo.py", "from rtletter.demo.base_model import build_base", set()),
+        ("cli", "cli/model.py", "from rtletter.demo import base_model", {"rtletter.demo", "rtletter.demo.base_model"}),
+        ("cli", "cli/__init__.py", "import rtletter.demo.run", {"rtletter.demo.run"}),
+        ("cli", "cli/agent.py", "from rtletter.agent.service import run", set()),
         (
             "model",
             "model/serve.py",
@@ -130,6 +155,12 @@ def test_the_demo_allow_list_names_existing_files() -> None:
         ("mappers", "mappers/case.py", "import httpx", {"httpx"}),
         ("mappers", "mappers/case.py", "import sqlalchemy.orm", {"sqlalchemy.orm"}),
         ("mappers", "mappers/case.py", "from .. import model", {"rtletter.model"}),
+        (
+            "mappers",
+            "mappers/case.py",
+            "from rtletter.cli.errors import fail",
+            {"rtletter.cli.errors", "rtletter.cli.errors.fail"},
+        ),
         ("mappers", "mappers/case.py", "from rtletter.mappers.errors import MappingError", set()),
         ("mappers", "mappers/case.py", "import torchaudio_free_name", set()),
     ],

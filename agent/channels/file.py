@@ -206,7 +206,7 @@ class FileChannel:
 
     def _fhir_transaction(self, case: Case, draft: Draft, sidecar: dict[str, object]) -> dict[str, object] | None:
         try:
-            from rtletter.mappers.fhir_writeback import draft_transaction
+            from rtletter.mappers.fhir import draft_transaction
         except ImportError:
             sidecar["fhir_bundle"] = "not available in this installation"
             return None

@@ -7,7 +7,7 @@ profile; MSH-18 empty -> the listener's configured encoding). Which cases become
 the rule every channel shares (``mappers.checks.why_not_drafted``: a completed or stopped course); an ADT update or
 an order without a finished course is stored as ``ignored`` with its reason.
 
-Out: ``post_draft`` builds one MDM^T02 (``rtletter.mappers.v2_mdm``: TXA-17 IP, the letter in TX OBX), sends it to
+Out: ``post_draft`` builds one MDM^T02 (``rtletter.mappers.hl7v2.mdm``: TXA-17 IP, the letter in TX OBX), sends it to
 ``outbound`` and waits for the receiver's ACK: AA/CA -> posted; AE/AR/CE/CR, a timeout or a refused connection ->
 ``ChannelUnavailable``, and the worker retries with backoff (and dead-letters after the limit). TXA-12 and MSH-10
 are derived from the course, so a retried post is the same document to the receiver.
@@ -25,14 +25,21 @@ from rtletter.agent.errors import ChannelRejected, ChannelUnavailable, ConfigErr
 from rtletter.agent.hl7v2.client import MllpClientError, client_ssl_context, send_message
 from rtletter.agent.hl7v2.listener import HL7_V2, Limits, MllpListener, server_ssl_context
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError, UnsupportedInput
-from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
-from rtletter.mappers.v2_message import split_batch
-from rtletter.mappers.v2_profile import Profile, default_profile, load_profile
-from rtletter.mappers.v2_segments import case_from_v2, document_from_v2
+from rtletter.mappers.hl7v2 import (
+    Profile,
+    case_from_v2,
+    control_id,
+    default_profile,
+    document_from_v2,
+    document_id,
+    load_profile,
+    mdm_from_draft,
+    split_batch,
+)
 
 log = get_logger("rtletter.agent.channels.mllp")
 
@@ -133,7 +140,8 @@ class MllpChannel:
 
     # --- out ----------------------------------------------------------------------------------------------------
 
-    def _client_ssl(self) -> ssl.SSLContext | None:
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context of the outbound connection (None: plain TCP); the v2 sign-off sends through it too."""
         outbound = self.settings.outbound
         if outbound is None or outbound.tls is None:
             return None
@@ -170,7 +178,7 @@ class MllpChannel:
         expected = control_id(case)
         try:
             answer = self.send(
-                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self._client_ssl()
+                outbound.host, outbound.port, message, timeout_s=outbound.timeout_s, ssl_context=self.client_ssl()
             )
         except MllpClientError as exc:
             raise ChannelUnavailable(str(exc), channel=self.name) from exc

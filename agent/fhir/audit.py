@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rtletter.agent.fhir.client import Resource
+from rtletter.mappers.codes import (
+    AUDIT_ENTITY_TYPE,
+    AUDIT_EVENT_TYPE,
+    OBJECT_ROLE,
+    PARTICIPATION_TYPE,
+    RESTFUL_INTERACTION,
+    SECURITY_SOURCE_TYPE,
+)
 
-AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
-INTERACTION = "http://hl7.org/fhir/restful-interaction"
-PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
-ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 AGENT_NAME = "rtletter agent"
 
 
@@ -37,7 +39,7 @@ def audit_event(
         entity.append(
             {
                 "what": {"reference": _reference(patient)},
-                "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+                "type": {"system": AUDIT_ENTITY_TYPE, "code": "1", "display": "Person"},
                 "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
             }
         )
@@ -46,24 +48,24 @@ def audit_event(
         ref = _reference(ref)
         if ref and ref not in seen:
             seen.add(ref)
-            entity.append({"what": {"reference": ref}, "type": {"system": ENTITY_TYPE, "code": "2"}})
+            entity.append({"what": {"reference": ref}, "type": {"system": AUDIT_ENTITY_TYPE, "code": "2"}})
     return {
         "resourceType": "AuditEvent",
-        "type": {"system": AUDIT_TYPE, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": INTERACTION, "code": interaction}],
+        "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": RESTFUL_INTERACTION, "code": interaction}],
         "action": action,
         "recorded": (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": "0",
         "agent": [
             {
-                "type": {"coding": [{"system": PARTICIPATION, "code": "AUT", "display": "author (originator)"}]},
+                "type": {"coding": [{"system": PARTICIPATION_TYPE, "code": "AUT", "display": "author (originator)"}]},
                 "who": {"display": AGENT_NAME},
                 "requestor": True,
             }
         ],
         "source": {
             "observer": {"display": AGENT_NAME},
-            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+            "type": [{"system": SECURITY_SOURCE_TYPE, "code": "4", "display": "Application Server"}],
         },
         "entity": entity,
     }

@@ -13,7 +13,7 @@ Round trip 1 is one ``batch`` Bundle holding
 Round trip 2 (only when needed) is one more ``batch`` of reads for references found in round 1 that are still
 missing (a phase's own volumes, a Condition named by a staging Observation's ``focus``...).
 
-The result is a ``collection`` Bundle handed to ``rtletter.mappers.fhir_bundle.case_from_bundle``. Resources of
+The result is a ``collection`` Bundle handed to ``rtletter.mappers.fhir.bundle.case_from_bundle``. Resources of
 another patient are dropped: a server that ignores an unknown search parameter answers with everything it has (this
 is what sekmet-fhir does for ``AdverseEvent`` and ``BodyStructure``, which it cannot search).
 """
@@ -52,7 +52,7 @@ PATIENT_SEARCHES = (
     ("Procedure", "subject", "&_include=Procedure:performer" + _PEOPLE),
     ("ServiceRequest", "subject", "&_include=ServiceRequest:requester&_include=ServiceRequest:performer" + _PEOPLE),
     ("CarePlan", "subject", ""),
-    # where else the letter's addressee may be named (mappers.fhir_bundle._referring_physician): no extra round trip
+    # where else the letter's addressee may be named (mappers.fhir.bundle._referring_physician): no extra round trip
     ("Encounter", "subject", "&_include=Encounter:participant" + _PEOPLE),
     ("CareTeam", "subject", ""),
     ("MedicationAdministration", "subject", ""),
@@ -182,7 +182,7 @@ class ContextFetcher:
 
     def fetch_cases(self, course: Resource | str) -> list[Case]:
         """The case of this course (the mapper may also find other courses of the patient: those are left out)."""
-        from rtletter.mappers.fhir_bundle import case_from_bundle  # written alongside; imported when used
+        from rtletter.mappers.fhir import case_from_bundle  # written alongside; imported when used
 
         bundle = self.fetch_bundle(course)
         course_id = course if isinstance(course, str) else str(course["id"])

@@ -26,9 +26,10 @@ from typing import Any
 from rtletter.agent.channels.base import Inbound
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.state import StateStore
+from rtletter.mappers.codes import COURSE_SUMMARY_CODE, COURSE_SUMMARY_TEMPORARY_CODE, SNOMED
 
 # mCODE STU4 RadiotherapyCourseSummary code; older data carries the temporary USCRS-33529 (any system).
-COURSE_CODES = "http://snomed.info/sct|1217123003,USCRS-33529"
+COURSE_CODES = f"{SNOMED}|{COURSE_SUMMARY_CODE},{COURSE_SUMMARY_TEMPORARY_CODE}"
 DONE_STATUSES = ("completed", "stopped")
 OVERLAP_S = 300.0
 PAGE_SIZE = 100

@@ -39,9 +39,9 @@ from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracker, course_inbound
 from rtletter.agent.fhir.state import StateStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_bundle import check_nesting
+from rtletter.mappers.fhir import check_nesting
 
 AUTH_HEADER = "Authorization"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"

@@ -1,6 +1,6 @@
 """Post a draft's write-back transaction and report where it landed.
 
-The transaction (``rtletter.mappers.fhir_writeback.draft_transaction``) creates each resource conditionally: a
+The transaction (``rtletter.mappers.fhir.writeback.draft_transaction``) creates each resource conditionally: a
 first post answers ``201 Created`` per entry, a retry of the same draft ``200 OK`` with the existing resources, so
 both give the same ``Posted``. ``412 Precondition Failed`` means an identifier matched more than one resource: the
 server holds duplicates that someone must clean up, which no retry fixes (``ChannelRejected``).
@@ -16,7 +16,7 @@ from rtletter.agent.channels.base import Draft, Posted
 from rtletter.agent.errors import ChannelRejected
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.mappers.case import Case, Coding
-from rtletter.mappers.fhir_writeback import draft_transaction
+from rtletter.mappers.fhir import draft_transaction
 
 
 def _now() -> datetime:
@@ -44,7 +44,7 @@ def post_transaction(client: FhirClient, bundle: dict[str, Any]) -> Posted:
     found: dict[str, str] = {}
     created: list[str] = []
     for rtype, entry in zip(requested, answered, strict=True):
-        reference = _reference(rtype, entry)
+        reference = transaction_reference(rtype, entry)
         found[rtype] = reference
         if str(entry.get("response", {}).get("status", "")).startswith("201"):
             created.append(rtype)
@@ -59,7 +59,7 @@ def post_transaction(client: FhirClient, bundle: dict[str, Any]) -> Posted:
     )
 
 
-def _reference(rtype: str, entry: dict[str, Any]) -> str:
+def transaction_reference(rtype: str, entry: dict[str, Any]) -> str:
     """``Type/id`` from ``response.location`` (``[base]/Type/id/_history/1``) or the returned resource."""
     location = str(entry.get("response", {}).get("location") or "")
     if location:

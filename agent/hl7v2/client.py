@@ -10,14 +10,16 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from rtletter.agent.errors import AgentError
 from rtletter.agent.hl7v2 import framing
 
 READ_BYTES = 65536
 MAX_ACK_BYTES = 1_048_576
 
 
-class MllpClientError(Exception):
-    """No acknowledgement came back (connection refused or lost, timeout, no frame). Message free of PHI."""
+class MllpClientError(AgentError):
+    """No acknowledgement came back (connection refused or lost, timeout, no frame). Message free of PHI. The
+    MLLP channel and the v2 sign-off turn it into ``ChannelUnavailable`` (retry with backoff)."""
 
 
 @dataclass(frozen=True)

@@ -9,20 +9,18 @@ per-connection limit is not buffered: its first ``max_message_bytes`` are kept (
 answer it) and the rest is dropped until its end block, so one sender cannot make the listener hold unbounded
 memory. A start block inside a frame means the sender gave up on the frame before: that partial frame is dropped
 (it was never acknowledged, so the sender sends it again).
+
+The framing bytes and ``frame`` come from ``rtletter.mappers.hl7v2.framing`` (one definition for the parser, file
+input, the listener and the client); this module adds the stream state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-START = b"\x0b"  # VT
-END = b"\x1c"  # FS
-CR = b"\r"
+from rtletter.mappers.hl7v2.framing import CR, END, START, frame
 
-
-def frame(message: bytes) -> bytes:
-    """Wrap one message for the wire."""
-    return START + message + END + CR
+__all__ = ["CR", "END", "START", "Frame", "MllpDecoder", "frame"]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Read what the acknowledgement needs from a message, cheaply: the MSH fields, the character set, a quick shape check.
 
 The full parse (hl7apy, tens of milliseconds per message) belongs to the worker's intake step, after the message is
-stored; answering the sender needs only MSH. ``read_header`` splits the first segment by its own separators and
-checks, in this order, what decides between accepting, rejecting (AR: not for us, whatever the content) and an error
-(AE: for us, but broken):
+stored; answering the sender needs only MSH. ``read_header`` splits the first segment by its own separators (with
+``rtletter.mappers.hl7v2.header``, as the parser does) and checks, in this order, what decides between accepting,
+rejecting (AR: not for us, whatever the content) and an error (AE: for us, but broken):
 
 - the first segment is MSH with usable separators (else AR, code 100, or AE 102 for MSH-2);
 - MSH-9 message type, MSH-10 control id, MSH-11 processing id, MSH-12 version are valued (AE 101);
@@ -26,11 +26,12 @@ from dataclasses import dataclass, replace
 
 from rtletter.agent.errors import AgentError
 from rtletter.mappers.errors import UnsupportedInput, WideCharset
-from rtletter.mappers.v2_message import MIN_VERSION, codec_for
+from rtletter.mappers.hl7v2.framing import UTF8_BOM
+from rtletter.mappers.hl7v2.header import declared_charset, first_segment, msh_field, msh_fields
+from rtletter.mappers.hl7v2.message import MIN_VERSION, codec_for
 
 # Message types whose content rtletter maps to a case (HL7 table 0076). Others are refused with AR.
 SUPPORTED_TYPES = frozenset({"ADT", "ORU", "MDM", "SIU", "DFT"})
-UTF8_BOM = b"\xef\xbb\xbf"
 STANDARD_SEPARATORS = "|^~\\&"
 _SEGMENT_ID = re.compile(rb"[A-Z][A-Z0-9]{2}")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
@@ -82,6 +83,8 @@ class Header:
         return self.separators[3]
 
 
+# An AgentError, not a MappingError: it is the listener's answer to the sender (AE or AR, an HL7 table 0357 code), not
+# a failure to map. The mapper's own errors on the same bytes are translated into it here (``_codec``).
 class HeaderError(AgentError):
     """The message cannot be accepted. ``reject``: AR (not ours to take) rather than AE (ours, but broken)."""
 
@@ -115,15 +118,6 @@ class HeaderError(AgentError):
         return f"{self.location}: {self}"
 
 
-def _fields(first_line: str) -> list[str]:
-    separator = first_line[3]
-    return ["", separator, *first_line[4:].split(separator)]
-
-
-def _get(fields: list[str], number: int) -> str:
-    return fields[number] if number < len(fields) else ""
-
-
 def read_header(message: bytes, default_encoding: str, *, supported_types: frozenset[str] = SUPPORTED_TYPES) -> Header:
     """The header of one unframed message; raises ``HeaderError`` when it must be answered with AE or AR."""
     data = message[len(UTF8_BOM) :] if message.startswith(UTF8_BOM) else message
@@ -139,35 +133,30 @@ def read_header(message: bytes, default_encoding: str, *, supported_types: froze
         )
     if name != b"MSH":
         raise HeaderError("the message does not start with an MSH segment", code=SEGMENT_SEQUENCE_ERROR, reject=True)
-    cut = len(data)
-    for terminator in (b"\r", b"\n"):
-        found = data.find(terminator)
-        if 0 <= found < cut:
-            cut = found
-    first = data[:cut].decode("latin-1")  # MSH is ASCII in every supported character set
+    first = first_segment(data).decode("latin-1")  # MSH is ASCII in every supported character set
     separator = first[3:4]
     if not _separator(separator):
         raise HeaderError("MSH-1 is not a field separator", code=DATA_TYPE_ERROR, field=1, reject=True)
-    fields = _fields(first)
-    chars = _get(fields, 2)
+    fields = msh_fields(first)
+    chars = msh_field(fields, 2)
     if len(chars) < 4 or len(set(chars[:4] + separator)) != 5 or not all(_separator(c) for c in chars[:4]):
         raise HeaderError("MSH-2 does not hold four distinct encoding characters", code=DATA_TYPE_ERROR, field=2)
-    component, repetition = chars[0], chars[1]
-    message_type = _get(fields, 9).split(component)
+    component = chars[0]
+    message_type = msh_field(fields, 9).split(component)
     header = Header(
         separators=separator + chars[:4],
-        sending_application=_get(fields, 3),
-        sending_facility=_get(fields, 4),
-        receiving_application=_get(fields, 5),
-        receiving_facility=_get(fields, 6),
+        sending_application=msh_field(fields, 3),
+        sending_facility=msh_field(fields, 4),
+        receiving_application=msh_field(fields, 5),
+        receiving_facility=msh_field(fields, 6),
         message_type=message_type[0].strip(),
         trigger_event=message_type[1].strip() if len(message_type) > 1 else "",
-        control_id=_get(fields, 10).strip(),
-        processing_id=_get(fields, 11).split(component)[0].strip(),
-        version=_get(fields, 12).split(component)[0].strip(),
-        accept_ack_type=_get(fields, 15).strip().upper(),
-        application_ack_type=_get(fields, 16).strip().upper(),
-        charset=_get(fields, 18).split(repetition)[0].strip(),
+        control_id=msh_field(fields, 10).strip(),
+        processing_id=msh_field(fields, 11).split(component)[0].strip(),
+        version=msh_field(fields, 12).split(component)[0].strip(),
+        accept_ack_type=msh_field(fields, 15).strip().upper(),
+        application_ack_type=msh_field(fields, 16).strip().upper(),
+        charset=declared_charset(first) or "",
     )
     _required(header)
     if header.message_type not in supported_types:

@@ -55,7 +55,7 @@ from rtletter.agent.hl7v2.header import (
 from rtletter.agent.jobs.inbound import InboundRecord
 from rtletter.agent.jobs.schema import utcnow
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import error_fields, get_logger, log_loop_errors
+from rtletter.agent.log import error_fields, get_logger, log_loop_errors
 from rtletter.agent.metrics import AgentMetrics
 
 HL7_V2 = "x-application/hl7-v2+er7"

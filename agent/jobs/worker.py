@@ -38,7 +38,7 @@ from rtletter.agent.jobs.job import Job, Status, StoredInbound
 from rtletter.agent.jobs.retry import RetryStrategy
 from rtletter.agent.jobs.schema import utcnow
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.checks import split_drafted

@@ -25,7 +25,7 @@ in the transaction of the change; a refused action as "<action> refused". All SQ
 store's (``JobStore.decide``, ``replace_draft``, ``job_status``, ``posted_jobs``); ``store`` keeps the review's own
 tables.
 
-Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rtletter.mappers.fhir_signoff`` with
+Where the decision goes (``post.poster_for``): FHIR -> one transaction from ``rtletter.mappers.fhir.signoff`` with
 ``ifMatch``; file channel -> ``<name>.signed.txt`` + ``<name>.signed.bundle.json`` in the outbox, sidecar status;
 a channel implementing ``post.SignOffChannel`` (HL7 v2: MDM^T02 with TXA-17 AU) -> that channel.
 

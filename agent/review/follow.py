@@ -33,10 +33,10 @@ from typing import Any
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.review.service import ReviewService
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir import attachment_text
 
 log = get_logger(__name__)
 

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.subscriptions import AUTH_HEADER, register_subscription
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.review.follow import EhrFollower
 
 log = get_logger(__name__)

@@ -3,12 +3,12 @@
 ``poster_for(channel)`` picks the adapter for a job's channel:
 
 - ``FhirSignOff``: reads the draft's DocumentReference and Task (their current versions), posts the transaction
-  from ``rtletter.mappers.fhir_signoff`` with ``ifMatch``. A 412 means the EHR changed them meanwhile; if the
+  from ``rtletter.mappers.fhir.signoff`` with ``ifMatch``. A 412 means the EHR changed them meanwhile; if the
   document is already final with exactly our text (our own earlier attempt whose answer was lost) that counts as
   done, else the physician is told to reload (``ReviewRefused``): nothing is overwritten.
 - ``FileSignOff``: writes ``<name>.signed.txt`` and the sign transaction ``<name>.signed.bundle.json`` (conditional
   updates on the identifiers, for whoever imports the outbox) and marks the sidecar final / entered-in-error.
-- ``MllpSignOff``: HL7 v2 sites, the signed letter as MDM with TXA-17 AU over MLLP (``rtletter.mappers.v2_mdm``).
+- ``MllpSignOff``: HL7 v2 sites, the signed letter as MDM with TXA-17 AU over MLLP (``rtletter.mappers.hl7v2.mdm``).
 - any other channel that implements ``SignOffChannel``.
 """
 
@@ -25,11 +25,11 @@ from rtletter.agent.channels.base import Draft, Posted
 from rtletter.agent.channels.file import json_bytes, write_atomic
 from rtletter.agent.errors import ChannelRejected, ReviewRefused
 from rtletter.agent.fhir.client import FhirClient, Resource
-from rtletter.agent.fhir.writeback import FhirWriteBack, _reference
+from rtletter.agent.fhir.writeback import FhirWriteBack, transaction_reference
 from rtletter.agent.jobs.job import Job
 from rtletter.mappers.case import Case
 from rtletter.mappers.errors import MappingError
-from rtletter.mappers.fhir_signoff import (
+from rtletter.mappers.fhir import (
     attachment_text,
     reject_transaction,
     sign_transaction,
@@ -196,7 +196,7 @@ class FhirSignOff:
         found: dict[str, str] = {}
         for entry, answer in zip(bundle["entry"], response.get("entry", []), strict=False):
             rtype = entry["resource"]["resourceType"]
-            found.setdefault(rtype, _reference(rtype, answer))  # the new draft's come first
+            found.setdefault(rtype, transaction_reference(rtype, answer))  # the new draft's come first
         return Posted(document=found["DocumentReference"], task=found.get("Task"), extra={"version": str(version)})
 
 
@@ -305,7 +305,7 @@ class MllpSignOff:
 
     def sign(self, job: Job, case: Case, signoff: SignOff) -> str:
         from rtletter.mappers.case import Physician
-        from rtletter.mappers.v2_mdm import control_id, document_id, mdm_from_draft
+        from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_from_draft
 
         outbound = getattr(self.channel.settings, "outbound", None)
         if outbound is None:
@@ -337,7 +337,7 @@ class MllpSignOff:
         return f"MDM^{outbound.signoff_event}/{document_id(case, version)}"
 
     def reject(self, job: Job, case: Case, reason: str, signoff: SignOff) -> None:
-        from rtletter.mappers.v2_mdm import AVAILABILITY_CANCELLED, control_id, mdm_cancel
+        from rtletter.mappers.hl7v2.mdm import AVAILABILITY_CANCELLED, control_id, mdm_cancel
 
         outbound = getattr(self.channel.settings, "outbound", None)
         if outbound is None:
@@ -369,7 +369,7 @@ class MllpSignOff:
                 outbound.port,
                 message,
                 timeout_s=outbound.timeout_s,
-                ssl_context=self.channel._client_ssl(),
+                ssl_context=self.channel.client_ssl(),
             )
         except MllpClientError as exc:
             raise ChannelUnavailable(str(exc), channel="mllp") from exc

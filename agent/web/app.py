@@ -27,7 +27,7 @@ from rtletter.agent.channels.base import Channel, Inbound
 from rtletter.agent.config import WEBHOOK_MAX_BODY_BYTES, WEBHOOK_MAX_DEPTH
 from rtletter.agent.fhir.subscriptions import NotificationReceiver, build_router
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger, route_stdlib_logs
+from rtletter.agent.log import get_logger, route_stdlib_logs
 from rtletter.agent.metrics import AgentMetrics
 
 log = get_logger("rtletter.agent.web")

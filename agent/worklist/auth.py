@@ -46,6 +46,9 @@ CLIENT_FACTOR = 4  # a whole ward may share one address (NAT): the per-address a
 
 
 class LoginRequired(HTTPException):
+    """A redirect to the login page. An ``HTTPException``, not an ``AgentError``: FastAPI turns it into the 303
+    response; it is the web framework's control flow, not an error the agent reports."""
+
     def __init__(self, location: str) -> None:
         super().__init__(303, "login required", headers={"Location": location})
 

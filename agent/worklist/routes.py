@@ -20,7 +20,7 @@ from rtletter.agent.config import WorklistSettings
 from rtletter.agent.errors import ReviewRefused
 from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.logging import get_logger
+from rtletter.agent.log import get_logger
 from rtletter.agent.worklist import views
 from rtletter.agent.worklist.auth import Auth
 from rtletter.agent.worklist.pages import HERE, SECURITY_HEADERS, render_page
@@ -262,7 +262,7 @@ def build_worklist_router(
 def _hl7_text(payload: bytes) -> str:
     """The message as the mapper read it (MSH-18 decides the character set); latin-1 when it cannot be read."""
     from rtletter.mappers.errors import MappingError
-    from rtletter.mappers.v2_message import decode
+    from rtletter.mappers.hl7v2.message import decode
 
     try:
         return decode(payload)[0]

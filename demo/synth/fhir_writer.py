@@ -1,4 +1,4 @@
-"""Case -> FHIR R4 ``collection`` Bundle (mCODE STU4 / CodeX RT 2.0), the reverse of ``fhir_bundle``.
+"""Case -> FHIR R4 ``collection`` Bundle (mCODE STU4 / CodeX RT 2.0), the reverse of ``fhir.bundle``.
 
     bundle_from_case(case) -> dict
 
@@ -34,7 +34,7 @@ from rtletter.mappers.case import (
     TargetVolume,
     Toxicity,
 )
-from rtletter.mappers.fhir_codes import (
+from rtletter.mappers.codes import (
     AE_SEVERITY,
     BRACHYTHERAPY_PROCEDURE_CODE,
     CARE_PLAN_CATEGORY,
@@ -47,6 +47,26 @@ from rtletter.mappers.fhir_codes import (
     CODE_BY_VOLUME_TYPE,
     CONDITION_CLINICAL,
     ECOG_LOINC,
+    HISTOLOGY_GRADE_LOINC,
+    INTERRUPTION_CODE,
+    KARNOFSKY_LOINC,
+    LOINC,
+    NCIT,
+    NULL_FLAVOR,
+    PRIOR_RADIOTHERAPY_CODE,
+    RADIOTHERAPY_CATEGORY,
+    RECEPTOR_STATUS_LOINC,
+    REFERRAL_CODE,
+    RTLETTER_CS,
+    SNOMED,
+    STAGE_GROUP_CLINICAL_LOINC,
+    SURGICAL_CATEGORY,
+    SYSTEM_URLS,
+    TREATED_PHASE_CODE,
+    UCUM,
+    V2_0203,
+)
+from rtletter.mappers.fhir.profiles import (
     EXT_AE_GRADE,
     EXT_AE_SEVERITY,
     EXT_APPLICATOR,
@@ -67,13 +87,6 @@ from rtletter.mappers.fhir_codes import (
     EXT_TECHNIQUE,
     EXT_TREATMENT_CYCLES,
     EXT_UNIFORM_FRACTIONATION,
-    HISTOLOGY_GRADE_LOINC,
-    INTERRUPTION_CODE,
-    KARNOFSKY_LOINC,
-    LOINC,
-    NCIT,
-    NULL_FLAVOR,
-    PRIOR_RADIOTHERAPY_CODE,
     PROFILE_ADVERSE_EVENT,
     PROFILE_CODEXRT_COURSE_SUMMARY,
     PROFILE_CODEXRT_VOLUME,
@@ -90,17 +103,6 @@ from rtletter.mappers.fhir_codes import (
     PROFILE_TNM_STAGE_GROUP,
     PROFILE_TREATED_PHASE,
     PROFILE_VOLUME,
-    RADIOTHERAPY_CATEGORY,
-    RECEPTOR_STATUS_LOINC,
-    REFERRAL_CODE,
-    RTLETTER_CS,
-    SNOMED,
-    STAGE_GROUP_CLINICAL_LOINC,
-    SURGICAL_CATEGORY,
-    SYSTEM_URLS,
-    TREATED_PHASE_CODE,
-    UCUM,
-    V2_0203,
 )
 
 __all__ = ["bundle_from_case"]

@@ -28,10 +28,11 @@ from rtletter.mappers.case import (
     SystemicTherapy,
     TargetVolume,
 )
+from rtletter.mappers.codes import v2_system_name
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
-from rtletter.mappers.v2_message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
-from rtletter.mappers.v2_profile import Profile, default_profile, role_kind
-from rtletter.mappers.v2_segments import SEX_TO_V2, v2_system_name
+from rtletter.mappers.hl7v2.message import MSH18_FOR_CODEC, EncodingCharacters, codec_for, escape
+from rtletter.mappers.hl7v2.profile import Profile, default_profile, role_kind
+from rtletter.mappers.hl7v2.values import SEX_TO_V2
 
 VERSION = "2.5.1"
 RESULT_CODE = ("RT-EOT", "Radiotherapy end-of-treatment summary")

@@ -21,7 +21,7 @@ from typing import Any
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs import RetryStrategy, Worker
-from rtletter.agent.logging import configure_logging
+from rtletter.agent.log import configure_logging
 from rtletter.agent.service import open_store
 from rtletter.model import TemplateBackend
 

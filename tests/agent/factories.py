@@ -1,8 +1,13 @@
-"""Synthetic cases for the agent tests: made-up patients whose names, ids and birth dates the log scan looks for."""
+"""Synthetic cases for the agent tests: made-up patients whose names, ids and birth dates the log scan looks for;
+and the agent YAML the ``config_file`` fixtures write (tests/agent and tests/cli)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from rtletter.mappers.case import (
     Case,
@@ -68,3 +73,31 @@ def phi_of(case: Case) -> list[str]:
     if patient.birth_date:
         values += [patient.birth_date.isoformat(), patient.birth_date.strftime("%d.%m.%Y")]
     return [v for v in values if v]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def write_agent_config(folder: Path, **sections: Any) -> Path:
+    """Write ``folder/agent.yaml`` using folders under ``folder``; keyword sections override the defaults."""
+    data = {
+        "database": {"url": f"sqlite:///{folder / 'var' / 'rtletter.db'}"},
+        "channels": {
+            "file": {
+                "inbox": str(folder / "inbox"),
+                "outbox": str(folder / "outbox"),
+                "quarantine": str(folder / "quarantine"),
+                "settle_s": 0,
+            }
+        },
+        "model": {"backend": "template"},
+        "jobs": {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "lease_s": 30},
+        "logging": {"level": "INFO", "json": True},
+    }
+    path = folder / "agent.yaml"
+    path.write_text(yaml.safe_dump(_merge(data, sections)), encoding="utf-8")
+    return path

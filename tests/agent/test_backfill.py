@@ -11,10 +11,10 @@ from factories import make_case  # type: ignore[import-not-found]
 from typer.testing import CliRunner, Result
 
 from rtletter.agent.backfill import Backfill
-from rtletter.agent.cli import app
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_channels, build_worker, open_store
+from rtletter.cli import app
 from rtletter.mappers.case import CourseStatus
 
 # make_case(i) ends on 2026-01-26 + i

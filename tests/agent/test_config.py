@@ -120,7 +120,7 @@ def test_deploy_example_with_a_missing_model_folder_is_refused() -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", *args],
+        [sys.executable, "-m", "rtletter.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

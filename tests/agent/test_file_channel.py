@@ -125,7 +125,7 @@ def test_post_draft_of_a_fhir_case_writes_the_transaction_bundle(channel: FileCh
 
 def _run_once(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config), "--once"],
         capture_output=True,
         text=True,
         timeout=120,

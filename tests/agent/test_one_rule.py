@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.channels.mllp import MllpChannel
-from rtletter.agent.cli import app
 from rtletter.agent.config import MllpChannelSettings, load_settings
 from rtletter.agent.hl7v2.listener import HL7_V2
 from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
-from rtletter.agent.logging import scrub
+from rtletter.agent.log import scrub
 from rtletter.agent.metrics import AgentMetrics
+from rtletter.cli import app
 from rtletter.model import TemplateBackend
 
 DATA = Path(__file__).resolve().parents[1] / "mappers" / "data"

@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from factories import make_case  # type: ignore[import-not-found]
 
 from rtletter.agent.config import SchedulerSettings, load_settings
-from rtletter.agent.logging import configure_logging
+from rtletter.agent.log import configure_logging
 from rtletter.agent.scheduler import (
     BACKFILL_JOB,
     FOLLOW_JOB,
@@ -144,7 +144,7 @@ def test_run_serves_health_ready_and_metrics_while_polling(config_file: Callable
     settings = load_settings(config)
     assert settings.channels.file is not None
     process = subprocess.Popen(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -177,7 +177,7 @@ def test_run_refuses_a_port_in_use_with_one_line(config_file: Callable[..., Path
         busy.listen()
         config = config_file(web={"port": busy.getsockname()[1]})
         result = subprocess.run(
-            [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -101,7 +101,7 @@ def _states(values: dict[str, float], table: str) -> set[str]:
 def test_every_notification_is_counted_and_refusals_are_logged_without_data(store: JobStore) -> None:
     import io
 
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
 
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
@@ -233,7 +233,7 @@ def test_an_error_in_a_route_reaches_the_log_as_its_type_only(store: JobStore, c
     import httpx
     from fastapi import APIRouter
 
-    from rtletter.agent.logging import configure_logging
+    from rtletter.agent.log import configure_logging
     from rtletter.agent.web.app import WebServer
     from rtletter.demo.sandbox import free_port
 

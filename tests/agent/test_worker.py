@@ -156,7 +156,7 @@ def test_kill_at_a_step_boundary_then_restart_gives_exactly_one_draft_per_course
     crashed = _crash(config, point)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     restarted = subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config), "--once"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -195,7 +195,7 @@ def test_run_forever_stops_cleanly_on_sigterm(config_file: Callable[..., Path]) 
     _drop(settings, 2)
     assert settings.channels.file is not None
     process = subprocess.Popen(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from rtletter.agent.cli import app
+from rtletter.cli import app
 from rtletter.demo.cohort import FILES, write_cohort
 from rtletter.mappers.case import Case
 

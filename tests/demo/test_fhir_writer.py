@@ -36,7 +36,7 @@ from rtletter.mappers.case import (
     Toxicity,
 )
 from rtletter.mappers.checks import MAX_TOTAL_DOSE_GY
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
 
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
 SCT = "http://snomed.info/sct"

@@ -21,8 +21,8 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from rtletter.agent.cli import app
 from rtletter.agent.fhir.client import FhirClient
+from rtletter.cli import app
 from rtletter.demo.agent_stage import agent_stage, select_patients
 from rtletter.demo.cohort import write_cohort
 from rtletter.demo.model_stage import adapter_key, base_is_current

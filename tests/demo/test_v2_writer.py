@@ -39,10 +39,11 @@ from rtletter.mappers.case import (
     Toxicity,
 )
 from rtletter.mappers.checks import ImplausibleCourse, finish_case
+from rtletter.mappers.codes import canonical_system
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.message import parse
 from rtletter.mappers.toxicity import clean_term, grade_from_text
-from rtletter.mappers.v2_message import parse
-from rtletter.mappers.v2_segments import canonical_system, case_from_v2
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "mappers"))  # v2_cases.py, shared with the v2 mapper tests
 from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402

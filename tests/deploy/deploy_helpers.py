@@ -17,7 +17,7 @@ DEPLOY = ROOT / "deploy"
 DOCS = ROOT / "docs"
 SCHEMAS = Path(__file__).parent / "schemas"
 SCRIPT = Path(sys.executable).parent / "rtletter"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "rtletter.agent.cli"]
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "rtletter.cli"]
 
 
 class Tagged:
@@ -91,7 +91,7 @@ def invoke(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Com
     """The same CLI in this process (typer's runner): for many quick calls where start-up would dominate."""
     from typer.testing import CliRunner
 
-    from rtletter.agent.cli import app
+    from rtletter.cli import app
 
     result = CliRunner().invoke(app, argv, env=env, catch_exceptions=False)
     return subprocess.CompletedProcess(["rtletter", *argv], result.exit_code, result.stdout, result.stderr)

@@ -88,6 +88,7 @@ def test_no_model_or_data_is_copied_in() -> None:
                 "README.md",
                 "requirements.lock",
                 "agent",
+                "cli",
                 "demo",
                 "mappers",
                 "model",

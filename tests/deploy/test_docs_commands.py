@@ -18,7 +18,7 @@ import pytest
 import typer.main
 from deploy_helpers import DOCS, ROOT, invoke, run_cli
 
-from rtletter.agent.cli import app
+from rtletter.cli import app
 
 NOT_YET = "not yet in the CLI"
 PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]

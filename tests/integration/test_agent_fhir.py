@@ -21,7 +21,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.fhir.client import FhirClient
@@ -29,6 +28,7 @@ from rtletter.agent.fhir.poller import MARK_KEY
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.service import build_worker
+from rtletter.cli import app
 from rtletter.demo.sandbox import free_port
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ def test_subscribe_then_notifications_become_exactly_one_draft(
     )
     settings = load_settings(config)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -173,7 +173,7 @@ def test_a_sign_off_in_the_ehr_is_followed_at_once_through_the_task_subscription
     config.write_text(yaml.safe_dump(data))
     settings = load_settings(config)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config)],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

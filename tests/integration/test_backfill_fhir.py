@@ -14,10 +14,10 @@ import yaml
 from typer.testing import CliRunner
 
 from rtletter.agent.backfill import Backfill, nightly
-from rtletter.agent.cli import app
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_worker
+from rtletter.cli import app
 
 pytestmark = pytest.mark.integration
 SINCE, UNTIL = date(2021, 9, 1), date(2021, 9, 12)
@@ -89,7 +89,7 @@ def test_fhir_backfill_enqueues_finished_courses_without_a_draft(
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry point in its own process (run configures the process's logging)."""
-    command = [sys.executable, "-m", "rtletter.agent.cli", *args]
+    command = [sys.executable, "-m", "rtletter.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 

@@ -63,7 +63,7 @@ def test_context_fetch_by_id_reads_the_course_first(fhir_server: str, load_bundl
 
 
 def test_context_fetch_maps_to_the_same_case_as_the_whole_bundle(fhir_server: str, load_bundle, example_bundle) -> None:  # type: ignore[no-untyped-def]
-    mapper = pytest.importorskip("rtletter.mappers.fhir_bundle", reason="case_from_bundle is being written")
+    mapper = pytest.importorskip("rtletter.mappers.fhir.bundle", reason="case_from_bundle is being written")
     source = example_bundle("xrts-04-breast-3p-3v")
     load_bundle(source)
     course_id = courses(source)[0]["id"]

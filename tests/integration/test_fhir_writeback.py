@@ -13,7 +13,7 @@ from rtletter.agent.errors import ChannelError, ChannelUnavailable
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
 from rtletter.mappers.case import Case, Course, Patient
-from rtletter.mappers.fhir_writeback import draft_ids, identifier_query
+from rtletter.mappers.fhir.writeback import draft_ids, identifier_query
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)

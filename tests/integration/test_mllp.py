@@ -36,7 +36,7 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.jobs.worker import Worker
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.demo.synth.generate import generate_cohort
-from rtletter.mappers.v2_segments import document_from_v2
+from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.model import TemplateBackend
 
 pytestmark = pytest.mark.integration

@@ -86,7 +86,7 @@ def test_a_full_run_logs_no_patient_data_and_audits_every_access(fhir_sandbox_fa
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "rtletter.agent.cli", "run", "--config", str(config), "--once"],
+        [sys.executable, "-m", "rtletter.cli", "run", "--config", str(config), "--once"],
         capture_output=True,
         text=True,
         timeout=300,

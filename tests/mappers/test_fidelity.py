@@ -12,10 +12,10 @@ import pytest
 from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.checks import ImplausibleCourse, split_drafted
 from rtletter.mappers.errors import UnsupportedInput
-from rtletter.mappers.fhir_bundle import case_from_bundle
+from rtletter.mappers.fhir.bundle import case_from_bundle
+from rtletter.mappers.hl7v2.case import case_from_v2
 from rtletter.mappers.load import load_cases
 from rtletter.mappers.prompt import build_messages
-from rtletter.mappers.v2_segments import canonical_system, case_from_v2
 
 DATA = Path(__file__).parent / "data"
 ICD10GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
@@ -212,26 +212,3 @@ def test_v2_toxicities_codes_flags_and_dose_per_fraction() -> None:
     assert [v.dose_per_fraction_gy for v in case.course.volumes] == [2.66, None]
     assert sorted(f.kind for f in case.flags) == ["dose_ratio", "unknown_code", "unknown_code"]
     assert "000000-BOGUS" not in prompt_text(case)
-
-
-@pytest.mark.parametrize(
-    ("name", "url"),
-    [
-        ("I10-2026", ICD10GM),
-        ("ICD10GM", ICD10GM),
-        ("ICD-10-GM", ICD10GM),
-        ("ICD-10-GM-2025", ICD10GM),
-        ("I10GM2024", ICD10GM),
-        ("O-2026", OPS),
-        ("OPS", OPS),
-        ("O301", OPS),
-        ("OPS 2024", OPS),
-        ("SCT", SNOMED),
-        ("SNM", SNOMED),
-        ("SNOMED CT", SNOMED),
-        ("I10", "http://hl7.org/fhir/sid/icd-10"),
-        ("99RTL", "99RTL"),
-    ],
-)
-def test_cwe3_names_map_to_canonical_urls(name: str, url: str) -> None:
-    assert canonical_system(name) == url

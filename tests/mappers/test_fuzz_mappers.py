@@ -13,10 +13,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fuzz_inputs import FUZZ, fhir_documents, v2_messages  # noqa: E402
 
 from rtletter.mappers.errors import MappingError  # noqa: E402
-from rtletter.mappers.fhir_bundle import case_from_bundle  # noqa: E402
-from rtletter.mappers.v2_message import split_batch  # noqa: E402
-from rtletter.mappers.v2_profile import default_profile  # noqa: E402
-from rtletter.mappers.v2_segments import case_from_v2  # noqa: E402
+from rtletter.mappers.fhir.bundle import case_from_bundle  # noqa: E402
+from rtletter.mappers.hl7v2.case import case_from_v2  # noqa: E402
+from rtletter.mappers.hl7v2.message import split_batch  # noqa: E402
+from rtletter.mappers.hl7v2.profile import default_profile  # noqa: E402
 
 PROFILE = default_profile().model_copy(update={"default_encoding": "latin-1"})
 

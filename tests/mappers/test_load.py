@@ -75,7 +75,7 @@ def test_truncated_mllp_frame_names_mllp() -> None:
 
 
 def test_external_fhir_bundles_map_to_cases(external_dir: Path) -> None:
-    pytest.importorskip("rtletter.mappers.fhir_bundle")
+    pytest.importorskip("rtletter.mappers.fhir.bundle")
     files = _fhir_files(external_dir)
     assert len(files) >= 9
     for path in files:
@@ -89,7 +89,7 @@ def test_external_fhir_bundles_map_to_cases(external_dir: Path) -> None:
 
 
 def test_external_hl7v2_messages_map_to_cases(external_dir: Path) -> None:
-    pytest.importorskip("rtletter.mappers.v2_segments")
+    pytest.importorskip("rtletter.mappers.hl7v2.case")
     files = sorted(p for p in (external_dir / "hl7v2").iterdir() if p.suffix in (".hl7", ".txt"))
     assert len(files) >= 13
     for path in files:
@@ -101,7 +101,7 @@ def test_external_hl7v2_messages_map_to_cases(external_dir: Path) -> None:
 
 
 def test_fhir_json_that_is_not_a_bundle_names_the_resource() -> None:
-    pytest.importorskip("rtletter.mappers.fhir_bundle")
+    pytest.importorskip("rtletter.mappers.fhir.bundle")
     patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Mustermann", "given": ["Erika"]}]}
     with pytest.raises(MappingError) as caught:
         load_cases(json.dumps(patient).encode())
@@ -112,7 +112,7 @@ def test_fhir_json_that_is_not_a_bundle_names_the_resource() -> None:
 def _v2_message() -> bytes:
     """One synthetic patient's HL7 v2 message in the default profile (from the synthetic cohort)."""
     synth = pytest.importorskip("rtletter.demo.synth")
-    pytest.importorskip("rtletter.mappers.v2_segments")
+    pytest.importorskip("rtletter.mappers.hl7v2.case")
     if not hasattr(synth, "generate_cohort"):
         pytest.skip("rtletter.demo.synth.generate_cohort is not written yet")
     patient = synth.generate_cohort(1, seed=3, lang="de")[0]

@@ -9,8 +9,8 @@ from pathlib import Path
 def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from rtletter.cli.model import model_app
     from rtletter.demo.synth import generate_cohort
-    from rtletter.model.cli import model_app
 
     patient = generate_cohort(1, 53, "de")[0]
     bundle = tmp_path / "bundle.json"
@@ -27,7 +27,7 @@ def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path:
 def test_generate_command_bad_input_exits_2_with_one_line(tmp_path: Path, micro_base: Path) -> None:
     from typer.testing import CliRunner
 
-    from rtletter.model.cli import model_app
+    from rtletter.cli.model import model_app
 
     missing = CliRunner().invoke(model_app, ["generate", str(tmp_path / "none.json"), "--base", str(micro_base)])
     assert missing.exit_code == 2 and missing.output.count("\n") == 1 and "error:" in missing.output

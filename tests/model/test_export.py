@@ -21,7 +21,7 @@ def test_export_merged_writes_a_bf16_model_that_computes_like_base_plus_adapter(
     from transformers import AutoModelForCausalLM
     from typer.testing import CliRunner
 
-    from rtletter.model.cli import model_app
+    from rtletter.cli.model import model_app
 
     out = tmp_path / "merged"
     result = CliRunner().invoke(model_app, ["export", "--merged", "--adapter", str(micro_adapter), "--out", str(out)])

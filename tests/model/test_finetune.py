@@ -289,7 +289,7 @@ def test_shipped_configs_load_and_differ_in_quantization() -> None:
 def test_finetune_command_bad_base_exits_2_with_one_line(micro_data: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from rtletter.model.cli import model_app
+    from rtletter.cli.model import model_app
 
     args = ["finetune", "--base", str(tmp_path / "none"), "--data", str(micro_data), "--out", str(tmp_path / "a")]
     result = CliRunner().invoke(model_app, args)

@@ -10,10 +10,10 @@ from review_helpers import DRAFT, User, fhir_case, posted_job
 from typer.testing import CliRunner
 
 from rtletter.agent.channels.file import FileChannel
-from rtletter.agent.cli import app
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewService
+from rtletter.cli import app
 from rtletter.model.dataset import SPLITS, read_jsonl
 
 DOCTOR = User("dr.fb", "Practitioner/dr-fb")

@@ -16,7 +16,7 @@ from rtletter.agent.jobs.job import Flag, Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.agent.review.follow import EhrFollower
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
 
 pytestmark = pytest.mark.integration
@@ -217,7 +217,7 @@ def test_a_signature_in_the_ehr_without_authenticator_records_the_signer_as_unkn
 def test_review_cli_follow_sign_reject_stats(store: JobStore, channel: FhirChannel, tmp_path) -> None:  # noqa: ANN001
     from typer.testing import CliRunner
 
-    from rtletter.agent.cli import app
+    from rtletter.cli import app
 
     config = tmp_path / "agent.yaml"
     config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
@@ -253,7 +253,7 @@ def test_run_once_prints_the_followers_counts(store: JobStore, channel: FhirChan
     channel.client.update(task)
     config = tmp_path / "agent.yaml"
     config.write_text(f"database:\n  url: {store.url}\nchannels:\n  fhir:\n    base_url: {channel.client.base_url}\n")
-    command = [sys.executable, "-m", "rtletter.agent.cli", "run", "--once", "--config", str(config)]
+    command = [sys.executable, "-m", "rtletter.cli", "run", "--once", "--config", str(config)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("; in the EHR: signed 1, rejected 1"), result.stdout

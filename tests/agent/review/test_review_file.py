@@ -13,7 +13,7 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, build_review_service, review_store
-from rtletter.mappers.fhir_signoff import attachment_text
+from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
 
 EDITED = DRAFT + "\nGeändert.\n"

@@ -15,7 +15,7 @@ from rtletter.agent.hl7v2.listener import MllpListener
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
-from rtletter.mappers.v2_segments import document_from_v2
+from rtletter.mappers.hl7v2.documents import document_from_v2
 
 pytestmark = pytest.mark.integration
 DOCTOR = User("dr.v2", "Practitioner/dr-v2")

@@ -18,6 +18,7 @@ from worklist_support import csrf_of, login, post_drafts
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, Status
+from rtletter.agent.log import configure_logging
 from rtletter.agent.review import ReviewService, build_review_service
 
 
@@ -36,6 +37,7 @@ def test_edit_then_sign_on_the_file_channel(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    configure_logging("INFO")  # to stderr as it is now: an earlier test may have pointed the logger elsewhere
     (case,) = post_drafts(store, tmp_path, 1)
     (job,) = store.list_jobs(Status.posted)
     client = make_client(review=file_review(store, tmp_path))
