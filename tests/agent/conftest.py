@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,6 @@ import yaml
 
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.jobs.store import JobStore
-
-sys.path.insert(0, str(Path(__file__).parent))  # factories.py, beside this file
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,7 @@ letters (longest match, context, ambiguity left literal), measured on the synthe
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,9 +38,7 @@ from rtletter.mappers.slots import (
     render_value,
     unknown_ids,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
+from tests.mappers.v2_cases import breast_boost_case, stopped_chemo_case
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
              "November", "Dezember")  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +9,6 @@ import pytest
 
 from rtletter.agent.jobs.store import JobStore
 from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox
-
-sys.path.insert(0, str(Path(__file__).parent))  # review_helpers.py, beside this file
 
 
 @pytest.fixture

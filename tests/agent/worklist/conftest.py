@@ -3,7 +3,6 @@ the worklist router."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))  # worklist_support.py, beside this file
-
-from worklist_support import FAST_HASHER, PASSWORD  # noqa: E402
-
-from rtletter.agent.config import Settings, WorklistSettings  # noqa: E402
-from rtletter.agent.jobs import JobStore  # noqa: E402
-from rtletter.agent.metrics import AgentMetrics  # noqa: E402
-from rtletter.agent.web.app import create_app  # noqa: E402
-from rtletter.agent.worklist.routes import build_worklist_router  # noqa: E402
-from rtletter.agent.worklist.users import UserStore  # noqa: E402
+from rtletter.agent.config import Settings, WorklistSettings
+from rtletter.agent.jobs import JobStore
+from rtletter.agent.metrics import AgentMetrics
+from rtletter.agent.web.app import create_app
+from rtletter.agent.worklist.routes import build_worklist_router
+from rtletter.agent.worklist.users import UserStore
+from tests.agent.worklist.worklist_support import FAST_HASHER, PASSWORD
 
 
 @pytest.fixture
