@@ -15,7 +15,7 @@ from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_channels, build_worker, open_store
 from rtletter.mappers.case import CourseStatus
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 # make_case(i) ends on 2026-01-26 + i
 SINCE, UNTIL = date(2026, 1, 27), date(2026, 1, 29)

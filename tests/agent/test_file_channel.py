@@ -17,7 +17,7 @@ from rtletter.agent.channels.file import FileChannel, draft_basename
 from rtletter.agent.config import FileChannelSettings, load_settings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.mappers.errors import MappingError
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

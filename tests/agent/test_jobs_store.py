@@ -8,7 +8,7 @@ import pytest
 
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs import Flag, JobStore, LostClaim, Status
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

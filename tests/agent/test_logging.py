@@ -13,7 +13,7 @@ import structlog
 
 from rtletter.agent.logging import REDACTED, configure_logging, get_logger, redact_phi, scrub
 from rtletter.mappers.load import load_cases
-from tests.agent.factories import make_case, phi_of
+from tests.factories import make_case, phi_of
 
 
 def test_redact_phi_masks_keys_containers_dates_and_identifiers() -> None:

@@ -29,7 +29,7 @@ from rtletter.agent.scheduler import (
     follow_now,
 )
 from rtletter.demo.sandbox import free_port
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 
 # APScheduler runs its jobs on the wall clock (build_scheduler takes no clock): the tests wait for what the jobs did,

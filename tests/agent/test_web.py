@@ -195,7 +195,7 @@ def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
 ) -> None:
     from rtletter.agent.jobs import RetryStrategy, Worker
     from rtletter.model import TemplateBackend
-    from tests.agent.factories import make_case
+    from tests.factories import make_case
 
     metrics = AgentMetrics()
     worker = Worker(store, {"file": channel}, TemplateBackend(), metrics=metrics, retry=RetryStrategy(1, 0, 0))

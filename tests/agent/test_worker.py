@@ -19,7 +19,7 @@ from rtletter.agent.jobs.worker import describe_error
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.model import TemplateBackend
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 HERE = Path(__file__).parent
 

@@ -19,7 +19,7 @@ from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
 from rtletter.agent.jobs import worker as worker_module
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.model import TemplateBackend
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 LEASE_S = 0.3
 

@@ -42,7 +42,7 @@ from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.hl7v2.case import case_from_v2
 from rtletter.mappers.hl7v2.message import parse
 from rtletter.mappers.toxicity import clean_term, grade_from_text
-from tests.mappers.v2_cases import breast_boost_case, stopped_chemo_case
+from tests.factories import breast_boost_case, stopped_chemo_case
 
 STAMP = datetime(2026, 4, 2, 10, 0)
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from rtletter.agent.jobs import JobStore, Status
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewService
 from rtletter.model.dataset import SPLITS, read_jsonl
-from tests.agent.review.review_helpers import DRAFT, User, fhir_case, posted_job
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 DOCTOR = User("dr.fb", "Practitioner/dr-fb")
 

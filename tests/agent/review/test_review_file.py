@@ -14,7 +14,8 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, build_review_service, review_store
 from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
-from tests.agent.review.review_helpers import DRAFT, User, fhir_case, posted_job
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 EDITED = DRAFT + "\nGeändert.\n"
 DOCTOR = User("dr.file", "Practitioner/dr-file")

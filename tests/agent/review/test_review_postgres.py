@@ -19,7 +19,8 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
-from tests.agent.review.review_helpers import DRAFT, User, fhir_case, posted_job
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -17,8 +17,8 @@ from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.review import ReviewService, build_review_service
-from tests.agent.factories import make_case, phi_of
 from tests.agent.worklist.worklist_support import csrf_of, login, post_drafts
+from tests.factories import make_case, phi_of
 
 
 def file_review(store: JobStore, folder: Path) -> ReviewService | None:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.worklist.users import UserStore
-from tests.agent.factories import phi_of
 from tests.agent.worklist.worklist_support import PASSWORD, csrf_of, login, post_drafts
+from tests.factories import phi_of
 
 
 class MustNotRun:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from rtletter.agent.worklist.views import age_text, fact_report, highlight, owner_key, source_facts, source_link
 from rtletter.mappers.case import Physician
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 LETTER = (
     "Sehr geehrte Frau Kollegin,\n"

@@ -14,7 +14,7 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, RetryStrategy, Worker
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.model import TemplateBackend
-from tests.agent.factories import make_case
+from tests.factories import make_case
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # argon2id, light for tests

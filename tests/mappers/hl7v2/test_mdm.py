@@ -12,7 +12,7 @@ from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.fhir.writeback import draft_ids
 from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_from_draft
-from tests.mappers.v2_cases import breast_boost_case, stopped_chemo_case
+from tests.factories import breast_boost_case, stopped_chemo_case
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 TEXT = (

@@ -13,7 +13,7 @@ from rtletter.mappers.case import Physician
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_cancel, mdm_from_draft
-from tests.mappers.v2_cases import breast_boost_case
+from tests.factories import breast_boost_case
 
 SIGNED_AT = datetime(2026, 5, 2, 9, 5, tzinfo=UTC)
 TEXT = "Sehr geehrte Frau Kollegin,\n\nRadiotherapie abgeschlossen, 50 Gy.\nMit freundlichen Grüßen"
