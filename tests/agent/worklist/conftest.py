@@ -1,10 +1,9 @@
-"""Worklist fixtures: a SQLite job store, accounts with argon2 hashes, and a TestClient on the agent's web app with
-the worklist router."""
+"""Worklist fixtures: accounts with argon2 hashes (in tests/agent/conftest.py's SQLite job store), and a TestClient
+on the agent's web app with the worklist router."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ from rtletter.agent.web.app import create_app
 from rtletter.agent.worklist.routes import build_worklist_router
 from rtletter.agent.worklist.users import UserStore
 from tests.agent.worklist.worklist_support import FAST_HASHER, PASSWORD
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=30)
-    job_store.create_tables()
-    return job_store
 
 
 @pytest.fixture
