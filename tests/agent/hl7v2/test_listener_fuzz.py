@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rtletter.agent.hl7v2.framing import END, START, frame
 from rtletter.agent.hl7v2.listener import MllpListener
 from rtletter.agent.jobs.store import JobStore
-from tests.agent.mllp_support import Client, msg
+from tests.agent.hl7v2.mllp_support import Client, msg
 from tests.mappers.fuzz_inputs import FUZZ, v2_messages
 
 

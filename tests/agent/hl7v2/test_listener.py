@@ -17,7 +17,7 @@ from rtletter.agent.hl7v2.framing import frame
 from rtletter.agent.hl7v2.listener import MllpListener
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
-from tests.agent.mllp_support import Client, msg
+from tests.agent.hl7v2.mllp_support import Client, msg
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rtletter.agent.hl7v2.listener import Limits, MllpListener
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.logging import configure_logging
-from tests.agent.mllp_support import Client, msg
+from tests.agent.hl7v2.mllp_support import Client, msg
 
 NUL_IN_MSH18 = b"MSH|^~\\&|A|B|C|D|20250101||ORU^R01|NUL1|P|2.5.1||||||UTF-\x008\rPID|1||4711^^^^MR||M\xfcller\r"
 
