@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from factories import make_case  # type: ignore[import-not-found]
 from typer.testing import CliRunner, Result
 
 from rtletter.agent.backfill import Backfill
@@ -16,6 +15,7 @@ from rtletter.agent.jobs.job import Status
 from rtletter.agent.service import build_channels, build_worker, open_store
 from rtletter.cli import app
 from rtletter.mappers.case import CourseStatus
+from tests.factories import make_case
 
 # make_case(i) ends on 2026-01-26 + i
 SINCE, UNTIL = date(2026, 1, 27), date(2026, 1, 29)

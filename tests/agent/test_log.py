@@ -10,10 +10,10 @@ from datetime import date
 from pathlib import Path
 
 import structlog
-from factories import make_case, phi_of
 
 from rtletter.agent.log import REDACTED, configure_logging, get_logger, redact_phi, scrub
 from rtletter.mappers.load import load_cases
+from tests.factories import make_case, phi_of
 
 
 def test_redact_phi_masks_keys_containers_dates_and_identifiers() -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 from apscheduler.triggers.cron import CronTrigger
-from factories import make_case  # type: ignore[import-not-found]
 
 from rtletter.agent.config import SchedulerSettings, load_settings
 from rtletter.agent.log import configure_logging
@@ -30,6 +29,7 @@ from rtletter.agent.scheduler import (
     follow_now,
 )
 from rtletter.demo.sandbox import free_port
+from tests.factories import make_case
 
 
 # APScheduler runs its jobs on the wall clock (build_scheduler takes no clock): the tests wait for what the jobs did,

@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from factories import make_case
 from typer.testing import CliRunner
 
 from rtletter.agent.config import load_settings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.cli import app
+from tests.factories import make_case
 
 runner = CliRunner()
 

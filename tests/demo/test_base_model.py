@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtletter.demo.base_model import BASE_FILES, build_base, corpus_documents, is_complete
-
-from .conftest import MICRO_CONFIG
+from tests.conftest import MICRO_CONFIG
 
 LETTER_ROLE = "assistant"
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,9 +42,7 @@ from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.hl7v2.case import case_from_v2
 from rtletter.mappers.hl7v2.message import parse
 from rtletter.mappers.toxicity import clean_term, grade_from_text
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "mappers"))  # v2_cases.py, shared with the v2 mapper tests
-from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
+from tests.factories import breast_boost_case, stopped_chemo_case
 
 STAMP = datetime(2026, 4, 2, 10, 0)
 

@@ -1,6 +1,4 @@
-"""Helpers for the checks of deploy/ and docs/: YAML with the Compose merge tags, vendored JSON schemas, the CLI.
-
-Imported by the tests as ``deploy_helpers`` (tests/deploy/conftest.py puts this folder on sys.path)."""
+"""Helpers for the checks of deploy/ and docs/: YAML with the Compose merge tags, vendored JSON schemas, the CLI."""
 
 from __future__ import annotations
 

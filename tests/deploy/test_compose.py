@@ -11,7 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from deploy_helpers import DEPLOY, SCHEMAS, Tagged, load_compose, untag
+
+from tests.deploy.deploy_helpers import DEPLOY, SCHEMAS, Tagged, load_compose, untag
 
 COMPOSE = DEPLOY / "compose.yaml"
 CPU = DEPLOY / "compose.cpu.yaml"

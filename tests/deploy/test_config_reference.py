@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from deploy_helpers import DEPLOY, DOCS, ROOT, invoke
-
 from rtletter.agent.config import Settings
 from rtletter.agent.config_reference import render
+from tests.deploy.deploy_helpers import DEPLOY, DOCS, ROOT, invoke
 
 REFERENCE = DOCS / "configuration.md"
 

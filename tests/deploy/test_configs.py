@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import yaml
-from deploy_helpers import DEPLOY, invoke, run_cli_each
+
+from tests.deploy.deploy_helpers import DEPLOY, invoke, run_cli_each
 
 CONFIGS = sorted((DEPLOY / "config").glob("*.yaml"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from deploy_helpers import DEPLOY
+from tests.deploy.deploy_helpers import DEPLOY
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 
@@ -104,7 +104,7 @@ def test_no_model_or_data_is_copied_in() -> None:
 def test_every_package_folder_of_setup_py_is_copied_into_the_build_stage() -> None:
     import ast
 
-    from deploy_helpers import ROOT
+    from tests.deploy.deploy_helpers import ROOT
 
     tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
     tops = next(

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import typer.main
-from deploy_helpers import DOCS, ROOT, invoke, run_cli
 
 from rtletter.cli import app
+from tests.deploy.deploy_helpers import DOCS, ROOT, invoke, run_cli
 
 NOT_YET = "not yet in the CLI"
 PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]

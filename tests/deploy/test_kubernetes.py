@@ -14,8 +14,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, SCHEMAS, run_cli_each
 from referencing import Registry, Resource
+
+from tests.deploy.deploy_helpers import DEPLOY, SCHEMAS, run_cli_each
 
 K8S = DEPLOY / "k8s"
 K8S_SCHEMAS = SCHEMAS / "kubernetes"

@@ -7,7 +7,8 @@ import importlib.util
 import sys
 
 import pytest
-from deploy_helpers import DOCS, ROOT
+
+from tests.deploy.deploy_helpers import DOCS, ROOT
 
 SCRIPT = ROOT / "bench" / "sizing.py"
 

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY
+
+from tests.deploy.deploy_helpers import DEPLOY
 
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 

@@ -3,7 +3,6 @@ nothing, a server that is down gives a retryable ChannelError and the retry afte
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -12,21 +11,12 @@ from rtletter.agent.channels.base import Draft
 from rtletter.agent.errors import ChannelError, ChannelUnavailable
 from rtletter.agent.fhir.client import FhirClient
 from rtletter.agent.fhir.writeback import FhirWriteBack
-from rtletter.mappers.case import Case, Course, Patient
+from rtletter.mappers.case import Case
 from rtletter.mappers.fhir.writeback import draft_ids, identifier_query
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-
-
-def make_case() -> Case:
-    tag = uuid.uuid4().hex[:8]
-    return Case(
-        case_id=f"fhir:course-{tag}",
-        patient=Patient(id="MRN-1", source=f"Patient/p-{tag}/_history/1"),
-        course=Course(id=f"course-{tag}", source=f"Procedure/course-{tag}/_history/4"),
-        inputs=[f"Procedure/course-{tag}/_history/4", f"Patient/p-{tag}/_history/1"],
-    )
 
 
 def make_draft(case: Case) -> Draft:
@@ -46,7 +36,7 @@ def count(client: FhirClient, rtype: str, params: dict[str, str]) -> int:
 
 
 def test_write_back_creates_one_draft_and_a_retry_creates_nothing(fhir_server: str) -> None:
-    case = make_case()
+    case = fhir_case()
     with FhirClient(fhir_server) as client:
         writer = FhirWriteBack(client, adapter_version="rt-qlora-test", clock=lambda: NOW)
         first = writer.post(case, make_draft(case))
@@ -83,7 +73,7 @@ def test_write_back_creates_one_draft_and_a_retry_creates_nothing(fhir_server: s
 
 
 def test_a_second_adapter_version_gets_its_own_device_and_a_redraft_its_own_document(fhir_server: str) -> None:
-    case = make_case()
+    case = fhir_case()
     with FhirClient(fhir_server) as client:
         first = FhirWriteBack(client, adapter_version="rt-qlora-a", clock=lambda: NOW).post(case, make_draft(case))
         redraft = FhirWriteBack(client, adapter_version="rt-qlora-b", clock=lambda: NOW).post(
@@ -95,7 +85,7 @@ def test_a_second_adapter_version_gets_its_own_device_and_a_redraft_its_own_docu
 
 def test_server_down_is_a_retryable_channel_error_and_the_retry_succeeds(fhir_sandbox) -> None:  # type: ignore[no-untyped-def]
     sandbox = fhir_sandbox  # the session's server: stopped and restarted on the same port and database
-    case = make_case()
+    case = fhir_case()
     with FhirClient(sandbox.base_url, timeout_s=5) as client:
         writer = FhirWriteBack(client, adapter_version="rt-qlora-test", clock=lambda: NOW)
         sandbox.stop()

@@ -16,9 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from rtletter.agent.jobs import JobStore, Status
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from factories import make_case  # noqa: E402
+from tests.factories import make_case
 
 pytestmark = pytest.mark.integration
 

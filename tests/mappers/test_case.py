@@ -3,36 +3,14 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
-from rtletter.mappers import Case, Course, Patient, TargetVolume
+from rtletter.mappers import Case, Patient
 from rtletter.mappers.case import (
     Appointment,
-    Coding,
-    Diagnosis,
     FollowUp,
     PriorRadiotherapy,
-    SystemicTherapy,
     format_gy,
 )
-
-
-def _case(**overrides: object) -> Case:
-    base: dict[str, object] = {
-        "case_id": "fhir:course-1",
-        "patient": Patient(id="P1"),
-        "diagnoses": [Diagnosis(code=Coding(system="ICD-10-GM", code="C20"))],
-        "course": Course(
-            id="course-1",
-            start=date(2026, 3, 2),
-            end=date(2026, 4, 8),
-            volumes=[
-                TargetVolume(name="PTV Rektum", total_dose_gy=50.4, dose_per_fraction_gy=1.8, fractions_delivered=28)
-            ],
-            concurrent_therapy=[SystemicTherapy(agents=["Capecitabine"], concurrent=True)],
-        ),
-        "follow_up": FollowUp(appointments=[Appointment(when=date(2026, 5, 20), kind="Nachsorge")]),
-    }
-    base.update(overrides)
-    return Case.model_validate(base)
+from tests.factories import rectum_case
 
 
 @pytest.mark.parametrize(("value", "text"), [(50.4, "50.4"), (2.67, "2.67"), (8.0, "8"), (40.05, "40.05"), (25, "25")])
@@ -41,7 +19,7 @@ def test_format_gy_is_canonical(value: float, text: str) -> None:
 
 
 def test_facts_lists_doses_fractions_dates_codes_and_drugs() -> None:
-    facts = {(f.kind, f.value) for f in _case().facts()}
+    facts = {(f.kind, f.value) for f in rectum_case().facts()}
     assert facts == {
         ("code", "C20"),
         ("drug", "capecitabine"),
@@ -55,7 +33,7 @@ def test_facts_lists_doses_fractions_dates_codes_and_drugs() -> None:
 
 
 def test_facts_are_deduplicated() -> None:
-    case = _case()
+    case = rectum_case()
     case.course.phases = []
     values = [(f.kind, f.value) for f in case.facts()]
     assert len(values) == len(set(values))
@@ -77,7 +55,9 @@ def test_toxicity_grade_is_ctcae_range() -> None:
     ("value", "kind"), [("2026-05-20", date), ("2026-05-20T09:30:00", datetime), (date(2026, 5, 20), date)]
 )
 def test_appointment_date_stays_a_date_through_json(value: object, kind: type) -> None:
-    case = _case(follow_up=FollowUp(appointments=[Appointment.model_validate({"when": value, "kind": "Nachsorge"})]))
+    case = rectum_case(
+        follow_up=FollowUp(appointments=[Appointment.model_validate({"when": value, "kind": "Nachsorge"})])
+    )
     again = Case.model_validate_json(case.model_dump_json())
     assert type(again.follow_up.appointments[0].when) is kind
 
@@ -86,5 +66,5 @@ def test_prior_radiotherapy_dates_are_facts() -> None:
     prior = PriorRadiotherapy(
         region="Ganzhirn", total_dose_gy=30, fractions=10, start=date(2025, 3, 21), end=date(2025, 4, 2)
     )
-    facts = {(f.kind, f.value) for f in _case(prior_radiotherapy=[prior]).facts()}
+    facts = {(f.kind, f.value) for f in rectum_case(prior_radiotherapy=[prior]).facts()}
     assert {("date", "2025-03-21"), ("date", "2025-04-02"), ("dose", "30"), ("fractions", "10")} <= facts

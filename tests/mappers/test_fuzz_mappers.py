@@ -4,19 +4,15 @@ another exception (500 examples each, the same on every run)."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 from hypothesis import given
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_inputs import FUZZ, fhir_documents, v2_messages  # noqa: E402
-
-from rtletter.mappers.errors import MappingError  # noqa: E402
-from rtletter.mappers.fhir.bundle import case_from_bundle  # noqa: E402
-from rtletter.mappers.hl7v2.case import case_from_v2  # noqa: E402
-from rtletter.mappers.hl7v2.message import split_batch  # noqa: E402
-from rtletter.mappers.hl7v2.profile import default_profile  # noqa: E402
+from rtletter.mappers.errors import MappingError
+from rtletter.mappers.fhir.bundle import case_from_bundle
+from rtletter.mappers.hl7v2.case import case_from_v2
+from rtletter.mappers.hl7v2.message import split_batch
+from rtletter.mappers.hl7v2.profile import default_profile
+from tests.mappers.fuzz_inputs import FUZZ, fhir_documents, v2_messages
 
 PROFILE = default_profile().model_copy(update={"default_encoding": "latin-1"})
 
@@ -44,7 +40,7 @@ def test_fhir_mapper_maps_or_names_the_problem(data: bytes) -> None:
 
 def test_a_null_in_an_observations_profiles_is_no_crash() -> None:
     """Found by bench/fuzz.py: fhir.resources accepts ``"profile": [null]``; the toxicity check called ``.lower()``."""
-    from fuzz_inputs import seed_bundle
+    from tests.mappers.fuzz_inputs import seed_bundle
 
     bundle = json.loads(json.dumps(seed_bundle()))
     observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]

@@ -3,9 +3,7 @@ letters (longest match, context, ambiguity left literal), measured on the synthe
 
 from __future__ import annotations
 
-import sys
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,17 +12,9 @@ from hypothesis import strategies as st
 
 from rtletter.demo.synth import synthesize
 from rtletter.mappers.case import (
-    Appointment,
     Case,
-    Coding,
-    Course,
     CourseStatus,
-    Diagnosis,
-    FollowUp,
-    Patient,
-    SystemicTherapy,
     TargetVolume,
-    Toxicity,
 )
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import (
@@ -40,56 +30,10 @@ from rtletter.mappers.slots import (
     render_value,
     unknown_ids,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
+from tests.factories import breast_boost_case, sourced_rectum_case, stopped_chemo_case
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
              "November", "Dezember")  # fmt: skip
-
-
-def make_case(lang: str = "de", **course: Any) -> Case:
-    """Rectal cancer, 28 × 1,8 Gy to 50,4 Gy from 02.03. to 08.04.2026 with capecitabine; ``course`` overrides."""
-    volume = TargetVolume(
-        name="PTV Rektum",
-        total_dose_gy=50.4,
-        dose_per_fraction_gy=1.8,
-        fractions_delivered=28,
-        source="Procedure/rt-course-1",
-    )
-    fields: dict[str, Any] = {
-        "id": "rt-course-1",
-        "status": CourseStatus.completed,
-        "start": date(2026, 3, 2),
-        "end": date(2026, 4, 8),
-        "techniques": ["VMAT"],
-        "modalities": ["photons"],
-        "energy": "6 MV",
-        "volumes": [volume],
-        "concurrent_therapy": [
-            SystemicTherapy(
-                agents=["capecitabine"],
-                dose="825 mg/m² 2× täglich",
-                concurrent=True,
-                start=date(2026, 3, 2),
-                end=date(2026, 4, 8),
-                source="MedicationAdministration/cape",
-            )
-        ],
-        "source": "Procedure/rt-course-1",
-    }
-    fields.update(course)
-    return Case(
-        case_id="test:rt-course-1",
-        language=lang,  # type: ignore[arg-type]
-        patient=Patient(id="P1", given="Erika", family="Mustermann", birth_date=date(1956, 3, 12), source="Patient/p1"),
-        diagnoses=[
-            Diagnosis(code=Coding(code="C20"), text="Rektumkarzinom", tnm="cT3 cN1 cM0", source="Condition/dx1")
-        ],
-        course=Course(**fields),
-        toxicities=[Toxicity(term="Diarrhea", grade=2, source="Observation/tox1")],
-        follow_up=FollowUp(appointments=[Appointment(when=datetime(2026, 5, 20, 9, 30), kind="Nachsorge")]),
-    )
 
 
 def _roundtrip(text: str, case: Case, lang: str) -> str:
@@ -103,7 +47,7 @@ def _roundtrip(text: str, case: Case, lang: str) -> str:
 
 
 def test_case_slots_ids_values_roles_and_sources() -> None:
-    table = case_slots(make_case())
+    table = case_slots(sourced_rectum_case())
     assert table["dose_total.1"].value == 50.4
     assert table["dose_total.1"].role == "dose_total" and table["dose_total.1"].kind == "dose"
     assert table["dose_fx.1"].value == 1.8
@@ -150,7 +94,7 @@ def test_case_slots_brachytherapy_prior_radiotherapy_and_interruption() -> None:
 
 def test_missing_core_values_are_slots_that_render_as_gaps() -> None:
     volume = TargetVolume(name="PTV", total_dose_gy=20.0, fractions_delivered=5)
-    table = case_slots(make_case(volumes=[volume]))
+    table = case_slots(sourced_rectum_case(volumes=[volume]))
     assert table["dose_fx.1"].missing
     assert "dose_fx.1" not in allowed_ids(table)
     assert render_value(table["dose_fx.1"], "de") == "[[? dose_fx.1]]"
@@ -187,11 +131,11 @@ def test_missing_core_values_are_slots_that_render_as_gaps() -> None:
     ],
 )
 def test_render_value_locale_formats(slot_id: str, lang: str, form: str, expected: str) -> None:
-    assert render_value(case_slots(make_case())[slot_id], lang, form) == expected
+    assert render_value(case_slots(sourced_rectum_case())[slot_id], lang, form) == expected
 
 
 def test_render_value_unit_space_for_a_site_that_wants_a_no_break_space() -> None:
-    slot = case_slots(make_case())["dose_total.1"]
+    slot = case_slots(sourced_rectum_case())["dose_total.1"]
     assert render_value(slot, "de", unit_space="\u00a0") == "50,4\u00a0Gy"
 
 
@@ -199,7 +143,7 @@ def test_render_value_unit_space_for_a_site_that_wants_a_no_break_space() -> Non
 
 
 def test_fill_renders_values_and_reports_spans_with_sources() -> None:
-    table = case_slots(make_case())
+    table = case_slots(sourced_rectum_case())
     filled = fill(
         "Radiatio mit [fx.1] × [dose_fx.1] bis [dose_total.1] vom [date_start:dm] bis [date_end].", table, "de"
     )
@@ -216,7 +160,7 @@ def test_fill_renders_values_and_reports_spans_with_sources() -> None:
 
 def test_fill_marks_missing_values_and_unknown_ids_as_gaps_never_empty() -> None:
     volume = TargetVolume(name="PTV", total_dose_gy=20.0, fractions_delivered=5)
-    table = case_slots(make_case(volumes=[volume]))
+    table = case_slots(sourced_rectum_case(volumes=[volume]))
     filled = fill("[fx.1] × [dose_fx.1] bis [dose_total.1], Boost [dose_total.7], [sic]", table, "de")
     assert filled.text == "5 × [[? dose_fx.1]] bis 20 Gy, Boost [[? dose_total.7]], [sic]"
     assert filled.gaps == ("dose_fx.1", "dose_total.7") and filled.unknown == ("dose_total.7",)
@@ -225,7 +169,7 @@ def test_fill_marks_missing_values_and_unknown_ids_as_gaps_never_empty() -> None
 
 
 def test_slot_pattern_unknown_ids_and_allowed_ids() -> None:
-    table = case_slots(make_case())
+    table = case_slots(sourced_rectum_case())
     text = "[fx.1] [date_start:dm] [dose_invented.1] [dose_total.9] [sic] [1] [[? fx.1]]"
     assert [m["id"] for m in SLOT_PATTERN.finditer(text)] == ["fx.1", "date_start", "dose_invented.1", "dose_total.9"]
     assert unknown_ids(text, table) == ["dose_invented.1", "dose_total.9"]
@@ -243,7 +187,7 @@ def test_delexicalise_the_domain_example_sentence() -> None:
         "02.03. bis 08.04.2026 unter simultaner Chemotherapie mit Capecitabin 825 mg/m² 2× täglich an "
         "Bestrahlungstagen."
     )
-    text = _roundtrip(letter, make_case(), "de")
+    text = _roundtrip(letter, sourced_rectum_case(), "de")
     assert "[fx.1] × [dose_fx.1] bis [dose_total.1]" in text
     assert ":dm] bis [" in text and "[drug.1] [therapy_dose.1]" in text
     assert "28" not in text and "50,4" not in text and "2026" not in text
@@ -251,7 +195,7 @@ def test_delexicalise_the_domain_example_sentence() -> None:
 
 def test_delexicalise_course_dates_without_a_drug_on_the_line_go_to_the_course() -> None:
     letter = "wir berichten über Frau Erika Mustermann, die sich vom 02.03.2026 bis 08.04.2026 in Behandlung befand."
-    assert _roundtrip(letter, make_case(), "de") == (
+    assert _roundtrip(letter, sourced_rectum_case(), "de") == (
         "wir berichten über Frau [name_given] [name_family], die sich vom [date_start] bis [date_end] in Behandlung "
         "befand."
     )
@@ -275,7 +219,7 @@ def test_delexicalise_course_dates_without_a_drug_on_the_line_go_to_the_course()
     ],
 )
 def test_delexicalise_german_forms(letter: str, expected: str) -> None:
-    assert _roundtrip(letter, make_case(), "de") == expected
+    assert _roundtrip(letter, sourced_rectum_case(), "de") == expected
 
 
 @pytest.mark.parametrize(
@@ -290,7 +234,7 @@ def test_delexicalise_german_forms(letter: str, expected: str) -> None:
     ],
 )
 def test_delexicalise_english_forms(letter: str, expected: str) -> None:
-    assert _roundtrip(letter, make_case("en"), "en") == expected
+    assert _roundtrip(letter, sourced_rectum_case("en"), "en") == expected
 
 
 @pytest.mark.parametrize(
@@ -310,11 +254,11 @@ def test_delexicalise_english_forms(letter: str, expected: str) -> None:
     ],
 )
 def test_delexicalise_leaves_other_numbers_and_words_alone(letter: str) -> None:
-    assert _roundtrip(letter, make_case(), "de") == letter
+    assert _roundtrip(letter, sourced_rectum_case(), "de") == letter
 
 
 def test_delexicalise_a_value_in_the_other_number_format_stays_literal_and_is_counted() -> None:
-    table = case_slots(make_case())
+    table = case_slots(sourced_rectum_case())
     result = delexicalise("Gesamtdosis 50.4 Gy", table, "de")
     assert result.text == "Gesamtdosis 50.4 Gy"
     assert [(m.text, m.reason) for m in result.literal] == [("50.4 Gy", "foreign format")]
@@ -331,7 +275,7 @@ def test_delexicalise_planned_and_delivered_by_context() -> None:
         planned_total_dose_gy=50.4,
         fractions_planned=28,
     )
-    case = make_case(status=CourseStatus.stopped, volumes=[volume])
+    case = sourced_rectum_case(status=CourseStatus.stopped, volumes=[volume])
     letter = (
         "12 × 1,8 Gy bis 21,6 Gy (geplant: 28 × 1,8 Gy bis 50,4 Gy). Abbruch nach 12 von 28 geplanten Fraktionen. "
         "Bestrahlung in 28 Fraktionen."
@@ -348,14 +292,14 @@ def test_delexicalise_same_value_in_two_volumes_goes_to_the_named_volume() -> No
         TargetVolume(name="PTV LAW", total_dose_gy=56.0, dose_per_fraction_gy=1.6, fractions_delivered=35),
     ]
     letter = "PTV LAW: 56 Gy in 35 Fraktionen; PTV Primärtumor: 35 × 2 Gy bis 70 Gy"
-    assert _roundtrip(letter, make_case(volumes=volumes), "de") == (
+    assert _roundtrip(letter, sourced_rectum_case(volumes=volumes), "de") == (
         "[volume.2]: [dose_total.2] in [fx.2] Fraktionen; [volume.1]: [fx.1] × [dose_fx.1] bis [dose_total.1]"
     )
 
 
 def test_delexicalise_single_fraction_dose_by_context_or_literal() -> None:
     volume = TargetVolume(name="PTV LWK 3", total_dose_gy=8.0, dose_per_fraction_gy=8.0, fractions_delivered=1)
-    case = make_case(volumes=[volume], start=date(2026, 3, 2), end=date(2026, 3, 2))
+    case = sourced_rectum_case(volumes=[volume], start=date(2026, 3, 2), end=date(2026, 3, 2))
     assert _roundtrip("1 × 8 Gy am 02.03.2026", case, "de") == "[fx.1] × [dose_fx.1] am [date_start]"
     assert _roundtrip("bis 8 Gy", case, "de") == "bis [dose_total.1]"
     table = case_slots(case)
@@ -366,7 +310,7 @@ def test_delexicalise_single_fraction_dose_by_context_or_literal() -> None:
 
 
 def test_delexicalise_reports_slot_shaped_text_already_in_the_letter() -> None:
-    result = delexicalise("Siehe [fx.1] im Anhang", case_slots(make_case()), "de")
+    result = delexicalise("Siehe [fx.1] im Anhang", case_slots(sourced_rectum_case()), "de")
     assert result.clashes == ("[fx.1]",)
 
 
@@ -384,7 +328,7 @@ def test_delexicalise_numbers_inside_other_numbers_days_and_years_stay(
     volume = TargetVolume(
         name="PTV", total_dose_gy=total, dose_per_fraction_gy=per_fraction, fractions_delivered=fractions
     )
-    case = make_case(volumes=[volume], concurrent_therapy=[])
+    case = sourced_rectum_case(volumes=[volume], concurrent_therapy=[])
     table = case_slots(case)
     dose_fx = render_value(table["dose_fx.1"], "de", "num")
     day = min(fractions, 28)

@@ -1,4 +1,4 @@
-"""Fixtures for the model tests: a micro base built by the real build-base code, a micro dataset, a LoRA adapter.
+"""Fixtures for the model tests: a micro dataset and a LoRA adapter on tests/conftest.py's micro base.
 
 Session-scoped and chained (``micro_base -> micro_data -> micro_adapter``): built once, in seconds, on 2 cores.
 """
@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-MICRO_CONFIG = ROOT / "model" / "configs" / "tiny" / "micro.yaml"
 DATA_SEED = 31  # neither the base corpus's (1009) nor the demo cohort's (7)
 
 
@@ -36,13 +34,6 @@ def write_dataset(folder: Path, n: int = 6, seed: int = DATA_SEED, lang: str = "
     for split, rows in splits.items():
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return folder
-
-
-@pytest.fixture(scope="session")
-def micro_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rtletter.demo.base_model import build_base
-
-    return build_base(tmp_path_factory.mktemp("micro") / "base", MICRO_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -1,25 +1,12 @@
-"""Review fixtures: a job store on a real SQLite file, the sandbox FHIR server (sekmet-fhir), posted drafts."""
+"""Review fixtures: the sandbox FHIR server (sekmet-fhir); the job store is tests/agent/conftest.py's."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from rtletter.agent.jobs.store import JobStore
 from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox
-
-sys.path.insert(0, str(Path(__file__).parent))  # review_helpers.py, beside this file
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=30)
-    job_store.create_tables()
-    yield job_store
-    job_store.dispose()
 
 
 @pytest.fixture(scope="session")

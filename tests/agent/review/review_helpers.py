@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.jobs.job import Job, Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.mappers.case import Case, Course, CourseStatus, Patient, Physician
+from rtletter.mappers.case import Case
 
 DRAFTED = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 DRAFT = "Sehr geehrte Frau Kollegin,\n\nDiagnose: Mammakarzinom links.\n\nTherapie: 40,05 Gy in 15 Fraktionen.\n"
@@ -22,17 +21,6 @@ MODEL = "Meta-Llama-3-8B-Instruct+rt-qlora-3"
 class User:
     name: str
     practitioner: str | None = "Practitioner/dr-rev"
-
-
-def fhir_case(tag: str | None = None) -> Case:
-    tag = tag or uuid.uuid4().hex[:8]
-    return Case(
-        case_id=f"fhir:course-{tag}",
-        patient=Patient(id=f"MRN-{tag}", given="Hannelore", family="Quastenberg", source=f"Patient/p-{tag}/_history/1"),
-        course=Course(id=f"course-{tag}", status=CourseStatus.completed, source=f"Procedure/course-{tag}/_history/4"),
-        treating_physician=Physician(family="Strahl", source="Practitioner/dr-owner"),
-        inputs=[f"Procedure/course-{tag}/_history/4", f"Patient/p-{tag}/_history/1"],
-    )
 
 
 def posted_job(store: JobStore, channel: object, case: Case, text: str = DRAFT, model: str = MODEL) -> Job:

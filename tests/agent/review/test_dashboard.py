@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from review_helpers import User, fhir_case, posted_job
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings, Settings, WorklistSettings
@@ -22,6 +21,8 @@ from rtletter.agent.web.app import create_app
 from rtletter.agent.worklist.dashboard import build_dashboard_router, line_plot, stacked_bars
 from rtletter.agent.worklist.routes import build_worklist_router
 from rtletter.agent.worklist.users import UserStore
+from tests.agent.review.review_helpers import User, posted_job
+from tests.factories import fhir_case
 
 LETTER = (
     "Sehr geehrte Frau Kollegin,\n\n"

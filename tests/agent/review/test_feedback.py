@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from review_helpers import DRAFT, User, fhir_case, posted_job
 from typer.testing import CliRunner
 
 from rtletter.agent.channels.file import FileChannel
@@ -15,6 +14,8 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewService
 from rtletter.cli import app
 from rtletter.model.dataset import SPLITS, read_jsonl
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 DOCTOR = User("dr.fb", "Practitioner/dr-fb")
 

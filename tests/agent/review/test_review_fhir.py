@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from review_helpers import DRAFT, User, ehr_signs, fhir_case, posted_job, read
 
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
@@ -18,6 +17,8 @@ from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
+from tests.agent.review.review_helpers import DRAFT, User, ehr_signs, posted_job, read
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 EDITED = DRAFT + "\nNebenwirkungen: Radiodermatitis Grad 1.\n"

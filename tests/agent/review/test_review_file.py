@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from review_helpers import DRAFT, User, fhir_case, posted_job
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
@@ -15,6 +14,8 @@ from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, build_review_service, review_store
 from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 EDITED = DRAFT + "\nGeändert.\n"
 DOCTOR = User("dr.file", "Practitioner/dr-file")

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from review_helpers import DRAFT, User, fhir_case, posted_job
 
 from rtletter.agent.channels.mllp import MllpChannel
 from rtletter.agent.config import MllpChannelSettings, MllpOutbound
@@ -16,6 +15,8 @@ from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
 from rtletter.mappers.hl7v2.documents import document_from_v2
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 DOCTOR = User("dr.v2", "Practitioner/dr-v2")

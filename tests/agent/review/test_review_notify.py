@@ -12,7 +12,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from review_helpers import DRAFT, ehr_signs, fhir_case, posted_job, read
 
 from rtletter.agent.channels.fhir import FhirChannel
 from rtletter.agent.fhir.client import FhirClient
@@ -23,6 +22,8 @@ from rtletter.agent.review import review_store
 from rtletter.agent.review.follow import EhrFollower
 from rtletter.agent.review.notify import register_review_subscription, review_router
 from rtletter.demo.sandbox import free_port
+from tests.agent.review.review_helpers import DRAFT, ehr_signs, posted_job, read
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 SECRET = "review-hook-secret"

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from review_helpers import DRAFT, User, fhir_case, posted_job
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -20,6 +19,8 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.review import ReviewRefused, ReviewService, review_store
+from tests.agent.review.review_helpers import DRAFT, User, posted_job
+from tests.factories import fhir_case
 
 pytestmark = pytest.mark.integration
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,33 +1,21 @@
-"""Worklist fixtures: a SQLite job store, accounts with argon2 hashes, and a TestClient on the agent's web app with
-the worklist router."""
+"""Worklist fixtures: accounts with argon2 hashes (in tests/agent/conftest.py's SQLite job store), and a TestClient
+on the agent's web app with the worklist router."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parent))  # worklist_support.py, beside this file
-
-from worklist_support import FAST_HASHER, PASSWORD  # noqa: E402
-
-from rtletter.agent.config import Settings, WorklistSettings  # noqa: E402
-from rtletter.agent.jobs import JobStore  # noqa: E402
-from rtletter.agent.metrics import AgentMetrics  # noqa: E402
-from rtletter.agent.web.app import create_app  # noqa: E402
-from rtletter.agent.worklist.routes import build_worklist_router  # noqa: E402
-from rtletter.agent.worklist.users import UserStore  # noqa: E402
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    job_store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=30)
-    job_store.create_tables()
-    return job_store
+from rtletter.agent.config import Settings, WorklistSettings
+from rtletter.agent.jobs import JobStore
+from rtletter.agent.metrics import AgentMetrics
+from rtletter.agent.web.app import create_app
+from rtletter.agent.worklist.routes import build_worklist_router
+from rtletter.agent.worklist.users import UserStore
+from tests.agent.worklist.worklist_support import FAST_HASHER, PASSWORD
 
 
 @pytest.fixture

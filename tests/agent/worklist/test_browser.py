@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from worklist_support import FAST_HASHER, PASSWORD
 
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.worklist.users import UserStore
 from rtletter.demo.sandbox import DEFAULT_SEKMET, FhirSandbox, free_port
+from tests.agent.worklist.worklist_support import FAST_HASHER, PASSWORD
 
 pytestmark = pytest.mark.integration
 # The courses are loaded before the agent starts; a site's agent takes only later changes (poll_start).

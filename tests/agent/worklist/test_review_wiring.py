@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factories import make_case, phi_of
 from fastapi.testclient import TestClient
-from worklist_support import csrf_of, login, post_drafts
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.log import configure_logging
 from rtletter.agent.review import ReviewService, build_review_service
+from tests.agent.worklist.worklist_support import csrf_of, login, post_drafts
+from tests.factories import make_case, phi_of
 
 
 def file_review(store: JobStore, folder: Path) -> ReviewService | None:

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import phi_of
 from fastapi.testclient import TestClient
-from worklist_support import PASSWORD, csrf_of, login, post_drafts
 
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.agent.worklist.users import UserStore
+from tests.agent.worklist.worklist_support import PASSWORD, csrf_of, login, post_drafts
+from tests.factories import phi_of
 
 
 class MustNotRun:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from factories import make_case
-
 from rtletter.agent.worklist.views import age_text, fact_report, highlight, owner_key, source_facts, source_link
 from rtletter.mappers.case import Physician
+from tests.factories import make_case
 
 LETTER = (
     "Sehr geehrte Frau Kollegin,\n"

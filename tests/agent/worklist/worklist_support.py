@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,7 @@ from rtletter.agent.config import FileChannelSettings
 from rtletter.agent.jobs import JobStore, RetryStrategy, Worker
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.model import TemplateBackend
-
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/agent/factories.py: synthetic patients with known PHI
-
-from factories import make_case  # noqa: E402
+from tests.factories import make_case
 
 PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)  # argon2id, light for tests

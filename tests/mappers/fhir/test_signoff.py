@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from rtletter.mappers.case import Case, Course, Patient, Physician
 from rtletter.mappers.errors import InvalidValue, MissingElement
 from rtletter.mappers.fhir.signoff import (
     attachment_text,
@@ -22,6 +21,7 @@ from rtletter.mappers.fhir.signoff import (
     version_tag,
 )
 from rtletter.mappers.fhir.writeback import draft_transaction
+from tests.factories import fhir_case
 
 DRAFTED = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 SIGNED = datetime(2026, 3, 3, 9, 15, tzinfo=UTC)
@@ -30,20 +30,10 @@ FINAL = "Sehr geehrte Frau Kollegin,\nRadiotherapie mit 50,4 Gy in 28 Fraktionen
 DOCTOR = "Practitioner/dr-7"
 
 
-def make_case() -> Case:
-    return Case(
-        case_id="fhir:course-1",
-        patient=Patient(id="MRN-4711", given="Erika", family="Muster", source="Patient/p-1/_history/3"),
-        course=Course(id="course-1", source="Procedure/course-1/_history/7"),
-        treating_physician=Physician(family="Strahl", source="Practitioner/dr-1"),
-        inputs=["Procedure/course-1/_history/7", "Patient/p-1/_history/3"],
-    )
-
-
 def draft_resources(*, server: bool = True, version: str = "1") -> tuple[dict[str, Any], dict[str, Any]]:
     """The draft's DocumentReference and Task, as a server returns them (ids, versionId) or as in the outbox."""
     bundle = draft_transaction(
-        make_case(), DRAFT, model_name="base", adapter_version="a1", language="de", responsible=None, now=DRAFTED
+        fhir_case("1"), DRAFT, model_name="base", adapter_version="a1", language="de", responsible=None, now=DRAFTED
     )
     found = {e["resource"]["resourceType"]: copy.deepcopy(e["resource"]) for e in bundle["entry"]}
     document, task = found["DocumentReference"], found["Task"]
@@ -125,7 +115,7 @@ def test_sign_refuses_bad_input_naming_the_element(change: dict, kwargs: dict, e
     with pytest.raises(InvalidValue) as info:
         sign_transaction(document, task, **args)
     assert info.value.element == element
-    assert "Ödem" not in str(info.value) and "Muster" not in str(info.value)
+    assert "Ödem" not in str(info.value) and "Quastenberg" not in str(info.value)
 
 
 def test_a_resource_with_neither_id_nor_identifier_is_refused() -> None:
@@ -175,7 +165,7 @@ def test_reject_marks_the_document_entered_in_error_and_the_task_rejected_with_t
 def test_supersede_links_the_new_draft_and_retires_the_old_one() -> None:
     document, task = draft_resources(version="3")
     new = draft_transaction(
-        make_case(),
+        fhir_case("1"),
         "Neuer Entwurf",
         model_name="base",
         adapter_version="a1",

@@ -11,21 +11,19 @@ from datetime import UTC, datetime
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from rtletter.mappers.case import Case, Coding, Course, Diagnosis, Patient, Physician
+from rtletter.mappers.case import Case, Coding, Diagnosis, Patient
 from rtletter.mappers.errors import InvalidValue, MissingElement
 from rtletter.mappers.fhir.writeback import DOC_TYPES, draft_ids, draft_transaction
+from tests.factories import fhir_case
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 TEXT = "Sehr geehrte Frau Kollegin,\nwir berichten über die Radiotherapie: 50,4 Gy in 28 Fraktionen. Ödem Grad 1."
 
 
 def make_case(**overrides: object) -> Case:
+    """``fhir_case("1")`` with a diagnosis among its inputs (the DocumentReference cites it), one input twice."""
     data: dict[str, object] = {
-        "case_id": "fhir:course-1",
-        "patient": Patient(id="MRN-4711", given="Erika", family="Muster", source="Patient/p-1/_history/3"),
-        "course": Course(id="course-1", source="Procedure/course-1/_history/7"),
         "diagnoses": [Diagnosis(code=Coding(system="ICD-10-GM", code="C20"), source="Condition/dx-1/_history/1")],
-        "treating_physician": Physician(family="Strahl", source="Practitioner/dr-1"),
         "inputs": [
             "Procedure/course-1/_history/7",
             "Patient/p-1/_history/3",
@@ -34,7 +32,7 @@ def make_case(**overrides: object) -> Case:
         ],
     }
     data.update(overrides)
-    return Case.model_validate(data)
+    return fhir_case("1", **data)
 
 
 def build(case: Case | None = None, **kwargs: object) -> dict:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
@@ -14,9 +12,7 @@ from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.fhir.writeback import draft_ids
 from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_from_draft
-
-sys.path.insert(0, str(Path(__file__).parents[1]))  # v2_cases.py, shared with test_v2_writer.py
-from v2_cases import breast_boost_case, stopped_chemo_case  # noqa: E402
+from tests.factories import breast_boost_case, stopped_chemo_case
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 TEXT = (

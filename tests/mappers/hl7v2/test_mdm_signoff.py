@@ -3,9 +3,7 @@ a control id of its own, the event per site config."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
@@ -15,9 +13,7 @@ from rtletter.mappers.case import Physician
 from rtletter.mappers.errors import InvalidValue, UnsupportedInput
 from rtletter.mappers.hl7v2.documents import document_from_v2
 from rtletter.mappers.hl7v2.mdm import control_id, document_id, mdm_cancel, mdm_from_draft
-
-sys.path.insert(0, str(Path(__file__).parents[1]))  # v2_cases.py, shared with test_v2_writer.py
-from v2_cases import breast_boost_case  # noqa: E402
+from tests.factories import breast_boost_case
 
 SIGNED_AT = datetime(2026, 5, 2, 9, 5, tzinfo=UTC)
 TEXT = "Sehr geehrte Frau Kollegin,\n\nRadiotherapie abgeschlossen, 50 Gy.\nMit freundlichen Grüßen"

@@ -5,20 +5,16 @@ asked for no answer) and stored, AA only for what is stored, framing attacks do 
 from __future__ import annotations
 
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_mllp_listener import Client, msg
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "mappers"))
-from fuzz_inputs import FUZZ, v2_messages  # noqa: E402
-
-from rtletter.agent.hl7v2.framing import END, START, frame  # noqa: E402
-from rtletter.agent.hl7v2.listener import MllpListener  # noqa: E402
-from rtletter.agent.jobs.store import JobStore  # noqa: E402
+from rtletter.agent.hl7v2.framing import END, START, frame
+from rtletter.agent.hl7v2.listener import MllpListener
+from rtletter.agent.jobs.store import JobStore
+from tests.agent.hl7v2.mllp_support import Client, msg
+from tests.mappers.fuzz_inputs import FUZZ, v2_messages
 
 
 def msh15(message: bytes) -> bytes:

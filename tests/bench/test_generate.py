@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "generate.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "generate.py"
 ROWS = ["fp32 base", "nf4 base", "fp32 + adapter, unmerged", "fp32 + adapter, merged", "nf4 + adapter, unmerged",
         "fp32 + adapter, merged, batch 4"]  # fmt: skip
 

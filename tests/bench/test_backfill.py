@@ -14,7 +14,7 @@ import pytest
 
 from rtletter.model import OpenAIBackend
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "backfill.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "backfill.py"
 
 
 def _bench() -> ModuleType:

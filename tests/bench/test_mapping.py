@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "mapping.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "mapping.py"
 ROW = r"\s+{stage}\s+(\d+\.\d)\s+(\d+\.\d{{3}})\s+(\d+\.\d\d)"
 
 

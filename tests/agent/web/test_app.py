@@ -193,10 +193,9 @@ def test_missed_heartbeats_of_a_registered_period_ask_for_a_catch_up(store: JobS
 def test_metrics_after_a_drain_cover_states_latency_tokens_and_dead_letters(
     store: JobStore, channel: FileChannel
 ) -> None:
-    from factories import make_case  # type: ignore[import-not-found]
-
     from rtletter.agent.jobs import RetryStrategy, Worker
     from rtletter.model import TemplateBackend
+    from tests.factories import make_case
 
     metrics = AgentMetrics()
     worker = Worker(store, {"file": channel}, TemplateBackend(), metrics=metrics, retry=RetryStrategy(1, 0, 0))

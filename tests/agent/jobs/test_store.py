@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import make_case
 
 from rtletter.agent.errors import JobStoreError
 from rtletter.agent.jobs import Flag, JobStore, LostClaim, Status
+from tests.factories import make_case
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

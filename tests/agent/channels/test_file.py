@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from factories import make_case
 
 from rtletter.agent.channels.base import Draft
 from rtletter.agent.channels.file import FileChannel, draft_basename
 from rtletter.agent.config import FileChannelSettings, load_settings
 from rtletter.agent.jobs import JobStore, Status
 from rtletter.mappers.errors import MappingError
+from tests.factories import make_case
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_case  # type: ignore[import-not-found]
 
 from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import FileChannelSettings
@@ -20,6 +19,7 @@ from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
 from rtletter.agent.jobs import worker as worker_module
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.model import TemplateBackend
+from tests.factories import make_case
 
 LEASE_S = 0.3
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_case
 
 from rtletter.agent.channels.base import Draft, Inbound, Posted
 from rtletter.agent.channels.file import FileChannel
@@ -20,6 +19,7 @@ from rtletter.agent.jobs.worker import describe_error
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.model import TemplateBackend
+from tests.factories import make_case
 
 HERE = Path(__file__).parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "review_follow.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "review_follow.py"
 
 
 @pytest.mark.integration

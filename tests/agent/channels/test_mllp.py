@@ -23,7 +23,7 @@ from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.errors import MappingError, UnsupportedInput
 from rtletter.mappers.hl7v2.mdm import control_id
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "external" / "hl7v2"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "external" / "hl7v2"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 

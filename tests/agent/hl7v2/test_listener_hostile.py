@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
-from test_mllp_listener import Client, msg
 
 from rtletter.agent.hl7v2 import listener as listener_module
 from rtletter.agent.hl7v2.framing import START, frame
@@ -19,6 +18,7 @@ from rtletter.agent.hl7v2.listener import Limits, MllpListener
 from rtletter.agent.jobs.job import Status
 from rtletter.agent.jobs.store import JobStore
 from rtletter.agent.log import configure_logging
+from tests.agent.hl7v2.mllp_support import Client, msg
 
 NUL_IN_MSH18 = b"MSH|^~\\&|A|B|C|D|20250101||ORU^R01|NUL1|P|2.5.1||||||UTF-\x008\rPID|1||4711^^^^MR||M\xfcller\r"
 

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-GPU = Path(__file__).resolve().parents[1] / "bench" / "gpu"
+GPU = Path(__file__).resolve().parents[2] / "bench" / "gpu"
 BENCH = GPU / "bench_8b.py"
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "mllp_ingest.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "mllp_ingest.py"
 ROW = r"^{label}\s+(\d+)\s+(\d+\.\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+)\s+(\d+\.\d{{3}}) \+\s*(\d+\.\d{{3}})\s+(.+)$"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "fhir_roundtrips.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "fhir_roundtrips.py"
 
 
 @pytest.mark.integration

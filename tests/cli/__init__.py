@@ -1,0 +1,1 @@
+"""Tests of rtletter.cli, one module per command group."""
