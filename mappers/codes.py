@@ -36,6 +36,7 @@ V2_0276: Final = "http://terminology.hl7.org/CodeSystem/v2-0276"
 AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
 NULL_FLAVOR: Final = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 # The write-back and sign-off (DocumentReference, Device, Provenance, Task).
 OBSERVATION_VALUE: Final = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"

@@ -40,6 +40,7 @@ from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.poller import COURSE_CODES, DONE_STATUSES, CourseTracker, course_inbound
 from rtletter.agent.fhir.state import StateStore
 from rtletter.agent.log import get_logger
+from rtletter.mappers import codes
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.fhir import check_nesting
 
@@ -53,7 +54,7 @@ COURSE_CRITERIA = f"Procedure?code={COURSE_CODES}&status={','.join(DONE_STATUSES
 HEARTBEAT_GRACE = 2.0  # a heartbeat is missed after this many periods of silence
 EVENTS_KEY = "fhir.subscription.events."
 FHIR_JSON = "application/fhir+json"
-TASK_APPROVE = "http://hl7.org/fhir/CodeSystem/task-code|approve"
+TASK_APPROVE = f"{codes.TASK_CODE}|approve"
 TASK_CRITERIA = f"Task?code={TASK_APPROVE}"
 
 log = get_logger("rtletter.agent.fhir.subscriptions")

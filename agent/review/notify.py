@@ -22,10 +22,11 @@ from rtletter.agent.fhir.client import FhirClient, Resource
 from rtletter.agent.fhir.subscriptions import AUTH_HEADER, register_subscription
 from rtletter.agent.log import get_logger
 from rtletter.agent.review.follow import EhrFollower
+from rtletter.mappers import codes
 
 log = get_logger(__name__)
 
-TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code|approve"
+TASK_CODE = f"{codes.TASK_CODE}|approve"
 REVIEW_CRITERIA = f"Task?code={TASK_CODE}&status=completed,rejected,cancelled"
 PREFIX = "/fhir/notify-review"
 

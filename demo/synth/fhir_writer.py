@@ -45,6 +45,7 @@ from rtletter.mappers.codes import (
     CODE_BY_MODALITY,
     CODE_BY_TECHNIQUE,
     CODE_BY_VOLUME_TYPE,
+    CONDITION_CATEGORY,
     CONDITION_CLINICAL,
     ECOG_LOINC,
     HISTOLOGY_GRADE_LOINC,
@@ -53,6 +54,7 @@ from rtletter.mappers.codes import (
     LOINC,
     NCIT,
     NULL_FLAVOR,
+    OBSERVATION_CATEGORY,
     PRIOR_RADIOTHERAPY_CODE,
     RADIOTHERAPY_CATEGORY,
     RECEPTOR_STATUS_LOINC,
@@ -294,7 +296,7 @@ class _Writer:
             "clinicalStatus": _concept(CONDITION_CLINICAL, "active"),
             "category": [
                 _concept(
-                    "http://terminology.hl7.org/CodeSystem/condition-category",
+                    CONDITION_CATEGORY,
                     "problem-list-item" if dx.role == "comorbidity" else "encounter-diagnosis",
                 )
             ],
@@ -709,7 +711,7 @@ class _Writer:
             "id": self.rid("performance-status", str(i)),
             "meta": {"profile": [PROFILE_ECOG if ecog else PROFILE_KARNOFSKY]},
             "status": "final",
-            "category": [_concept("http://terminology.hl7.org/CodeSystem/observation-category", "survey")],
+            "category": [_concept(OBSERVATION_CATEGORY, "survey")],
             "code": _concept(LOINC, ECOG_LOINC if ecog else KARNOFSKY_LOINC),
             "subject": self.subject(),
             "valueInteger": status.value,

@@ -48,10 +48,8 @@ from rtletter.mappers.case import (
     TargetVolume,
     Toxicity,
 )
+from rtletter.mappers.codes import ICD10_GM, ICD_O_3, OPS
 
-ICD10_GM = "http://fhir.de/CodeSystem/bfarm/icd-10-gm"
-ICD_O_3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-OPS = "http://fhir.de/CodeSystem/bfarm/ops"
 STOP_REASON_SYSTEM = "urn:rtletter:synthetic:stop-reason"
 
 FIRST_START = date(2025, 1, 6)  # earliest first fraction; a Monday
