@@ -23,7 +23,7 @@ from rtletter.demo.synth.letters import MONTHS_EN
 from rtletter.mappers.case import Case
 from rtletter.mappers.letter import DRUGS, extract_facts
 from rtletter.mappers.template_letter import render_letter
-from rtletter.model.evaluate.context import _SCHEME_RE, _SIDE_RES, _SPAN_RES
+from rtletter.model.evaluate.context import SCHEME_RE, SIDE_RES, SPAN_RES
 from rtletter.model.evaluate.facts import check_draft
 
 Injector = Callable[[Case, str], str | None]
@@ -111,7 +111,7 @@ _OPPOSITE = {"links": "rechts", "rechts": "links", "left": "right", "right": "le
 
 def inject_laterality(case: Case, text: str) -> str | None:
     for side in ("left", "right"):
-        m = _SIDE_RES[side].search(text)
+        m = SIDE_RES[side].search(text)
         if m and m[0].lower() in _OPPOSITE:
             return text[: m.start()] + _OPPOSITE[m[0].lower()] + text[m.end() :]
     return None
@@ -130,7 +130,7 @@ def inject_swap_dates(case: Case, text: str) -> str | None:
     if start is None or end is None or start == end:
         return None
     year = end.year
-    for pattern in _SPAN_RES:
+    for pattern in SPAN_RES:
         for m in pattern.finditer(text):
             dates = [f.value for f in extract_facts(m[0], case.language, year) if f.kind == "date"]
             if dates == [start.isoformat(), end.isoformat()]:
@@ -141,7 +141,7 @@ def inject_swap_dates(case: Case, text: str) -> str | None:
 
 
 def inject_swap_doses(case: Case, text: str) -> str | None:
-    m = _SCHEME_RE.search(text)
+    m = SCHEME_RE.search(text)
     if m is None or m[2] == m[3]:
         return None
     return text[: m.start(2)] + m[3] + text[m.end(2) : m.start(3)] + m[2] + text[m.end(3) :]

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rtletter.mappers.prompt import _HEADINGS, TEMPLATE_DIR
+from rtletter.mappers.prompt import HEADINGS, TEMPLATE_DIR
 
 # Chat-template control tokens of Llama 3, ChatML and friends, as raw text (the prompt defuses them in data).
 _CONTROL_TOKEN = re.compile(
@@ -45,7 +45,7 @@ def _instructions() -> tuple[tuple[str, ...], tuple[str, ...], tuple[re.Pattern[
                     sentences.add(_normal(sentence))
     headings: set[str] = set()
     labels: list[re.Pattern[str]] = []
-    for words in _HEADINGS.values():
+    for words in HEADINGS.values():
         for key in ("intro", "task", "stopped_rule", "unconfirmed_rule", "no_appointments", "notes_rule", "deceased"):
             sentences.add(_normal(words[key]))
         for key in ("patient", "physicians", "diagnoses", "history", "course", "events", "follow_up", "notes"):

@@ -42,6 +42,7 @@ from rtletter.mappers.case import (
     format_gy,
 )
 from rtletter.mappers.codes import SHORT_NAMES
+from rtletter.mappers.slots.words import MODALITY_DE
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_TOKENS = 3072
@@ -153,7 +154,7 @@ def format_date(value: date | datetime | None, lang: str = "de") -> str:
     return text
 
 
-_INTENT = {
+INTENT = {
     "de": {
         Intent.curative: "kurativ",
         Intent.palliative: "palliativ",
@@ -197,14 +198,6 @@ _ROLE = {
 }
 _LATERALITY = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"}, "en": {}}
 # Modality names as the mappers write them -> German; anything else is passed through.
-_MODALITY_DE = {
-    "photons": "Photonen",
-    "electrons": "Elektronen",
-    "protons": "Protonen",
-    "carbon ions": "Kohlenstoffionen",
-    "HDR brachytherapy": "HDR-Brachytherapie",
-    "LDR brachytherapy": "LDR-Brachytherapie",
-}
 # Words the formatted lines need; the templates hold the headings and instructions.
 _WORDS = {
     "de": {
@@ -247,7 +240,7 @@ _WORDS = {
 
 
 # Headings and fixed sentences of the facts block (user.j2), per language.
-_HEADINGS = {
+HEADINGS = {
     "de": {
         "intro": "Schreiben Sie den Abschlussbericht (Arztbrief) nach Strahlentherapie aus den folgenden Fakten.",
         "patient": "Patient/in",
@@ -376,7 +369,7 @@ def _coding_text(coding: Coding | None) -> str:
     return (clean_line(coding.display) or clean_line(coding.code)) if coding else ""
 
 
-def _salutation(physician: Physician | None, lang: str) -> str:
+def salutation(physician: Physician | None, lang: str) -> str:
     family = clean_line(physician.family) if physician else ""
     prefix = clean_line(physician.prefix) if physician else ""
     if lang == "en":
@@ -521,7 +514,7 @@ def _history(case: Case, lang: str) -> list[_HistoryItem]:
 
 def _course_lines(case: Case, lang: str) -> dict[str, Any]:
     course, words = case.course, _WORDS[lang]
-    modalities = [clean_line(_MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
+    modalities = [clean_line(MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
     stopped = course.status in (CourseStatus.stopped, CourseStatus.in_progress)
     reason = _coding_text(course.status_reason)
     phases = []
@@ -542,7 +535,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
                         _period(phase.start, phase.end, lang),
                         fx,
                         clean_line(
-                            _MODALITY_DE.get(phase.modality or "", phase.modality) if lang == "de" else phase.modality
+                            MODALITY_DE.get(phase.modality or "", phase.modality) if lang == "de" else phase.modality
                         ),
                         clean_line(phase.technique),
                     ],
@@ -573,7 +566,7 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
         "stopped": stopped,
         "unconfirmed": course.status == CourseStatus.unknown,
         "status_reason": reason,
-        "intent": _INTENT[lang][course.intent],
+        "intent": INTENT[lang][course.intent],
         "period": _period(course.start, course.end, lang),
         "body_sites": _join(
             [
@@ -634,7 +627,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
     notes = sorted(case.notes, key=lambda n: n.written or date.min)  # oldest first: the budget drops those first
     return {
         "lang": lang,
-        "h": _HEADINGS[lang],
+        "h": HEADINGS[lang],
         "patient": {
             "name": clean_line(patient.name),
             "birth_date": format_date(patient.birth_date),
@@ -646,7 +639,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
         "treating": _physician_line(case.treating_physician) if case.treating_physician else "",
         "referring": _physician_line(referring) if referring else "",
         "referring_address": clean_line(referring.address) if referring else "",
-        "salutation": _salutation(referring, lang),
+        "salutation": salutation(referring, lang),
         "copies": [_physician_line(p) for p in case.copies_to],
         "diagnoses": [_diagnosis_line(dx, lang) for dx in case.diagnoses],
         "history": sorted(_history(case, lang), key=lambda item: item.sort),
@@ -822,7 +815,7 @@ def without_oldest_note(user: str) -> str | None:
     For training examples over the length limit: the free-text notes are the least needed part of a prompt, and a
     note cannot fake a block marker (``quote_note`` defuses them), so the blocks are found exactly.
     """
-    for headings in _HEADINGS.values():
+    for headings in HEADINGS.values():
         start = re.search(rf"^\[{re.escape(headings['note'])} (\d+)\b[^\n]*\]$", user, re.MULTILINE)
         if start is None:
             continue

@@ -22,14 +22,14 @@ from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Sex, SystemicTh
 from rtletter.mappers.codes import SHORT_NAMES
 from rtletter.mappers.letter import DRUGS
 from rtletter.mappers.prompt import (
-    _INTENT,
-    _MODALITY_DE,
-    _salutation,
+    INTENT,
     clean_line,
     format_date,
     format_number,
+    salutation,
     template_environment,
 )
+from rtletter.mappers.slots.words import MODALITY_DE
 from rtletter.mappers.toxicity import TOXICITY_DE
 
 _SIDE = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"},
@@ -146,7 +146,7 @@ def letter_view(case: Case) -> dict[str, Any]:
     lang = case.language
     patient, course = case.patient, case.course
     female = patient.sex is Sex.female
-    modality = [(_MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
+    modality = [(MODALITY_DE.get(m, m) if lang == "de" else m) for m in course.modalities]
     stopped = next((v for v in course.volumes if v.fractions_planned and v.fractions_delivered is not None), None)
     concurrent = [_therapy(t, lang) for t in course.concurrent_therapy]
     brachy = ""
@@ -164,7 +164,7 @@ def letter_view(case: Case) -> dict[str, Any]:
             "address": clean_line(patient.address),
             "deceased": bool(patient.deceased),
         },
-        "salutation": _salutation(case.referring_physician, lang),
+        "salutation": salutation(case.referring_physician, lang),
         "diagnoses": [_diagnosis(d, lang) for d in case.diagnoses if d.role != "comorbidity"],
         "comorbidities": [_diagnosis(d, lang) for d in case.diagnoses if d.role == "comorbidity"],
         "surgeries": [
@@ -187,7 +187,7 @@ def letter_view(case: Case) -> dict[str, Any]:
         ],  # fmt: skip
         "course": {
             "name": clean_line(course.name)[:1].upper() + clean_line(course.name)[1:],
-            "intent": _INTENT[lang][course.intent] if course.intent.value != "unknown" else "",
+            "intent": INTENT[lang][course.intent] if course.intent.value != "unknown" else "",
             "span": _span(course.start, course.end, lang),
             "end": format_date(course.end),
             "status": course.status.value,

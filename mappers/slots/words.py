@@ -1,7 +1,7 @@
 """The few words a rendered value needs per language: month names, modality names, drug spellings.
 
-Duplicates small tables of ``rtletter.mappers.prompt`` (``_MODALITY_DE``) on purpose: slots must not depend on the
-prompt's private names. Merge into one place when the prompt renders through slots.
+``MODALITY_DE`` lives here, not in the prompt: the prompt, the template letter and the slot renderer all name a
+modality in German the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ MONTHS: dict[str, tuple[str, ...]] = {
            "November", "December"),
 }  # fmt: skip
 
-# Modality names as the mappers write them -> German (as rtletter.mappers.prompt._MODALITY_DE).
+# Modality names as the mappers write them -> German.
 MODALITY_DE: dict[str, str] = {
     "photons": "Photonen",
     "electrons": "Elektronen",

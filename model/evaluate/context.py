@@ -24,11 +24,11 @@ _SIDE_WORDS = {
     "right": r"rechts|rechte[nrms]?|rechtsseitig\w*|right",
     "bilateral": r"beidseits|beidseitig\w*|bilateral\w*",
 }
-_SIDE_RES = {side: re.compile(rf"(?<![\w-])(?:{words})(?![\w-])", re.IGNORECASE) for side, words in _SIDE_WORDS.items()}
+SIDE_RES = {side: re.compile(rf"(?<![\w-])(?:{words})(?![\w-])", re.IGNORECASE) for side, words in _SIDE_WORDS.items()}
 
 
 def _sides(text: str) -> set[str]:
-    return {side for side, pattern in _SIDE_RES.items() if pattern.search(text)}
+    return {side for side, pattern in SIDE_RES.items() if pattern.search(text)}
 
 
 def _case_sides(case: Case) -> set[str]:
@@ -89,13 +89,13 @@ def grade_findings(case: Case, draft: str) -> Iterator[Finding]:
 
 _DAY = r"\d{1,2}\.\s?\d{1,2}\.(?:\s?\d{2,4})?"
 _EN_DAY = r"\d{1,2}(?:st|nd|rd|th)?\s+[A-Z][a-z]+(?:\s+\d{4})?"
-_SPAN_RES = (
+SPAN_RES = (
     re.compile(rf"(?:vom|von|from)\s+({_DAY})\s+(?:bis(?:\s+zum)?|to|until)\s+({_DAY})"),
     re.compile(rf"(?<![\d.])({_DAY})\s*[-–]\s*({_DAY})"),
     re.compile(rf"(?:from|between)\s+({_EN_DAY})\s+(?:to|and|until)\s+({_EN_DAY})"),
 )
 _NUM = r"\d+(?:[.,]\d{1,3})?"
-_SCHEME_RE = re.compile(
+SCHEME_RE = re.compile(
     rf"(?<![\d.,])(\d{{1,2}})\s*[x×]\s*({_NUM})\s*Gy\s+(?:bis(?:\s+zu)?|ad|auf|to)\s+"
     rf"(?:(?:einer|a)\s+(?:Gesamtdosis|total dose)\s+(?:von|of)\s+)?({_NUM})\s*Gy"
 )
@@ -109,12 +109,12 @@ def _number(text: str) -> float:
 def role_findings(case: Case, draft: str) -> Iterator[Finding]:
     anchor = case.course.end or case.course.start
     year = anchor.year if anchor else None
-    for pattern in _SPAN_RES:
+    for pattern in SPAN_RES:
         for m in pattern.finditer(draft):
             dates = [f.value for f in extract_facts(m[0], case.language, year) if f.kind == "date"]
             if len(dates) == 2 and dates[0] > dates[1]:
                 yield Finding("contradicted", "role", f"{dates[0]} to {dates[1]}", "date span ends before it starts")
-    for m in _SCHEME_RE.finditer(draft):
+    for m in SCHEME_RE.finditer(draft):
         n, single, total = int(m[1]), _number(m[2]), _number(m[3])
         if abs(n * single - total) > 0.02 * max(total, 1.0) + 0.01:
             value = f"{n} x {format_gy(single)} Gy to {format_gy(total)} Gy"
