@@ -31,7 +31,9 @@ def test_the_letter_is_written_from_the_case_with_german_formats(rectum: Case) -
     text = generation.text
     assert not any(line in text for line in INSTRUCTIONS)
     assert leaked_prompt(text) is None
-    assert text.startswith("Betr.: ") and "Sehr geehrte" in text
+    # the recipient's address heads the letter (no letterhead without a site), then the subject line
+    assert text.startswith("Herrn\nDr. med. Jonas Weiß\nPraxis für Gastroenterologie\n\nBetr.: Frau Erika Musterfrau")
+    assert "Sehr geehrte" in text
     assert "28 × 1,8 Gy bis 50,4 Gy" in text and "vom 02.03.2026 bis 08.04.2026" in text
     assert "C20" in text and "Capecitabin" in text and "CTCAE Grad" in text
     assert all(find_sections(text, "de").values())
