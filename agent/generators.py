@@ -2,9 +2,10 @@
 
 ``TemplateGenerator`` is a real backend, not a test double: it writes the whole letter from the case through the
 Jinja letter templates (``rtletter.mappers.template_letter``; a site overrides ``letter.<lang>.j2`` with a folder
-passed as ``template_dir``, as for the prompt templates), never from the prompt text. Sites without a GPU run the
-whole workflow with it, the benchmarks use it to measure everything except the model, and it is the baseline a model
-must beat.
+passed as ``template_dir``, as for the prompt templates), never from the prompt text; with ``scaffold`` it writes
+only the body block, as a model does, and the worker puts the site's head and tail around it. Sites without a GPU
+run the whole workflow with it, the benchmarks use it to measure everything except the model, and it is the baseline
+a model must beat.
 
 It keeps the ``Generator`` interface (conversations in, generations out): it reads the case from each conversation's
 ``.case`` attribute, which ``rtletter.mappers.prompt.build_messages`` attaches to the messages it returns. A
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from rtletter.agent.errors import AgentError, ConfigError
 from rtletter.mappers.case import Case
 from rtletter.mappers.prompt import estimate_tokens
-from rtletter.mappers.template_letter import render_letter
+from rtletter.mappers.template_letter import render_letter, render_part
 from rtletter.model.generator import Generation, Generator, Message
 
 if TYPE_CHECKING:
@@ -35,9 +36,11 @@ class TemplateGenerator:
 
     model_name = TEMPLATE_MODEL_NAME
     template_dir: Path | None = None
+    scaffold: bool = False
 
-    def __init__(self, template_dir: Path | None = None) -> None:
+    def __init__(self, template_dir: Path | None = None, *, scaffold: bool = False) -> None:
         self.template_dir = template_dir
+        self.scaffold = scaffold  # write the body only: the scaffold (model.scaffold) writes head and tail
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
         results = []
@@ -48,7 +51,10 @@ class TemplateGenerator:
                 raise AgentError(
                     "the template backend writes letters from cases: pass the messages of build_messages(case)"
                 )
-            text = render_letter(case, template_dir=self.template_dir)
+            if self.scaffold:
+                text = render_part(case, "body", template_dir=self.template_dir)
+            else:
+                text = render_letter(case, template_dir=self.template_dir)
             results.append(
                 Generation(
                     text=text,
@@ -68,7 +74,7 @@ def build_generator(settings: ModelSettings) -> Generator:
         ConfigError: the chosen backend is not available in this installation.
     """
     if settings.backend == "template":
-        return TemplateGenerator()
+        return TemplateGenerator(settings.letterhead.template_dir, scaffold=settings.scaffold)
     if settings.backend == "local":
         try:
             from rtletter.model.generate import load_generator  # type: ignore[import-not-found,unused-ignore]

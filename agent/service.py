@@ -65,6 +65,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         max_prompt_tokens=settings.model.max_prompt_tokens,
         max_new_tokens=settings.model.max_new_tokens,
         batch_size=settings.model.batch_size,
+        site=settings.model.site(),
     )
 
 

@@ -77,3 +77,10 @@ def test_a_site_overrides_the_letter_template(rectum: Case, tmp_path: Path) -> N
     (tmp_path / "letter.de.j2").write_text("Hausbrief {{ patient.name }}: {{ course.volumes | join('; ') }}\n")
     text = TemplateGenerator(template_dir=tmp_path).generate([build_messages(rectum)])[0].text
     assert text.startswith("Hausbrief ") and "28 × 1,8 Gy bis 50,4 Gy" in text
+
+
+def test_with_the_scaffold_the_template_backend_writes_the_body_only(rectum: Case) -> None:
+    [generation] = TemplateGenerator(scaffold=True).generate([build_messages(rectum)])
+    assert generation.text.startswith("Diagnose(n):\n") and generation.text.endswith("- Nachsorge: 20.05.2026")
+    assert "Betr.:" not in generation.text and "Grüßen" not in generation.text
+    assert generation.text in render_letter(rectum)
