@@ -86,9 +86,15 @@ def generate_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="longest draft in tokens")] = 1024,
     server: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL instead of a local model")] = None,
     model: Annotated[str | None, typer.Option(help="model/adapter name on --server")] = None,
+    scaffold: Annotated[
+        bool, typer.Option(help="the model writes the body, the letter template the rest (as the agent's default)")
+    ] = True,
 ) -> None:
     """Map a case file, build the prompt and draft the letter."""
+    from datetime import date
+
     from rtletter.mappers.errors import MappingError
+    from rtletter.mappers.scaffold import Site
     from rtletter.model.generate import adapter_base, draft_file, load_generator, load_openai_generator, write_drafts
 
     if not file.is_file():
@@ -106,7 +112,9 @@ def generate_command(
             generator = load_generator(base_dir, adapter, quantization=quantization, merge=merge)
             tokenizer = generator.tokenizer  # type: ignore[attr-defined]
             count_tokens = lambda text: len(tokenizer.encode(text, add_special_tokens=False))  # noqa: E731
-        drafts = draft_file(file, generator, count_tokens=count_tokens, max_new_tokens=max_new_tokens)
+        site = Site() if scaffold else None
+        drafts = draft_file(file, generator, count_tokens=count_tokens, max_new_tokens=max_new_tokens, site=site,
+                            letter_date=date.today())  # fmt: skip
     except (ModelError, MappingError) as exc:
         _fail(str(exc))
     if out is not None:
