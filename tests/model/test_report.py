@@ -258,3 +258,22 @@ def test_drafts_keep_body_and_ending_through_the_file(tmp_path: Path, records) -
               Draft(records[1]["id"], "finetuned", "Brief")]  # fmt: skip
     write_drafts(tmp_path / "d.jsonl", drafts)
     assert read_drafts(tmp_path / "d.jsonl") == drafts
+
+
+def test_under_the_template_the_models_are_compared_on_what_they_wrote(records) -> None:
+    from rtletter.model.evaluate.scores import fine_tuned_shortfalls
+
+    def letter(record: dict, body: str) -> str:
+        return compose_letter(case_from_record(record), body, SITE)
+
+    # the same template around both: the fine-tuned body is its reference's, the base body a bland sentence
+    tuned = [Draft(r["id"], "finetuned", letter(r, r["completion"][0]["content"]), body=r["completion"][0]["content"])
+             for r in records]  # fmt: skip
+    base = [Draft(r["id"], "base", letter(r, "Diagnose: unklar."), body="Diagnose: unklar.") for r in records]
+    assert fine_tuned_shortfalls(evaluate_drafts(records, tuned + base)) == []
+    swapped = [Draft(d.id, "base" if d.system == "finetuned" else "finetuned", d.text, body=d.body)
+               for d in tuned + base]  # fmt: skip
+    lines = fine_tuned_shortfalls(evaluate_drafts(records, swapped))
+    assert [line.split(":")[0] for line in lines] == [
+        "body rouge1", "body rouge2", "body rougeL", "body rougeLsum", "body completeness"
+    ]  # fmt: skip
