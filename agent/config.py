@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -32,6 +32,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from rtletter.agent.errors import ConfigError
 from rtletter.mappers.codes import LOINC
+
+if TYPE_CHECKING:
+    from rtletter.mappers.scaffold import Site
 
 # --- defaults, with their units -------------------------------------------------------------------------------------
 
@@ -260,6 +263,23 @@ class ChannelSettings(_Section):
 # --- model ----------------------------------------------------------------------------------------------------------
 
 
+class LetterheadSettings(_Section):
+    """The department's letterhead, which the letter template (``model.scaffold``) writes around the model's body."""
+
+    institution: str = ""  # first line of the letterhead: "Universitätsklinikum Rheinstadt"
+    department: str = ""  # "Klinik für Radioonkologie und Strahlentherapie"
+    head: str = ""  # head of department: named in the letterhead, signs every letter
+    town: str = ""  # of the date line: "Rheinstadt, den 14.04.2026"
+    template_dir: Path | None = None  # the site's letter.de.j2 / letter.en.j2 (blocks head, body, tail)
+
+    @field_validator("template_dir")
+    @classmethod
+    def _folder_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"template folder {value} does not exist")
+        return value
+
+
 class ModelSettings(_Section):
     """``local``: transformers on this machine; ``openai``: an OpenAI-compatible server (vLLM, llama.cpp);
     ``template``: no model, a plain letter from the case facts (the documented fallback and benchmark baseline)."""
@@ -278,6 +298,14 @@ class ModelSettings(_Section):
     concurrency: int = Field(default=8, ge=1)
     # The model server's --max-lora-rank (vLLM); with adapter_dir, an adapter of a higher rank fails the check.
     max_lora_rank: int | None = Field(default=None, ge=1)
+    scaffold: bool = Field(
+        default=True,
+        description="the letter template writes letterhead, addresses, subject line, salutation, closing and "
+        "signatures (model.letterhead), the model only the clinical body between them (its prompt asks for that, "
+        "as the fine-tuning data taught it); false: the model writes the whole letter (adapters trained on whole "
+        "letters)",
+    )
+    letterhead: LetterheadSettings = LetterheadSettings()
 
     @model_validator(mode="after")
     def _backend_needs(self) -> ModelSettings:
@@ -299,6 +327,16 @@ class ModelSettings(_Section):
                     f"(deploy/) and model.max_lora_rank to at least {rank}"
                 )
         return self
+
+    def site(self) -> Site | None:
+        """The letter template's settings when ``scaffold`` is on, else None (the draft is posted as generated)."""
+        from rtletter.mappers.scaffold import Site
+
+        if not self.scaffold:
+            return None
+        head = self.letterhead
+        return Site(institution=head.institution, department=head.department, head=head.head, town=head.town,
+                    template_dir=head.template_dir)  # fmt: skip
 
     def adapter_rank(self) -> int:
         """The LoRA rank of ``adapter_dir`` (``r`` in its ``adapter_config.json``, or a higher per-module rank)."""

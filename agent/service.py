@@ -70,6 +70,8 @@ def build_backend(settings: ModelSettings) -> Backend:
         model_name=settings.model_name,
         api_key=key,
         concurrency=settings.concurrency,
+        template_dir=settings.letterhead.template_dir,
+        scaffold=settings.scaffold,
     )
 
 
@@ -84,6 +86,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         max_prompt_tokens=settings.model.max_prompt_tokens,
         max_new_tokens=settings.model.max_new_tokens,
         batch_size=settings.model.batch_size,
+        site=settings.model.site(),
     )
 
 

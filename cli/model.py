@@ -66,9 +66,15 @@ def generate_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="longest draft in tokens")] = 1024,
     server: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL instead of a local model")] = None,
     model: Annotated[str | None, typer.Option(help="model/adapter name on --server")] = None,
+    scaffold: Annotated[
+        bool, typer.Option(help="the model writes the body, the letter template the rest (as the agent's default)")
+    ] = True,
 ) -> None:
     """Map a case file, build the prompt and draft the letter."""
+    from datetime import date
+
     from rtletter.mappers.errors import MappingError
+    from rtletter.mappers.scaffold import Site
     from rtletter.model.backends import Backend, OpenAIBackend, load_local_backend
     from rtletter.model.backends.adapters import adapter_base
     from rtletter.model.drafts import draft_file, write_drafts
@@ -93,7 +99,9 @@ def generate_command(
             tokenizer = local.tokenizer
             count_tokens = lambda text: len(tokenizer.encode(text, add_special_tokens=False))  # noqa: E731
             backend = local
-        drafts = draft_file(file, backend, count_tokens=count_tokens, max_new_tokens=max_new_tokens)
+        site = Site() if scaffold else None
+        drafts = draft_file(file, backend, count_tokens=count_tokens, max_new_tokens=max_new_tokens, site=site,
+                            letter_date=date.today())  # fmt: skip
     except (ModelError, MappingError) as exc:
         fail(str(exc))
     if out is not None:

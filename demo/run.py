@@ -111,11 +111,21 @@ def _agent(
             f"drafting {len(chosen)} of the {len(every)} finished courses (held-out patients first) to keep "
             "the demo short on CPU; --courses 0 drafts them all"
         )
+    from rtletter.demo.model_stage import demo_site
+
+    site = demo_site()
     model = {
         "backend": "local",
         "base_dir": str(artifacts.base.resolve()),
         "adapter_dir": str(artifacts.adapter.resolve()),
         "max_new_tokens": artifacts.max_new_tokens,
+        # the department's letter template writes around the body the model drafts, as in the evaluation
+        "letterhead": {
+            "institution": site.institution,
+            "department": site.department,
+            "head": site.head,
+            "town": site.town,
+        },  # fmt: skip
     }
     result = agent_stage(console, work, cohort, model=model, patients=chosen, keep=keep, timings=timings)
     return [] if result.ok else ["agent: not every course has a draft, or the log holds patient data"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import NamedTuple
 
 from rtletter.mappers.case import Fact, format_gy
 
@@ -464,3 +465,72 @@ def find_sections(text: str, lang: str = "de") -> dict[str, bool]:
         raise ValueError(f"unsupported letter language: {lang!r}")
     order = (lang, "en" if lang == "de" else "de")
     return {name: any(p.search(text) for language in order for p in _SECTION_RES[name][language]) for name in SECTIONS}
+
+
+# --- head, body, tail -------------------------------------------------------------------------------------------------
+
+# A line that heads one of the sections the model writes (diagnoses to follow-up): the heading words alone on the
+# line, or followed by a colon (and maybe content), Markdown marks and a numbering allowed. A space here stands for
+# blanks within the line (never a line break).
+_BODY_HEADINGS = (
+    r"(?:[\w-]+ )?(?:Haupt|Tumor|Aufnahme|Entlassungs)?diagnose(?:n|\(n\))?", r"Vortherapie(?:n|\(n\))?",
+    r"Bisherige (?:Therapie|Behandlung)", r"Therapeutische Vorgeschichte", r"Onkologische Anamnese", r"Anamnese",
+    r"Durchgeführte (?:Strahlen)?therapie", r"Durchgeführte Behandlung", r"Strahlentherapie", r"Radiatio",
+    r"Therapie", r"Verlauf(?: unter Therapie| und Verträglichkeit)?", r"Therapieverlauf(?: und Verträglichkeit)?",
+    r"Verträglichkeit", r"Procedere(?:/Empfehlung(?:en)?)?", r"Prozedere", r"Empfehlung(?:en)?",
+    r"Weiteres (?:Procedere|Vorgehen)", r"(?:Weitere )?Nachsorge(?:termine)?",
+    r"(?:[\w-]+ )?Diagnos[ie]s", r"Treatment history", r"Previous treatment", r"Oncological history", r"History",
+    r"Radiotherapy(?: delivered)?", r"Radiation therapy", r"Treatment delivered", r"Course(?: and tolerance)?",
+    r"Tolerance", r"Recommendations?", r"Plan", r"Further management", r"Follow[- ]up(?: appointments)?",
+)  # fmt: skip
+_BODY_HEADING_RE = re.compile(
+    r"^[ \t]*(?:[#*]+[ \t]*)?(?:\d{1,2}\.[ \t]*)?(?:"
+    + "|".join(_BODY_HEADINGS).replace(" ", r"[ \t]+")
+    + r")[ \t]*\**[ \t]*(?::|$)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SALUTATION_LINE_RE = re.compile(
+    r"^[ \t]*(?:Sehr geehrte|Liebe|Lieber|Hallo|Guten Tag|Dear|To whom it may concern)\b.*$", re.MULTILINE
+)
+# The closing starts with the offer to answer questions or, without one, the greeting; never bulleted.
+_CLOSING_LINE_RE = re.compile(
+    r"^(?:Für (?:weitere )?Rückfragen|Bei (?:weiteren )?Rückfragen|Für Fragen|Bei Fragen|"
+    r"Mit (?:freundlichen|kollegialen|besten|herzlichen) (?:kollegialen )?Grüßen|Freundliche Grüße|"
+    r"Mit freundlichem Gruß|Hochachtungsvoll|Please do not hesitate|Do not hesitate|We are happy to answer|"
+    r"(?:Should|If) you have any (?:further )?questions|Kind regards|Best regards|Yours sincerely|"
+    r"Yours faithfully|Sincerely|With best wishes|Warm regards|Regards)\b",
+    re.MULTILINE,
+)
+
+
+class LetterParts(NamedTuple):
+    """A letter cut in three: ``head + body + tail`` is the letter, character for character."""
+
+    head: str  # letterhead, addresses, date, subject line, salutation and opening sentence
+    body: str  # the clinical sections: diagnoses, history, radiotherapy, course, recommendations, follow-up
+    tail: str  # closing, greeting, signatures, copies
+
+
+def split_letter(text: str, lang: str = "de") -> LetterParts:
+    """Cut a reference or signed letter into head, body and tail.
+
+    The body runs from the first heading of a clinical section (diagnoses, treatment history, radiotherapy, course,
+    recommendations, follow-up; looked for after the salutation, so a letterhead naming "Strahlentherapie" is no
+    heading) to the start of the closing ("Für Rückfragen ...", "Mit freundlichen Grüßen", "Kind regards"). Without a
+    heading the body starts after the salutation line (or at the start); without a closing the tail is empty. A text
+    that is only a body comes back as ``("", text, "")``. Both languages' wordings are read whatever ``lang`` says.
+    """
+    if lang not in ("de", "en"):
+        raise ValueError(f"unsupported letter language: {lang!r}")
+    salutation = _SALUTATION_LINE_RE.search(text)
+    after = salutation.end() if salutation else 0
+    heading = _BODY_HEADING_RE.search(text, after)
+    if heading is not None:
+        start = heading.start()
+    else:
+        start = after
+        while start < len(text) and text[start] == "\n":
+            start += 1
+    closing = _CLOSING_LINE_RE.search(text, start)
+    end = closing.start() if closing else len(text)
+    return LetterParts(text[:start], text[start:end], text[end:])

@@ -741,6 +741,7 @@ def build_messages(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     count_tokens: Callable[[str], int] | None = None,
     template_dir: Path | None = None,
+    scaffold: bool = True,
 ) -> PromptMessages:
     """The chat messages ``[system, user]`` for the letter of ``case``.
 
@@ -749,6 +750,8 @@ def build_messages(
         max_tokens: budget for both messages including the chat format's own tokens.
         count_tokens: counts the tokens of a text; defaults to :func:`estimate_tokens` (characters / 3.5).
         template_dir: a site's folder with ``system.de.j2``, ``system.en.j2`` and/or ``user.j2``.
+        scaffold: the site's letter template writes the head and the closing (``rtletter.mappers.scaffold``), so the
+            instruction asks for the clinical body only; False asks for the whole letter.
 
     Returns:
         A :class:`PromptMessages` list; ``.budget`` says how many tokens it has, what was dropped and whether it is
@@ -760,7 +763,7 @@ def build_messages(
     system_template = env.get_template(f"system.{lang}.j2")
     user_template = env.get_template("user.j2")
     view = _facts_view(case)
-    system = system_template.render(**view).strip()
+    system = system_template.render(**view, scaffold=scaffold).strip()
     system_tokens = count(system)
 
     def measure() -> tuple[str, int]:

@@ -9,14 +9,17 @@ copied (they are data, and may hold anything).
 As in ``rtletter.mappers.prompt``, formatting happens here (doses "50,4 Gy", dates "08.04.2026", German terms) and
 the wording lives in Jinja templates, ``letter.de.j2`` and ``letter.en.j2``; a site overrides them by passing
 ``template_dir`` holding files of the same names, exactly as for the prompt templates (``TemplateBackend`` takes
-the folder as ``template_dir``). Pure: no I/O beyond reading the templates.
+the folder as ``template_dir``). Each template has three blocks: ``head`` (letterhead, recipient, date line, subject
+line, salutation and opening sentence), ``body`` (the clinical sections) and ``tail`` (closing, signatures, copies).
+``render_letter`` renders the whole file; ``render_part`` one block, so that ``rtletter.mappers.scaffold`` puts the
+site's head and tail around a model's body. Pure: no I/O beyond reading the templates.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Sex, SystemicTherapy, TargetVolume
 from rtletter.mappers.codes import SHORT_NAMES
@@ -31,6 +34,12 @@ from rtletter.mappers.prompt import (
 )
 from rtletter.mappers.slots.words import MODALITY_DE
 from rtletter.mappers.toxicity import TOXICITY_DE
+
+if TYPE_CHECKING:
+    from rtletter.mappers.scaffold import Site
+
+Part = Literal["head", "body", "tail"]
+PARTS: tuple[Part, ...] = ("head", "body", "tail")
 
 _SIDE = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"},
          "en": {"left": "left", "right": "right", "bilateral": "bilateral"}}  # fmt: skip
@@ -141,8 +150,26 @@ def _toxicity_term(term: str, lang: str) -> str:
     return TOXICITY_DE.get(term, term) if lang == "de" else term
 
 
-def letter_view(case: Case) -> dict[str, Any]:
-    """Everything ``letter.<lang>.j2`` shows, formatted and cleaned."""
+def _recipient(case: Case) -> dict[str, Any] | None:
+    ref = case.referring_physician
+    if ref is None or not clean_line(ref.name):
+        return None
+    return {
+        "name": clean_line(ref.name),
+        "sex": ref.sex.value,
+        "organization": clean_line(ref.organization),
+        "address": [clean_line(part) for part in (ref.address or "").split(",") if clean_line(part)],
+    }
+
+
+def _site(site: Site | None) -> dict[str, str]:
+    fields = ("institution", "department", "head", "town")
+    return {name: clean_line(getattr(site, name, "") or "") for name in fields}
+
+
+def letter_view(case: Case, site: Site | None = None, letter_date: date | None = None) -> dict[str, Any]:
+    """Everything ``letter.<lang>.j2`` shows, formatted and cleaned; ``site`` gives the letterhead (none: no
+    letterhead lines) and ``letter_date`` the date line (none: no date line)."""
     lang = case.language
     patient, course = case.patient, case.course
     female = patient.sex is Sex.female
@@ -164,6 +191,9 @@ def letter_view(case: Case) -> dict[str, Any]:
             "address": clean_line(patient.address),
             "deceased": bool(patient.deceased),
         },
+        "site": _site(site),
+        "letter_date": format_date(letter_date) if letter_date else "",
+        "recipient": _recipient(case),
         "salutation": salutation(case.referring_physician, lang),
         "diagnoses": [_diagnosis(d, lang) for d in case.diagnoses if d.role != "comorbidity"],
         "comorbidities": [_diagnosis(d, lang) for d in case.diagnoses if d.role == "comorbidity"],
@@ -239,16 +269,45 @@ def letter_view(case: Case) -> dict[str, Any]:
     }
 
 
-def render_letter(case: Case, *, template_dir: Path | None = None) -> str:
-    """The letter for ``case`` in ``case.language`` from ``letter.<lang>.j2`` (the site's, else the package's)."""
-    env = template_environment(Path(template_dir) if template_dir else None)
-    text = env.get_template(f"letter.{case.language}.j2").render(**letter_view(case))
-    lines = [line.rstrip() for line in text.strip().splitlines()]
+def _tidy(text: str) -> str:
+    """Lines without trailing blanks, at most one blank line between blocks (whatever the template's conditionals
+    left), no blank lines at either end."""
     out: list[str] = []
-    for line in lines:  # at most one blank line between blocks, whatever the template's conditionals left
+    for line in (line.rstrip() for line in text.strip().splitlines()):
         if line or (out and out[-1]):
             out.append(line)
-    return "\n".join(out) + "\n"
+    return "\n".join(out)
 
 
-__all__ = ["letter_view", "render_letter"]
+def render_letter(
+    case: Case, *, template_dir: Path | None = None, site: Site | None = None, letter_date: date | None = None
+) -> str:
+    """The letter for ``case`` in ``case.language`` from ``letter.<lang>.j2`` (the site's, else the package's)."""
+    env = template_environment(Path(template_dir) if template_dir else None)
+    text = env.get_template(f"letter.{case.language}.j2").render(**letter_view(case, site, letter_date))
+    return _tidy(text) + "\n"
+
+
+def render_part(
+    case: Case,
+    part: Part,
+    *,
+    template_dir: Path | None = None,
+    site: Site | None = None,
+    letter_date: date | None = None,
+) -> str:
+    """One block of ``letter.<lang>.j2`` (``head``, ``body`` or ``tail``), tidied, without a final newline.
+
+    Raises:
+        ValueError: the site's template has no such block (a whole-letter template without blocks).
+    """
+    env = template_environment(Path(template_dir) if template_dir else None)
+    template = env.get_template(f"letter.{case.language}.j2")
+    block = template.blocks.get(part)
+    if block is None:
+        raise ValueError(f"letter.{case.language}.j2 has no {{% block {part} %}}: the scaffold needs head and tail")
+    context = template.new_context(letter_view(case, site, letter_date))
+    return _tidy("".join(block(context)))
+
+
+__all__ = ["PARTS", "Part", "letter_view", "render_letter", "render_part"]

@@ -4,7 +4,13 @@ One record per line::
 
     {"id": <case_id>, "patient_id": ..., "case": <Case JSON>,
      "prompt": [{"role": "system", "content": ...}, {"role": "user", "content": ...}],
-     "completion": [{"role": "assistant", "content": <letter>}]}
+     "completion": [{"role": "assistant", "content": <body>}], "letter": <the whole letter>}
+
+The model learns only what it writes: the completion is the letter's clinical body (``rtletter.mappers.letter.
+split_letter``: from the first section heading to before the closing), and the prompt asks for the body; the site's
+letter template writes the rest (``rtletter.mappers.scaffold``). ``letter`` keeps the whole reference for the
+evaluation's whole-letter scores. With ``scaffold=False`` the completion is the whole letter and there is no
+``letter`` key (the layout before the scaffold).
 
 The split is by patient (all courses of a patient land in one split) and depends only on a SHA-256 of the patient id,
 so it is the same on every machine and for every cohort size. Output is deterministic byte for byte: records sorted by
@@ -55,22 +61,34 @@ def split_for(patient_id: str) -> Split:
 # --- records --------------------------------------------------------------------------------------------------------
 
 
-def _messages(case: Case) -> list[dict[str, str]]:
+def _messages(case: Case, scaffold: bool) -> list[dict[str, str]]:
     from rtletter.mappers.prompt import build_messages
 
     # Plain dicts: build_messages returns a list subclass carrying the budget, which JSON need not see.
-    return [{"role": m["role"], "content": m["content"]} for m in build_messages(case)]
+    return [{"role": m["role"], "content": m["content"]} for m in build_messages(case, scaffold=scaffold)]
 
 
-def make_record(case: Case, letter: str) -> Record:
-    """One dataset record for a case and its (reference or signed) letter."""
-    return {
+def letter_body(case: Case, letter: str) -> str:
+    """The clinical body of a reference or signed letter: what the model writes when the site's template writes the
+    head and the closing."""
+    from rtletter.mappers.letter import split_letter
+
+    return split_letter(letter, case.language).body.strip()
+
+
+def make_record(case: Case, letter: str, *, scaffold: bool = True) -> Record:
+    """One dataset record for a case and its (reference or signed) letter; with ``scaffold`` the completion is the
+    letter's body and ``letter`` the whole letter."""
+    record: Record = {
         "id": case.case_id,
         "patient_id": case.patient.id,
         "case": case.model_dump(mode="json"),
-        "prompt": _messages(case),
-        "completion": [{"role": "assistant", "content": letter}],
+        "prompt": _messages(case, scaffold),
+        "completion": [{"role": "assistant", "content": letter_body(case, letter) if scaffold else letter}],
     }
+    if scaffold:
+        record["letter"] = letter
+    return record
 
 
 def case_from_record(record: Record) -> Case:
@@ -172,6 +190,7 @@ def dataset_from_pairs(
     *,
     tokenizer: Any | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
+    scaffold: bool = True,
 ) -> DatasetStats:
     """Write train/validation/test JSONL and stats.json for (case, letter) pairs, split by patient.
 
@@ -180,12 +199,13 @@ def dataset_from_pairs(
         out_dir: created if missing; the four files are overwritten.
         tokenizer: a transformers tokenizer for exact token counts (its chat template when it has one).
         max_length: prompt plus completion tokens above which a record is flagged.
+        scaffold: train on the letters' bodies (the site's template writes the rest); False: on whole letters.
 
     Returns:
         The statistics also written to ``stats.json``.
 
     Raises:
-        DatasetError: two pairs share a case id, or a letter is empty.
+        DatasetError: two pairs share a case id, a letter is empty, or (``scaffold``) a letter has no body.
     """
     records: dict[str, Record] = {}
     position: dict[str, int] = {}
@@ -195,7 +215,10 @@ def dataset_from_pairs(
             raise DatasetError(f"pair {number}: the letter is empty")
         if case.case_id in records:
             raise DatasetError(f"pair {number}: same case id as pair {position[case.case_id]}")
-        records[case.case_id] = make_record(case, letter)
+        record = make_record(case, letter, scaffold=scaffold)
+        if not record["completion"][0]["content"]:
+            raise DatasetError(f"pair {number}: the letter has no body between its head and its closing")
+        records[case.case_id] = record
         position[case.case_id] = number
     ordered = sorted(records.values(), key=lambda r: (r["patient_id"], r["id"]))
 
@@ -270,10 +293,17 @@ def read_cohort(cohort_dir: Path) -> list[tuple[Case, str]]:
 
 
 def build_dataset(
-    cohort_dir: Path, out_dir: Path, *, tokenizer: Any | None = None, max_length: int = DEFAULT_MAX_LENGTH
+    cohort_dir: Path,
+    out_dir: Path,
+    *,
+    tokenizer: Any | None = None,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    scaffold: bool = True,
 ) -> DatasetStats:
     """Read a synthetic cohort folder and write its dataset; see ``dataset_from_pairs``."""
-    return dataset_from_pairs(read_cohort(cohort_dir), out_dir, tokenizer=tokenizer, max_length=max_length)
+    return dataset_from_pairs(
+        read_cohort(cohort_dir), out_dir, tokenizer=tokenizer, max_length=max_length, scaffold=scaffold
+    )
 
 
 def read_jsonl(path: Path) -> list[Record]:

@@ -4,7 +4,9 @@
   ``build_messages`` under the base's token budget (``prompt_tokens``);
 - one batch through the backend (``rtletter.model.backends``: a local base + LoRA adapter, or an OpenAI-compatible
   server);
-- drafts to stdout or one ``.txt`` per case plus ``drafts.jsonl`` (``write_drafts``).
+- drafts to stdout or one ``.txt`` per case plus ``drafts.jsonl`` (``write_drafts``);
+- the model writes the body and the site's letter template the rest (``site``, ``rtletter.mappers.scaffold``), as
+  in the agent; without a site the model is asked for the whole letter.
 
     rtletter model generate var/demo/cohort/P0001/bundle.json --adapter var/demo/adapter
 """
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtletter.model.backends.base import Backend, Generation
+
+if TYPE_CHECKING:
+    from rtletter.mappers.scaffold import Site
 
 PROMPT_TOKEN_BUDGET = 3072  # of the 4096 training length, leaving 1024 tokens for the letter
 
@@ -33,6 +39,8 @@ def draft_file(
     count_tokens: Any = None,
     max_new_tokens: int = 1024,
     prompt_tokens: int = PROMPT_TOKEN_BUDGET,
+    site: Site | None = None,
+    letter_date: date | None = None,
 ) -> list[tuple[str, Generation]]:
     """Map a FHIR/HL7 v2 case file, build each case's prompt and draft its letter.
 
@@ -42,20 +50,32 @@ def draft_file(
         count_tokens: counts prompt tokens exactly (the local tokenizer); default the prompt module's estimate.
         max_new_tokens: the longest letter.
         prompt_tokens: the prompt's token budget.
+        site: the model writes the body and ``compose_letter`` the letter around it (the agent's ``model.scaffold``);
+            None: the model writes the whole letter.
+        letter_date: the date line of the composed letter.
 
     Returns:
-        (case id, generation) per case in the file.
+        (case id, generation) per case in the file; with a site the generation's text is the composed letter.
 
     Raises:
         MappingError: the file cannot be mapped.
     """
     from rtletter.mappers.load import load_cases
     from rtletter.mappers.prompt import build_messages
+    from rtletter.mappers.scaffold import compose_letter
 
     cases = load_cases(Path(source).read_bytes())
-    conversations = [list(build_messages(case, max_tokens=prompt_tokens, count_tokens=count_tokens)) for case in cases]
+    conversations = [
+        list(build_messages(case, max_tokens=prompt_tokens, count_tokens=count_tokens, scaffold=site is not None))
+        for case in cases
+    ]
     generations = backend.generate(conversations, max_new_tokens=max_new_tokens)
-    return [(case.case_id, generation) for case, generation in zip(cases, generations, strict=True)]
+    drafts = []
+    for case, generation in zip(cases, generations, strict=True):
+        if site is not None:
+            generation = replace(generation, text=compose_letter(case, generation.text, site, letter_date=letter_date))
+        drafts.append((case.case_id, generation))
+    return drafts
 
 
 def write_drafts(drafts: list[tuple[str, Generation]], out: Path) -> list[Path]:

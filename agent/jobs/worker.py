@@ -7,7 +7,8 @@ again by whoever claims it next, so every step is idempotent)::
     intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
                MappingError -> quarantined (never retried unchanged)
                no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
-    generate   job context_fetched -> build_messages -> Backend.generate -> draft gate -> draft stored (generated)
+    generate   job context_fetched -> build_messages -> Backend.generate -> draft gate -> the site's letter around
+               the generated body (mappers.scaffold, with a ``site``) -> draft stored (generated)
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
                fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
                findings are stored with it (draft_meta: findings, contradicted, fact_check)
@@ -45,6 +46,7 @@ from rtletter.mappers.checks import split_drafted
 from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import PromptMessages, build_messages
+from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
 
@@ -130,6 +132,7 @@ class Worker:
         max_new_tokens: int = MAX_NEW_TOKENS,
         batch_size: int = 1,
         clock: Callable[[], datetime] = utcnow,
+        site: Site | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -141,6 +144,9 @@ class Worker:
         self.max_new_tokens = max_new_tokens
         self.batch_size = max(1, batch_size)
         self.clock = clock
+        # With a site the model writes the body and the site's letter template the rest (model.scaffold); without
+        # one the generated text is the letter.
+        self.site = site
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -339,7 +345,8 @@ class Worker:
             try:
                 case = Case.model_validate_json(job.case_json or "")
                 # the messages themselves (not a copy): they carry .case for backends that write from the case
-                ready.append((job, case, build_messages(case, max_tokens=self.max_prompt_tokens)))
+                messages = build_messages(case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None)
+                ready.append((job, case, messages))
             except Exception as exc:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
         if not ready:
@@ -376,7 +383,14 @@ class Worker:
                 continue
             self._record_draft(job, case, generation, seconds)
 
+    def letter(self, case: Case, text: str) -> str:
+        """The letter posted for a generated ``text``: the site's head and tail around it, dated today."""
+        if self.site is None:
+            return text
+        return compose_letter(case, text, self.site, letter_date=self.clock().astimezone().date())
+
     def _record_draft(self, job: Job, case: Case, generation: Generation, seconds: float) -> None:
+        text = self.letter(case, generation.text)
         meta = {
             "model": generation.model,
             "language": case.language,
@@ -387,10 +401,8 @@ class Worker:
         }
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
-        meta.update(fact_check_meta(case, generation.text))
-        if not self.store.transition(
-            job.id, self.worker_id, Status.generated, draft_text=generation.text, draft_meta=meta
-        ):
+        meta.update(fact_check_meta(case, text))
+        if not self.store.transition(job.id, self.worker_id, Status.generated, draft_text=text, draft_meta=meta):
             log.warning("claim lost", step="generate", job_id=job.id)
             return
         self.metrics.step_seconds.labels(step="generate").observe(seconds)

@@ -2,7 +2,8 @@
 
 ``export_signed`` writes train/validation/test JSONL and stats.json exactly as ``rtletter dataset build`` does
 (``rtletter.model.dataset.dataset_from_pairs``: split by patient, deterministic), so the next fine-tuning run takes
-it as is. The completion is the text the physician signed, not the draft: the model learns the corrections.
+it as is. The completion is the body of the text the physician signed (the whole signed letter rides along as
+``letter``), not the draft: the model learns the corrections to what it writes.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from rtletter.agent.review.store import review_store
 from rtletter.mappers.case import Case
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.prompt import build_messages
+from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.model.evaluate.facts import check_draft
 
 VIA = "worklist"  # ``decided_via`` of a physician's decision taken through the service (the CLI's too, as before)
@@ -69,6 +70,7 @@ class ReviewService:
         generator: Any = None,
         max_prompt_tokens: int = 3072,
         max_new_tokens: int = 1024,
+        site: Site | None = None,
     ) -> None:
         self.store = store
         self.reviews = review_store(store)
@@ -76,6 +78,7 @@ class ReviewService:
         self.generator = generator
         self.max_prompt_tokens = max_prompt_tokens
         self.max_new_tokens = max_new_tokens
+        self.site = site  # a regenerated draft gets the same letter around it as the worker's (model.scaffold)
 
     # --- reading ------------------------------------------------------------------------------------------------------
 
@@ -202,16 +205,19 @@ class ReviewService:
                 raise ReviewRefused("No model is available on this server to regenerate drafts.")
             version = self.reviews.get(job_id).draft_version
             case = _case(job)
-            messages = build_messages(case, max_tokens=self.max_prompt_tokens)
+            messages = build_messages(case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None)
             generation = self.generator.generate([messages], max_new_tokens=self.max_new_tokens)[0]
             if not generation.text.strip():
                 raise ReviewRefused("The model returned an empty draft; nothing was changed.")
             if leaked_prompt(generation.text) is not None:
                 raise ReviewRefused("The model returned prompt text instead of a letter; nothing was changed.")
             now = self.store.clock()
+            text = generation.text
+            if self.site is not None:
+                text = compose_letter(case, text, self.site, letter_date=now.astimezone().date())
             draft = Draft(
                 case_id=case.case_id,
-                text=generation.text,
+                text=text,
                 language=case.language,
                 model=generation.model,
                 prompt_tokens=generation.prompt_tokens,
@@ -223,7 +229,7 @@ class ReviewService:
                     posted = poster_for(channel).supersede(job, case, draft, version + 1, now)
                 except ChannelError as exc:
                     raise _channel_error(exc) from None
-                self._record_regenerated(job_id, user, version, generation, case, now, posted)
+                self._record_regenerated(job_id, user, version, generation, case, now, posted, text)
         return job_id
 
     # --- recording ----------------------------------------------------------------------------------------------------
@@ -271,7 +277,15 @@ class ReviewService:
         return True
 
     def _record_regenerated(
-        self, job_id: int, user: Reviewer, version: int, generation: Any, case: Case, now: datetime, posted: Any
+        self,
+        job_id: int,
+        user: Reviewer,
+        version: int,
+        generation: Any,
+        case: Case,
+        now: datetime,
+        posted: Any,
+        text: str,
     ) -> None:
         meta = {
             "model": generation.model,
@@ -284,14 +298,14 @@ class ReviewService:
         }
         if getattr(generation, "truncated", False):
             meta["truncated"] = "true"
-        meta.update(fact_check_meta(case, generation.text))
+        meta.update(fact_check_meta(case, text))
         with self.store.transaction("review tables") as conn:
             replaced = self.reviews.replace_draft(
                 conn,
                 job_id,
                 actor=_actor(user),
                 old_version=version,
-                text=generation.text,
+                text=text,
                 meta=meta,
                 document=posted.document,
                 task=posted.task,
@@ -361,6 +375,7 @@ def build_review_service(
         generator=generator if generator is not None else (_LazyGenerator(settings) if settings is not None else None),
         max_prompt_tokens=getattr(model, "max_prompt_tokens", 3072),
         max_new_tokens=getattr(model, "max_new_tokens", 1024),
+        site=model.site() if model is not None else None,
     )
 
 

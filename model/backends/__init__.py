@@ -32,6 +32,7 @@ def load_backend(
     api_key: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     template_dir: Path | None = None,
+    scaffold: bool = False,
 ) -> Backend:
     """The backend ``kind`` names, built from what that kind needs.
 
@@ -44,6 +45,7 @@ def load_backend(
         api_key: openai: sent as a bearer token when set.
         concurrency: openai: requests in flight for a batch (vLLM batches them).
         template_dir: template: a site folder overriding ``letter.<lang>.j2``.
+        scaffold: template: write only the letter's body (the site's scaffold writes head and tail).
 
     Returns:
         A ``LocalBackend``, ``OpenAIBackend`` or ``TemplateBackend``.
@@ -53,7 +55,7 @@ def load_backend(
         ModelLoadError: local: a model or adapter folder is unusable.
     """
     if kind == "template":
-        return TemplateBackend(template_dir)
+        return TemplateBackend(template_dir, scaffold=scaffold)
     if kind == "local":
         if base_dir is None:
             raise RecipeConfigError("backend local needs base_dir (the base model folder)")

@@ -1,8 +1,9 @@
-"""The template backend: the whole letter from the case through the Jinja letter templates, no model.
+"""The template backend: the letter (or its body) from the case through the Jinja letter templates, no model.
 
 ``TemplateBackend`` is a real backend, not a test double: it writes the letter from the case through
 ``rtletter.mappers.template_letter`` (a site overrides ``letter.<lang>.j2`` with a folder passed as ``template_dir``,
-as for the prompt templates), never from the prompt text. Sites without a GPU run the whole workflow with it, the
+as for the prompt templates), never from the prompt text; with ``scaffold`` it writes only the body block, as a model
+does, and the worker puts the site's head and tail around it. Sites without a GPU run the whole workflow with it, the
 benchmarks use it to measure everything except the model, and it is the baseline a model must beat.
 
 It keeps the ``Backend`` interface (conversations in, generations out): it reads the case from each conversation's
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from rtletter.mappers.case import Case
 from rtletter.mappers.prompt import estimate_tokens
-from rtletter.mappers.template_letter import render_letter
+from rtletter.mappers.template_letter import render_letter, render_part
 from rtletter.model.backends.base import Generation, Message
 from rtletter.model.errors import BackendError
 
@@ -34,9 +35,11 @@ class TemplateBackend:
 
     model_name = TEMPLATE_MODEL_NAME
     template_dir: Path | None = None
+    scaffold: bool = False
 
-    def __init__(self, template_dir: Path | None = None) -> None:
+    def __init__(self, template_dir: Path | None = None, *, scaffold: bool = False) -> None:
         self.template_dir = template_dir
+        self.scaffold = scaffold  # write the body only: the scaffold (model.scaffold) writes head and tail
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
         results = []
@@ -47,7 +50,10 @@ class TemplateBackend:
                 raise BackendError(
                     "the template backend writes letters from cases: pass the messages of build_messages(case)"
                 )
-            text = render_letter(case, template_dir=self.template_dir)
+            if self.scaffold:
+                text = render_part(case, "body", template_dir=self.template_dir)
+            else:
+                text = render_letter(case, template_dir=self.template_dir)
             results.append(
                 Generation(
                     text=text,

@@ -16,9 +16,10 @@ from rtletter.model.evaluate.scores import (
     fine_tuned_shortfalls,
     read_drafts,
 )
-from rtletter.model.evaluate.sections import STUDY_SECTIONS, SectionReport, check_sections
+from rtletter.model.evaluate.sections import BODY_SECTIONS, STUDY_SECTIONS, SectionReport, check_sections
 
 __all__ = [
+    "BODY_SECTIONS",
     "ROUGE_TYPES",
     "STUDY_SECTIONS",
     "Draft",

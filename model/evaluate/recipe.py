@@ -5,7 +5,10 @@ Features and the argument that turns each on:
 - base-model drafts for comparison (``baseline=True``), same loading code without the adapter;
 - scoring drafts that already exist (``drafts=FILE``): no model is loaded;
 - a quick run on the first N cases (``limit``);
-- physician ratings aggregated by ``rtletter eval import`` (``physician=FILE``) go into the report.
+- physician ratings aggregated by ``rtletter eval import`` (``physician=FILE``) go into the report;
+- the letter template around the model's body (``site``, ``rtletter.mappers.scaffold``) for data built for it (records
+  with a ``letter``): the draft is the letter as the agent would post it, dated the course's last day, and the body
+  is kept beside it for the body scores.
 
 Outputs in ``out``: ``drafts.jsonl`` (when generated), ``scores.json``, ``report.md`` with its PNGs, ``report.html``.
 """
@@ -18,9 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.model.backends.base import Backend
 from rtletter.model.backends.local import load_local_backend
-from rtletter.model.dataset import Record
+from rtletter.model.dataset import Record, case_from_record
 from rtletter.model.evaluate.report import write_report
 from rtletter.model.evaluate.scores import (
     Draft,
@@ -75,10 +79,12 @@ class EvaluationRecipe:
         backend_factory: BackendFactory = load_local_backend,
         max_new_tokens: int = MAX_NEW_TOKENS,
         batch_size: int = BATCH_SIZE,
+        site: Site | None = None,
     ) -> None:
         self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
         self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
         self.backend_factory, self.max_new_tokens, self.batch_size = backend_factory, max_new_tokens, batch_size
+        self.site = site or Site()
         self.records: list[Record] = []
         self.drafts: list[Draft] = []
         self.physician: dict[str, Any] | None = None
@@ -118,15 +124,22 @@ class EvaluationRecipe:
             if len(generations) != len(batch):
                 raise EvaluationError(f"the {system} generator returned {len(generations)} drafts for {len(batch)}")
             for record, generation in zip(batch, generations, strict=True):
+                text, body = generation.text, None
+                if "letter" in record:  # built for the scaffold: the model wrote the body, the template the rest
+                    case = case_from_record(record)
+                    text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
+                    body = generation.text
                 drafts.append(
                     Draft(
                         id=record["id"],
                         system=system,
-                        text=generation.text,
+                        text=text,
                         model=generation.model,
                         prompt_tokens=generation.prompt_tokens,
                         completion_tokens=generation.completion_tokens,
                         seconds=round(generation.seconds, 3),
+                        body=body,
+                        truncated=generation.truncated,
                     )
                 )
         del generator  # one model in memory at a time
@@ -167,8 +180,10 @@ def evaluate(
     physician: Path | None = None,
     backend_factory: BackendFactory = load_local_backend,
     max_new_tokens: int = MAX_NEW_TOKENS,
+    site: Site | None = None,
 ) -> Evaluation:
-    """Generate (or read) drafts for ``data``, score them and write the report into ``out``."""
+    """Generate (or read) drafts for ``data``, score them and write the report into ``out``; ``site`` is the
+    letterhead of the letters composed around the bodies (none: no letterhead lines)."""
     recipe = EvaluationRecipe(
         data,
         base=base,
@@ -180,6 +195,7 @@ def evaluate(
         physician=physician,
         backend_factory=backend_factory,
         max_new_tokens=max_new_tokens,
+        site=site,
     )
     recipe.setup()
     recipe.generate()

@@ -2,8 +2,9 @@
 
 The HTML page has no external references: styles inline, plots embedded as base64 PNG (matplotlib's Agg canvas, no
 GUI, no pyplot state), every text escaped. Sections: summary table (base and fine-tuned side by side, plus the
-shuffled-reference floor for ROUGE), plots, section presence, physician review, per-case table, every unsupported or
-contradicted statement, and the drafts next to their reference letter.
+shuffled-reference floor for ROUGE; ROUGE and completeness of the whole letter and of the body the model wrote, the
+share of drafts that ended by themselves), plots, section presence, physician review, per-case table, every
+unsupported or contradicted statement, and the drafts next to their reference letter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 
 from rtletter.model.evaluate.rouge import ROUGE_TYPES
 from rtletter.model.evaluate.scores import Comparison, Evaluation, SystemSummary, reference_of
-from rtletter.model.evaluate.sections import SECTION_TITLES, STUDY_SECTIONS
+from rtletter.model.evaluate.sections import BODY_SECTIONS, SECTION_TITLES, STUDY_SECTIONS
 from rtletter.model.evaluate.stats import EXACT_MAX, RESAMPLES, Interval
 
 ROUGE_TITLES: dict[str, str] = {
@@ -55,7 +56,9 @@ def _f(value: float | None, digits: int = 3) -> str:
 # Summary rows: (label, METRICS name, shown as a total over drafts?, number format).
 SUMMARY_ROWS: tuple[tuple[str, str, bool, Callable[[float], str]], ...] = (
     *((ROUGE_TITLES[n], n, False, _f) for n in ROUGE_TYPES),
+    *((f"body {ROUGE_TITLES[n]}", f"body_{n}", False, _f) for n in ROUGE_TYPES),
     ("section completeness (study elements)", "completeness", False, _f),
+    ("body completeness (written sections)", "body_completeness", False, _f),
     ("drafts with every study element", "complete_drafts", False, lambda v: f"{v:.0%}"),
     ("unsupported statements", "unsupported", True, lambda v: f"{v:.0f}"),
     ("contradicted statements", "contradicted", True, lambda v: f"{v:.0f}"),
@@ -79,6 +82,18 @@ def _p(value: float) -> str:
 
 def _comparison(evaluation: Evaluation, a: str, b: str) -> Comparison | None:
     return next((c for c in evaluation.comparisons if c.a == a and c.b == b), None)
+
+
+def _floor(evaluation: Evaluation, name: str) -> float | None:
+    """The shuffled-reference floor of a METRICS name: whole letters for ROUGE, bodies for body ROUGE."""
+    if name.startswith("body_"):
+        return (evaluation.shuffled_body_rouge or {}).get(name.removeprefix("body_"))
+    return (evaluation.shuffled_reference_rouge or {}).get(name)
+
+
+def _ended(summary: SystemSummary) -> str:
+    share = summary.ended_share
+    return "–" if share is None else f"{share:.0%} ({summary.ended}/{summary.ended_of})"
 
 
 def summary_table(evaluation: Evaluation) -> Table:
@@ -106,8 +121,11 @@ def summary_table(evaluation: Evaluation) -> Table:
             difference = result.difference.scaled(result.difference.n) if total else result.difference
             cells.append(f"{_with_interval(difference, _signed(fmt))} {_p(result.p_value)}")
         if floor:
-            cells.append(_f(floor[name]) if name in floor else "")
+            value = _floor(evaluation, name)
+            cells.append("" if value is None else _f(value))
         rows.append(cells)
+    rows.append(["drafts ending with end-of-turn", *(_ended(s) for s in summaries)]
+                + [""] * (len(header) - 1 - len(summaries)))  # fmt: skip
     if any(s.tokens_per_second for s in summaries):
         speed = [s.tokens_per_second for s in summaries]
         rows.append(["generation tokens/s", *(_f(v, 1) for v in speed)] + [""] * (len(header) - 1 - len(speed)))
@@ -175,17 +193,22 @@ def physician_table(evaluation: Evaluation) -> Table | None:
 
 
 def case_table(evaluation: Evaluation) -> Table:
-    header = ["case", "system", *(ROUGE_TITLES[n] for n in ROUGE_TYPES), "complete", "missing sections",
-              "unsupported", "contradicted", "omitted"]  # fmt: skip
+    header = ["case", "system", *(ROUGE_TITLES[n] for n in ROUGE_TYPES), "body ROUGE-1", "body ROUGE-L", "complete",
+              "missing sections", "body complete", "ended", "unsupported", "contradicted", "omitted"]  # fmt: skip
     rows = []
     for score in evaluation.scores:
+        body_missing = [SECTION_TITLES[m] for m in BODY_SECTIONS if not score.body_sections.present.get(m, False)]
         rows.append(
             [
                 score.id,
                 _title(score.system),
                 *(_f(score.rouge[n]) for n in ROUGE_TYPES),
+                _f(score.body_rouge.get("rouge1")),
+                _f(score.body_rouge.get("rougeL")),
                 f"{score.sections.completeness:.0%}",
                 ", ".join(SECTION_TITLES[m] for m in score.sections.missing) or "–",
+                f"{score.body_completeness:.0%}" + (f" (no {', '.join(body_missing)})" if body_missing else ""),
+                {None: "–", True: "no (token limit)", False: "yes"}[score.truncated],
                 str(score.facts.unsupported),
                 str(score.facts.contradicted),
                 str(len(score.facts.omitted)),
@@ -287,7 +310,11 @@ def render_markdown(evaluation: Evaluation, images: dict[str, str] | None = None
         "history, radiotherapy course, recommendations, follow-up schedule). Unsupported: a dose, fraction count, "
         "date, ICD code or drug not in the case; contradicted: a near miss of a case fact (dose within 10 %, "
         "fractions within 20 %, date within 14 days, same ICD category). The shuffled-reference column scores each "
-        "reference letter against another case's: the part of ROUGE that shared wording alone earns.",
+        "reference letter against another case's: the part of ROUGE that shared wording alone earns. The body rows "
+        "score only what the model wrote (diagnoses to follow-up; the site's letter template writes letterhead, "
+        "addresses, salutation, closing and signatures) against the reference's body, with the bodies' own floor; "
+        "body completeness is the share of those six sections (tolerance included) in the body. Drafts ending with "
+        "end-of-turn: the model stopped by itself, not at the token limit.",
         "",
         "Each figure is the mean over drafts (counts: the total) with a 95% percentile bootstrap interval over cases "
         f"([low, high], {RESAMPLES} resamples, fixed seed). Δ is the paired difference on the same cases, with its "

@@ -2,8 +2,16 @@
 
 A drafts file is JSONL, one line per (case, system)::
 
-    {"id": <case_id>, "system": "finetuned" | "base" | ..., "text": <draft>, "model": ..., "prompt_tokens": ...,
-     "completion_tokens": ..., "seconds": ...}
+    {"id": <case_id>, "system": "finetuned" | "base" | ..., "text": <the letter>, "model": ..., "prompt_tokens": ...,
+     "completion_tokens": ..., "seconds": ..., "body": <what the model wrote> | null, "truncated": true | false | null}
+
+``text`` is the letter as it would be posted: with the letter template (``rtletter.mappers.scaffold``) the site's head
+and tail around ``body``, the model's output. ``body`` null: the model wrote the whole letter (or an older file), and
+the body is cut from the text with ``split_letter``. ``truncated`` says whether the draft ran into max_new_tokens
+instead of ending with the end-of-turn token (null: not recorded).
+
+Each draft is scored twice: the whole letter against the whole reference letter, and the body against the reference's
+body (``split_letter``), so that the template's words cannot flatter the model. Each has its shuffled-reference floor.
 
 Errors (``EvaluationError``) give file and line numbers, never case ids or text: they may end up in logs.
 """
@@ -18,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from rtletter.mappers.case import Case
+from rtletter.mappers.letter import split_letter
 from rtletter.model.dataset import Record, case_from_record, read_jsonl
 from rtletter.model.errors import DatasetError, ModelError
 from rtletter.model.evaluate.facts import FactReport, check_draft
 from rtletter.model.evaluate.rouge import ROUGE_TYPES, make_scorer, score_pair
-from rtletter.model.evaluate.sections import STUDY_SECTIONS, SectionReport, check_sections
+from rtletter.model.evaluate.sections import BODY_SECTIONS, STUDY_SECTIONS, SectionReport, check_sections
 from rtletter.model.evaluate.stats import Interval, PairedResult, bootstrap_interval, paired_test
 
 SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned")  # the report shows these first, in this order
@@ -44,21 +53,33 @@ class Draft:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    body: str | None = None  # what the model wrote, when the template wrote the rest; None: cut from text
+    truncated: bool | None = None  # ran into max_new_tokens, no end-of-turn; None: not recorded
 
 
 @dataclass(frozen=True)
 class DraftScore:
     id: str
     system: str
-    rouge: dict[str, float]
+    rouge: dict[str, float]  # the whole letter against the whole reference
     sections: SectionReport
     facts: FactReport
+    body_rouge: dict[str, float] = field(default_factory=dict)  # the body against the reference's body
+    body_sections: SectionReport = field(default_factory=lambda: SectionReport({}))  # found in the body alone
+    truncated: bool | None = None
+
+    @property
+    def body_completeness(self) -> float:
+        return self.body_sections.share(BODY_SECTIONS)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "system": self.system,
             "rouge": self.rouge,
+            "body_rouge": self.body_rouge,
+            "body_completeness": self.body_completeness,
+            "truncated": self.truncated,
             "sections": self.sections.present,
             "completeness": self.sections.completeness,
             "missing_sections": self.sections.missing,
@@ -85,6 +106,14 @@ class SystemSummary:
     complete_drafts: int  # drafts with every study section
     tokens_per_second: float | None = None
     intervals: dict[str, Interval] = field(default_factory=dict)  # per METRICS name: mean per draft, 95% bootstrap
+    body_rouge: dict[str, float] = field(default_factory=dict)  # mean F1 of the bodies
+    body_completeness: float = 0.0  # mean share of BODY_SECTIONS in the bodies
+    ended: int | None = None  # drafts that ended with the end-of-turn token by themselves (None: not recorded)
+    ended_of: int = 0  # drafts whose ending was recorded
+
+    @property
+    def ended_share(self) -> float | None:
+        return self.ended / self.ended_of if self.ended is not None and self.ended_of else None
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,7 @@ class Evaluation:
     scores: list[DraftScore]
     summaries: list[SystemSummary]
     shuffled_reference_rouge: dict[str, float] | None = None  # reference vs another case's reference: the floor
+    shuffled_body_rouge: dict[str, float] | None = None  # the same for the references' bodies
     physician: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
@@ -123,6 +153,7 @@ class Evaluation:
         return {
             "systems": [asdict(s) for s in self.summaries],
             "shuffled_reference_rouge": self.shuffled_reference_rouge,
+            "shuffled_body_rouge": self.shuffled_body_rouge,
             "physician": self.physician,
             "comparisons": [asdict(c) for c in self.comparisons],
             "drafts": [s.to_json() for s in self.scores],
@@ -152,7 +183,13 @@ def read_drafts(path: Path) -> list[Draft]:
         if key in seen:
             raise EvaluationError(f"{path}: record {number} repeats a case of system {row['system']!r}")
         seen.add(key)
-        known = {k: row[k] for k in ("model", "prompt_tokens", "completion_tokens", "seconds") if k in row}
+        known: dict[str, Any] = {
+            k: row[k] for k in ("model", "prompt_tokens", "completion_tokens", "seconds") if k in row
+        }
+        if isinstance(row.get("body"), str):
+            known["body"] = row["body"]
+        if isinstance(row.get("truncated"), bool):
+            known["truncated"] = row["truncated"]
         drafts.append(Draft(id=row["id"], system=row["system"], text=row["text"], **known))
     return drafts
 
@@ -181,7 +218,24 @@ def read_data(path: Path, limit: int | None = None) -> list[Record]:
 
 
 def reference_of(record: Record) -> str:
-    return str(record["completion"][-1]["content"])
+    """The whole reference letter: ``letter`` of a record built for the scaffold, else the completion."""
+    letter = record.get("letter")
+    return letter if isinstance(letter, str) else str(record["completion"][-1]["content"])
+
+
+def _language(record: Record) -> str:
+    lang = (record.get("case") or {}).get("language")
+    return lang if lang in ("de", "en") else "de"
+
+
+def reference_body(record: Record) -> str:
+    """The reference letter's clinical body (what the model learnt to write under the scaffold)."""
+    return split_letter(reference_of(record), _language(record)).body.strip()
+
+
+def draft_body(draft: Draft, lang: str) -> str:
+    """What the model wrote: the recorded body, else the body cut from the draft's text."""
+    return draft.body.strip() if draft.body is not None else split_letter(draft.text, lang).body.strip()
 
 
 def match_drafts(records: Sequence[Record], drafts: Sequence[Draft], *, drafts_path: Path | str = "drafts") -> None:
@@ -216,17 +270,19 @@ def order_systems(systems: Iterable[str]) -> list[str]:
 
 
 def score_drafts(records: Sequence[Record], drafts: Sequence[Draft]) -> list[DraftScore]:
-    """ROUGE against the reference letter, sections and facts for each draft, in data order then system order."""
+    """ROUGE against the reference letter and of the body against its body, sections and facts for each draft, in
+    data order then system order."""
     scorer = make_scorer()
     by_key = {(d.id, d.system): d for d in drafts}
     scores = []
     for record in records:
         case: Case = case_from_record(record)
-        reference = reference_of(record)
+        reference, reference_text = reference_of(record), reference_body(record)
         for system in order_systems(d.system for d in drafts):
             draft = by_key.get((record["id"], system))
             if draft is None:
                 continue
+            body = draft_body(draft, case.language)
             scores.append(
                 DraftScore(
                     id=record["id"],
@@ -234,6 +290,9 @@ def score_drafts(records: Sequence[Record], drafts: Sequence[Draft]) -> list[Dra
                     rouge=score_pair(reference, draft.text, scorer=scorer),
                     sections=check_sections(draft.text, case.language),
                     facts=check_draft(case, draft.text),
+                    body_rouge=score_pair(reference_text, body, scorer=scorer),
+                    body_sections=check_sections(body, case.language),
+                    truncated=draft.truncated,
                 )
             )
     return scores
@@ -244,9 +303,15 @@ def _rouge(name: str) -> Callable[[DraftScore], float]:
     return lambda s: s.rouge[name]
 
 
+def _body_rouge(name: str) -> Callable[[DraftScore], float]:
+    return lambda s: s.body_rouge[name]
+
+
 METRICS: dict[str, Callable[[DraftScore], float]] = {
     **{name: _rouge(name) for name in ROUGE_TYPES},
+    **{f"body_{name}": _body_rouge(name) for name in ROUGE_TYPES},
     "completeness": lambda s: s.sections.completeness,
+    "body_completeness": lambda s: s.body_completeness,
     "complete_drafts": lambda s: float(s.sections.complete),
     "unsupported": lambda s: float(s.facts.unsupported),
     "contradicted": lambda s: float(s.facts.contradicted),
@@ -263,6 +328,7 @@ def summarise(scores: Sequence[DraftScore], drafts: Sequence[Draft] = ()) -> lis
         timed = [d for d in drafts if d.system == system and d.seconds > 0]
         speed = sum(d.completion_tokens for d in timed) / sum(d.seconds for d in timed) if timed else None
         findings = sum(len(s.facts.findings) for s in mine)
+        recorded = [s.truncated for s in mine if s.truncated is not None]
         summaries.append(
             SystemSummary(
                 system=system,
@@ -281,6 +347,10 @@ def summarise(scores: Sequence[DraftScore], drafts: Sequence[Draft] = ()) -> lis
                 complete_drafts=sum(s.sections.complete for s in mine),
                 tokens_per_second=speed,
                 intervals={name: bootstrap_interval([value(s) for s in mine]) for name, value in METRICS.items()},
+                body_rouge={name: statistics.fmean(s.body_rouge[name] for s in mine) for name in ROUGE_TYPES},
+                body_completeness=statistics.fmean(s.body_completeness for s in mine),
+                ended=sum(not t for t in recorded) if recorded else None,
+                ended_of=len(recorded),
             )
         )
     return summaries
@@ -313,14 +383,15 @@ def comparisons(scores: Sequence[DraftScore], pairs: Sequence[tuple[str, str]] =
     return [compare(scores, a, b) for a, b in pairs if a in present and b in present]
 
 
-def shuffled_reference_rouge(records: Sequence[Record]) -> dict[str, float] | None:
-    """Mean ROUGE of each reference letter against the next case's reference: what shared wording alone scores.
+def shuffled_reference_rouge(records: Sequence[Record], *, body: bool = False) -> dict[str, float] | None:
+    """Mean ROUGE of each reference letter (``body``: its body) against the next case's: what shared wording alone
+    scores.
 
     A draft that beats this floor only slightly has learned the template, not the case."""
     if len(records) < 2:
         return None
     scorer = make_scorer()
-    letters = [reference_of(r) for r in records]
+    letters = [reference_body(r) if body else reference_of(r) for r in records]
     pairs = [score_pair(letters[i], letters[(i + 1) % len(letters)], scorer=scorer) for i in range(len(letters))]
     return {name: statistics.fmean(p[name] for p in pairs) for name in ROUGE_TYPES}
 
@@ -337,14 +408,21 @@ def evaluate_drafts(
         scores=scores,
         summaries=summarise(scores, drafts),
         shuffled_reference_rouge=shuffled_reference_rouge(records),
+        shuffled_body_rouge=shuffled_reference_rouge(records, body=True),
         physician=physician,
         comparisons=comparisons(scores),
     )
 
 
 def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> list[str]:
-    """What keeps the fine-tuned model from beating its base: one line per ROUGE type, and section completeness,
-    where fine-tuned is not ahead by more than ``margin``. Empty when it wins everywhere (the demo's check).
+    """What keeps the fine-tuned model from beating its base on the text it wrote: one line per ROUGE type and for
+    completeness where fine-tuned is not ahead by more than ``margin``. Empty when it wins everywhere (the demo's
+    check).
+
+    Drafts written under the letter template (every draft records its body) are compared on their bodies: body
+    ROUGE against the references' bodies and body completeness, because both systems' letters share the template's
+    head and tail, which would only dilute the difference. Drafts of whole letters are compared on the whole letter
+    (ROUGE and section completeness), as before the scaffold.
 
     Raises:
         EvaluationError: the evaluation lacks the base or the fine-tuned system.
@@ -353,8 +431,13 @@ def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> lis
     if "base" not in by_name or "finetuned" not in by_name:
         raise EvaluationError("comparing needs drafts of both the base and the fine-tuned model")
     base, tuned = by_name["base"], by_name["finetuned"]
-    pairs = [(name, tuned.rouge[name], base.rouge[name]) for name in ROUGE_TYPES]
-    pairs.append(("section completeness", tuned.completeness, base.completeness))
+    compared = [d for d in evaluation.drafts if d.system in ("base", "finetuned")]
+    if compared and all(d.body is not None for d in compared):
+        pairs = [(f"body {name}", tuned.body_rouge[name], base.body_rouge[name]) for name in ROUGE_TYPES]
+        pairs.append(("body completeness", tuned.body_completeness, base.body_completeness))
+    else:
+        pairs = [(name, tuned.rouge[name], base.rouge[name]) for name in ROUGE_TYPES]
+        pairs.append(("section completeness", tuned.completeness, base.completeness))
     return [
         f"{name}: fine-tuned {ours:.3f} vs base {theirs:.3f}" for name, ours, theirs in pairs if ours - theirs <= margin
     ]

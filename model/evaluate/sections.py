@@ -3,7 +3,8 @@
 The elements (salutation, diagnoses, treatment history, the radiotherapy course, recommendations, follow-up schedule)
 are those the study reported the fine-tuned model to produce; ``rtletter.mappers.letter.find_sections`` recognises
 them by heading or by telling content, in German and English. It also finds tolerance ("Verlauf") and the closing;
-those are reported but not part of the completeness score.
+those are reported but not part of the completeness score. The body completeness scores the six sections a model
+writes under the letter template (``BODY_SECTIONS``: diagnoses to follow-up, tolerance included), in its body alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ STUDY_SECTIONS: tuple[str, ...] = (
     "diagnoses",
     "treatment_history",
     "course",
+    "recommendations",
+    "follow_up",
+)
+# The sections the model writes when the site's letter template writes the head and the closing
+# (rtletter.mappers.scaffold): the body completeness is scored on these, in the body alone.
+BODY_SECTIONS: tuple[str, ...] = (
+    "diagnoses",
+    "treatment_history",
+    "course",
+    "tolerance",
     "recommendations",
     "follow_up",
 )
@@ -48,6 +59,10 @@ class SectionReport:
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    def share(self, names: tuple[str, ...]) -> float:
+        """Share of ``names`` present, 0..1 (``BODY_SECTIONS`` for the body a model writes)."""
+        return sum(bool(self.present.get(name, False)) for name in names) / len(names)
 
 
 def check_sections(text: str, lang: str = "de") -> SectionReport:

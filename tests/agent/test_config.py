@@ -72,6 +72,7 @@ def test_environment_overrides_yaml_with_nested_delimiter(tmp_path: Path, monkey
         ("channels: {mllp: {port: 70000}}", "channels.mllp.port: Input should be less than or equal to 65535"),
         ("channels: {mllp: {encoding: klingon}}", "channels.mllp.encoding: unknown text encoding"),
         ("channels: {mllp: {encoding: utf-16}}", "channels.mllp.encoding: 'utf-16': UTF-16 and UTF-32 cannot be"),
+        ("model: {letterhead: {template_dir: /nonexistent/tpl}}", "model.letterhead.template_dir: template folder"),
         ("- just\n- a list", "the top level must be a mapping"),
         ("a: [unclosed", "is not valid YAML at line"),
     ],
@@ -90,6 +91,21 @@ def test_secret_values_never_appear_in_errors_or_summary(tmp_path: Path) -> None
     assert "s3cr3t" not in str(info.value)
     good = load_settings(_yaml(tmp_path, bad.replace(", timeout_s: -1", "")))
     assert "s3cr3t" not in "\n".join(good.summary()) and "s3cr3t" not in repr(good)
+
+
+def test_the_scaffold_is_on_by_default_and_gives_the_site_letterhead(tmp_path: Path) -> None:
+    from rtletter.agent.service import build_backend
+    from rtletter.mappers.scaffold import Site
+    from rtletter.model import TemplateBackend
+
+    settings = load_settings(_yaml(tmp_path, "model: {letterhead: {institution: Uniklinik X, town: X}}\n"))
+    assert settings.model.scaffold and settings.model.site() == Site(institution="Uniklinik X", town="X")
+    backend = build_backend(settings.model)
+    assert isinstance(backend, TemplateBackend) and backend.scaffold  # the template backend writes the body
+    off = load_settings(_yaml(tmp_path, "model: {scaffold: false}\n"))
+    assert off.model.site() is None
+    backend = build_backend(off.model)
+    assert isinstance(backend, TemplateBackend) and not backend.scaffold
 
 
 def test_local_backend_accepts_an_existing_model_folder(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtletter.mappers.letter import SECTIONS, extract_facts, find_sections
+from rtletter.mappers.letter import SECTIONS, extract_facts, find_sections, split_letter
 
 # Hand-written in the style of other departments: other headings, "à", cGy, ranges, dd.mm.yy, ISO, partial dates.
 GERMAN = """\
@@ -134,3 +134,68 @@ def test_find_sections_reports_what_is_missing() -> None:
 
 def test_find_sections_on_empty_text_finds_nothing() -> None:
     assert not any(find_sections("", "en").values())
+
+
+# --- split_letter -------------------------------------------------------------------------------------------------
+
+
+def test_split_letter_cuts_hand_written_letters_at_the_first_heading_and_the_closing() -> None:
+    head, body, tail = split_letter(GERMAN, "de")
+    assert head + body + tail == GERMAN
+    assert head.endswith("anbei der Abschlussbericht.\n\n") and body.startswith("Hauptdiagnose: Adenokarzinom")
+    assert tail == "Freundliche Grüße\n"
+    head, body, tail = split_letter(ENGLISH, "en")
+    assert head + body + tail == ENGLISH
+    assert body.startswith("Principal diagnosis:") and body.rstrip().endswith("4 May 2026.")
+    assert tail == "Best regards\n"
+
+
+def test_split_letter_looks_for_headings_only_after_the_salutation() -> None:
+    # the letterhead names the department; a line "Strahlentherapie" there is no section heading
+    letter = (
+        "Strahlentherapie\nUniklinik Musterstadt\n\nSehr geehrte Frau Kollegin Dr. Roth,\n\nwir berichten über "
+        "Ihre Patientin.\n\nTherapie: 5 × 5 Gy.\n\nBei Rückfragen stehen wir gerne zur Verfügung.\n"
+    )
+    head, body, tail = split_letter(letter, "de")
+    assert head.startswith("Strahlentherapie\n") and head.endswith("Ihre Patientin.\n\n")
+    assert body == "Therapie: 5 × 5 Gy.\n\n" and tail.startswith("Bei Rückfragen")
+
+
+def test_split_letter_keeps_a_bulleted_question_line_in_the_body() -> None:
+    letter = "Diagnose: Glioblastom.\n\nProcedere:\n- Bei Rückfragen zur MRT anrufen.\n\nMit freundlichen Grüßen\n"
+    head, body, tail = split_letter(letter, "de")
+    assert head == "" and "- Bei Rückfragen zur MRT" in body and tail == "Mit freundlichen Grüßen\n"
+
+
+def test_split_letter_of_a_body_is_the_body() -> None:
+    body = "Diagnosis:\n- carcinoma of the prostate\n\nFollow-up:\nEvery three months.\n"
+    assert split_letter(body, "en") == ("", body, "")
+
+
+def test_split_letter_without_headings_starts_the_body_after_the_salutation() -> None:
+    letter = "Dear Dr Smith,\n\nWe treated Mr Jones with 20 Gy in 5 fractions.\n\nKind regards\nDr Who\n"
+    head, body, tail = split_letter(letter, "en")
+    assert head == "Dear Dr Smith,\n\n" and body == "We treated Mr Jones with 20 Gy in 5 fractions.\n\n"
+    assert tail == "Kind regards\nDr Who\n"
+    assert split_letter("", "de") == ("", "", "")
+    with pytest.raises(ValueError, match="unsupported letter language"):
+        split_letter(letter, "fr")
+
+
+BODY_SECTIONS = ("diagnoses", "treatment_history", "course", "tolerance", "recommendations", "follow_up")
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_split_letter_cuts_every_letter_of_the_synthetic_cohort(lang: str) -> None:
+    from rtletter.demo.synth.generate import synthesize
+
+    for seed in (7, 3):
+        for synthetic in synthesize(60, seed, lang):
+            letter = synthetic.letter
+            head, body, tail = split_letter(letter, lang)
+            assert head + body + tail == letter
+            assert find_sections(head, lang)["salutation"] and synthetic.case.patient.name in head
+            in_body = find_sections(body, lang)
+            assert all(in_body[name] for name in BODY_SECTIONS), body
+            assert not in_body["salutation"] and not in_body["closing"], body
+            assert find_sections(tail, lang)["closing"] and "Gy" not in tail

@@ -67,6 +67,20 @@ def test_build_messages_returns_system_and_user_in_german_by_default() -> None:
     assert "## Diagnosen" in user and "## Strahlentherapie" in user and "## Vortherapien" in user
 
 
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_with_the_scaffold_the_instruction_asks_for_the_body_only(lang: str) -> None:
+    case = detailed_rectum_case().model_copy(update={"language": lang})
+    body = build_messages(case)[0]["content"]  # scaffold is the default
+    whole = build_messages(case, scaffold=False)[0]["content"]
+    salutation, closing = ("1. Anrede:", "8. Grußformel:") if lang == "de" else ("1. Salutation:", "8. Closing:")
+    assert salutation in whole and closing in whole
+    assert salutation not in body and closing not in body
+    assert ("nur die Abschnitte 2 bis 7" if lang == "de" else "write only sections 2 to 7") in body
+    assert ("7. Nachsorge." if lang == "de" else "7. Follow-up.") in body
+    # the facts block is the same either way
+    assert build_messages(case)[1] == build_messages(case, scaffold=False)[1]
+
+
 def test_facts_block_uses_german_decimal_comma_and_dates() -> None:
     user = _user(detailed_rectum_case())
     assert "28 × 1,8 Gy = 50,4 Gy" in user

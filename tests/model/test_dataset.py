@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.case import Case
+from rtletter.mappers.letter import split_letter
 from rtletter.model.dataset import (
     SPLITS,
     build_dataset,
@@ -78,12 +79,30 @@ def test_split_does_not_depend_on_the_process() -> None:
 
 def test_record_is_trl_conversational_prompt_completion(sample_case: Case, sample_letter: str) -> None:
     record = make_record(sample_case, sample_letter)
-    assert list(record) == ["id", "patient_id", "case", "prompt", "completion"]
+    assert list(record) == ["id", "patient_id", "case", "prompt", "completion", "letter"]
     assert record["id"] == sample_case.case_id
     assert [m["role"] for m in record["prompt"]] == ["system", "user"]
-    assert record["completion"] == [{"role": "assistant", "content": sample_letter}]
+    # the model learns the clinical body; the whole letter stays beside it for the evaluation
+    body = record["completion"][0]["content"]
+    assert record["completion"] == [{"role": "assistant", "content": body}]
+    assert body.startswith("Diagnose:\nAdenokarzinom") and body.endswith("danach alle 3 Monate.")
+    assert "Betr.:" not in body and "Sehr geehrter" not in body and "Grüßen" not in body
+    assert record["letter"] == sample_letter
+    assert "nur die Abschnitte 2 bis 7" in record["prompt"][0]["content"]
     assert case_from_record(record) == sample_case
     assert "50,4" in record["prompt"][1]["content"] or "50.4" in record["prompt"][1]["content"]
+
+
+def test_without_the_scaffold_the_record_holds_the_whole_letter(sample_case: Case, sample_letter: str) -> None:
+    record = make_record(sample_case, sample_letter, scaffold=False)
+    assert list(record) == ["id", "patient_id", "case", "prompt", "completion"]
+    assert record["completion"] == [{"role": "assistant", "content": sample_letter}]
+    assert "8. Grußformel" in record["prompt"][0]["content"]
+
+
+def test_a_letter_without_a_body_is_refused(sample_case: Case, tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="pair 1: the letter has no body"):
+        dataset_from_pairs([(sample_case, "Sehr geehrte Frau Kollegin,\n\nMit freundlichen Grüßen\n")], tmp_path)
 
 
 def test_build_dataset_splits_by_patient_and_rebuilds_byte_identical(
@@ -124,7 +143,7 @@ def test_patient_with_two_courses_stays_in_one_split(sample_case: Case, sample_l
 
 
 def test_over_length_records_are_kept_and_reported(sample_case: Case, sample_letter: str, tmp_path: Path) -> None:
-    long_letter = sample_letter + "\nVerlauf: " + "Die Haut war gerötet. " * 600
+    long_letter = sample_letter.replace("\nNachsorge:", "\nVerlauf: " + "Die Haut war gerötet. " * 600 + "\nNachsorge:")
     pairs = [(_variant(sample_case, n), long_letter if n in (3, 7) else sample_letter) for n in range(12)]
     stats = dataset_from_pairs(pairs, tmp_path, max_length=2500)
     assert sorted(stats.over_length) == ["synthetic:course-0003-1", "synthetic:course-0007-1"]
@@ -149,7 +168,8 @@ def test_real_tokenizer_counts_with_its_chat_template(sample_case: Case, sample_
 
     stats = dataset_from_pairs([(sample_case, sample_letter)], tmp_path, tokenizer=WordTokenizer())
     assert stats.tokens == "tokenizer words"
-    assert stats.completion.max == len(("assistant " + sample_letter).split()) - 1
+    body = make_record(sample_case, sample_letter)["completion"][0]["content"]
+    assert stats.completion.max == len(("assistant " + body).split()) - 1
 
 
 def test_bad_cohort_inputs_name_the_file(sample_case: Case, sample_letter: str, tmp_path: Path) -> None:
@@ -188,5 +208,7 @@ def test_build_dataset_from_a_synthetic_cohort(tmp_path: Path) -> None:
     for split in SPLITS:
         for record in read_jsonl(tmp_path / "data" / f"{split}.jsonl"):
             folder = cohort / record["patient_id"]
-            assert record["completion"][0]["content"] == (folder / "letter.txt").read_text(encoding="utf-8")
+            letter = (folder / "letter.txt").read_text(encoding="utf-8")
+            assert record["letter"] == letter
+            assert record["completion"][0]["content"] == split_letter(letter, "de").body.strip()
             assert case_from_record(record) == Case.model_validate_json((folder / "case.json").read_bytes())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
+
+from rtletter.mappers.scaffold import letter_scaffold
 
 
 def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path: Path) -> None:
@@ -21,7 +24,12 @@ def test_generate_command_drafts_a_fhir_case_file(micro_adapter: Path, tmp_path:
     assert result.exit_code == 0, result.output
     log = [json.loads(line) for line in (out / "drafts.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["completion_tokens"] <= 8 and log[0]["prompt_tokens"] > 100
-    assert len(list(out.glob("*.txt"))) == 1
+    (draft,) = out.glob("*.txt")
+    # the model wrote a (short) body; the letter template wrote the rest around it
+    head, tail = letter_scaffold(patient.case, letter_date=date.today())
+    assert draft.read_text(encoding="utf-8").startswith(head + "\n\n")
+    assert draft.read_text(encoding="utf-8").endswith("\n\n" + tail + "\n\n")
+    assert log[0]["text"].startswith(head) and "truncated" in log[0]
 
 
 def test_generate_command_bad_input_exits_2_with_one_line(tmp_path: Path, micro_base: Path) -> None:

@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 from rtletter.mappers.case import Case
+from rtletter.mappers.scaffold import Site, compose_letter, letter_scaffold
 from rtletter.model.backends import Generation
-from rtletter.model.dataset import make_record
+from rtletter.model.dataset import case_from_record, make_record
 from rtletter.model.evaluate.recipe import evaluate
 from rtletter.model.evaluate.report import comparison_table, physician_table, summary_table, write_report
 from rtletter.model.evaluate.scores import Draft, EvaluationError, evaluate_drafts, write_drafts
 
 DATA = Path(__file__).parent / "data"
 BLAND = "Sehr geehrte Damen und Herren,\nder Patient wurde mit 66 Gy bestrahlt und erhielt Cisplatin."
+SITE = Site(institution="Klinik für Strahlentherapie", town="Rheinstadt")
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,9 @@ def records(letter: str) -> list[dict]:
 
 
 def _drafts(records: list[dict]) -> list[Draft]:
-    tuned = [Draft(r["id"], "finetuned", r["completion"][0]["content"].replace("50,4", "50,0")) for r in records[:1]]
-    tuned += [Draft(r["id"], "finetuned", r["completion"][0]["content"]) for r in records[1:]]
+    """The reference letters as fine-tuned drafts (one with a near-miss dose), a bland text as the base's."""
+    tuned = [Draft(r["id"], "finetuned", r["letter"].replace("50,4", "50,0")) for r in records[:1]]
+    tuned += [Draft(r["id"], "finetuned", r["letter"]) for r in records[1:]]
     return tuned + [Draft(r["id"], "base", BLAND) for r in records]
 
 
@@ -86,13 +89,13 @@ class FixedBackend:
     """A Backend that answers every conversation with one fixed text (the recipe's loop is under test, not a
     model: the model helper's tests and the demo generate for real)."""
 
-    def __init__(self, text: str, model_name: str) -> None:
-        self.text, self.model_name = text, model_name
+    def __init__(self, text: str, model_name: str, truncated: bool = False) -> None:
+        self.text, self.model_name, self.truncated = text, model_name, truncated
         self.calls: list[int] = []
 
     def generate(self, conversations, *, max_new_tokens: int = 1024) -> list[Generation]:
         self.calls.append(len(conversations))
-        return [Generation(self.text, 100, 50, 0.5, self.model_name) for _ in conversations]
+        return [Generation(self.text, 100, 50, 0.5, self.model_name, self.truncated) for _ in conversations]
 
 
 def test_recipe_generates_with_adapter_and_base_then_rescores_from_file(tmp_path: Path, records, letter) -> None:
@@ -100,19 +103,29 @@ def test_recipe_generates_with_adapter_and_base_then_rescores_from_file(tmp_path
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     made: list[tuple[Path, Path | None]] = []
 
+    body = records[0]["completion"][0]["content"]  # the fine-tuned model writes a body, the base runs to the limit
+
     def factory(base: Path, adapter: Path | None) -> FixedBackend:
         made.append((base, adapter))
-        return FixedBackend(letter if adapter else BLAND, "tiny+lora" if adapter else "tiny")
+        return FixedBackend(body if adapter else BLAND, "tiny+lora" if adapter else "tiny", truncated=not adapter)
 
     evaluation = evaluate(
         data, base=tmp_path / "base", adapter=tmp_path / "adapter", baseline=True, out=tmp_path / "out",
-        backend_factory=factory,
+        backend_factory=factory, site=SITE,
     )  # fmt: skip
     assert made == [(tmp_path / "base", tmp_path / "adapter"), (tmp_path / "base", None)]
     assert [s.system for s in evaluation.summaries] == ["base", "finetuned"]
     assert evaluation.summaries[1].tokens_per_second == pytest.approx(100.0)
     written = [json.loads(line) for line in (tmp_path / "out" / "drafts.jsonl").read_text().splitlines()]
     assert len(written) == 6 and written[0]["model"] == "tiny+lora"
+    # the draft is the letter the agent would post: the site's head and tail around the body the model wrote
+    case = case_from_record(records[0])
+    head, tail = letter_scaffold(case, site=SITE, letter_date=case.course.end)
+    assert written[0]["text"] == f"{head}\n\n{body}\n\n{tail}\n" and written[0]["body"] == body
+    assert [w["truncated"] for w in written] == [False] * 3 + [True] * 3
+    first = evaluation.score(records[0]["id"], "finetuned")
+    assert first is not None and first.body_rouge["rouge1"] == pytest.approx(1.0)  # its own reference's body
+    assert (evaluation.summaries[1].ended, evaluation.summaries[0].ended) == (3, 0)
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())
     assert len(scores["drafts"]) == 6
     assert (tmp_path / "out" / "report.html").is_file()
@@ -125,6 +138,8 @@ def test_recipe_generates_with_adapter_and_base_then_rescores_from_file(tmp_path
     assert again.summaries[1].rouge == pytest.approx(
         {k: sum(s.rouge[k] for s in evaluation.scores[1:4:2]) / 2 for k in again.summaries[1].rouge}
     )
+    assert [s.body_rouge for s in again.scores] == [s.body_rouge for s in evaluation.scores[:4]]
+    assert [s.truncated for s in again.scores] == [True, False, True, False]  # read back from the file
 
 
 def test_recipe_needs_something_to_evaluate(tmp_path: Path, records) -> None:
@@ -200,3 +215,65 @@ def test_report_shows_per_reviewer_means_and_agreement(tmp_path: Path, records) 
     assert rows[4][1:4] == ["agreement (Krippendorff's α, ordinal)", "0.78", "–"]
     markdown, _ = write_report(evaluation, tmp_path)
     assert "| fine-tuned | Dr. B | 3.00 |" in markdown.read_text(encoding="utf-8")
+
+
+def test_body_scores_are_not_flattered_by_the_letter_template(records) -> None:
+    # fine-tuned: the site's letter around a body that says almost nothing; base: the bland text
+    drafts = [Draft(r["id"], "finetuned", compose_letter(case_from_record(r), "Diagnose:\nunklar.", SITE),
+                    body="Diagnose:\nunklar.") for r in records]  # fmt: skip
+    drafts += [Draft(r["id"], "base", BLAND) for r in records]
+    evaluation = evaluate_drafts(records, drafts)
+    base, tuned = evaluation.summaries
+    assert tuned.rouge["rouge1"] > 0.2  # the template's words match the reference's head and closing
+    assert tuned.body_rouge["rouge1"] < 0.05  # the body is what the model wrote, and it wrote nothing
+    assert tuned.body_completeness == pytest.approx(1 / 6) and tuned.completeness == pytest.approx(2 / 6)
+    floor = evaluation.shuffled_body_rouge
+    assert floor is not None and 0.9 < floor["rouge1"] < 1.0  # the three references' bodies differ in one word
+    header, rows = summary_table(evaluation)
+    by_label = {row[0]: row for row in rows}
+    assert by_label["body ROUGE-1"][-1] == f"{floor['rouge1']:.3f}"
+    assert by_label["ROUGE-1"][-1] == f"{evaluation.shuffled_reference_rouge['rouge1']:.3f}"
+    assert by_label["body completeness (written sections)"][2].startswith("0.167")
+    assert by_label["drafts ending with end-of-turn"][1:3] == ["–", "–"]  # not recorded for these drafts
+    saved = json.loads(json.dumps(evaluation.to_json()))["drafts"]
+    assert [d["body_completeness"] for d in saved if d["system"] == "finetuned"] == pytest.approx([1 / 6] * 3)
+
+
+def test_the_share_of_drafts_that_ended_by_themselves(records) -> None:
+    endings = [False, True, None]
+    drafts = [Draft(r["id"], "finetuned", r["letter"], truncated=t) for r, t in zip(records, endings, strict=True)]
+    drafts += [Draft(r["id"], "base", BLAND, truncated=True) for r in records]
+    base, tuned = evaluate_drafts(records, drafts).summaries
+    assert (tuned.ended, tuned.ended_of, tuned.ended_share) == (1, 2, 0.5)
+    assert (base.ended, base.ended_of, base.ended_share) == (0, 3, 0.0)
+    header, rows = summary_table(evaluate_drafts(records, drafts))
+    row = next(r for r in rows if r[0] == "drafts ending with end-of-turn")
+    assert row[1:3] == ["0% (0/3)", "50% (1/2)"]
+
+
+def test_drafts_keep_body_and_ending_through_the_file(tmp_path: Path, records) -> None:
+    from rtletter.model.evaluate.scores import read_drafts
+
+    drafts = [Draft(records[0]["id"], "finetuned", "Brief", body="Körper", truncated=True),
+              Draft(records[1]["id"], "finetuned", "Brief")]  # fmt: skip
+    write_drafts(tmp_path / "d.jsonl", drafts)
+    assert read_drafts(tmp_path / "d.jsonl") == drafts
+
+
+def test_under_the_template_the_models_are_compared_on_what_they_wrote(records) -> None:
+    from rtletter.model.evaluate.scores import fine_tuned_shortfalls
+
+    def letter(record: dict, body: str) -> str:
+        return compose_letter(case_from_record(record), body, SITE)
+
+    # the same template around both: the fine-tuned body is its reference's, the base body a bland sentence
+    tuned = [Draft(r["id"], "finetuned", letter(r, r["completion"][0]["content"]), body=r["completion"][0]["content"])
+             for r in records]  # fmt: skip
+    base = [Draft(r["id"], "base", letter(r, "Diagnose: unklar."), body="Diagnose: unklar.") for r in records]
+    assert fine_tuned_shortfalls(evaluate_drafts(records, tuned + base)) == []
+    swapped = [Draft(d.id, "base" if d.system == "finetuned" else "finetuned", d.text, body=d.body)
+               for d in tuned + base]  # fmt: skip
+    lines = fine_tuned_shortfalls(evaluate_drafts(records, swapped))
+    assert [line.split(":")[0] for line in lines] == [
+        "body rouge1", "body rouge2", "body rougeL", "body rougeLsum", "body completeness"
+    ]  # fmt: skip

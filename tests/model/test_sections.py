@@ -55,3 +55,15 @@ def test_missing_sections_are_listed_in_letter_order(letter: str) -> None:
 def test_english_letter(letter: str) -> None:
     assert check_sections(ENGLISH, "en").complete
     assert check_sections(ENGLISH.replace("Dear Dr Weiss,", ""), "en").missing == ["salutation"]
+
+
+def test_body_completeness_counts_the_six_written_sections_tolerance_included(letter: str) -> None:
+    from rtletter.mappers.letter import split_letter
+    from rtletter.model.evaluate.sections import BODY_SECTIONS
+
+    body = split_letter(letter, "de").body
+    assert check_sections(body, "de").share(BODY_SECTIONS) == 1.0
+    assert check_sections(body, "de").completeness == pytest.approx(5 / 6)  # the study elements want a salutation
+    no_course = re.sub(r"Verlauf:\n[^\n]*\n", "", body)
+    assert check_sections(no_course, "de").share(BODY_SECTIONS) == pytest.approx(5 / 6)
+    assert check_sections(ENGLISH, "en").share(BODY_SECTIONS) == 1.0

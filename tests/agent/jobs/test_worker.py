@@ -348,3 +348,52 @@ def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: S
     assert job.posted_document is not None
     sidecar = json.loads(Path(job.posted_document).with_suffix(".json").read_text())
     assert sidecar["fact_check_contradicted"] >= 1 and sidecar["truncated"] is True
+
+
+class BodyBackend(TemplateBackend):
+    """A model stand-in that writes a fixed body and keeps the system prompt it was given."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__(scaffold=True)
+        self.body = body
+        self.systems: list[str] = []
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        from dataclasses import replace
+
+        self.systems += [c[0]["content"] for c in conversations]
+        drafts = super().generate(conversations, max_new_tokens=max_new_tokens)
+        return [replace(g, text=self.body) for g in drafts]
+
+
+def test_with_a_site_the_posted_letter_is_the_site_letter_around_the_generated_body(settings: Settings) -> None:
+    from rtletter.mappers.scaffold import Site, compose_letter
+
+    (case,) = _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    site = Site(institution="Uniklinik Teststadt", head="Prof. Dr. Kopf", town="Teststadt")
+    body = "Diagnose(n):\n- Rektumkarzinom (C20)\n\nNachsorge:\nIn drei Monaten."
+    generator = BodyBackend(body)
+    clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)  # noqa: E731
+    worker = Worker(store, {"file": channel}, generator, retry=RetryStrategy(1, 0, 0), clock=clock, site=site)
+    worker.poll_channels()
+    assert worker.drain().posted == 1
+    (job,) = store.list_jobs()
+    letter = job.draft_text or ""
+    assert letter == compose_letter(case, body, site, letter_date=datetime(2026, 4, 14).date())
+    assert (
+        letter.startswith("Uniklinik Teststadt\nDirektor: Prof. Dr. Kopf\n") and "Teststadt, den 14.04.2026" in letter
+    )
+    assert f"\n\n{body}\n\nFür Rückfragen" in letter and "Prof. Dr. Kopf\nKlinikdirektor" in letter
+    assert "nur die Abschnitte 2 bis 7" in generator.systems[0]  # the prompt asked for the body only
+    # without a site the generated text is the letter, and the prompt asks for all of it
+    (other,) = _drop(settings, 2)[1:]
+    plain = BodyBackend(body)
+    worker = Worker(store, {"file": channel}, plain, retry=RetryStrategy(1, 0, 0))
+    worker.poll_channels()
+    worker.drain()
+    job = next(j for j in store.list_jobs() if j.key == other.case_id)
+    assert job.draft_text == body and "8. Grußformel" in plain.systems[0]

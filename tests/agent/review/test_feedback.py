@@ -49,8 +49,12 @@ def test_export_writes_signed_letters_in_the_dataset_format(signed_store, tmp_pa
     result = CliRunner().invoke(app, ["dataset", "export", "--signed", "--out", str(out), "--config", str(config)])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for s in SPLITS for line in (out / f"{s}.jsonl").read_text().splitlines()]
-    assert sorted(r["completion"][0]["content"] for r in records) == sorted(finals)  # signed text, not the draft
-    assert all(set(r) == {"id", "patient_id", "case", "prompt", "completion"} for r in records)
+    # the signed text, not the draft: the whole letter beside the body the model learns (from "Diagnose:" on)
+    assert sorted(r["letter"] for r in records) == sorted(finals)
+    assert sorted(r["completion"][0]["content"] for r in records) == sorted(
+        f.split("\n\n", 1)[1].strip() for f in finals
+    )
+    assert all(set(r) == {"id", "patient_id", "case", "prompt", "completion", "letter"} for r in records)
     stats = json.loads((out / "stats.json").read_text())
     assert sum(stats["counts"].values()) == len(finals) == 9
     assert any(r["actor"].startswith("cli:") and "exported" in r["what"] for r in store.audit_rows())

@@ -69,6 +69,18 @@ def test_regenerate_keeps_the_old_version_under_a_versioned_name(store: JobStore
     assert json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))["draft_version"] == 2
 
 
+def test_a_regenerated_body_gets_the_site_letter_around_it(store: JobStore, channel: FileChannel) -> None:
+    from rtletter.mappers.scaffold import Site
+
+    job = posted_job(store, channel, fhir_case())
+    generator = TemplateBackend(scaffold=True)  # writes the body only, as a model does with the scaffold
+    service = ReviewService(store, {"file": channel}, generator=generator, site=Site(institution="Uniklinik Y"))
+    service.regenerate(job.id, DOCTOR)
+    text = store.get_job(job.id).draft_text or ""
+    assert text.startswith("Uniklinik Y\n") and "Betr.:" in text and "Diagnose(n):" in text
+    assert text.index("Diagnose(n):") < text.index("Für Rückfragen") < text.index("Mit freundlichen")
+
+
 def test_refusals_change_nothing(store: JobStore, channel: FileChannel) -> None:
     job = posted_job(store, channel, fhir_case())
     service = ReviewService(store, {"file": channel})
