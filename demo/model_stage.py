@@ -265,6 +265,6 @@ def model_stage(console: Console, work: Path, cohort: Path, timings: Timings) ->
         for line in artifacts.shortfalls:
             console.print(f"  [red]{line}[/red]")
     else:
-        console.print("[green]The fine-tuned model beats its base on the body it wrote: every ROUGE score and the "
-                      "completeness of its sections.")  # fmt: skip
+        console.print("[green]The fine-tuned model beats its base on every ROUGE score and on section completeness, "
+                      "of the whole letter and of the body it wrote.")  # fmt: skip
     return artifacts

@@ -415,14 +415,11 @@ def evaluate_drafts(
 
 
 def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> list[str]:
-    """What keeps the fine-tuned model from beating its base on the text it wrote: one line per ROUGE type and for
-    completeness where fine-tuned is not ahead by more than ``margin``. Empty when it wins everywhere (the demo's
-    check).
-
-    Drafts written under the letter template (every draft records its body) are compared on their bodies: body
-    ROUGE against the references' bodies and body completeness, because both systems' letters share the template's
-    head and tail, which would only dilute the difference. Drafts of whole letters are compared on the whole letter
-    (ROUGE and section completeness), as before the scaffold.
+    """What keeps the fine-tuned model from beating its base: one line per ROUGE type and for section completeness of
+    the whole letter, and, for drafts written under the letter template (every draft records its body), one per
+    ROUGE type of the body (against the references' bodies) and for body completeness, where fine-tuned is not ahead
+    by more than ``margin``. Empty when it wins everywhere (the demo's check). The body lines matter because both
+    systems' letters share the template's head and tail, which the whole-letter figures include.
 
     Raises:
         EvaluationError: the evaluation lacks the base or the fine-tuned system.
@@ -431,13 +428,12 @@ def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> lis
     if "base" not in by_name or "finetuned" not in by_name:
         raise EvaluationError("comparing needs drafts of both the base and the fine-tuned model")
     base, tuned = by_name["base"], by_name["finetuned"]
+    pairs = [(name, tuned.rouge[name], base.rouge[name]) for name in ROUGE_TYPES]
+    pairs.append(("section completeness", tuned.completeness, base.completeness))
     compared = [d for d in evaluation.drafts if d.system in ("base", "finetuned")]
     if compared and all(d.body is not None for d in compared):
-        pairs = [(f"body {name}", tuned.body_rouge[name], base.body_rouge[name]) for name in ROUGE_TYPES]
+        pairs += [(f"body {name}", tuned.body_rouge[name], base.body_rouge[name]) for name in ROUGE_TYPES]
         pairs.append(("body completeness", tuned.body_completeness, base.body_completeness))
-    else:
-        pairs = [(name, tuned.rouge[name], base.rouge[name]) for name in ROUGE_TYPES]
-        pairs.append(("section completeness", tuned.completeness, base.completeness))
     return [
         f"{name}: fine-tuned {ours:.3f} vs base {theirs:.3f}" for name, ours, theirs in pairs if ours - theirs <= margin
     ]

@@ -260,7 +260,7 @@ def test_drafts_keep_body_and_ending_through_the_file(tmp_path: Path, records) -
     assert read_drafts(tmp_path / "d.jsonl") == drafts
 
 
-def test_under_the_template_the_models_are_compared_on_what_they_wrote(records) -> None:
+def test_under_the_template_the_models_are_also_compared_on_what_they_wrote(records) -> None:
     from rtletter.model.evaluate.scores import fine_tuned_shortfalls
 
     def letter(record: dict, body: str) -> str:
@@ -274,6 +274,14 @@ def test_under_the_template_the_models_are_compared_on_what_they_wrote(records) 
     swapped = [Draft(d.id, "base" if d.system == "finetuned" else "finetuned", d.text, body=d.body)
                for d in tuned + base]  # fmt: skip
     lines = fine_tuned_shortfalls(evaluate_drafts(records, swapped))
+    assert [line.split(":")[0] for line in lines] == [
+        "rouge1", "rouge2", "rougeL", "rougeLsum", "section completeness",
+        "body rouge1", "body rouge2", "body rougeL", "body rougeLsum", "body completeness",
+    ]  # fmt: skip
+    # a body that loses while the template's words carry the whole letter is still a shortfall
+    bland = [Draft(d.id, d.system, d.text, body="Diagnose: unklar." if d.system == "finetuned" else d.body)
+             for d in tuned + base]  # fmt: skip
+    lines = fine_tuned_shortfalls(evaluate_drafts(records, bland))
     assert [line.split(":")[0] for line in lines] == [
         "body rouge1", "body rouge2", "body rougeL", "body rougeLsum", "body completeness"
     ]  # fmt: skip
