@@ -36,6 +36,9 @@ def eval_command(
     drafts: Annotated[Path | None, typer.Option(help="score these drafts (JSONL) instead of generating")] = None,
     physician: Annotated[Path | None, typer.Option(help="ratings JSON from `rtletter eval import`")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="longest draft in tokens")] = 1024,
+    template: Annotated[
+        bool, typer.Option(help="also the template backend's letters (no model), as a baseline")
+    ] = False,
 ) -> None:
     """Draft the test cases with the fine-tuned and the base model, score them, write report.md and report.html."""
     from rtletter.model.evaluate.recipe import evaluate
@@ -52,6 +55,7 @@ def eval_command(
             drafts=drafts,
             physician=physician,
             max_new_tokens=max_new_tokens,
+            template=template,
         )
     except ModelError as exc:
         fail(str(exc))

@@ -185,7 +185,8 @@ def body_summary(evaluation: Any) -> list[str]:
 
 
 def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, out: Path, max_new_tokens: int) -> Any:
-    """Draft the test split with both models (or re-score the drafts of an earlier run with the same key)."""
+    """Draft the test split with both models and the template backend (or re-score the drafts of an earlier run with
+    the same key)."""
     from dataclasses import asdict
 
     from rtletter.model.components.run_card import data_hash
@@ -193,7 +194,7 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
 
     test = dataset / "test.jsonl"
     site = demo_site()
-    key = _key("eval", _read_key(adapter), data_hash([test]), max_new_tokens, asdict(site))
+    key = _key("eval", _read_key(adapter), data_hash([test]), max_new_tokens, asdict(site), "template")
     drafts = out / "drafts.jsonl"
     reuse = _read_key(out) == key and drafts.is_file()
     if reuse:
@@ -201,7 +202,7 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
     else:
         (out / KEY_FILE).unlink(missing_ok=True)
         count = sum(1 for line in test.read_text(encoding="utf-8").splitlines() if line.strip())
-        console.print(f"drafting {count} held-out cases with the fine-tuned and the base model ...")
+        console.print(f"drafting {count} held-out cases with the fine-tuned and the base model (and the template) ...")
     evaluation = evaluate(
         test,
         base=base,
@@ -211,6 +212,7 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
         drafts=drafts if reuse else None,
         max_new_tokens=max_new_tokens,
         site=site,
+        template=True,  # the site's template letter without a model: the baseline a model has to beat
     )
     if not reuse:
         (out / KEY_FILE).write_text(key + "\n", encoding="utf-8")

@@ -3,6 +3,8 @@
 Features and the argument that turns each on:
 - fine-tuned drafts: base + LoRA adapter (``adapter``), through ``rtletter.model.backends.load_local_backend``;
 - base-model drafts for comparison (``baseline=True``), same loading code without the adapter;
+- template-backend drafts (``template=True``): the site's letter written from the case without a model, the honest
+  baseline a model has to beat (``rtletter.model.backends.template``);
 - scoring drafts that already exist (``drafts=FILE``): no model is loaded;
 - a quick run on the first N cases (``limit``);
 - physician ratings aggregated by ``rtletter eval import`` (``physician=FILE``) go into the report;
@@ -80,8 +82,10 @@ class EvaluationRecipe:
         max_new_tokens: int = MAX_NEW_TOKENS,
         batch_size: int = BATCH_SIZE,
         site: Site | None = None,
+        template: bool = False,
     ) -> None:
         self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
+        self.template = template
         self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
         self.backend_factory, self.max_new_tokens, self.batch_size = backend_factory, max_new_tokens, batch_size
         self.site = site or Site()
@@ -108,6 +112,8 @@ class EvaluationRecipe:
             self.drafts = drafts
             return
         if self.adapter is None and not self.baseline:
+            if self.template:
+                return
             raise EvaluationError("nothing to evaluate: give --adapter, --baseline or --drafts")
         if self.base is None:
             if self.adapter is None:
@@ -146,6 +152,36 @@ class EvaluationRecipe:
         gc.collect()
         return drafts
 
+    def _generate_template(self) -> list[Draft]:
+        """The template backend's drafts: it reads the case, so each record's case is prompted again (same messages)."""
+        from rtletter.mappers.prompt import build_messages
+        from rtletter.model.backends.template import TemplateBackend
+
+        drafts: list[Draft] = []
+        for record in self.records:
+            case = case_from_record(record)
+            scaffold = "letter" in record
+            backend = TemplateBackend(scaffold=scaffold)
+            generation = backend.generate([build_messages(case, scaffold=scaffold)])[0]
+            text, body = generation.text, None
+            if scaffold:
+                text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
+                body = generation.text
+            drafts.append(
+                Draft(
+                    id=record["id"],
+                    system="template",
+                    text=text,
+                    model=generation.model,
+                    prompt_tokens=generation.prompt_tokens,
+                    completion_tokens=generation.completion_tokens,
+                    seconds=round(generation.seconds, 3),
+                    body=body,
+                    truncated=None,
+                )  # fmt: skip
+            )
+        return drafts
+
     def generate(self) -> None:
         if self.drafts_path is not None:
             return
@@ -153,6 +189,8 @@ class EvaluationRecipe:
             self.drafts += self._generate_with("finetuned", self.adapter)
         if self.baseline:
             self.drafts += self._generate_with("base", None)
+        if self.template:
+            self.drafts += self._generate_template()
 
     def score(self) -> Evaluation:
         self.evaluation = evaluate_drafts(self.records, self.drafts, physician=self.physician)
@@ -181,9 +219,11 @@ def evaluate(
     backend_factory: BackendFactory = load_local_backend,
     max_new_tokens: int = MAX_NEW_TOKENS,
     site: Site | None = None,
+    template: bool = False,
 ) -> Evaluation:
     """Generate (or read) drafts for ``data``, score them and write the report into ``out``; ``site`` is the
-    letterhead of the letters composed around the bodies (none: no letterhead lines)."""
+    letterhead of the letters composed around the bodies (none: no letterhead lines); ``template`` adds the template
+    backend as a third system."""
     recipe = EvaluationRecipe(
         data,
         base=base,
@@ -196,6 +236,7 @@ def evaluate(
         backend_factory=backend_factory,
         max_new_tokens=max_new_tokens,
         site=site,
+        template=template,
     )
     recipe.setup()
     recipe.generate()

@@ -29,7 +29,7 @@ ROUGE_TITLES: dict[str, str] = {
     "rougeL": "ROUGE-L",
     "rougeLsum": "ROUGE-Lsum",
 }
-SYSTEM_TITLES: dict[str, str] = {"base": "base", "finetuned": "fine-tuned"}
+SYSTEM_TITLES: dict[str, str] = {"base": "base", "finetuned": "fine-tuned", "template": "template (no model)"}
 CRITERIA_TITLES: dict[str, str] = {
     "correctness": "correctness",
     "completeness": "completeness",

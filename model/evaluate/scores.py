@@ -34,10 +34,10 @@ from rtletter.model.evaluate.rouge import ROUGE_TYPES, make_scorer, score_pair
 from rtletter.model.evaluate.sections import BODY_SECTIONS, STUDY_SECTIONS, SectionReport, check_sections
 from rtletter.model.evaluate.stats import Interval, PairedResult, bootstrap_interval, paired_test
 
-SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned")  # the report shows these first, in this order
+SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned", "template")  # the report shows these first, in this order
 # Paired comparisons (system a, system b), tested on the cases both drafted where both systems are in the evaluation.
-# Further pairs go here by system name, e.g. ("finetuned", "template").
-COMPARISONS: tuple[tuple[str, str], ...] = (("finetuned", "base"),)
+# Further pairs go here by system name.
+COMPARISONS: tuple[tuple[str, str], ...] = (("finetuned", "base"), ("finetuned", "template"))
 
 
 class EvaluationError(ModelError):

@@ -285,3 +285,33 @@ def test_under_the_template_the_models_are_also_compared_on_what_they_wrote(reco
     assert [line.split(":")[0] for line in lines] == [
         "body rouge1", "body rouge2", "body rougeL", "body rougeLsum", "body completeness"
     ]  # fmt: skip
+
+
+def test_the_template_backend_is_a_third_system_with_its_own_paired_test(tmp_path: Path, records) -> None:
+    from rtletter.mappers.template_letter import render_part
+
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    body = records[0]["completion"][0]["content"]
+
+    def factory(base: Path, adapter: Path | None) -> FixedBackend:
+        return FixedBackend(body if adapter else BLAND, "tiny+lora" if adapter else "tiny")
+
+    evaluation = evaluate(
+        data, base=tmp_path / "base", adapter=tmp_path / "adapter", baseline=True, out=tmp_path / "out",
+        backend_factory=factory, site=SITE, template=True,
+    )  # fmt: skip
+    assert [s.system for s in evaluation.summaries] == ["base", "finetuned", "template"]
+    assert [(c.a, c.b) for c in evaluation.comparisons] == [("finetuned", "base"), ("finetuned", "template")]
+    template = [d for d in evaluation.drafts if d.system == "template"]
+    case = case_from_record(records[0])
+    # written from the case by the site's templates, never from the prompt; composed like the model's body
+    assert template[0].body == render_part(case, "body") and template[0].truncated is None
+    assert template[0].text == compose_letter(case, template[0].body, SITE, letter_date=case.course.end)
+    assert not any(
+        line in template[0].body for line in records[0]["prompt"][0]["content"].splitlines() if len(line) > 40
+    )
+    header, _ = summary_table(evaluation)
+    assert header[1:4] == ["base", "fine-tuned", "template (no model)"]
+    alone = evaluate(data, base=None, adapter=None, baseline=False, out=tmp_path / "alone", template=True)
+    assert [s.system for s in alone.summaries] == ["template"] and alone.comparisons == []
