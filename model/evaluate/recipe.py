@@ -20,11 +20,12 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rtletter.mappers.scaffold import Site, compose_letter
-from rtletter.model.backends.base import Backend
+from rtletter.model.backends.base import Backend, Generation
 from rtletter.model.backends.local import load_local_backend
 from rtletter.model.dataset import Record, case_from_record
 from rtletter.model.evaluate.report import write_report
@@ -129,25 +130,9 @@ class EvaluationRecipe:
             generations = generator.generate([r["prompt"] for r in batch], max_new_tokens=self.max_new_tokens)
             if len(generations) != len(batch):
                 raise EvaluationError(f"the {system} generator returned {len(generations)} drafts for {len(batch)}")
-            for record, generation in zip(batch, generations, strict=True):
-                text, body = generation.text, None
-                if "letter" in record:  # built for the scaffold: the model wrote the body, the template the rest
-                    case = case_from_record(record)
-                    text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
-                    body = generation.text
-                drafts.append(
-                    Draft(
-                        id=record["id"],
-                        system=system,
-                        text=text,
-                        model=generation.model,
-                        prompt_tokens=generation.prompt_tokens,
-                        completion_tokens=generation.completion_tokens,
-                        seconds=round(generation.seconds, 3),
-                        body=body,
-                        truncated=generation.truncated,
-                    )
-                )
+            drafts += [
+                self._draft(record, system, generation) for record, generation in zip(batch, generations, strict=True)
+            ]
         del generator  # one model in memory at a time
         gc.collect()
         return drafts
@@ -157,30 +142,33 @@ class EvaluationRecipe:
         from rtletter.mappers.prompt import build_messages
         from rtletter.model.backends.template import TemplateBackend
 
-        drafts: list[Draft] = []
+        drafts = []
         for record in self.records:
-            case = case_from_record(record)
             scaffold = "letter" in record
-            backend = TemplateBackend(scaffold=scaffold)
-            generation = backend.generate([build_messages(case, scaffold=scaffold)])[0]
-            text, body = generation.text, None
-            if scaffold:
-                text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
-                body = generation.text
-            drafts.append(
-                Draft(
-                    id=record["id"],
-                    system="template",
-                    text=text,
-                    model=generation.model,
-                    prompt_tokens=generation.prompt_tokens,
-                    completion_tokens=generation.completion_tokens,
-                    seconds=round(generation.seconds, 3),
-                    body=body,
-                    truncated=None,
-                )  # fmt: skip
-            )
+            messages = build_messages(case_from_record(record), scaffold=scaffold)
+            generation = TemplateBackend(scaffold=scaffold).generate([messages])[0]
+            drafts.append(replace(self._draft(record, "template", generation), truncated=None))  # no end-of-turn
         return drafts
+
+    def _draft(self, record: Record, system: str, generation: Generation) -> Draft:
+        """A generation as the draft to score: for data built for the scaffold, the letter the agent would post (the
+        site's head and tail around the body that was written) with the body kept beside it."""
+        text, body = generation.text, None
+        if "letter" in record:
+            case = case_from_record(record)
+            text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
+            body = generation.text
+        return Draft(
+            id=record["id"],
+            system=system,
+            text=text,
+            model=generation.model,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            seconds=round(generation.seconds, 3),
+            body=body,
+            truncated=generation.truncated,
+        )
 
     def generate(self) -> None:
         if self.drafts_path is not None:
