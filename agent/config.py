@@ -305,6 +305,12 @@ class ModelSettings(_Section):
         "as the fine-tuning data taught it); false: the model writes the whole letter (adapters trained on whole "
         "letters)",
     )
+    fact_slots: bool = Field(
+        default=True,
+        description="fact slots: the prompt lists each fact's slot id ([dose_total.1]), the model writes ids in place "
+        "of values and the draft is filled from the case (a value can only be wrong by its place, never invented); "
+        "must match the adapter's training data (`dataset build --fact-slots`, the default); false: free text",
+    )
     letterhead: LetterheadSettings = LetterheadSettings()
 
     @model_validator(mode="after")

@@ -87,6 +87,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         max_new_tokens=settings.model.max_new_tokens,
         batch_size=settings.model.batch_size,
         site=settings.model.site(),
+        fact_slots=settings.model.fact_slots,
     )
 
 

@@ -1,5 +1,5 @@
-"""Local backend speed on CPU: tokens/s for fp32 and 4-bit NF4 weights, adapter merged vs unmerged, and the batched
-speed-up (batch 1 vs batch 8), side by side in one run.
+"""Local backend speed on CPU: tokens/s for fp32 and 4-bit NF4 weights, adapter merged vs unmerged, the batched
+speed-up (batch 1 vs batch 8) and what the fact-slot constraint costs, side by side in one run.
 
     .venv/bin/python bench/generate.py                          # the demo base (var/demo/base, built if missing)
     .venv/bin/python bench/generate.py --base DIR --adapter DIR
@@ -9,7 +9,8 @@ Every row drafts the same prompts (synthetic cases, German) through ``LocalBacke
 so each row generates exactly ``--new-tokens`` tokens per prompt; tokens/s = generated tokens / wall time. Without
 ``--adapter`` a LoRA adapter with random (non-zero) weights on all linear layers is made: speed does not depend on
 the values. Rows alternate over ``--repeats`` rounds and the median is kept, so that load from other processes hits
-all rows alike.
+all rows alike. The two slot rows draft prompts that list fact slots (longer prompts than the other rows), once with
+the constrained decoding of ``model/backends/slot_constraint.py`` and once without: their ratio is its cost.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_BASE = ROOT / "var" / "demo" / "base"
 MICRO_CONFIG = ROOT / "model" / "configs" / "tiny" / "micro.yaml"
 PROMPT_SEED = 101
+SLOTS_FREE = "slot prompts, unconstrained, batched"
+SLOTS_ON = "slot prompts, constrained, batched"
 
 
-def _prompts(n: int) -> list[list[dict[str, str]]]:
+def _prompts(n: int, slots: bool = False) -> list[list[dict[str, str]]]:
     from rtletter.demo.synth import synthesize
     from rtletter.mappers.prompt import build_messages
 
-    return [list(build_messages(item.case)) for item in synthesize(n, PROMPT_SEED, "de")]
+    return [list(build_messages(item.case, slots=slots)) for item in synthesize(n, PROMPT_SEED, "de")]
 
 
 def _random_adapter(base: Path, folder: Path) -> Path:
@@ -52,12 +55,15 @@ def _random_adapter(base: Path, folder: Path) -> Path:
     return folder
 
 
-def _generator(base: Path, adapter: Path | None, *, quantization: str | None, merge: bool, batch: int) -> Any:
+def _generator(
+    base: Path, adapter: Path | None, *, quantization: str | None, merge: bool, batch: int, constrain: bool = True
+) -> Any:
     from rtletter.model import load_local_backend
 
     generator: Any = load_local_backend(
         base, adapter, quantization=quantization, merge=merge, device="cpu", batch_size=batch
     )
+    generator.constrain_slots = constrain
     generator.stop_ids = []  # fixed-length outputs: every row generates the same number of tokens
     return generator
 
@@ -77,6 +83,7 @@ def run(
 
     torch.set_num_threads(threads)
     prompts = _prompts(prompts_n)
+    slotted = _prompts(prompts_n, slots=True)
     with tempfile.TemporaryDirectory() as tmp:
         adapter = adapter or _random_adapter(base, Path(tmp) / "adapter")
         rows: dict[str, tuple[Any, int]] = {
@@ -89,13 +96,16 @@ def run(
                 _generator(base, adapter, quantization=None, merge=True, batch=batch),
                 batch,
             ),
+            SLOTS_FREE: (_generator(base, adapter, quantization=None, merge=True, batch=batch, constrain=False), batch),
+            SLOTS_ON: (_generator(base, adapter, quantization=None, merge=True, batch=batch), batch),
         }
         for generator, _ in rows.values():  # warm-up: first calls allocate and pick kernels
             generator.generate(prompts[:1], max_new_tokens=2)
         samples: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(repeats):
             for name, (generator, _) in rows.items():
-                samples[name].append(_measure(generator, prompts, new_tokens))
+                samples[name].append(_measure(generator, slotted if name in (SLOTS_FREE, SLOTS_ON) else prompts,
+                                              new_tokens))  # fmt: skip
     return [
         {"name": name, "batch": size, "tokens_per_second": statistics.median(samples[name])}
         for name, (_, size) in rows.items()
@@ -115,6 +125,7 @@ def report(rows: list[dict[str, Any]], write: Callable[[str], object] = print) -
     write(f"merged / unmerged adapter: {merged / speed['fp32 + adapter, unmerged']:.2f}x")
     write(f"nf4 / fp32 (base): {speed['nf4 base'] / reference:.2f}x")
     write(f"batched speed-up (batch {batched['batch']} vs 1, merged): {batched['tokens_per_second'] / merged:.2f}x")
+    write(f"fact-slot constraint on / off (slot prompts, batched): {speed[SLOTS_ON] / speed[SLOTS_FREE]:.2f}x")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from rtletter.cli.common import open_job_store
 from rtletter.cli.errors import fail
 from rtletter.model.errors import ModelError
 
+SLOTS_HELP = "targets with fact slot ids in place of the case's values (model.fact_slots); --no-fact-slots: free text"
 dataset_app = typer.Typer(help="Build fine-tuning datasets from (case, letter) pairs.", no_args_is_help=True)
 
 
@@ -32,6 +33,7 @@ def build(
     out: Annotated[Path, typer.Option(help="output folder for train/validation/test.jsonl and stats.json")],
     tokenizer: Annotated[Path | None, typer.Option(help="tokenizer folder for exact token counts")] = None,
     max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
+    fact_slots: Annotated[bool, typer.Option(help=SLOTS_HELP)] = True,
 ) -> None:
     """Write train/validation/test JSONL (split by patient) and print token-length statistics."""
     from rtletter.model.dataset import build_dataset
@@ -42,7 +44,7 @@ def build(
             from rtletter.model.components.loading import load_tokenizer
 
             loaded = load_tokenizer(tokenizer)
-        stats = build_dataset(cohort, out, tokenizer=loaded, max_length=max_length)
+        stats = build_dataset(cohort, out, tokenizer=loaded, max_length=max_length, slots=fact_slots)
     except ModelError as exc:
         fail(str(exc))
     typer.echo(stats.summary())
@@ -56,6 +58,7 @@ def export(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (default: environment)")] = None,
     since: Annotated[str | None, typer.Option(help="only letters signed on or after this date (YYYY-MM-DD)")] = None,
     max_length: Annotated[int, typer.Option(min=1, help="flag records with more tokens (kept, not dropped)")] = 4096,
+    fact_slots: Annotated[bool, typer.Option(help=SLOTS_HELP)] = True,
 ) -> None:
     """Build the next fine-tuning set from signed letters (same format as `rtletter dataset build`)."""
     from rtletter.agent import AgentError
@@ -71,7 +74,9 @@ def export(
             fail(f"--since must be a date YYYY-MM-DD, not {since!r}")
     store = open_job_store(config)
     try:
-        stats = export_signed(store, out, actor=f"cli:{getpass.getuser()}", since=start, max_length=max_length)
+        stats = export_signed(
+            store, out, actor=f"cli:{getpass.getuser()}", since=start, max_length=max_length, slots=fact_slots
+        )
     except (AgentError, ModelError, OSError) as exc:
         fail(str(exc))
     finally:

@@ -69,6 +69,9 @@ def generate_command(
     scaffold: Annotated[
         bool, typer.Option(help="the model writes the body, the letter template the rest (as the agent's default)")
     ] = True,
+    fact_slots: Annotated[
+        bool, typer.Option(help="prompt with fact slot ids and fill the draft from the case (as the adapter's data)")
+    ] = True,
 ) -> None:
     """Map a case file, build the prompt and draft the letter."""
     from datetime import date
@@ -101,7 +104,7 @@ def generate_command(
             backend = local
         site = Site() if scaffold else None
         drafts = draft_file(file, backend, count_tokens=count_tokens, max_new_tokens=max_new_tokens, site=site,
-                            letter_date=date.today())  # fmt: skip
+                            letter_date=date.today(), slots=fact_slots)  # fmt: skip
     except (ModelError, MappingError) as exc:
         fail(str(exc))
     if out is not None:

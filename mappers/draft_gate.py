@@ -46,9 +46,10 @@ def _instructions() -> tuple[tuple[str, ...], tuple[str, ...], tuple[re.Pattern[
     headings: set[str] = set()
     labels: list[re.Pattern[str]] = []
     for words in HEADINGS.values():
-        for key in ("intro", "task", "stopped_rule", "unconfirmed_rule", "no_appointments", "notes_rule", "deceased"):
+        for key in ("intro", "task", "stopped_rule", "unconfirmed_rule", "no_appointments", "notes_rule", "deceased",
+                    "slots_rule"):  # fmt: skip
             sentences.add(_normal(words[key]))
-        for key in ("patient", "physicians", "diagnoses", "history", "course", "events", "follow_up", "notes"):
+        for key in ("patient", "physicians", "diagnoses", "history", "course", "events", "follow_up", "notes", "slots"):
             headings.add(_normal(f"## {words[key]}"))
         for key in _FACT_LABELS:
             labels.append(re.compile(rf"^\s*- {re.escape(words[key])}:", re.MULTILINE))

@@ -42,7 +42,7 @@ from rtletter.mappers.case import (
     format_gy,
 )
 from rtletter.mappers.codes import SHORT_NAMES
-from rtletter.mappers.slots.words import MODALITY_DE
+from rtletter.mappers.slots.words import MODALITY_DE, SIDE_DE
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_MAX_TOKENS = 3072
@@ -196,7 +196,7 @@ _ROLE = {
     "de": {"primary": "Hauptdiagnose", "secondary": "Sekundär-/Metastasendiagnose", "comorbidity": "Nebendiagnose"},
     "en": {"primary": "primary diagnosis", "secondary": "secondary/metastatic", "comorbidity": "comorbidity"},
 }
-_LATERALITY = {"de": {"left": "links", "right": "rechts", "bilateral": "beidseits"}, "en": {}}
+_LATERALITY = {"de": SIDE_DE, "en": {}}
 # Modality names as the mappers write them -> German; anything else is passed through.
 # Words the formatted lines need; the templates hold the headings and instructions.
 _WORDS = {
@@ -292,6 +292,8 @@ HEADINGS = {
         "none": "keine Angaben",
         "deceased": "Der Patient / die Patientin ist laut Quelle VERSTORBEN: Brief entsprechend formulieren, keine"
         " Nachsorge für die Person selbst empfehlen.",
+        "slots": "Platzhalter",
+        "slots_rule": "Schreiben Sie jeden dieser Werte als seinen Platzhalter, die Briefvorlage setzt ihn ein.",
         "task": "Schreiben Sie jetzt den Brief.",
     },
     "en": {
@@ -344,6 +346,8 @@ HEADINGS = {
         "none": "none given",
         "deceased": "According to the source the patient has DIED: word the letter accordingly and do not recommend"
         " follow-up for the patient.",
+        "slots": "Slots",
+        "slots_rule": "Write each of these values as its slot; the letter template fills it in.",
         "task": "Now write the letter.",
     },
 }
@@ -588,7 +592,22 @@ def _course_lines(case: Case, lang: str) -> dict[str, Any]:
     }
 
 
-def _facts_view(case: Case) -> dict[str, Any]:
+# The letter template writes the patient's and the referrer's names and addresses (scaffold): no slot for the body.
+_HEAD_ROLES = frozenset({"name_given", "name_family", "birth_date", "address", "ref_given", "ref_family"})
+
+
+def _slot_lines(case: Case, scaffold: bool) -> list[str]:
+    """``[id] value`` for every fact slot with a value: the ids a draft may write instead of the values."""
+    from rtletter.mappers.slots import case_slots, render_value, slot_ref
+
+    return [
+        f"{slot_ref(s.id)} {clean_line(render_value(s, case.language))}"
+        for s in case_slots(case)
+        if not s.missing and not (scaffold and s.role in _HEAD_ROLES)
+    ]
+
+
+def _facts_view(case: Case, slots: bool = False, scaffold: bool = True) -> dict[str, Any]:
     """Everything the templates show, formatted and cleaned; lists are what the budget trims."""
     lang = case.language
     words = _WORDS[lang]
@@ -656,6 +675,7 @@ def _facts_view(case: Case) -> dict[str, Any]:
             }
             for n in notes
         ],
+        "slots": _slot_lines(case, scaffold) if slots else [],
     }
 
 
@@ -742,6 +762,7 @@ def build_messages(
     count_tokens: Callable[[str], int] | None = None,
     template_dir: Path | None = None,
     scaffold: bool = True,
+    slots: bool = False,
 ) -> PromptMessages:
     """The chat messages ``[system, user]`` for the letter of ``case``.
 
@@ -752,6 +773,8 @@ def build_messages(
         template_dir: a site's folder with ``system.de.j2``, ``system.en.j2`` and/or ``user.j2``.
         scaffold: the site's letter template writes the head and the closing (``rtletter.mappers.scaffold``), so the
             instruction asks for the clinical body only; False asks for the whole letter.
+        slots: fact slots (``rtletter.mappers.slots``): the facts block ends with each fact's slot id and value, and
+            the model writes ids in place of values (``model.fact_slots``); the draft is filled from the case.
 
     Returns:
         A :class:`PromptMessages` list; ``.budget`` says how many tokens it has, what was dropped and whether it is
@@ -762,7 +785,7 @@ def build_messages(
     lang = case.language
     system_template = env.get_template(f"system.{lang}.j2")
     user_template = env.get_template("user.j2")
-    view = _facts_view(case)
+    view = _facts_view(case, slots, scaffold)
     system = system_template.render(**view, scaffold=scaffold).strip()
     system_tokens = count(system)
 
@@ -806,6 +829,21 @@ def render_chat(
     return _llama3_template().render(
         messages=list(messages), bos_token=LLAMA3_BOS, add_generation_prompt=add_generation_prompt
     )
+
+
+# --- slot ids out of a rendered prompt -------------------------------------------------------------------------------
+
+# A slot line of the facts block: "[dose_total.1] 50,4 Gy". Fact lines start with "- ", quoted notes with "> ", note
+# markers are upper case: no other line of the block starts with "[" and a lower-case letter.
+_SLOT_LINE = re.compile(r"^\[([a-z][a-z0-9_]*(?:\.[a-z0-9]+)?)\] ", re.MULTILINE)
+
+
+def prompt_slot_ids(messages: Iterable[dict[str, str]]) -> frozenset[str] | None:
+    """The slot ids the prompt's facts block lists (the ids a draft may write), or None when it lists none (a prompt
+    built without ``slots``): the local backend constrains decoding to them, the HTTP backend checks its answers."""
+    ids = {m.group(1) for message in messages if message.get("role") == "user" for m in _SLOT_LINE.finditer(
+        message.get("content", ""))}  # fmt: skip
+    return frozenset(ids) if ids else None
 
 
 # --- notes out of a rendered prompt (training data that is too long) ------------------------------------------------

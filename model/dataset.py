@@ -61,11 +61,11 @@ def split_for(patient_id: str) -> Split:
 # --- records --------------------------------------------------------------------------------------------------------
 
 
-def _messages(case: Case, scaffold: bool) -> list[dict[str, str]]:
+def _messages(case: Case, scaffold: bool, slots: bool) -> list[dict[str, str]]:
     from rtletter.mappers.prompt import build_messages
 
     # Plain dicts: build_messages returns a list subclass carrying the budget, which JSON need not see.
-    return [{"role": m["role"], "content": m["content"]} for m in build_messages(case, scaffold=scaffold)]
+    return [{"role": m["role"], "content": m["content"]} for m in build_messages(case, scaffold=scaffold, slots=slots)]
 
 
 def letter_body(case: Case, letter: str) -> str:
@@ -76,16 +76,27 @@ def letter_body(case: Case, letter: str) -> str:
     return split_letter(letter, case.language).body.strip()
 
 
-def make_record(case: Case, letter: str, *, scaffold: bool = True) -> Record:
+def make_record(case: Case, letter: str, *, scaffold: bool = True, slots: bool = False) -> Record:
     """One dataset record for a case and its (reference or signed) letter; with ``scaffold`` the completion is the
-    letter's body and ``letter`` the whole letter."""
+    letter's body and ``letter`` the whole letter. With ``slots`` the completion has slot ids in place of the case's
+    values (``rtletter.mappers.slots.delexicalise``); ``slot_coverage`` counts the facts it states as slots
+    (aligned) and as text it could not align (literal)."""
+    target = letter_body(case, letter) if scaffold else letter
     record: Record = {
         "id": case.case_id,
         "patient_id": case.patient.id,
         "case": case.model_dump(mode="json"),
-        "prompt": _messages(case, scaffold),
-        "completion": [{"role": "assistant", "content": letter_body(case, letter) if scaffold else letter}],
+        "prompt": _messages(case, scaffold, slots),
+        "completion": [{"role": "assistant", "content": target}],
     }
+    if slots:
+        from rtletter.mappers.slots import case_slots, delexicalise
+
+        record["slots"] = True  # the evaluation fills drafts of this data (the mode the adapter learnt)
+        result = delexicalise(target, case_slots(case), case.language)
+        record["completion"][0]["content"] = result.text
+        statuses = list(result.status.values())
+        record["slot_coverage"] = {"aligned": statuses.count("aligned"), "literal": statuses.count("literal")}
     if scaffold:
         record["letter"] = letter
     return record
@@ -148,6 +159,14 @@ class DatasetStats:
     total: LengthSummary
     over_length: list[str] = field(default_factory=list)  # ids of records longer than max_length (kept)
     warnings: list[str] = field(default_factory=list)
+    fact_slots: bool = False
+    slot_coverage: dict[str, int] = field(default_factory=dict)  # aligned / literal facts over all records
+
+    @property
+    def slot_share(self) -> float | None:
+        """Facts the letters state that became slots (the rest stayed literal text); None without slots."""
+        stated = sum(self.slot_coverage.values())
+        return self.slot_coverage.get("aligned", 0) / stated if stated else None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,6 +187,13 @@ class DatasetStats:
             )
         else:
             lines.append(f"no record over max length {self.max_length} tokens")
+        if self.fact_slots:
+            share = self.slot_share
+            lines.append(
+                f"fact slots: {self.slot_coverage.get('aligned', 0)} facts in slots, "
+                f"{self.slot_coverage.get('literal', 0)} left as text"
+                + (f" (slot coverage {share:.1%})" if share is not None else "")
+            )
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -191,6 +217,7 @@ def dataset_from_pairs(
     tokenizer: Any | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
     scaffold: bool = True,
+    slots: bool = False,
 ) -> DatasetStats:
     """Write train/validation/test JSONL and stats.json for (case, letter) pairs, split by patient.
 
@@ -200,6 +227,7 @@ def dataset_from_pairs(
         tokenizer: a transformers tokenizer for exact token counts (its chat template when it has one).
         max_length: prompt plus completion tokens above which a record is flagged.
         scaffold: train on the letters' bodies (the site's template writes the rest); False: on whole letters.
+        slots: targets with slot ids in place of the case's values (``model.fact_slots``), prompts with the ids.
 
     Returns:
         The statistics also written to ``stats.json``.
@@ -215,7 +243,7 @@ def dataset_from_pairs(
             raise DatasetError(f"pair {number}: the letter is empty")
         if case.case_id in records:
             raise DatasetError(f"pair {number}: same case id as pair {position[case.case_id]}")
-        record = make_record(case, letter, scaffold=scaffold)
+        record = make_record(case, letter, scaffold=scaffold, slots=slots)
         if not record["completion"][0]["content"]:
             raise DatasetError(f"pair {number}: the letter has no body between its head and its closing")
         records[case.case_id] = record
@@ -246,6 +274,12 @@ def dataset_from_pairs(
         total=LengthSummary.of(totals),
         over_length=over,
         warnings=warnings,
+        fact_slots=slots,
+        slot_coverage={
+            key: sum(r.get("slot_coverage", {}).get(key, 0) for r in ordered) for key in ("aligned", "literal")
+        }
+        if slots
+        else {},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
@@ -299,10 +333,11 @@ def build_dataset(
     tokenizer: Any | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
     scaffold: bool = True,
+    slots: bool = False,
 ) -> DatasetStats:
     """Read a synthetic cohort folder and write its dataset; see ``dataset_from_pairs``."""
     return dataset_from_pairs(
-        read_cohort(cohort_dir), out_dir, tokenizer=tokenizer, max_length=max_length, scaffold=scaffold
+        read_cohort(cohort_dir), out_dir, tokenizer=tokenizer, max_length=max_length, scaffold=scaffold, slots=slots
     )
 
 

@@ -41,6 +41,7 @@ def draft_file(
     prompt_tokens: int = PROMPT_TOKEN_BUDGET,
     site: Site | None = None,
     letter_date: date | None = None,
+    slots: bool = False,
 ) -> list[tuple[str, Generation]]:
     """Map a FHIR/HL7 v2 case file, build each case's prompt and draft its letter.
 
@@ -53,6 +54,7 @@ def draft_file(
         site: the model writes the body and ``compose_letter`` the letter around it (the agent's ``model.scaffold``);
             None: the model writes the whole letter.
         letter_date: the date line of the composed letter.
+        slots: fact slots: the prompt lists the slot ids and the draft is filled from the case (``model.fact_slots``).
 
     Returns:
         (case id, generation) per case in the file; with a site the generation's text is the composed letter.
@@ -60,20 +62,25 @@ def draft_file(
     Raises:
         MappingError: the file cannot be mapped.
     """
+    from rtletter.mappers.draft import finish_draft
     from rtletter.mappers.load import load_cases
     from rtletter.mappers.prompt import build_messages
-    from rtletter.mappers.scaffold import compose_letter
 
     cases = load_cases(Path(source).read_bytes())
     conversations = [
-        list(build_messages(case, max_tokens=prompt_tokens, count_tokens=count_tokens, scaffold=site is not None))
+        list(
+            build_messages(
+                case, max_tokens=prompt_tokens, count_tokens=count_tokens, scaffold=site is not None, slots=slots
+            )
+        )
         for case in cases
     ]
     generations = backend.generate(conversations, max_new_tokens=max_new_tokens)
     drafts = []
     for case, generation in zip(cases, generations, strict=True):
-        if site is not None:
-            generation = replace(generation, text=compose_letter(case, generation.text, site, letter_date=letter_date))
+        if site is not None or slots:
+            letter = finish_draft(case, generation.text, site, slots=slots, letter_date=letter_date).letter
+            generation = replace(generation, text=letter)
         drafts.append((case.case_id, generation))
     return drafts
 

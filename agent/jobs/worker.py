@@ -43,10 +43,11 @@ from rtletter.agent.log import get_logger
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
 from rtletter.mappers.checks import split_drafted
+from rtletter.mappers.draft import FinishedDraft, finish_draft
 from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import PromptMessages, build_messages
-from rtletter.mappers.scaffold import Site, compose_letter
+from rtletter.mappers.scaffold import Site
 from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
 
@@ -133,6 +134,7 @@ class Worker:
         batch_size: int = 1,
         clock: Callable[[], datetime] = utcnow,
         site: Site | None = None,
+        fact_slots: bool = False,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -147,6 +149,7 @@ class Worker:
         # With a site the model writes the body and the site's letter template the rest (model.scaffold); without
         # one the generated text is the letter.
         self.site = site
+        self.fact_slots = fact_slots  # the prompt lists slot ids, the draft is filled from the case (model.fact_slots)
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -345,7 +348,9 @@ class Worker:
             try:
                 case = Case.model_validate_json(job.case_json or "")
                 # the messages themselves (not a copy): they carry .case for backends that write from the case
-                messages = build_messages(case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None)
+                messages = build_messages(
+                    case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None, slots=self.fact_slots
+                )
                 ready.append((job, case, messages))
             except Exception as exc:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
@@ -384,13 +389,17 @@ class Worker:
             self._record_draft(job, case, generation, seconds)
 
     def letter(self, case: Case, text: str) -> str:
-        """The letter posted for a generated ``text``: the site's head and tail around it, dated today."""
-        if self.site is None:
-            return text
-        return compose_letter(case, text, self.site, letter_date=self.clock().astimezone().date())
+        """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around
+        it, dated today."""
+        return self._finish(case, text).letter
+
+    def _finish(self, case: Case, text: str) -> FinishedDraft:
+        today = self.clock().astimezone().date()
+        return finish_draft(case, text, self.site, slots=self.fact_slots, letter_date=today)
 
     def _record_draft(self, job: Job, case: Case, generation: Generation, seconds: float) -> None:
-        text = self.letter(case, generation.text)
+        finished = self._finish(case, generation.text)
+        text = finished.letter
         meta = {
             "model": generation.model,
             "language": case.language,
@@ -402,6 +411,8 @@ class Worker:
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
         meta.update(fact_check_meta(case, text))
+        if finished.filled is not None:  # the worklist shows each filled value with the resource or segment it is from
+            meta["slot_sources"] = json.dumps(finished.sources(), ensure_ascii=False)
         if not self.store.transition(job.id, self.worker_id, Status.generated, draft_text=text, draft_meta=meta):
             log.warning("claim lost", step="generate", job_id=job.id)
             return

@@ -37,9 +37,11 @@ def export_signed(
     since: datetime | None = None,
     tokenizer: Any | None = None,
     max_length: int = 4096,
+    slots: bool = False,
 ) -> DatasetStats:
-    """Write the fine-tuning set of signed letters to ``out_dir``; audited as a read of patient data."""
+    """Write the fine-tuning set of signed letters to ``out_dir`` (``slots``: delexicalised by the same aligner as the
+    synthetic letters); audited as a read of patient data."""
     pairs = signed_pairs(store, since=since)
-    stats = dataset_from_pairs(pairs, out_dir, tokenizer=tokenizer, max_length=max_length)
+    stats = dataset_from_pairs(pairs, out_dir, tokenizer=tokenizer, max_length=max_length, slots=slots)
     store.audit(actor, "read", "job", "signed", f"signed letters exported for fine-tuning ({len(pairs)})")
     return stats

@@ -21,9 +21,10 @@ from rtletter.agent.jobs.worker import fact_check_meta
 from rtletter.agent.review.post import SignOff, poster_for
 from rtletter.agent.review.store import review_store
 from rtletter.mappers.case import Case
+from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.prompt import build_messages
-from rtletter.mappers.scaffold import Site, compose_letter
+from rtletter.mappers.scaffold import Site
 from rtletter.model.evaluate.facts import check_draft
 
 VIA = "worklist"  # ``decided_via`` of a physician's decision taken through the service (the CLI's too, as before)
@@ -71,8 +72,10 @@ class ReviewService:
         max_prompt_tokens: int = 3072,
         max_new_tokens: int = 1024,
         site: Site | None = None,
+        fact_slots: bool = False,
     ) -> None:
         self.store = store
+        self.fact_slots = fact_slots  # as the worker's (model.fact_slots)
         self.reviews = review_store(store)
         self.channels: Mapping[str, Any] = channels if channels is not None else {}
         self.generator = generator
@@ -205,16 +208,18 @@ class ReviewService:
                 raise ReviewRefused("No model is available on this server to regenerate drafts.")
             version = self.reviews.get(job_id).draft_version
             case = _case(job)
-            messages = build_messages(case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None)
+            messages = build_messages(
+                case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None, slots=self.fact_slots
+            )
             generation = self.generator.generate([messages], max_new_tokens=self.max_new_tokens)[0]
             if not generation.text.strip():
                 raise ReviewRefused("The model returned an empty draft; nothing was changed.")
             if leaked_prompt(generation.text) is not None:
                 raise ReviewRefused("The model returned prompt text instead of a letter; nothing was changed.")
             now = self.store.clock()
-            text = generation.text
-            if self.site is not None:
-                text = compose_letter(case, text, self.site, letter_date=now.astimezone().date())
+            text = finish_draft(
+                case, generation.text, self.site, slots=self.fact_slots, letter_date=now.astimezone().date()
+            ).letter
             draft = Draft(
                 case_id=case.case_id,
                 text=text,
@@ -376,6 +381,7 @@ def build_review_service(
         max_prompt_tokens=getattr(model, "max_prompt_tokens", 3072),
         max_new_tokens=getattr(model, "max_new_tokens", 1024),
         site=model.site() if model is not None else None,
+        fact_slots=bool(getattr(model, "fact_slots", False)),
     )
 
 

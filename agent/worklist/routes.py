@@ -296,7 +296,8 @@ def _draft_context(store: JobStore, job: Job, fhir_base: str | None, prefix: str
     highlighted = views.highlight(case, text, report.findings) if case is not None and report is not None else None
     facts = views.source_facts(case, fhir_base=fhir_base, message_url=message_url) if case else []
     sections: dict[str, list[views.SourceFact]] = {}
-    for fact in facts:
+    # The values the model's slots were filled with first: what the physician checks in the letter, and from where.
+    for fact in [*views.slot_values(job.draft_meta, fhir_base=fhir_base, message_url=message_url), *facts]:
         sections.setdefault(fact.section, []).append(fact)
     return {
         "job": job,

@@ -10,6 +10,7 @@ written form is not found marks its whole line, so that nothing flagged goes uns
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -163,6 +164,27 @@ def source_link(source: str | None, *, fhir_base: str | None, message_url: str |
         segment = re.match(r"[A-Z][A-Z0-9]{2}", source)
         return f"{message_url}#seg-{segment.group(0)}" if segment else message_url
     return None
+
+
+def slot_values(
+    meta: dict[str, Any], *, fhir_base: str | None = None, message_url: str | None = None
+) -> list[SourceFact]:
+    """The values the draft's fact slots were filled with (the worker's ``slot_sources``), each with its origin."""
+    try:
+        entries = json.loads(meta.get("slot_sources") or "[]")
+    except ValueError:
+        return []
+    return [
+        SourceFact(
+            "Filled values",
+            str(e.get("slot", "")),
+            str(e.get("value", "")),
+            str(e.get("source") or ""),
+            source_link(e.get("source"), fhir_base=fhir_base, message_url=message_url),
+        )  # fmt: skip
+        for e in entries
+        if isinstance(e, dict)
+    ]
 
 
 def source_facts(case: Case, *, fhir_base: str | None = None, message_url: str | None = None) -> list[SourceFact]:
@@ -377,6 +399,6 @@ def draft_model(meta: dict[str, Any]) -> list[tuple[str, str]]:
         "generated_at": "generated at",
     }
     shown = [(label, str(meta[key])) for key, label in names.items() if meta.get(key)]
-    hidden = {"fact_check"}  # the findings themselves are listed beside the letter
+    hidden = {"fact_check", "slot_sources"}  # listed beside the letter
     shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names and key not in hidden]
     return shown

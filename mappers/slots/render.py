@@ -28,7 +28,8 @@ from typing import cast
 
 from rtletter.mappers.case import format_gy
 from rtletter.mappers.slots.table import ROLES, Slot, SlotKind, SlotTable
-from rtletter.mappers.slots.words import MODALITY_DE, MONTHS, capitalise, drug_name
+from rtletter.mappers.slots.words import MODALITY_DE, MONTHS, SIDE_DE, capitalise, drug_name
+from rtletter.mappers.toxicity import TOXICITY_DE
 
 FORMS: dict[SlotKind, tuple[str, ...]] = {
     "dose": ("", "num"),
@@ -48,6 +49,11 @@ SLOT_PATTERN = re.compile(
     rf"\[(?P<id>(?:{_ROLE_ALT})(?:\.[a-z0-9]+)?|[a-z][a-z0-9_]*\.[a-z0-9]+)(?::(?P<form>[a-z0-9]+))?\]"
 )
 GAP_PATTERN = re.compile(r"\[\[\? (?P<id>[^\]\s]+)\]\]")
+# What fill replaces: a slot, or a slot that lost its opening bracket ("Verlauf untermodality.1]"), which is no value
+# and no text a letter can keep, so it becomes a gap too. A gap mark already in the text is left as it is.
+_FILLED = re.compile(
+    SLOT_PATTERN.pattern + rf"|(?<!\[)(?<!\? )(?P<orphan>(?:{_ROLE_ALT})(?:\.[a-z0-9]+)?)(?::[a-z0-9]+)?\](?!\])"
+)
 
 
 def gap(slot_id: str) -> str:
@@ -118,6 +124,8 @@ def render_value(slot: Slot, lang: str, form: str = "", *, unit_space: str = " "
         text = str(value)
         if slot.role in ("modality",) or (slot.role == "technique" and text in MODALITY_DE):
             text = MODALITY_DE.get(text, text) if lang == "de" else text
+        elif lang == "de" and slot.role in ("tox", "dx_side"):  # CTCAE terms and sides in German, as letters name them
+            text = (TOXICITY_DE if slot.role == "tox" else SIDE_DE).get(text, text)
         return _text(text, form)
     return str(value)
 
@@ -142,16 +150,19 @@ class Filled:
 
 
 def fill(text: str, table: SlotTable, lang: str, *, unit_space: str = " ") -> Filled:
-    """Replace every slot in ``text`` (model output) with its rendered value; what cannot be filled becomes a gap."""
+    """Replace every slot in ``text`` (model output) with its rendered value; what cannot be filled becomes a gap, and
+    so does a slot without its opening bracket."""
     out: list[str] = []
     spans: list[FilledSpan] = []
     gaps: list[str] = []
     unknown: list[str] = []
     length, last = 0, 0
-    for match in SLOT_PATTERN.finditer(text):
-        slot_id, form = match["id"], match["form"] or ""
-        slot = table.get(slot_id)
-        if slot is None:
+    for match in _FILLED.finditer(text):
+        slot_id, form = match["id"] or match["orphan"], match["form"] or ""
+        slot = None if match["orphan"] else table.get(slot_id)
+        if match["orphan"]:
+            value, source = gap(slot_id), None
+        elif slot is None:
             value, source = gap(slot_id), None
             unknown.append(slot_id)
         else:

@@ -37,6 +37,7 @@ ROLES: dict[str, tuple[SlotKind, str]] = {
     "ref_family": ("text", "referring physician family name"),
     "dx_code": ("code", "diagnosis code"),
     "dx_text": ("text", "diagnosis"),
+    "dx_side": ("text", "side of the diagnosis"),
     "dx_date": ("date", "date of diagnosis"),
     "dx_tnm": ("text", "TNM"),
     "dx_stage": ("text", "stage group"),
@@ -212,6 +213,7 @@ def case_slots(case: Case) -> SlotTable:
         label = f"{dx.role} diagnosis"
         b.add(f"dx_code.{n}", dx.code.code if dx.code else None, dx.source, label, words, keep_missing=True)
         b.add(f"dx_text.{n}", text, dx.source, label)
+        b.add(f"dx_side.{n}", dx.laterality, dx.source, label, words)
         b.add(f"dx_date.{n}", dx.diagnosis_date, dx.source, label, (*words, *_DIAGNOSIS_WORDS))
         b.add(f"dx_tnm.{n}", dx.tnm, dx.source, label, words)
         b.add(f"dx_stage.{n}", dx.stage, dx.source, label, words)

@@ -28,6 +28,10 @@ MODALITY_DE: dict[str, str] = {
 }
 
 
+# Sides as the mappers write them ("left", "right", "bilateral") -> German; English letters write them as they are.
+SIDE_DE: dict[str, str] = {"left": "links", "right": "rechts", "bilateral": "beidseits"}
+
+
 def capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 

@@ -21,6 +21,7 @@ class Generation:
     seconds: float
     model: str  # base model name plus adapter version, for the Device resource and the run card
     truncated: bool = False  # stopped at max_new_tokens, not at the end of turn: the letter may be cut off
+    unknown_slots: tuple[str, ...] = ()  # slot ids the prompt did not list (HTTP: nothing constrained the server)
 
     @property
     def tokens_per_second(self) -> float:

@@ -1,7 +1,9 @@
 """Local transformers backend: a Llama-3 base (full precision or 4-bit) with a LoRA adapter, or merged.
 
 Greedy by default; stops at ``<|eot_id|>`` (and ``<|end_of_text|>``); batches conversations with left padding, sorted
-by prompt length so that a backfill wastes little compute on padding.
+by prompt length so that a backfill wastes little compute on padding. A prompt that lists fact slots (built with
+``slots``) gets constrained decoding: the draft can write only the slot ids of its own case
+(``rtletter.model.backends.slot_constraint``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtletter.mappers.prompt import prompt_slot_ids
 from rtletter.model.backends.adapters import adapter_version, apply_adapter
 from rtletter.model.backends.base import Generation, Message
 from rtletter.model.components.chat_template import stop_token_ids
@@ -81,6 +84,7 @@ class LocalBackend:
         top_p: float = 1.0,
         repetition_penalty: float = 1.0,
         no_repeat_ngram_size: int = 0,
+        constrain_slots: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -91,6 +95,7 @@ class LocalBackend:
         self.top_p = top_p
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.constrain_slots = constrain_slots  # off only to measure what the constraint costs (bench/generate.py)
         self.stop_ids = stop_token_ids(tokenizer)
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]:
@@ -104,13 +109,13 @@ class LocalBackend:
             One ``Generation`` per conversation.
         """
         prompts = [self._prompt_ids(messages) for messages in conversations]
+        allowed = [prompt_slot_ids(messages) for messages in conversations]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            for index, generation in zip(
-                chunk, self._generate_batch([prompts[i] for i in chunk], max_new_tokens), strict=True
-            ):
+            batch = self._generate_batch([prompts[i] for i in chunk], max_new_tokens, [allowed[i] for i in chunk])
+            for index, generation in zip(chunk, batch, strict=True):
                 results[index] = generation
         return [results[i] for i in range(len(prompts))]
 
@@ -120,9 +125,13 @@ class LocalBackend:
         )
         return [int(i) for i in encoded["input_ids"]]
 
-    def _generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[Generation]:
+    def _generate_batch(
+        self, prompts: list[list[int]], max_new_tokens: int, allowed: list[frozenset[str] | None]
+    ) -> list[Generation]:
         import torch
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        from rtletter.model.backends.slot_constraint import SlotLogitsProcessor
 
         pad = self.tokenizer.pad_token_id
         width = max(len(p) for p in prompts)
@@ -136,16 +145,22 @@ class LocalBackend:
             do_sample=self.do_sample,
             temperature=self.temperature if self.do_sample else None,
             top_p=self.top_p if self.do_sample else None,
-            repetition_penalty=self.repetition_penalty if self.repetition_penalty != 1.0 else None,
+            repetition_penalty=self.repetition_penalty,  # 1.0 too: None would fall back to the folder's default
             no_repeat_ngram_size=self.no_repeat_ngram_size or None,
             eos_token_id=self.stop_ids or None,  # none: run to max_new_tokens (benchmarks)
             pad_token_id=pad,
             bos_token_id=self.tokenizer.bos_token_id,
         )
+        processors = LogitsProcessorList()
+        if self.constrain_slots and any(ids is not None for ids in allowed):
+            processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width))
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=config
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                generation_config=config,
+                logits_processor=processors,
             )
         seconds = time.perf_counter() - started
         generations = []

@@ -19,6 +19,7 @@ Beyond single values the draft's text is read for facts stated in the wrong role
 
 - laterality: a side ("links", "right", ...) the case never states, when the case states another one: contradicted;
 - toxicity grade: "<term> ... Grad N" where the case grades that toxicity differently: contradicted;
+- slot: a fact slot the case could not fill, left in the letter as the gap ``[[? id]]``: unsupported;
 - role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not
   T, and a planned dose of a stopped course written as delivered (no "geplant"/"planned" before it): contradicted.
 
@@ -39,7 +40,7 @@ from rtletter.mappers.case import Case, Fact, FactKind, format_gy
 from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
-CheckKind = FactKind | Literal["laterality", "grade", "role"]
+CheckKind = FactKind | Literal["laterality", "grade", "role", "slot"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative
@@ -209,6 +210,14 @@ def check_facts(case: Case, draft_facts: Iterable[Fact]) -> FactReport:
     return FactReport(findings=tuple(findings), omitted=omitted, checked=checked)
 
 
+def _slot_gaps(draft: str) -> tuple[Finding, ...]:
+    """A slot the case could not fill ("[[? dose_fx.1]]": no value, or an id the case does not have)."""
+    from rtletter.mappers.slots import GAP_PATTERN
+
+    ids = dict.fromkeys(m["id"] for m in GAP_PATTERN.finditer(draft))
+    return tuple(Finding("unsupported", "slot", slot_id, "slot without a value in the case") for slot_id in ids)
+
+
 def check_draft(case: Case, draft: str) -> FactReport:
     """Extract the facts of a draft in the case's language and check them against the case."""
     from rtletter.mappers.letter import extract_facts
@@ -220,6 +229,7 @@ def check_draft(case: Case, draft: str) -> FactReport:
     from rtletter.model.evaluate.context import context_findings
 
     extra = tuple(f for f in context_findings(case, draft) if f not in report.findings)
+    extra += _slot_gaps(draft)
     return FactReport(findings=report.findings + extra, omitted=report.omitted, checked=report.checked + len(extra))
 
 

@@ -1,4 +1,4 @@
-"""bench/generate.py must keep running: a quick run prints tokens/s for every row and the three ratios."""
+"""bench/generate.py must keep running: a quick run prints tokens/s for every row and the four ratios."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "generate.py"
 ROWS = ["fp32 base", "nf4 base", "fp32 + adapter, unmerged", "fp32 + adapter, merged", "nf4 + adapter, unmerged",
-        "fp32 + adapter, merged, batch 4"]  # fmt: skip
+        "fp32 + adapter, merged, batch 4", "slot prompts, unconstrained, batched",
+        "slot prompts, constrained, batched"]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -31,5 +32,6 @@ def test_quick_bench_measures_every_row(tmp_path: Path) -> None:
     assert all(r["tokens_per_second"] > 0 for r in rows)
     for row in ROWS:
         assert re.search(rf"^{re.escape(row)}\s+\d+\s+\d+\.\d\s+\d+\.\d\dx$", result.stdout, re.MULTILINE), row
-    for ratio in ("merged / unmerged adapter", "nf4 / fp32 \\(base\\)", "batched speed-up \\(batch 4 vs 1, merged\\)"):
+    for ratio in ("merged / unmerged adapter", "nf4 / fp32 \\(base\\)", "batched speed-up \\(batch 4 vs 1, merged\\)",
+                  "fact-slot constraint on / off \\(slot prompts, batched\\)"):  # fmt: skip
         assert re.search(rf"^{ratio}: \d+\.\d\dx$", result.stdout, re.MULTILINE), ratio

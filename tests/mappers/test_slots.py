@@ -215,7 +215,7 @@ def test_delexicalise_course_dates_without_a_drug_on_the_line_go_to_the_course()
         ("02.03. - 08.04.2026", "[date_start:dm] - [date_end]"),
         ("Termin Nachsorge am 20.05.2026 um 09:30 Uhr", "Termin [appt_kind.1] am [appt.1] um [appt_time.1] Uhr"),
         ("Weitere Nachsorge:", "Weitere Nachsorge:"),  # an appointment's kind only next to its date
-        ("Diarrhoe CTCAE Grad 2", "Diarrhoe CTCAE Grad [tox_grade.1]"),
+        ("Diarrhoe CTCAE Grad 2", "[tox.1] CTCAE Grad [tox_grade.1]"),  # the CTCAE term in German is its slot
     ],
 )
 def test_delexicalise_german_forms(letter: str, expected: str) -> None:

@@ -212,3 +212,23 @@ def test_build_dataset_from_a_synthetic_cohort(tmp_path: Path) -> None:
             assert record["letter"] == letter
             assert record["completion"][0]["content"] == split_letter(letter, "de").body.strip()
             assert case_from_record(record) == Case.model_validate_json((folder / "case.json").read_bytes())
+
+
+def test_with_fact_slots_the_target_holds_slot_ids_that_fill_back_to_the_letters_body(tmp_path: Path) -> None:
+    from rtletter.demo.cohort import write_cohort
+    from rtletter.mappers.draft import finish_draft
+    from rtletter.mappers.prompt import prompt_slot_ids
+
+    cohort = tmp_path / "cohort"
+    write_cohort(cohort, n=12, seed=5, lang="de")
+    stats = build_dataset(cohort, tmp_path / "data", slots=True)
+    records = [r for split in SPLITS for r in read_jsonl(tmp_path / "data" / f"{split}.jsonl")]
+    assert stats.fact_slots and stats.slot_coverage["aligned"] > 10 * len(records)
+    assert stats.slot_share is not None and stats.slot_share > 0.95
+    assert "fact slots:" in stats.summary()
+    for record in records:
+        case, target = case_from_record(record), record["completion"][0]["content"]
+        assert record["slots"] is True and "[dose_total." in target and "[date_" in target
+        assert finish_draft(case, target, None, slots=True).letter == split_letter(record["letter"], "de").body.strip()
+        written = {m.split("]")[0].split(":")[0] for m in target.split("[")[1:]}
+        assert written <= (prompt_slot_ids(record["prompt"]) or set())  # every id the target writes is prompted

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -357,11 +358,13 @@ class BodyBackend(TemplateBackend):
         super().__init__(scaffold=True)
         self.body = body
         self.systems: list[str] = []
+        self.user_prompts: list[str] = []
 
     def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
         from dataclasses import replace
 
         self.systems += [c[0]["content"] for c in conversations]
+        self.user_prompts += [c[1]["content"] for c in conversations]
         drafts = super().generate(conversations, max_new_tokens=max_new_tokens)
         return [replace(g, text=self.body) for g in drafts]
 
@@ -397,3 +400,30 @@ def test_with_a_site_the_posted_letter_is_the_site_letter_around_the_generated_b
     worker.drain()
     job = next(j for j in store.list_jobs() if j.key == other.case_id)
     assert job.draft_text == body and "8. Grußformel" in plain.systems[0]
+
+
+def test_with_fact_slots_the_worker_prompts_with_slot_ids_fills_them_and_keeps_their_sources(
+    settings: Settings,
+) -> None:
+    from rtletter.mappers.slots import case_slots, render_value
+
+    (case,) = _drop(settings, 1)
+    assert settings.channels.file is not None
+    channel = FlakyChannel(settings.channels.file, failures=0, error=RuntimeError())
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    body = "Strahlentherapie:\nGD [dose_total.1] in [fx.1] Fraktionen, Boost [dose_total.9]."
+    generator = BodyBackend(body)
+    worker = Worker(store, {"file": channel}, generator, retry=RetryStrategy(1, 0, 0), fact_slots=True)
+    worker.poll_channels()
+    assert worker.drain().posted == 1
+    (job,) = store.list_jobs()
+    table = case_slots(case)
+    total, fractions = render_value(table["dose_total.1"], "de"), render_value(table["fx.1"], "de")
+    assert job.draft_text == f"Strahlentherapie:\nGD {total} in {fractions} Fraktionen, Boost [[? dose_total.9]]."
+    sources = json.loads(job.draft_meta["slot_sources"])
+    assert sources[0] == {"slot": "dose_total.1", "value": total, "source": table["dose_total.1"].source}
+    # the id the case does not hold is a visible gap and a finding of the draft-time check
+    findings = json.loads(job.draft_meta["fact_check"])
+    assert {"kind": "slot", "value": "dose_total.9"}.items() <= findings[-1].items()
+    assert "[dose_total.1] " in generator.user_prompts[0]  # the prompt listed the ids

@@ -98,3 +98,30 @@ def test_missing_folders_are_clear_errors(tmp_path: Path, micro_base: Path) -> N
         load_local_backend(micro_base, tmp_path)
     with pytest.raises(ModelLoadError, match="adapter_config.json"):
         adapter_base(tmp_path)
+
+
+def test_a_repetition_penalty_of_one_switches_the_folders_default_off(
+    micro_base: Path, micro_data: Path, tmp_path: Path
+) -> None:
+    """1.0 is a value, not "unset": unset would fall back to the base folder's generation_config."""
+    import shutil
+
+    import torch
+
+    base = tmp_path / "base"
+    shutil.copytree(micro_base, base)
+    config = json.loads((base / "generation_config.json").read_text())
+    (base / "generation_config.json").write_text(json.dumps({**config, "repetition_penalty": 5.0}))
+    prompt = _prompts(micro_data, 1)[:1]
+    plain: Any = load_local_backend(base, repetition_penalty=1.0)
+    ids = plain._prompt_ids(prompt[0])
+    with torch.no_grad():
+        out = plain.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False, eos_token_id=None,
+                                   repetition_penalty=1.0)  # fmt: skip
+    plain.stop_ids = []
+    unpenalised = plain.generate(prompt, max_new_tokens=40)[0]
+    assert unpenalised.text == plain.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()
+    penalised: Any = load_local_backend(base)  # the folder's 5.0
+    penalised.stop_ids = []
+    assert penalised.repetition_penalty == 5.0
+    assert penalised.generate(prompt, max_new_tokens=40)[0].text != unpenalised.text

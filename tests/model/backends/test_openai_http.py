@@ -35,6 +35,7 @@ class _FlakyHandler(BaseHTTPRequestHandler):
 
     failures = 0
     delay_s = 0.0
+    content = "Sehr geehrte Frau Kollegin,"
     seen: list[dict[str, Any]] = []
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
@@ -49,7 +50,7 @@ class _FlakyHandler(BaseHTTPRequestHandler):
             return
         answer = {
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Sehr geehrte Frau Kollegin,"}}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.content}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 5},
         }
         data = json.dumps(answer).encode()
@@ -109,3 +110,16 @@ def test_connection_refused_is_retried_then_reported() -> None:
     with OpenAIBackend(url, "letters", retries=2, backoff_s=0.01) as generator:
         with pytest.raises(BackendError, match="connection failed"):
             generator.generate([CONVERSATION])
+
+
+def test_slot_ids_the_prompt_does_not_list_are_named_in_the_generation(
+    flaky_server: tuple[str, type[_FlakyHandler]],
+) -> None:
+    url, handler = flaky_server
+    handler.content = "GD [dose_total.1] in [fx.1] Fraktionen, Boost [dose_total.7], [fx.1:num]."
+    slotted = [CONVERSATION[0], {"role": "user", "content": "## Slots\n[dose_total.1] 50,4 Gy\n[fx.1] 28\n"}]
+    with OpenAIBackend(url, "letters", retries=0) as backend:
+        (generation,) = backend.generate([slotted])
+        (plain,) = backend.generate([CONVERSATION])
+    assert generation.unknown_slots == ("dose_total.7",)  # a known id with a form ([fx.1:num]) is no unknown
+    assert plain.unknown_slots == ()  # a prompt without slots: nothing to check against

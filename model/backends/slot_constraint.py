@@ -1,0 +1,108 @@
+"""Constrained decoding for fact slots: a draft writes only the slot ids its prompt lists.
+
+Inside an opened slot (``[`` then a lower-case letter) a token is allowed only when the text since the ``[`` stays a
+prefix of an allowed slot (``[id]`` or ``[id:form]`` with a form of its kind, ``rtletter.mappers.slots.render``); a
+closed slot must be exactly one of them. Text in brackets that is not slot-shaped (``[NOTE``, ``[1]``) is left alone.
+Token texts are decoded once per tokenizer; the open tail is read from the last few generated tokens, so the cost
+is a few milliseconds per step, and only while a bracket is open or a token holding ``[`` is a candidate.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from rtletter.mappers.slots.render import FORMS
+from rtletter.mappers.slots.table import ROLES
+
+_SLOT_START = re.compile(r"\[[a-z]")
+_ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
+TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
+
+
+def slot_strings(ids: frozenset[str]) -> frozenset[str]:
+    """Every way a draft may write the allowed ids: ``[id]`` and ``[id:form]``."""
+    out: set[str] = set()
+    for slot_id in ids:
+        role = slot_id.partition(".")[0]
+        out.add(f"[{slot_id}]")
+        if role in ROLES:
+            out.update(f"[{slot_id}:{form}]" for form in FORMS[ROLES[role][0]] if form)
+    return frozenset(out)
+
+
+def _prefixes(strings: frozenset[str]) -> frozenset[str]:
+    return frozenset(s[:n] for s in strings for n in range(1, len(s) + 1))
+
+
+@lru_cache(maxsize=4)
+def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int]]:
+    """(text of each token id, ids holding "[", ids that may continue a slot id)."""
+    size = len(tokenizer)
+    pieces = [tokenizer.decode([i]) for i in range(size)]
+    bracket = [i for i, p in enumerate(pieces) if "[" in p]
+    continuing = [i for i, p in enumerate(pieces) if _ID_CHARS.match(p)]
+    return pieces, bracket, continuing
+
+
+def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
+    """``piece`` after an open slot ``tail``: still a prefix of an allowed slot, or closing it as one (set lookups:
+    this runs for most of the vocabulary at every step inside a slot)."""
+    text = tail + piece
+    end = text.find("]")
+    if end < 0:
+        return text in prefixes
+    return text[: end + 1] in strings and ("[" not in text[end:] or _fits(text[end + 1 :], strings, prefixes))
+
+
+def _fits(text: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
+    """Every slot-shaped bracket in ``text`` is an allowed slot, or (the last one, still open) a prefix of one."""
+    for start in (m.start() for m in re.finditer(r"\[", text)):
+        end = text.find("]", start)
+        segment = text[start : end + 1] if end >= 0 else text[start:]
+        if not _SLOT_START.match(segment):
+            continue
+        if end >= 0 and segment not in strings:
+            return False
+        if end < 0 and segment not in prefixes:
+            return False
+    return True
+
+
+class SlotLogitsProcessor:
+    """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free)."""
+
+    def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
+        self.tokenizer = tokenizer
+        self.pieces, self.bracket, self.continuing = _pieces(tokenizer)
+        self.rows = [(s := slot_strings(ids), _prefixes(s)) if ids is not None else None for ids in allowed]
+        self.width = prompt_width
+
+    def _tail(self, generated: list[int]) -> str:
+        """The generated text from its last "[" that no "]" closed, else ""."""
+        text = self.tokenizer.decode(generated[-TAIL_TOKENS:])
+        start = text.rfind("[")
+        return text[start:] if start >= 0 and "]" not in text[start:] else ""
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        for row, constraint in enumerate(self.rows):
+            if constraint is None:
+                continue
+            strings, prefixes = constraint
+            tail = self._tail(input_ids[row, self.width :].tolist())
+            if tail and _SLOT_START.match(tail):  # inside a slot: only tokens that keep it a valid prefix
+                keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
+                if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
+                    mask = torch.full_like(scores[row], float("-inf"))
+                    mask[keep] = 0.0
+                    scores[row] = scores[row] + mask
+                continue
+            # No bracket open: only tokens holding "[" can open a slot. "[" alone or "[N...": the next token may.
+            candidates = self.bracket if not tail else [*self.continuing, *self.bracket]
+            banned = [i for i in candidates if not _fits(tail + self.pieces[i], strings, prefixes)]
+            if banned:
+                scores[row, banned] = float("-inf")
+        return scores

@@ -1,0 +1,89 @@
+"""A model's text -> the posted letter: slots filled from the case, gaps visible and reported, the slot list."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rtletter.demo.synth import synthesize
+from rtletter.mappers.draft import finish_draft
+from rtletter.mappers.draft_gate import leaked_prompt
+from rtletter.mappers.prompt import build_messages, prompt_slot_ids
+from rtletter.mappers.scaffold import Site, compose_letter
+from rtletter.mappers.slots import case_slots
+from rtletter.model.evaluate.facts import check_draft
+
+SITE = Site(institution="Klinikum", department="Strahlentherapie", head="Prof. Dr. A. Beispiel", town="Rheinstadt")
+
+
+def _case():  # type: ignore[no-untyped-def]
+    return synthesize(1, 7, "de")[0].case
+
+
+def test_slots_are_filled_from_the_case_in_the_letters_locale_inside_the_sites_letter() -> None:
+    case = _case()
+    table = case_slots(case)
+    body = "Diagnose:\nGD [dose_total.1] in [fx.1] Fraktionen vom [date_start] bis [date_end:dm]."
+    finished = finish_draft(case, body, SITE, slots=True, letter_date=date(2026, 4, 14))
+    volume = case.course.volumes[0]
+    assert f"GD {volume.total_dose_gy:g} Gy".replace(".", ",") in finished.body
+    assert f"in {table['fx.1'].value} Fraktionen" in finished.body
+    assert case.course.start is not None and case.course.start.strftime("%d.%m.%Y") in finished.body
+    assert "[" not in finished.body and finished.gaps == ()
+    assert finished.letter == compose_letter(case, finished.body, SITE, letter_date=date(2026, 4, 14))
+
+
+def test_an_id_the_case_does_not_hold_is_a_visible_gap_and_a_fact_check_finding() -> None:
+    case = _case()
+    finished = finish_draft(case, "Boost [dose_total.7] mit [fx.1] Fraktionen.", None, slots=True)
+    assert "[[? dose_total.7]]" in finished.letter and finished.gaps == ("dose_total.7",)
+    findings = check_draft(case, finished.letter).findings
+    assert [(f.kind, f.value) for f in findings if f.kind == "slot"] == [("slot", "dose_total.7")]
+
+
+def test_without_slots_the_text_is_posted_as_written() -> None:
+    case = _case()
+    assert finish_draft(case, " GD [dose_total.1] ", None, slots=False).letter == "GD [dose_total.1]"
+
+
+def test_the_prompt_lists_each_fact_with_its_slot_id_and_the_backends_read_the_ids_back() -> None:
+    case = _case()
+    plain, slotted = build_messages(case), build_messages(case, slots=True)
+    assert prompt_slot_ids(plain) is None
+    ids = prompt_slot_ids(slotted)
+    table = case_slots(case)
+    assert ids is not None and "dose_total.1" in ids and "date_start" in ids
+    assert ids <= {s.id for s in table if not s.missing}
+    assert "name_family" not in ids  # the scaffold writes the names: the body needs no slot for them
+    assert "name_family" in (prompt_slot_ids(build_messages(case, slots=True, scaffold=False)) or set())
+    assert "[dose_total.1] " in slotted[1]["content"]
+
+
+def test_a_draft_that_echoes_the_slot_list_is_prompt_text() -> None:
+    case = _case()
+    user = build_messages(case, slots=True)[1]["content"]
+    section = user[user.index("## Platzhalter") :]
+    assert leaked_prompt(section) is not None
+
+
+def test_each_filled_value_names_the_fhir_resource_or_v2_segment_it_came_from(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rtletter.demo.cohort import write_cohort
+    from rtletter.mappers.load import load_cases
+
+    write_cohort(tmp_path, n=1, seed=7, lang="de")
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    body = "GD [dose_total.1], [fx.1] Fraktionen, vom [date_start] bis [date_end]; [dx_code.1]."
+    for name, kind in (("bundle.json", "/"), ("course.hl7", "")):
+        case = load_cases((folder / name).read_bytes())[-1]
+        sources = finish_draft(case, body, None, slots=True).sources()
+        assert [s["slot"] for s in sources] == ["dose_total.1", "fx.1", "date_start", "date_end", "dx_code.1"]
+        assert all(s["source"] for s in sources), sources
+        assert all(kind in str(s["source"]) for s in sources) if kind else True
+
+
+def test_a_slot_that_lost_its_bracket_becomes_a_gap_never_left_as_text() -> None:
+    case = _case()
+    finished = finish_draft(case, "Verlauf untermodality.1] mit [fx.1] Fraktionen, [[? dose_fx.9]].", None, slots=True)
+    assert "modality.1]" not in finished.letter.replace("[[? modality.1]]", "")
+    assert finished.letter.startswith("Verlauf unter[[? modality.1]] mit ")
+    assert finished.gaps == ("modality.1",)  # the gap mark the text already had stays as it was
+    assert "[[? dose_fx.9]]" in finished.letter

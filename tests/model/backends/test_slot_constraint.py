@@ -1,0 +1,77 @@
+"""Constrained decoding for fact slots: a decoder pushed towards "[" writes only the slot ids its prompt lists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtletter.mappers.slots import SLOT_PATTERN
+from rtletter.model.backends.slot_constraint import SlotLogitsProcessor, slot_strings
+
+ALLOWED = frozenset({"dose_total.1", "fx.1", "date_start", "date_end", "tox_grade.1"})
+
+
+def _decode(tokenizer: Any, processor: SlotLogitsProcessor | None, steps: int, seed: int) -> str:
+    """Greedy over random scores, with every token holding "[" made likely: slots are opened all the time."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    size = len(tokenizer)
+    bracket = torch.tensor([i for i in range(size) if "[" in tokenizer.decode([i])])
+    prompt = tokenizer.encode("Dosis:", add_special_tokens=False)
+    ids = torch.tensor([prompt])
+    for _ in range(steps):
+        scores = torch.rand((1, size), generator=generator)
+        scores[0, bracket] += 0.6
+        if processor is not None:
+            scores = processor(ids, scores)
+        ids = torch.cat([ids, scores.argmax(-1, keepdim=True)], dim=1)
+    return str(tokenizer.decode(ids[0, len(prompt) :].tolist()))
+
+
+def _slot_shaped(text: str) -> list[str]:
+    return re.findall(r"\[[a-z][^\[\]\s]*\]?", text)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(micro_base: Path) -> Any:
+    from rtletter.model.components.loading import load_tokenizer
+
+    return load_tokenizer(micro_base)
+
+
+def test_every_slot_written_under_the_constraint_is_one_the_prompt_lists(tokenizer: Any) -> None:
+    prompt = tokenizer.encode("Dosis:", add_special_tokens=False)
+    texts = [_decode(tokenizer, SlotLogitsProcessor(tokenizer, [ALLOWED], len(prompt)), 400, seed) for seed in (1, 2)]
+    written = [m["id"] for text in texts for m in SLOT_PATTERN.finditer(text)]
+    assert written, "the decoder never wrote a slot: the test would prove nothing"
+    assert set(written) <= ALLOWED
+    strings = slot_strings(ALLOWED)
+    for text in texts:
+        shaped = _slot_shaped(text)
+        closed = [s for s in shaped if s.endswith("]")]
+        assert all(s in strings for s in closed), closed
+        assert all(s.endswith("]") for s in shaped[:-1])  # only the last may still be open when the steps run out
+
+
+def test_the_same_decoder_without_the_constraint_writes_ids_the_prompt_does_not_list(tokenizer: Any) -> None:
+    texts = [_decode(tokenizer, None, 400, seed) for seed in (1, 2)]
+    strings = slot_strings(ALLOWED)
+    assert any(s not in strings for text in texts for s in _slot_shaped(text))
+
+
+def test_a_row_without_slots_is_not_constrained_and_brackets_that_are_no_slots_stay_free(tokenizer: Any) -> None:
+    import torch
+
+    prompt = tokenizer.encode("Dosis [", add_special_tokens=False)
+    scores = torch.zeros((2, len(tokenizer)))
+    processor = SlotLogitsProcessor(tokenizer, [None, ALLOWED], len(prompt) - 1)
+    out = processor(torch.tensor([prompt, prompt]), scores.clone())
+    assert torch.isfinite(out[0]).all()  # no slots in the prompt: nothing masked
+    upper = tokenizer.encode("N", add_special_tokens=False)[0]
+    assert torch.isfinite(out[1, upper])  # "[N..." (a note marker, a reference) is not a slot
+    wrong = tokenizer.encode("z", add_special_tokens=False)[0]
+    assert out[1, wrong] == float("-inf")  # no allowed id starts with "z"
