@@ -39,6 +39,12 @@ def eval_command(
     template: Annotated[
         bool, typer.Option(help="also the template backend's letters (no model), as a baseline")
     ] = False,
+    free_text: Annotated[
+        Path | None,
+        typer.Option(
+            help="drafts.jsonl of an adapter trained without fact slots (same test cases): slots vs free text"
+        ),
+    ] = None,
 ) -> None:
     """Draft the test cases with the fine-tuned and the base model, score them, write report.md and report.html."""
     from rtletter.model.evaluate.recipe import evaluate
@@ -56,6 +62,7 @@ def eval_command(
             physician=physician,
             max_new_tokens=max_new_tokens,
             template=template,
+            free_text=free_text,
         )
     except ModelError as exc:
         fail(str(exc))

@@ -10,8 +10,10 @@ from rtletter.model.evaluate.facts import FactReport, Finding, check_draft, chec
 from rtletter.model.evaluate.rouge import ROUGE_TYPES, UnicodeTokenizer, score_corpus, score_pair
 from rtletter.model.evaluate.scores import (
     Draft,
+    DraftGoals,
     Evaluation,
     EvaluationError,
+    draft_goal_shortfalls,
     evaluate_drafts,
     fine_tuned_shortfalls,
     read_drafts,
@@ -33,6 +35,8 @@ __all__ = [
     "check_facts",
     "check_sections",
     "evaluate_drafts",
+    "DraftGoals",
+    "draft_goal_shortfalls",
     "fine_tuned_shortfalls",
     "read_drafts",
     "score_corpus",

@@ -24,12 +24,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rtletter.mappers.scaffold import Site, compose_letter
+from rtletter.mappers.draft import finish_draft
+from rtletter.mappers.scaffold import Site
 from rtletter.model.backends.base import Backend, Generation
 from rtletter.model.backends.local import load_local_backend
 from rtletter.model.dataset import Record, case_from_record
 from rtletter.model.evaluate.report import write_report
 from rtletter.model.evaluate.scores import (
+    FREE_TEXT,
     Draft,
     Evaluation,
     EvaluationError,
@@ -84,9 +86,11 @@ class EvaluationRecipe:
         batch_size: int = BATCH_SIZE,
         site: Site | None = None,
         template: bool = False,
+        free_text: Path | None = None,
     ) -> None:
         self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
         self.template = template
+        self.free_text_path = free_text  # drafts.jsonl of an adapter trained without fact slots, same test cases
         self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
         self.backend_factory, self.max_new_tokens, self.batch_size = backend_factory, max_new_tokens, batch_size
         self.site = site or Site()
@@ -154,10 +158,13 @@ class EvaluationRecipe:
         """A generation as the draft to score: for data built for the scaffold, the letter the agent would post (the
         site's head and tail around the body that was written) with the body kept beside it."""
         text, body = generation.text, None
-        if "letter" in record:
+        slots = bool(record.get("slots"))  # the mode of the data the adapter was trained on
+        if "letter" in record or slots:
             case = case_from_record(record)
-            text = compose_letter(case, generation.text, self.site, letter_date=case.course.end)
-            body = generation.text
+            site = self.site if "letter" in record else None
+            finished = finish_draft(case, generation.text, site, slots=slots, letter_date=case.course.end)
+            text = finished.letter
+            body = finished.body if "letter" in record else None
         return Draft(
             id=record["id"],
             system=system,
@@ -181,6 +188,14 @@ class EvaluationRecipe:
             self.drafts += self._generate_template()
 
     def score(self) -> Evaluation:
+        if self.free_text_path is not None:  # its fine-tuned drafts as a system of their own, paired with ours
+            keep = {r["id"] for r in self.records}
+            theirs = [d for d in read_drafts(self.free_text_path) if d.system == "finetuned" and d.id in keep]
+            if not theirs:
+                raise EvaluationError(f"{self.free_text_path}: no fine-tuned drafts of these test cases")
+            self.drafts = [d for d in self.drafts if d.system != FREE_TEXT] + [
+                replace(d, system=FREE_TEXT) for d in theirs
+            ]
         self.evaluation = evaluate_drafts(self.records, self.drafts, physician=self.physician)
         return self.evaluation
 
@@ -208,10 +223,13 @@ def evaluate(
     max_new_tokens: int = MAX_NEW_TOKENS,
     site: Site | None = None,
     template: bool = False,
+    free_text: Path | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> Evaluation:
     """Generate (or read) drafts for ``data``, score them and write the report into ``out``; ``site`` is the
     letterhead of the letters composed around the bodies (none: no letterhead lines); ``template`` adds the template
-    backend as a third system."""
+    backend as a third system; ``free_text`` (the drafts.jsonl of an evaluation of an adapter trained without fact
+    slots, on the same test cases) adds its fine-tuned drafts as the system ``free-text``, paired with this one."""
     recipe = EvaluationRecipe(
         data,
         base=base,
@@ -225,6 +243,8 @@ def evaluate(
         max_new_tokens=max_new_tokens,
         site=site,
         template=template,
+        free_text=free_text,
+        batch_size=batch_size,
     )
     recipe.setup()
     recipe.generate()

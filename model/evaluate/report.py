@@ -29,7 +29,12 @@ ROUGE_TITLES: dict[str, str] = {
     "rougeL": "ROUGE-L",
     "rougeLsum": "ROUGE-Lsum",
 }
-SYSTEM_TITLES: dict[str, str] = {"base": "base", "finetuned": "fine-tuned", "template": "template (no model)"}
+SYSTEM_TITLES: dict[str, str] = {
+    "base": "base",
+    "finetuned": "fine-tuned",
+    "free-text": "fine-tuned without slots",
+    "template": "template (no model)",
+}
 CRITERIA_TITLES: dict[str, str] = {
     "correctness": "correctness",
     "completeness": "completeness",

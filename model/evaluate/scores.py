@@ -34,10 +34,16 @@ from rtletter.model.evaluate.rouge import ROUGE_TYPES, make_scorer, score_pair
 from rtletter.model.evaluate.sections import BODY_SECTIONS, STUDY_SECTIONS, SectionReport, check_sections
 from rtletter.model.evaluate.stats import Interval, PairedResult, bootstrap_interval, paired_test
 
-SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned", "template")  # the report shows these first, in this order
+FREE_TEXT = "free-text"  # a fine-tuned model trained without fact slots, beside one trained with them
+SYSTEM_ORDER: tuple[str, ...] = (
+    "base",
+    "finetuned",
+    FREE_TEXT,
+    "template",
+)  # the report shows these first, in this order
 # Paired comparisons (system a, system b), tested on the cases both drafted where both systems are in the evaluation.
 # Further pairs go here by system name.
-COMPARISONS: tuple[tuple[str, str], ...] = (("finetuned", "base"), ("finetuned", "template"))
+COMPARISONS: tuple[tuple[str, str], ...] = (("finetuned", "base"), ("finetuned", "template"), ("finetuned", FREE_TEXT))
 
 
 class EvaluationError(ModelError):
@@ -437,3 +443,48 @@ def fine_tuned_shortfalls(evaluation: Evaluation, *, margin: float = 0.0) -> lis
     return [
         f"{name}: fine-tuned {ours:.3f} vs base {theirs:.3f}" for name, ours, theirs in pairs if ours - theirs <= margin
     ]
+
+
+@dataclass(frozen=True)
+class DraftGoals:
+    """What a draft must reach before its letters are worth a physician's signature (issue #12): enough held-out
+    cases, the model-written body above the shuffled-reference floor of the bodies on ROUGE-1 and ROUGE-L, body
+    completeness, no contradicted fact, drafts that end by themselves."""
+
+    min_cases: int = 20
+    min_body_completeness: float = 0.9
+    max_contradicted: int = 0
+    min_ended_share: float = 0.95
+
+
+def draft_goal_shortfalls(
+    evaluation: Evaluation, goals: DraftGoals = DraftGoals(), system: str = "finetuned"
+) -> list[str]:
+    """One line per goal ``system`` misses (empty: all met).
+
+    Raises:
+        EvaluationError: the evaluation has no drafts of ``system``.
+    """
+    by_name = {s.system: s for s in evaluation.summaries}
+    if system not in by_name:
+        raise EvaluationError(f"no drafts of the {system} system")
+    summary = by_name[system]
+    misses = []
+    if summary.n < goals.min_cases:
+        misses.append(f"held-out cases: {summary.n} < {goals.min_cases}")
+    floor = evaluation.shuffled_body_rouge or {}
+    for name, label in (("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L")):
+        ours = summary.body_rouge.get(name)
+        if ours is None or name not in floor:
+            misses.append(f"body {label}: not measured (drafts without a body, or no floor)")
+        elif ours <= floor[name]:
+            misses.append(f"body {label}: {ours:.3f} <= shuffled bodies {floor[name]:.3f}")
+    if summary.body_completeness < goals.min_body_completeness:
+        misses.append(f"body completeness: {summary.body_completeness:.2f} < {goals.min_body_completeness:.2f}")
+    if summary.contradicted > goals.max_contradicted:
+        misses.append(f"contradicted statements: {summary.contradicted} > {goals.max_contradicted}")
+    share = summary.ended_share
+    if share is None or share < goals.min_ended_share:
+        got = "not recorded" if share is None else f"{summary.ended}/{summary.ended_of} ({share:.1%})"
+        misses.append(f"ended with end-of-turn: {got} < {goals.min_ended_share:.0%}")
+    return misses

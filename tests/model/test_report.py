@@ -315,3 +315,51 @@ def test_the_template_backend_is_a_third_system_with_its_own_paired_test(tmp_pat
     assert header[1:4] == ["base", "fine-tuned", "template (no model)"]
     alone = evaluate(data, base=None, adapter=None, baseline=False, out=tmp_path / "alone", template=True)
     assert [s.system for s in alone.summaries] == ["template"] and alone.comparisons == []
+
+
+def test_slot_data_is_filled_from_each_case_before_scoring_and_free_text_drafts_are_paired_with_it(
+    tmp_path: Path, letter: str
+) -> None:
+    case = Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
+    slotted = [make_record(case, letter, slots=True)]
+    data = tmp_path / "test.jsonl"
+    data.write_text(json.dumps(slotted[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    target = slotted[0]["completion"][0]["content"]
+    assert "[dose_total.1]" in target
+
+    def factory(base: Path, adapter: Path | None) -> FixedBackend:
+        return FixedBackend(target if adapter else BLAND, "tiny+lora" if adapter else "tiny")
+
+    free = tmp_path / "free"
+    evaluate(data, base=tmp_path / "b", adapter=tmp_path / "a", baseline=False, out=free, backend_factory=factory,
+             site=SITE)  # fmt: skip
+    evaluation = evaluate(
+        data, base=tmp_path / "b", adapter=tmp_path / "a", baseline=True, out=tmp_path / "slots",
+        backend_factory=factory, site=SITE, free_text=free / "drafts.jsonl",
+    )  # fmt: skip
+    tuned = next(d for d in evaluation.drafts if d.system == "finetuned")
+    assert tuned.body == make_record(case, letter)["completion"][0]["content"]  # the values back, in the locale
+    assert "[dose_total" not in tuned.text and "50,4 Gy" in tuned.text
+    assert [s.system for s in evaluation.summaries] == ["base", "finetuned", "free-text"]
+    assert ("finetuned", "free-text") in [(c.a, c.b) for c in evaluation.comparisons]
+
+
+def test_the_draft_goals_name_each_goal_a_system_misses(records) -> None:
+    from rtletter.model.evaluate.scores import DraftGoals, draft_goal_shortfalls
+
+    def letter(record: dict, body: str) -> str:
+        return compose_letter(case_from_record(record), body, SITE)
+
+    perfect = [Draft(r["id"], "finetuned", letter(r, r["completion"][0]["content"]), body=r["completion"][0]["content"],
+                     truncated=False) for r in records]  # fmt: skip
+    goals = DraftGoals(min_cases=3)
+    assert draft_goal_shortfalls(evaluate_drafts(records, perfect), goals) == []
+    assert draft_goal_shortfalls(evaluate_drafts(records, perfect)) == ["held-out cases: 3 < 20"]
+    cut = [Draft(d.id, d.system, letter(r, "Diagnose: unklar."), body="Diagnose: unklar.", truncated=True)
+           for d, r in zip(perfect, records, strict=True)]  # fmt: skip
+    misses = draft_goal_shortfalls(evaluate_drafts(records, cut), goals)
+    assert [line.split(":")[0] for line in misses] == [
+        "body ROUGE-1", "body ROUGE-L", "body completeness", "ended with end-of-turn"
+    ]  # fmt: skip
+    with pytest.raises(EvaluationError):
+        draft_goal_shortfalls(evaluate_drafts(records, perfect), goals, system="base")
