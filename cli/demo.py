@@ -32,7 +32,7 @@ def synth(
 def demo(
     work: Annotated[Path, typer.Option(help="work folder; reused between runs")] = Path("var/demo"),
     stage: Annotated[str, typer.Option(help="all, mapping, model or agent")] = "all",
-    n: Annotated[int | None, typer.Option("--n", min=2, help="synthetic patients (default 60)")] = None,
+    n: Annotated[int | None, typer.Option("--n", min=2, help="synthetic patients (default 220)")] = None,
     seed: Annotated[int | None, typer.Option(help="the cohort's seed (default 7)")] = None,
     courses: Annotated[
         int | None, typer.Option(min=0, help="courses the agent drafts, held-out first (default 8; 0: all)")

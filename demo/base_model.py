@@ -9,8 +9,10 @@ Features, and the config key that drives each:
 - LlamaForCausalLM from scratch (``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ...);
 - corpus from a synthetic cohort drawn with its own seed (``corpus_patients``, ``corpus_seed``, ``languages``): the
   prompts' system and facts blocks and the cases' facts, in the chat format but never an assistant turn and never a
-  reference letter, so the base knows the vocabulary but has never seen the letter style (the study's base models
-  were useless before fine-tuning);
+  reference letter, so the base knows the vocabulary but has never seen the site's letter style (the study's base
+  models were useless before fine-tuning); with ``other_letters`` also the same cases' letters as another house
+  writes them (the package's default letter template, not the synthetic department's styles), as plain text and
+  never as the answer to a prompt, so that the base knows how German and English letters read, as Llama-3 does;
 - packed sequences, AdamW with warmup and cosine decay (``lr``, ``warmup_steps``, ``steps``, ``batch_size``,
   ``seq_len``), an optional wall-clock guard (``max_minutes``, off: the demo's base is the same on every machine);
 - the folder is reused when it is complete (the demo calls this every time); ``--force`` rebuilds.
@@ -56,6 +58,7 @@ class BaseConfig:
     corpus_patients: int = 150
     corpus_seed: int = 1009  # not the demo/evaluation cohort's seed
     languages: list[str] = field(default_factory=lambda: ["de", "en"])
+    other_letters: bool = True  # another house's letters of the corpus cohort, as plain text
     # Optimizer
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -97,10 +100,19 @@ def corpus_documents(patients: int, seed: int, languages: list[str]) -> list[lis
     for lang in languages:
         for patient in synthesize(patients, seed, lang):
             case = patient.case
-            documents.append([dict(m) for m in build_messages(case)])
+            documents.append([dict(m) for m in build_messages(case, slots=True)])  # the ids' tokens, as prompted
             facts = "\n".join(f"{fact.label}: {fact.value}" for fact in case.facts())
             documents.append([{"role": "user", "content": facts}])
     return documents
+
+
+def other_letters(patients: int, seed: int, languages: list[str]) -> list[str]:
+    """Letters of the corpus cohort as another department writes them: the package's default letter template
+    (``rtletter.mappers.template_letter``), whose headings and sentences are not the synthetic department's."""
+    from rtletter.demo.synth import synthesize
+    from rtletter.mappers.template_letter import render_letter
+
+    return [render_letter(p.case) for lang in languages for p in synthesize(patients, seed, lang)]
 
 
 class BuildBaseRecipe:
@@ -121,11 +133,14 @@ class BuildBaseRecipe:
         torch.manual_seed(cfg.seed)
         # Corpus first: the tokenizer is trained on it, the model's vocabulary size comes from the tokenizer.
         documents = corpus_documents(cfg.corpus_patients, cfg.corpus_seed, cfg.languages)
-        self.corpus_sha256 = hashlib.sha256(json.dumps(documents, ensure_ascii=False).encode()).hexdigest()
+        letters = other_letters(cfg.corpus_patients, cfg.corpus_seed, cfg.languages) if cfg.other_letters else []
+        corpus = json.dumps([documents, letters] if letters else documents, ensure_ascii=False)
+        self.corpus_sha256 = hashlib.sha256(corpus.encode()).hexdigest()
         from rtletter.model.components.tokenizer import train_tokenizer
 
-        self.tokenizer = train_tokenizer((m["content"] for doc in documents for m in doc), cfg.vocab_size)
-        self.blocks = self._pack(documents)
+        texts = [m["content"] for doc in documents for m in doc] + letters
+        self.tokenizer = train_tokenizer(iter(texts), cfg.vocab_size)
+        self.blocks = self._pack(documents, letters)
         tok = self.tokenizer
         model_config = LlamaConfig(
             vocab_size=len(tok),
@@ -159,15 +174,17 @@ class BuildBaseRecipe:
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
 
-    def _pack(self, documents: list[list[dict[str, str]]]) -> Any:
-        """Render each document in the chat format, end it with ``<|end_of_text|>`` and cut the stream into blocks."""
+    def _pack(self, documents: list[list[dict[str, str]]], letters: list[str]) -> Any:
+        """Render each document in the chat format, each letter as plain text after ``<|begin_of_text|>``, end each
+        with ``<|end_of_text|>`` and cut the stream into blocks."""
         import torch
 
         stream: list[int] = []
         end = self.tokenizer.convert_tokens_to_ids("<|end_of_text|>")
         assert isinstance(end, int)  # one token in, one id out (transformers types it for a list too)
-        texts = self.tokenizer.apply_chat_template(documents, tokenize=False, add_generation_prompt=False)
+        chats = self.tokenizer.apply_chat_template(documents, tokenize=False, add_generation_prompt=False)
         # One batched call to the Rust tokenizer; the rendered text already starts with <|begin_of_text|>.
+        texts = [str(text) for text in chats] + [f"{self.tokenizer.bos_token}{letter}" for letter in letters]
         for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]:
             stream.extend(ids)
             stream.append(end)

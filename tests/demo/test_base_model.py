@@ -113,3 +113,25 @@ def test_the_same_config_builds_the_same_weights(micro_base: Path, tmp_path: Pat
     again = build_base(tmp_path / "again", MICRO_CONFIG)
     assert (again / "model.safetensors").read_bytes() == (micro_base / "model.safetensors").read_bytes()
     assert (again / "tokenizer.json").read_bytes() == (micro_base / "tokenizer.json").read_bytes()
+
+
+def test_other_letters_are_another_houses_not_the_sites_style() -> None:
+    from rtletter.demo.base_model import other_letters
+    from rtletter.demo.synth import synthesize
+    from rtletter.mappers.letter import split_letter
+    from rtletter.mappers.prompt import build_messages
+    from rtletter.mappers.template_letter import render_letter
+
+    letters = other_letters(3, 1009, ["de", "en"])
+    items = [item for lang in ("de", "en") for item in synthesize(3, 1009, lang)]
+    assert letters == [render_letter(item.case) for item in items]  # the package's default template, same cases
+    house = "\n".join(letters)
+    shared, total = 0, 0
+    for item in items:
+        prompt = "\n".join(m["content"] for m in build_messages(item.case))
+        body = split_letter(item.letter, item.case.language).body
+        lines = [line for line in body.splitlines() if len(line) > 60 and line not in prompt]
+        shared += sum(line in house for line in lines)
+        total += len(lines)
+    # the site's sentences are not the other house's: only lines that copy case text (a course name) may coincide
+    assert total > 30 and shared / total < 0.1
