@@ -194,7 +194,6 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
     """Draft the test split with both models and the template backend (or re-score the drafts of an earlier run with
     the same key)."""
     from dataclasses import asdict
-
     from functools import partial
 
     from rtletter.model.backends.local import load_local_backend
