@@ -54,7 +54,16 @@ def test_export_writes_signed_letters_in_the_dataset_format(signed_store, tmp_pa
     assert sorted(r["completion"][0]["content"] for r in records) == sorted(
         f.split("\n\n", 1)[1].strip() for f in finals
     )
-    assert all(set(r) == {"id", "patient_id", "case", "prompt", "completion", "letter"} for r in records)
+    # fact slots by default: the same aligner as for synthetic letters (nothing of this case is in these finals)
+    assert all(set(r) == {"id", "patient_id", "case", "prompt", "completion", "letter", "slots", "slot_coverage"}
+               for r in records)  # fmt: skip
+    free = tmp_path / "free"
+    result = CliRunner().invoke(
+        app, ["dataset", "export", "--signed", "--out", str(free), "--config", str(config), "--no-fact-slots"]
+    )
+    assert result.exit_code == 0, result.output
+    plain = [json.loads(line) for s in SPLITS for line in (free / f"{s}.jsonl").read_text().splitlines()]
+    assert all(set(r) == {"id", "patient_id", "case", "prompt", "completion", "letter"} for r in plain)
     stats = json.loads((out / "stats.json").read_text())
     assert sum(stats["counts"].values()) == len(finals) == 9
     assert any(r["actor"].startswith("cli:") and "exported" in r["what"] for r in store.audit_rows())
