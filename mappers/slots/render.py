@@ -49,10 +49,14 @@ SLOT_PATTERN = re.compile(
     rf"\[(?P<id>(?:{_ROLE_ALT})(?:\.[a-z0-9]+)?|[a-z][a-z0-9_]*\.[a-z0-9]+)(?::(?P<form>[a-z0-9]+))?\]"
 )
 GAP_PATTERN = re.compile(r"\[\[\? (?P<id>[^\]\s]+)\]\]")
-# What fill replaces: a slot, or a slot that lost its opening bracket ("Verlauf untermodality.1]"), which is no value
-# and no text a letter can keep, so it becomes a gap too. A gap mark already in the text is left as it is.
+# What fill replaces: a slot, or what is left of one, which is no value and no text a letter can keep, so it becomes a
+# gap too: a slot that lost its opening bracket ("Verlauf untermodality.1]", "ause_reason.1]": a known role, or a
+# word with "_" and an index), or one cut off at the end of a draft ("... [dose_to"). A gap mark stays as it is.
 _FILLED = re.compile(
-    SLOT_PATTERN.pattern + rf"|(?<!\[)(?<!\? )(?P<orphan>(?:{_ROLE_ALT})(?:\.[a-z0-9]+)?)(?::[a-z0-9]+)?\](?!\])"
+    SLOT_PATTERN.pattern
+    + rf"|(?<!\[)(?<!\? )(?P<orphan>(?:{_ROLE_ALT})(?:\.[a-z0-9]+)?|[a-z]*_[a-z_]*\.(?:\d+|p\d+|b))"
+    + r"(?::[a-z0-9]+)?\](?!\])"
+    + r"|\[(?P<cut>[a-z][a-z0-9_.:]*)\s*$"
 )
 
 
@@ -158,9 +162,10 @@ def fill(text: str, table: SlotTable, lang: str, *, unit_space: str = " ") -> Fi
     unknown: list[str] = []
     length, last = 0, 0
     for match in _FILLED.finditer(text):
-        slot_id, form = match["id"] or match["orphan"], match["form"] or ""
-        slot = None if match["orphan"] else table.get(slot_id)
-        if match["orphan"]:
+        broken = match["orphan"] or match["cut"]
+        slot_id, form = match["id"] or broken, match["form"] or ""
+        slot = None if broken else table.get(slot_id)
+        if broken:
             value, source = gap(slot_id), None
         elif slot is None:
             value, source = gap(slot_id), None

@@ -87,3 +87,12 @@ def test_a_slot_that_lost_its_bracket_becomes_a_gap_never_left_as_text() -> None
     assert finished.letter.startswith("Verlauf unter[[? modality.1]] mit ")
     assert finished.gaps == ("modality.1",)  # the gap mark the text already had stays as it was
     assert "[[? dose_fx.9]]" in finished.letter
+
+
+def test_what_is_left_of_a_slot_never_stays_in_the_letter() -> None:
+    case = _case()
+    cut = finish_draft(case, "GD [dose_total.1], Grund: ause_reason.1], Ende [date_e", None, slots=True)
+    assert cut.letter.endswith("Grund: [[? ause_reason.1]], Ende [[? date_e]]")
+    assert "[[? ause_reason.1]]" in cut.letter and cut.gaps == ("ause_reason.1", "date_e")
+    kept = finish_draft(case, "siehe [1] und [NOTIZ]", None, slots=True)  # brackets that are no slots stay
+    assert kept.letter == "siehe [1] und [NOTIZ]"
