@@ -57,7 +57,8 @@ def draft_file(
         slots: fact slots: the prompt lists the slot ids and the draft is filled from the case (``model.fact_slots``).
 
     Returns:
-        (case id, generation) per case in the file; with a site the generation's text is the composed letter.
+        (case id, generation) per case in the file; the generation's text is the letter as posted (slots filled, and
+        with a site the head and tail around the body).
 
     Raises:
         MappingError: the file cannot be mapped.
@@ -78,9 +79,8 @@ def draft_file(
     generations = backend.generate(conversations, max_new_tokens=max_new_tokens)
     drafts = []
     for case, generation in zip(cases, generations, strict=True):
-        if site is not None or slots:
-            letter = finish_draft(case, generation.text, site, slots=slots, letter_date=letter_date).letter
-            generation = replace(generation, text=letter)
+        letter = finish_draft(case, generation.text, site, slots=slots, letter_date=letter_date).letter
+        generation = replace(generation, text=letter)
         drafts.append((case.case_id, generation))
     return drafts
 

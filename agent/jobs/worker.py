@@ -388,12 +388,9 @@ class Worker:
                 continue
             self._record_draft(job, case, generation, seconds)
 
-    def letter(self, case: Case, text: str) -> str:
+    def _finish(self, case: Case, text: str) -> FinishedDraft:
         """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around
         it, dated today."""
-        return self._finish(case, text).letter
-
-    def _finish(self, case: Case, text: str) -> FinishedDraft:
         today = self.clock().astimezone().date()
         return finish_draft(case, text, self.site, slots=self.fact_slots, letter_date=today)
 

@@ -22,6 +22,7 @@ the physician sees it and the fact check finds it (``GAP_PATTERN``); it is never
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date, time
 from typing import cast
@@ -162,14 +163,13 @@ def fill(text: str, table: SlotTable, lang: str, *, unit_space: str = " ") -> Fi
     unknown: list[str] = []
     length, last = 0, 0
     for match in _FILLED.finditer(text):
-        broken = match["orphan"] or match["cut"]
+        broken = match["orphan"] or match["cut"]  # what is left of a slot is a gap, whatever its id
         slot_id, form = match["id"] or broken, match["form"] or ""
         slot = None if broken else table.get(slot_id)
-        if broken:
+        if slot is None:
             value, source = gap(slot_id), None
-        elif slot is None:
-            value, source = gap(slot_id), None
-            unknown.append(slot_id)
+            if not broken:
+                unknown.append(slot_id)
         else:
             value, source = render_value(slot, lang, form, unit_space=unit_space), slot.source
         missing = slot is None or slot.missing
@@ -190,6 +190,7 @@ def allowed_ids(table: SlotTable) -> frozenset[str]:
     return frozenset(slot.id for slot in table if not slot.missing)
 
 
-def unknown_ids(text: str, table: SlotTable) -> list[str]:
-    """Slot ids in ``text`` that the table does not hold, each once, in order of appearance."""
-    return list(dict.fromkeys(m["id"] for m in SLOT_PATTERN.finditer(text) if m["id"] not in table))
+def unknown_ids(text: str, known: Container[str]) -> list[str]:
+    """Slot ids in ``text`` that ``known`` (a case's table, or the ids a prompt lists) does not hold, each once, in
+    order of appearance."""
+    return list(dict.fromkeys(m["id"] for m in SLOT_PATTERN.finditer(text) if m["id"] not in known))

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from rtletter.mappers.prompt import prompt_slot_ids
-from rtletter.mappers.slots import SLOT_PATTERN
+from rtletter.mappers.slots import unknown_ids
 from rtletter.model.backends.base import Generation, Message
 from rtletter.model.errors import BackendError, BackendTimeout
 
@@ -105,13 +105,11 @@ class OpenAIBackend:
             usage = body.get("usage") or {}
         except (KeyError, IndexError, TypeError) as exc:
             raise BackendError(f"{self.url}: answer has no choices[0].message.content") from exc
+        # The server's decoding is not constrained: ids it invented are named here (filling turns them into gaps).
         allowed = prompt_slot_ids(messages)
-        # The server's decoding is not constrained: ids it invented render as gaps, and are named here for the log.
-        unknown = () if allowed is None else tuple(i for i in dict.fromkeys(
-            m["id"] for m in SLOT_PATTERN.finditer(text)) if i not in allowed)  # fmt: skip
         return Generation(
             text=text.strip(),
-            unknown_slots=unknown,
+            unknown_slots=() if allowed is None else tuple(unknown_ids(text, allowed)),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             seconds=seconds,

@@ -19,7 +19,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from rtletter.model.evaluate.rouge import ROUGE_TYPES
-from rtletter.model.evaluate.scores import Comparison, Evaluation, SystemSummary, reference_of
+from rtletter.model.evaluate.scores import FREE_TEXT, Comparison, Evaluation, SystemSummary, reference_of
 from rtletter.model.evaluate.sections import BODY_SECTIONS, SECTION_TITLES, STUDY_SECTIONS
 from rtletter.model.evaluate.stats import EXACT_MAX, RESAMPLES, Interval
 
@@ -32,7 +32,7 @@ ROUGE_TITLES: dict[str, str] = {
 SYSTEM_TITLES: dict[str, str] = {
     "base": "base",
     "finetuned": "fine-tuned",
-    "free-text": "fine-tuned without slots",
+    FREE_TEXT: "fine-tuned without slots",
     "template": "template (no model)",
 }
 CRITERIA_TITLES: dict[str, str] = {
