@@ -2,7 +2,9 @@
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one
 error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, and values
-swapped between roles: start/end date, total/single dose), and counts the copies whose check has a finding the clean
+swapped between roles: start/end date, total/single dose; and one value written where the other role's slot stands,
+through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
+counts the copies whose check has a finding the clean
 letter does not have. A kind that a letter gives no place for (no drug, no side) is not counted for that letter.
 The clean share is the share of unmodified reference letters (and of template-backend letters) with any finding.
 
@@ -22,6 +24,7 @@ from rtletter.demo.synth.generate import synthesize
 from rtletter.demo.synth.letters import MONTHS_EN
 from rtletter.mappers.case import Case
 from rtletter.mappers.letter import DRUGS, extract_facts
+from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
 from rtletter.model.evaluate.context import SCHEME_RE, SIDE_RES, SPAN_RES
 from rtletter.model.evaluate.facts import check_draft
@@ -147,6 +150,29 @@ def inject_swap_doses(case: Case, text: str) -> str | None:
     return text[: m.start(2)] + m[3] + text[m.end(2) : m.start(3)] + m[2] + text[m.end(3) :]
 
 
+def _slot_in_wrong_role(case: Case, text: str, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """The first place where the letter writes slot ``a`` gets the value of slot ``b`` (another role, another value),
+    in the same form: found through the letter's own fact slots, however the letter phrases it."""
+    table = case_slots(case)
+    slotted = delexicalise(text, table, case.language).text
+    for a, b in pairs:
+        if a not in table or b not in table or table[a].value == table[b].value:
+            continue
+        m = re.search(rf"\[{re.escape(a)}(:[a-z0-9]+)?\]", slotted)
+        if m:
+            slotted = slotted[: m.start()] + f"[{b}{m[1] or ''}]" + slotted[m.end() :]
+            return fill(slotted, table, case.language).text
+    return None
+
+
+def inject_slot_date_role(case: Case, text: str) -> str | None:
+    return _slot_in_wrong_role(case, text, (("date_end", "date_start"), ("date_start", "date_end")))
+
+
+def inject_slot_dose_role(case: Case, text: str) -> str | None:
+    return _slot_in_wrong_role(case, text, (("dose_total.1", "dose_fx.1"), ("dose_fx.1", "dose_total.1")))
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -157,6 +183,8 @@ INJECTORS: dict[str, Injector] = {
     "toxicity grade": inject_grade,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
+    "date in the other role": inject_slot_date_role,
+    "dose in the other role": inject_slot_dose_role,
 }
 
 

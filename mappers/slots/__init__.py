@@ -9,7 +9,15 @@ Modules: ``table`` (ids, roles, sources), ``render`` (locale formats, ``fill``, 
 (delexicalisation and its coverage), ``words`` (month, modality and drug names per language).
 """
 
-from rtletter.mappers.slots.align import Alignment, Coverage, Delexicalised, Mention, coverage, delexicalise
+from rtletter.mappers.slots.align import (
+    Alignment,
+    Coverage,
+    Delexicalised,
+    Mention,
+    coverage,
+    date_cue,
+    delexicalise,
+)
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -38,6 +46,7 @@ __all__ = [
     "allowed_ids",
     "case_slots",
     "coverage",
+    "date_cue",
     "delexicalise",
     "fill",
     "render_value",

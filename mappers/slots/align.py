@@ -287,16 +287,25 @@ def _planned_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates
     return [(slot, form) for slot, form in cands if slot.role not in drop]
 
 
+def date_cue(text: str, start: int, end: int) -> Literal["start", "end"] | None:
+    """Whether the words around the date at ``text[start:end]`` make it the start of a span ("vom ...", "... bis",
+    "from ...") or its end ("bis ...", "to ...", "am ... beendet"); None when they say neither or both."""
+    before = text[_line_start(text, start) : start]
+    sentence = re.split(r"\.\s", text[end : _line_end(text, end)], maxsplit=1)[0]
+    is_start = bool(_START_BEFORE.search(before) or _START_AFTER.match(text, end))
+    is_end = bool(_END_BEFORE.search(before)) or (before.endswith("am ") and bool(_END_SENTENCE.match(sentence)))
+    if is_start == is_end:
+        return None
+    return "start" if is_start else "end"
+
+
 def _start_end_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates:
     if not any(slot.kind == "date" for slot, _ in cands):
         return cands
-    before = text[_line_start(text, group.start) : group.start]
-    sentence = re.split(r"\.\s", text[group.end : _line_end(text, group.end)], maxsplit=1)[0]
-    start = bool(_START_BEFORE.search(before) or _START_AFTER.match(text, group.end))
-    end = bool(_END_BEFORE.search(before)) or (before.endswith("am ") and bool(_END_SENTENCE.match(sentence)))
-    if start == end:
+    cue = date_cue(text, group.start, group.end)
+    if cue is None:
         return cands
-    drop = "_end" if start else "_start"
+    drop = "_end" if cue == "start" else "_start"
     return [(slot, form) for slot, form in cands if not slot.role.endswith(drop)]
 
 

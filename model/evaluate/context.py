@@ -3,7 +3,8 @@
 ``check_draft`` adds these to the value findings (see ``rtletter.model.evaluate.facts``): a side the case never
 states, a toxicity graded differently from the case, a date span that ends before it starts, "n × d Gy bis T Gy"
 where n × d is not T (total and single dose swapped), the course's session count written as a fraction count, and
-a stopped course's planned dose written as delivered.
+a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a start date after
+"bis", a stopped course's planned dose written as delivered, a dose per fraction after "Gesamtdosis").
 Each is a contradiction: the value exists in the case, the draft gives it the wrong role.
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rtletter.mappers.case import Case, CourseStatus, format_gy
+from rtletter.mappers.case import Case, format_gy
 from rtletter.mappers.letter import extract_facts
+from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
@@ -99,48 +101,116 @@ SCHEME_RE = re.compile(
     rf"(?<![\d.,])(\d{{1,2}})\s*[x×]\s*({_NUM})\s*Gy\s+(?:bis(?:\s+zu)?|ad|auf|to)\s+"
     rf"(?:(?:einer|a)\s+(?:Gesamtdosis|total dose)\s+(?:von|of)\s+)?({_NUM})\s*Gy"
 )
-_PLANNED_WORDS = re.compile(r"geplant|planned|vorgesehen|intended|verordnet|prescribed|Soll", re.IGNORECASE)
 
 
 def _number(text: str) -> float:
     return float(text.replace(",", ".").replace(" ", ""))
 
 
-def role_findings(case: Case, draft: str) -> Iterator[Finding]:
+def role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[int, int]]]:
+    """Date spans that end before they start, schemes whose n × d is not the total, sessions written as fractions;
+    each with the stretch of the draft it covers."""
     anchor = case.course.end or case.course.start
     year = anchor.year if anchor else None
     for pattern in SPAN_RES:
         for m in pattern.finditer(draft):
             dates = [f.value for f in extract_facts(m[0], case.language, year) if f.kind == "date"]
             if len(dates) == 2 and dates[0] > dates[1]:
-                yield Finding("contradicted", "role", f"{dates[0]} to {dates[1]}", "date span ends before it starts")
+                value = f"{dates[0]} to {dates[1]}"
+                yield Finding("contradicted", "role", value, "date span ends before it starts"), m.span()
     for m in SCHEME_RE.finditer(draft):
         n, single, total = int(m[1]), _number(m[2]), _number(m[3])
         if abs(n * single - total) > 0.02 * max(total, 1.0) + 0.01:
             value = f"{n} x {format_gy(single)} Gy to {format_gy(total)} Gy"
-            yield Finding("contradicted", "role", value, "fractions x dose per fraction is not the total")
+            yield Finding("contradicted", "role", value, "fractions x dose per fraction is not the total"), m.span()
     sessions = case.course.sessions
     counts = {f.value for f in case.facts() if f.kind == "fractions"}
     if sessions and str(sessions) not in counts:  # the session count backs "30 Sitzungen", not "30 Fraktionen"
-        if re.search(rf"(?<![\d.,]){sessions}\s*(?:[x×]|Fraktion|fraction)", draft, re.IGNORECASE):
-            yield Finding("contradicted", "role", f"{sessions} fractions", "session count stated as fractions",
-                          tuple(sorted(counts)))  # fmt: skip
-    if case.course.status is not CourseStatus.stopped:
-        return
-    volumes = [*case.course.volumes, *(v for phase in case.course.phases for v in phase.volumes)]
-    for volume in volumes:
-        planned, delivered = volume.planned_total_dose_gy, volume.total_dose_gy
-        if planned is None or delivered is None or abs(planned - delivered) < 0.01:
+        m = re.search(rf"(?<![\d.,]){sessions}\s*(?:[x×]|Fraktion|fraction)", draft, re.IGNORECASE)
+        if m:
+            finding = Finding("contradicted", "role", f"{sessions} fractions", "session count stated as fractions",
+                              tuple(sorted(counts)))  # fmt: skip
+            yield finding, m.span()
+
+
+# --- slots in the wrong role ------------------------------------------------------------------------------------------
+
+# A dose's own words: strict cues only, so that a clean letter's "a dose of 50 Gy" is never read as per fraction.
+_TOTAL_CUE = re.compile(
+    r"(?:Gesamtdosis(?:\s+von)?|\bGD|total dose(?:\s+of)?|\bbis(?:\s+zu[mr]?)?(?:\s+einer\s+Gesamtdosis\s+von)?)\s*$"
+)
+_PER_FX_CUE = re.compile(r"(?:Einzeldosis(?:\s+von)?|\bED|[×]|\d\s*x|\bà|\bje|dose per fraction(?:\s+of)?)\s*$")
+_PER_FX_AFTER = re.compile(r"\s*(?:pro|je|per)\s+(?:Fraktion|fraction)\b")
+_TOTAL_AFTER = re.compile(r"\s+in\s+\d{1,2}\s+(?:Fraktionen|fractions)\b")  # "50,4 Gy in 28 Fraktionen"
+_TOTALS = {"dose_total", "dose_planned", "prior_dose"}
+
+
+def _context_label(roles: set[str]) -> str:
+    if roles <= {"dose_planned", "fx_planned"}:
+        what = "dose" if "dose_planned" in roles else "fractions"
+        return f"planned {what} stated as delivered"
+    if roles <= {"dose_total", "fx"}:
+        return "delivered value stated as planned"
+    if all(role.endswith("_start") for role in roles):
+        return "start date where the end date belongs"
+    if all(role.endswith("_end") for role in roles):
+        return "end date where the start date belongs"
+    return "value in the wrong role"
+
+
+def slot_role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[int, int]]]:
+    """The words around each case value the draft states, read as its fact slot (the training data's aligner,
+    ``rtletter.mappers.slots.delexicalise``): a value whose words give it a role that no slot of that value has.
+
+    "bis 02.03.2026" where 02.03. is only the course start, a stopped course's planned dose without "geplant", a dose
+    per fraction after "Gesamtdosis", a total dose after "Einzeldosis" or before "pro Fraktion". A value that the
+    case holds in both roles (a one-day course, one fraction) is never a finding."""
+    table = case_slots(case)
+    result = delexicalise(draft, table, case.language)
+    for mention in result.literal:
+        if mention.reason != "context":
             continue
-        text = format_gy(planned)
-        written = re.escape(text).replace(r"\.", "[.,]")
-        for m in re.finditer(rf"(?<![\d.,]){written}\s*Gy", draft):
-            before = draft[max(0, m.start() - 45) : m.start()]
-            if not _PLANNED_WORDS.search(before):
-                yield Finding("contradicted", "role", f"{text} Gy", "planned dose stated as delivered", (text,))
-                break
+        roles = {table[slot_id].role for slot_id in mention.candidates}
+        finding = Finding("contradicted", "role", mention.text, _context_label(roles), tuple(sorted(roles)))
+        yield finding, (mention.start, mention.end)
+    for a in result.alignments:
+        label = _wrong_role(table, table[a.slot_id], draft, a.start, a.end)
+        if label:
+            yield Finding("contradicted", "role", a.text, label, (table[a.slot_id].role,)), (a.start, a.end)
+
+
+def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) -> str | None:
+    """What is wrong with a value the aligner gave to ``slot`` (its best guess) when its words call for another role
+    that the case has only under another value."""
+    same = {s.role for s in table if s.kind == slot.kind and s.value == slot.value}
+    if slot.kind == "date":
+        cue = date_cue(draft, start, end)
+        if cue == "end" and not any(r.endswith("_end") for r in same) and any(r.endswith("_start") for r in same):
+            return "start date where the end date belongs"
+        if cue == "start" and not any(r.endswith("_start") for r in same) and any(r.endswith("_end") for r in same):
+            return "end date where the start date belongs"
+        return None
+    if slot.kind != "dose":
+        return None
+    before = draft[draft.rfind("\n", 0, start) + 1 : start]
+    total_cue = _TOTAL_CUE.search(before) or _TOTAL_AFTER.match(draft, end)
+    if slot.role == "dose_fx" and total_cue and not same & _TOTALS:
+        return "dose per fraction stated as the total dose"
+    per_fx_cue = _PER_FX_CUE.search(before) or _PER_FX_AFTER.match(draft, end)
+    if slot.role in _TOTALS and per_fx_cue and "dose_fx" not in same:
+        return "total dose stated as the dose per fraction"
+    return None
 
 
 def context_findings(case: Case, draft: str) -> list[Finding]:
-    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *role_findings(case, draft)]
+    """Side, grade and role findings; a value inside a stretch that a span or scheme finding already covers is not
+    counted again ("vom 08.04. bis 02.03." is one finding, not three)."""
+    spans = list(role_findings(case, draft))
+    covered = [where for _, where in spans]
+    slots = [
+        finding
+        for finding, (start, end) in slot_role_findings(case, draft)
+        if not any(s <= start and end <= e for s, e in covered)
+    ]
+    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *(f for f, _ in spans), *slots]
     return list(dict.fromkeys(found))

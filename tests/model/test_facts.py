@@ -156,3 +156,52 @@ def test_wrong_side_grade_and_swapped_roles_are_contradicted(case: Case) -> None
         assert [f.kind for f in check_draft(sided, draft).findings if f.finding == "contradicted"] == [kind], kind
     swapped = clean.replace("28 × 1,8 Gy bis 50,4 Gy", "28 × 50,4 Gy bis 1,8 Gy")
     assert [f.label for f in check_draft(sided, swapped).findings] == ["fractions x dose per fraction is not the total"]
+
+
+@pytest.mark.parametrize(
+    ("added", "label"),
+    [
+        ("Die Bestrahlung wurde am 02.03.2026 beendet.", "start date where the end date belongs"),
+        ("Bestrahlung seit 08.04.2026.", "end date where the start date belongs"),
+        ("Gesamtdosis 1,8 Gy.", "dose per fraction stated as the total dose"),
+        ("Einzeldosis 50,4 Gy.", "total dose stated as the dose per fraction"),
+        ("Es wurden 50,4 Gy pro Fraktion appliziert.", "total dose stated as the dose per fraction"),
+    ],
+)
+def test_a_value_in_the_words_of_another_role_is_contradicted(case: Case, added: str, label: str) -> None:
+    """The check reads the words around each value as its fact slot: the value is the case's, its role is not."""
+    from rtletter.mappers.template_letter import render_letter
+
+    clean = render_letter(case)
+    assert check_draft(case, clean).findings == ()
+    findings = check_draft(case, f"{clean}\n{added}\n").findings
+    assert [(f.finding, f.kind, f.label) for f in findings] == [("contradicted", "role", label)]
+
+
+def test_a_value_the_case_holds_in_both_roles_is_not_a_role_finding(case: Case) -> None:
+    """One fraction of 8 Gy: 8 Gy is the total and the dose per fraction, so "Einzeldosis 8 Gy" and "Gesamtdosis 8 Gy"
+    are both right; the same for a one-day course's start and end."""
+    from rtletter.mappers.template_letter import render_letter
+
+    single = case.model_copy(deep=True)
+    course, volume = single.course, single.course.volumes[0]
+    volume.total_dose_gy = volume.planned_total_dose_gy = volume.dose_per_fraction_gy = 8
+    volume.fractions_delivered = volume.fractions_planned = 1
+    course.end = course.start
+    clean = render_letter(single)
+    assert check_draft(single, clean).findings == ()
+    added = "Einzeldosis 8 Gy, Gesamtdosis 8 Gy, Bestrahlung am 02.03.2026 beendet, seit 02.03.2026."
+    assert [f for f in check_draft(single, f"{clean}\n{added}\n").findings if f.kind == "role"] == []
+
+
+def test_a_stopped_course_planned_dose_needs_its_word(case: Case) -> None:
+    from rtletter.mappers.case import CourseStatus
+
+    stopped = case.model_copy(deep=True)
+    stopped.course.status = CourseStatus.stopped
+    volume = stopped.course.volumes[0]
+    volume.total_dose_gy, volume.fractions_delivered = 36.0, 20
+    text = "PTV Rektum: 20 × 1,8 Gy bis 36 Gy, geplant 50,4 Gy."
+    assert [f for f in check_draft(stopped, text).findings if f.kind == "role"] == []
+    wrong = [f for f in check_draft(stopped, "PTV Rektum: 28 × 1,8 Gy bis 50,4 Gy.").findings if f.kind == "role"]
+    assert [f.label for f in wrong] == ["planned fractions stated as delivered", "planned dose stated as delivered"]
