@@ -6,7 +6,8 @@ values back into a draft in the letter's locale, and marks what the case does no
 See ../shared/docs/fact-slots.md for the design.
 
 Modules: ``table`` (ids, roles, sources), ``render`` (locale formats, ``fill``, the slot pattern), ``align``
-(delexicalisation and its coverage), ``words`` (month, modality and drug names per language).
+(delexicalisation and its coverage), ``cues`` (the words that fix a value's role), ``words`` (month, modality and
+drug names per language).
 """
 
 from rtletter.mappers.slots.align import (
@@ -15,9 +16,9 @@ from rtletter.mappers.slots.align import (
     Delexicalised,
     Mention,
     coverage,
-    date_cue,
     delexicalise,
 )
+from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -47,6 +48,8 @@ __all__ = [
     "case_slots",
     "coverage",
     "date_cue",
+    "dose_cue",
+    "excluded_roles",
     "delexicalise",
     "fill",
     "render_value",

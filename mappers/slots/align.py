@@ -30,6 +30,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
+from rtletter.mappers.slots.cues import date_cue
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN, render_value, slot_ref
 from rtletter.mappers.slots.table import ROLES, Slot, SlotTable
 
@@ -50,14 +51,6 @@ _NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 # Soft context: which of several slots with the same value is meant.
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 _PLANNED_AFTER = re.compile(r"\s*(?:geplanten?|planned)\b")
-_START_BEFORE = re.compile(
-    r"(?:\bvom|\bvon|\bab|\bseit|\bfrom|\bsince|\bbetween|\bBeginn(?:\s+am)?|\bstarted\s+on)\s*$"
-)
-_START_AFTER = re.compile(r"\s*(?:bis\b|-|–|to\b|and\b|until\b)")
-_END_BEFORE = re.compile(
-    r"(?:\bbis(?:\s+zum)?|\bto|-|–|\band|\buntil|(?:stopped|ended|completed|finished)(?:\s+early)?\s+on)\s*$"
-)
-_END_SENTENCE = re.compile(r"[^\n]*?\b(?:beendet|abgebrochen|abgeschlossen)\b")  # "am 14.03. ... beendet."
 _TOTAL_BEFORE = re.compile(r"(?:\bbis(?:\s+zu[mr]?)?|\bto|\bGD|Gesamtdosis(?:\s+von)?|total dose(?:\s+of)?|\bad)\s*$")
 _PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\bof|\bje)\s*$")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -285,18 +278,6 @@ def _planned_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates
     )
     drop = _DELIVERED if planned else _PLANNED
     return [(slot, form) for slot, form in cands if slot.role not in drop]
-
-
-def date_cue(text: str, start: int, end: int) -> Literal["start", "end"] | None:
-    """Whether the words around the date at ``text[start:end]`` make it the start of a span ("vom ...", "... bis",
-    "from ...") or its end ("bis ...", "to ...", "am ... beendet"); None when they say neither or both."""
-    before = text[_line_start(text, start) : start]
-    sentence = re.split(r"\.\s", text[end : _line_end(text, end)], maxsplit=1)[0]
-    is_start = bool(_START_BEFORE.search(before) or _START_AFTER.match(text, end))
-    is_end = bool(_END_BEFORE.search(before)) or (before.endswith("am ") and bool(_END_SENTENCE.match(sentence)))
-    if is_start == is_end:
-        return None
-    return "start" if is_start else "end"
 
 
 def _start_end_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates:

@@ -71,28 +71,47 @@ def _fits(text: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
 
 
 class SlotLogitsProcessor:
-    """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free)."""
+    """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free).
+
+    The words just written narrow them further (``rtletter.mappers.slots.excluded_roles``): after "vom" no end date,
+    after "bis" no start date and no dose per fraction, after "28 ×" no total. These are the cues by which the fact
+    check finds a value in the wrong role; a draft cannot write a slot against them."""
 
     def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
         self.tokenizer = tokenizer
         self.pieces, self.bracket, self.continuing = _pieces(tokenizer)
-        self.rows = [(s := slot_strings(ids), _prefixes(s)) if ids is not None else None for ids in allowed]
+        self.allowed = allowed
         self.width = prompt_width
+        self._cache: dict[tuple[int, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
 
-    def _tail(self, generated: list[int]) -> str:
-        """The generated text from its last "[" that no "]" closed, else ""."""
+    def _constraint(self, row: int, excluded: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left)."""
+        key = (row, excluded)
+        if key not in self._cache:
+            ids = self.allowed[row] or frozenset()
+            kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
+            strings = slot_strings(kept)
+            self._cache[key] = (strings, _prefixes(strings))
+        return self._cache[key]
+
+    def _split(self, generated: list[int]) -> tuple[str, str]:
+        """(the generated text before the open slot, the open slot from its "[") ; without an open slot (all, "")."""
         text = self.tokenizer.decode(generated[-TAIL_TOKENS:])
         start = text.rfind("[")
-        return text[start:] if start >= 0 and "]" not in text[start:] else ""
+        if start >= 0 and "]" not in text[start:]:
+            return text[:start], text[start:]
+        return text, ""
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        for row, constraint in enumerate(self.rows):
-            if constraint is None:
+        from rtletter.mappers.slots.cues import excluded_roles
+
+        for row, ids in enumerate(self.allowed):
+            if ids is None:
                 continue
-            strings, prefixes = constraint
-            tail = self._tail(input_ids[row, self.width :].tolist())
+            before, tail = self._split(input_ids[row, self.width :].tolist())
+            strings, prefixes = self._constraint(row, excluded_roles(before))
             if tail and _SLOT_START.match(tail):  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)

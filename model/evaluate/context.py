@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 from rtletter.mappers.case import Case, format_gy
 from rtletter.mappers.letter import extract_facts
-from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise
+from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
+from rtletter.mappers.slots.cues import TOTAL_ROLES
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
@@ -135,15 +136,6 @@ def role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[int, 
 
 # --- slots in the wrong role ------------------------------------------------------------------------------------------
 
-# A dose's own words: strict cues only, so that a clean letter's "a dose of 50 Gy" is never read as per fraction.
-_TOTAL_CUE = re.compile(
-    r"(?:Gesamtdosis(?:\s+von)?|\bGD|total dose(?:\s+of)?|\bbis(?:\s+zu[mr]?)?(?:\s+einer\s+Gesamtdosis\s+von)?)\s*$"
-)
-_PER_FX_CUE = re.compile(r"(?:Einzeldosis(?:\s+von)?|\bED|[×]|\d\s*x|\bà|\bje|dose per fraction(?:\s+of)?)\s*$")
-_PER_FX_AFTER = re.compile(r"\s*(?:pro|je|per)\s+(?:Fraktion|fraction)\b")
-_TOTAL_AFTER = re.compile(r"\s+in\s+\d{1,2}\s+(?:Fraktionen|fractions)\b")  # "50,4 Gy in 28 Fraktionen"
-_TOTALS = {"dose_total", "dose_planned", "prior_dose"}
-
 
 def _context_label(roles: set[str]) -> str:
     if roles <= {"dose_planned", "fx_planned"}:
@@ -192,12 +184,10 @@ def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) 
         return None
     if slot.kind != "dose":
         return None
-    before = draft[draft.rfind("\n", 0, start) + 1 : start]
-    total_cue = _TOTAL_CUE.search(before) or _TOTAL_AFTER.match(draft, end)
-    if slot.role == "dose_fx" and total_cue and not same & _TOTALS:
+    cue = dose_cue(draft, start, end)
+    if slot.role == "dose_fx" and cue == "total" and not same & TOTAL_ROLES:
         return "dose per fraction stated as the total dose"
-    per_fx_cue = _PER_FX_CUE.search(before) or _PER_FX_AFTER.match(draft, end)
-    if slot.role in _TOTALS and per_fx_cue and "dose_fx" not in same:
+    if slot.role in TOTAL_ROLES and cue == "per_fraction" and "dose_fx" not in same:
         return "total dose stated as the dose per fraction"
     return None
 

@@ -11,7 +11,7 @@ import pytest
 from rtletter.mappers.slots import SLOT_PATTERN
 from rtletter.model.backends.slot_constraint import SlotLogitsProcessor, slot_strings
 
-ALLOWED = frozenset({"dose_total.1", "fx.1", "date_start", "date_end", "tox_grade.1"})
+ALLOWED = frozenset({"dose_total.1", "dose_fx.1", "fx.1", "date_start", "date_end", "tox_grade.1"})
 
 
 def _decode(tokenizer: Any, processor: SlotLogitsProcessor | None, steps: int, seed: int) -> str:
@@ -75,3 +75,35 @@ def test_a_row_without_slots_is_not_constrained_and_brackets_that_are_no_slots_s
     assert torch.isfinite(out[1, upper])  # "[N..." (a note marker, a reference) is not a slot
     wrong = tokenizer.encode("z", add_special_tokens=False)[0]
     assert out[1, wrong] == float("-inf")  # no allowed id starts with "z"
+
+
+@pytest.mark.parametrize(
+    ("written", "right", "wrong"),
+    [
+        ("Bestrahlung vom [date_", "s", "e"),  # start
+        ("Bestrahlung vom 02.03. bis [date_", "e", "s"),  # end
+        ("28 Fraktionen bis zu einer Gesamtdosis von [dose_", "t", "f"),  # total
+        ("PTV Rektum: 28 × [dose_", "f", "t"),  # per fraction
+    ],
+)
+def test_the_words_before_a_slot_rule_out_the_roles_they_contradict(
+    tokenizer: Any, written: str, right: str, wrong: str
+) -> None:
+    """The fact check's role cues, at decode time: after "bis" the draft cannot write the start date."""
+    import torch
+
+    ids = tokenizer.encode(written, add_special_tokens=False)
+    out = SlotLogitsProcessor(tokenizer, [ALLOWED], 0)(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))
+    token = {c: tokenizer.encode(c, add_special_tokens=False) for c in (right, wrong)}
+    assert all(len(t) == 1 for t in token.values())
+    assert torch.isfinite(out[0, token[right][0]])
+    assert out[0, token[wrong][0]] == float("-inf")
+
+
+def test_without_a_cue_both_roles_stay_open(tokenizer: Any) -> None:
+    import torch
+
+    ids = tokenizer.encode("Zeitraum: [date_", add_special_tokens=False)
+    out = SlotLogitsProcessor(tokenizer, [ALLOWED], 0)(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))
+    for c in ("s", "e"):
+        assert torch.isfinite(out[0, tokenizer.encode(c, add_special_tokens=False)[0]])
