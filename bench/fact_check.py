@@ -1,12 +1,12 @@
 """How far the fact check can be trusted: recall per kind of injected error, and false alarms on clean letters.
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one
-error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, and values
-swapped between roles: start/end date, total/single dose; and one value written where the other role's slot stands,
+error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade; values swapped
+between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
 through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
-counts the copies whose check has a finding the clean
-letter does not have. A kind that a letter gives no place for (no drug, no side) is not counted for that letter.
-The clean share is the share of unmodified reference letters (and of template-backend letters) with any finding.
+counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for
+(no drug, no side) is not counted for that letter. The clean share is the share of unmodified reference letters (and
+of template-backend letters) with any finding.
 
     python bench/fact_check.py [--patients 200] [--seed 7]
 

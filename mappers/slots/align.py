@@ -30,7 +30,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from rtletter.mappers.slots.cues import date_cue
+from rtletter.mappers.slots.cues import TOTAL_ROLES, date_cue, dose_hint
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN, render_value, slot_ref
 from rtletter.mappers.slots.table import ROLES, Slot, SlotTable
 
@@ -51,8 +51,6 @@ _NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 # Soft context: which of several slots with the same value is meant.
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 _PLANNED_AFTER = re.compile(r"\s*(?:geplanten?|planned)\b")
-_TOTAL_BEFORE = re.compile(r"(?:\bbis(?:\s+zu[mr]?)?|\bto|\bGD|Gesamtdosis(?:\s+von)?|total dose(?:\s+of)?|\bad)\s*$")
-_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\bof|\bje)\s*$")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _DIGIT_BEFORE = re.compile(r"\d\.?\s*$")
 
@@ -294,13 +292,10 @@ def _dose_role_filter(group: _Group, text: str, cands: _Candidates) -> _Candidat
     roles = {slot.role for slot, _ in cands}
     if len(roles) < 2 or any(slot.kind != "dose" for slot, _ in cands):
         return cands
-    before = text[_line_start(text, group.start) : group.start]
-    if _TOTAL_BEFORE.search(before):
-        keep = {"dose_total", "dose_planned", "prior_dose"}
-    elif _PER_FX_BEFORE.search(before):
-        keep = {"dose_fx"}
-    else:
+    hint = dose_hint(text, group.start)
+    if hint is None:
         return cands
+    keep = TOTAL_ROLES if hint == "total" else {"dose_fx"}
     narrowed = [(slot, form) for slot, form in cands if slot.role in keep]
     return narrowed or cands
 

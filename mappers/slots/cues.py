@@ -1,8 +1,9 @@
 """The words that fix a value's role: the start or end of a span, a total dose or a dose per fraction.
 
-One place for three readers: the aligner (which of several slots with one value a letter means), the fact check (a
-value whose words call for a role its slot does not have) and constrained decoding (which slot ids may follow the
-words a draft has just written; only the words before a slot are known there).
+One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue`` and the
+looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not have: ``date_cue``,
+``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just written:
+``excluded_roles``; only the words before a slot are known there).
 """
 
 from __future__ import annotations
@@ -12,23 +13,29 @@ from typing import Literal
 
 from rtletter.mappers.slots.table import ROLES
 
-START_BEFORE = re.compile(r"(?:\bvom|\bvon|\bab|\bseit|\bfrom|\bsince|\bbetween|\bBeginn(?:\s+am)?|\bstarted\s+on)\s*$")
-START_AFTER = re.compile(r"\s*(?:bis\b|-|–|to\b|and\b|until\b)")
-END_BEFORE = re.compile(
+_START_BEFORE = re.compile(
+    r"(?:\bvom|\bvon|\bab|\bseit|\bfrom|\bsince|\bbetween|\bBeginn(?:\s+am)?|\bstarted\s+on)\s*$"
+)
+_START_AFTER = re.compile(r"\s*(?:bis\b|-|–|to\b|and\b|until\b)")
+_END_BEFORE = re.compile(
     r"(?:\bbis(?:\s+zum)?|\bto|-|–|\band|\buntil|(?:stopped|ended|completed|finished)(?:\s+early)?\s+on)\s*$"
 )
 _END_SENTENCE = re.compile(r"[^\n]*?\b(?:beendet|abgebrochen|abgeschlossen)\b")  # "am 14.03. ... beendet."
 # Strict dose cues: a clean letter's "a dose of 50 Gy" is neither.
-TOTAL_BEFORE = re.compile(
+_TOTAL_BEFORE = re.compile(
     r"(?:Gesamtdosis(?:\s+von)?|\bGD|total dose(?:\s+of)?|\bbis(?:\s+zu[mr]?)?(?:\s+einer\s+Gesamtdosis\s+von)?)\s*$"
 )
-TOTAL_AFTER = re.compile(r"\s+in\s+\d{1,2}\s+(?:Fraktionen|fractions)\b")  # "50,4 Gy in 28 Fraktionen"
-PER_FX_BEFORE = re.compile(r"(?:Einzeldosis(?:\s+von)?|\bED|[×]|\d\s*x|\bà|\bje|dose per fraction(?:\s+of)?)\s*$")
-PER_FX_AFTER = re.compile(r"\s*(?:pro|je|per)\s+(?:Fraktion|fraction)\b")
+_TOTAL_AFTER = re.compile(r"\s+in\s+\d{1,2}\s+(?:Fraktionen|fractions)\b")  # "50,4 Gy in 28 Fraktionen"
+_PER_FX_BEFORE = re.compile(r"(?:Einzeldosis(?:\s+von)?|\bED|[×]|\d\s*x|\bà|\bje|dose per fraction(?:\s+of)?)\s*$")
+_PER_FX_AFTER = re.compile(r"\s*(?:pro|je|per)\s+(?:Fraktion|fraction)\b")
+
+# Loose dose cues, for choosing between slots that share a value (the aligner): "of", "to", "ad" count too.
+_LOOSE_TOTAL_BEFORE = re.compile(
+    r"(?:\bbis(?:\s+zu[mr]?)?|\bto|\bGD|Gesamtdosis(?:\s+von)?|total dose(?:\s+of)?|\bad)\s*$"
+)
+_LOOSE_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\bof|\bje)\s*$")
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
-
-Cue = Literal["start", "end", "total", "per_fraction"]
 
 
 def _line_before(text: str, start: int) -> str:
@@ -42,8 +49,8 @@ def date_cue(text: str, start: int, end: int) -> Literal["start", "end"] | None:
     before = _line_before(text, start)
     line_end = text.find("\n", end)
     sentence = re.split(r"\.\s", text[end : len(text) if line_end < 0 else line_end], maxsplit=1)[0]
-    is_start = bool(START_BEFORE.search(before) or START_AFTER.match(text, end))
-    is_end = bool(END_BEFORE.search(before)) or (before.endswith("am ") and bool(_END_SENTENCE.match(sentence)))
+    is_start = bool(_START_BEFORE.search(before) or _START_AFTER.match(text, end))
+    is_end = bool(_END_BEFORE.search(before)) or (before.endswith("am ") and bool(_END_SENTENCE.match(sentence)))
     if is_start == is_end:
         return None
     return "start" if is_start else "end"
@@ -53,11 +60,22 @@ def dose_cue(text: str, start: int, end: int) -> Literal["total", "per_fraction"
     """Whether the words around the dose at ``text[start:end]`` make it a total ("Gesamtdosis ...", "bis ...",
     "... in 28 Fraktionen") or a dose per fraction ("Einzeldosis ...", "28 × ...", "... pro Fraktion")."""
     before = _line_before(text, start)
-    total = bool(TOTAL_BEFORE.search(before) or TOTAL_AFTER.match(text, end))
-    per_fraction = bool(PER_FX_BEFORE.search(before) or PER_FX_AFTER.match(text, end))
+    total = bool(_TOTAL_BEFORE.search(before) or _TOTAL_AFTER.match(text, end))
+    per_fraction = bool(_PER_FX_BEFORE.search(before) or _PER_FX_AFTER.match(text, end))
     if total == per_fraction:
         return None
     return "total" if total else "per_fraction"
+
+
+def dose_hint(text: str, start: int) -> Literal["total", "per_fraction"] | None:
+    """The looser reading of the words before a dose, for telling apart slots that share its value ("of 1,8 Gy": per
+    fraction; "to 50,4 Gy": total); total first."""
+    before = _line_before(text, start)
+    if _LOOSE_TOTAL_BEFORE.search(before):
+        return "total"
+    if _LOOSE_PER_FX_BEFORE.search(before):
+        return "per_fraction"
+    return None
 
 
 def excluded_roles(before: str) -> frozenset[str]:

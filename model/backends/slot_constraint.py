@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from rtletter.mappers.slots.cues import excluded_roles
 from rtletter.mappers.slots.render import FORMS
 from rtletter.mappers.slots.table import ROLES
 
@@ -104,8 +105,6 @@ class SlotLogitsProcessor:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
-
-        from rtletter.mappers.slots.cues import excluded_roles
 
         for row, ids in enumerate(self.allowed):
             if ids is None:
