@@ -127,11 +127,11 @@ def role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[int, 
     sessions = case.course.sessions
     counts = {f.value for f in case.facts() if f.kind == "fractions"}
     if sessions and str(sessions) not in counts:  # the session count backs "30 Sitzungen", not "30 Fraktionen"
-        m = re.search(rf"(?<![\d.,]){sessions}\s*(?:[x×]|Fraktion|fraction)", draft, re.IGNORECASE)
-        if m:
+        stated = re.search(rf"(?<![\d.,]){sessions}\s*(?:[x×]|Fraktion|fraction)", draft, re.IGNORECASE)
+        if stated:
             finding = Finding("contradicted", "role", f"{sessions} fractions", "session count stated as fractions",
                               tuple(sorted(counts)))  # fmt: skip
-            yield finding, m.span()
+            yield finding, stated.span()
 
 
 # --- slots in the wrong role ------------------------------------------------------------------------------------------
@@ -176,18 +176,18 @@ def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) 
     that the case has only under another value."""
     same = {s.role for s in table if s.kind == slot.kind and s.value == slot.value}
     if slot.kind == "date":
-        cue = date_cue(draft, start, end)
-        if cue == "end" and not any(r.endswith("_end") for r in same) and any(r.endswith("_start") for r in same):
+        date = date_cue(draft, start, end)
+        if date == "end" and not any(r.endswith("_end") for r in same) and any(r.endswith("_start") for r in same):
             return "start date where the end date belongs"
-        if cue == "start" and not any(r.endswith("_start") for r in same) and any(r.endswith("_end") for r in same):
+        if date == "start" and not any(r.endswith("_start") for r in same) and any(r.endswith("_end") for r in same):
             return "end date where the start date belongs"
         return None
     if slot.kind != "dose":
         return None
-    cue = dose_cue(draft, start, end)
-    if slot.role == "dose_fx" and cue == "total" and not same & TOTAL_ROLES:
+    dose = dose_cue(draft, start, end)
+    if slot.role == "dose_fx" and dose == "total" and not same & TOTAL_ROLES:
         return "dose per fraction stated as the total dose"
-    if slot.role in TOTAL_ROLES and cue == "per_fraction" and "dose_fx" not in same:
+    if slot.role in TOTAL_ROLES and dose == "per_fraction" and "dose_fx" not in same:
         return "total dose stated as the dose per fraction"
     return None
 
