@@ -41,8 +41,9 @@ def load_local_backend(
         device: ``cpu`` / ``cuda`` (default: CUDA when available).
         dtype: ``float32`` / ``bfloat16`` (default: bf16 on GPU, float32 on CPU).
         batch_size: conversations per forward pass.
-        repetition_penalty: > 1 discourages repeating tokens (default: the base folder's ``generation_config.json``,
-            1.0 when it sets none; the demo base sets 1.2 because a 3M-parameter model loops under plain greedy).
+        repetition_penalty: > 1 discourages repeating tokens of the draft, not of the prompt (default: the base
+            folder's ``generation_config.json``, 1.0 when it sets none, as Meta's does; the demo base sets one because
+            a model this small loops under plain greedy).
 
     Returns:
         A ``LocalBackend``; its ``model_name`` is ``<base>`` or ``<base>+<adapter>@<hash>``.
@@ -131,6 +132,7 @@ class LocalBackend:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
+        from rtletter.model.backends.repetition import DraftRepetitionPenalty
         from rtletter.model.backends.slot_constraint import SlotLogitsProcessor
 
         pad = self.tokenizer.pad_token_id
@@ -145,13 +147,13 @@ class LocalBackend:
             do_sample=self.do_sample,
             temperature=self.temperature if self.do_sample else None,
             top_p=self.top_p if self.do_sample else None,
-            repetition_penalty=self.repetition_penalty,  # 1.0 too: None would fall back to the folder's default
+            repetition_penalty=1.0,  # the draft-only penalty below; None would fall back to the folder's default
             no_repeat_ngram_size=self.no_repeat_ngram_size or None,
             eos_token_id=self.stop_ids or None,  # none: run to max_new_tokens (benchmarks)
             pad_token_id=pad,
             bos_token_id=self.tokenizer.bos_token_id,
         )
-        processors = LogitsProcessorList()
+        processors = LogitsProcessorList([DraftRepetitionPenalty(self.repetition_penalty, width)])
         if self.constrain_slots and any(ids is not None for ids in allowed):
             processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width))
         started = time.perf_counter()

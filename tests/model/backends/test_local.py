@@ -10,6 +10,7 @@ import pytest
 
 from rtletter.model import Backend, load_local_backend
 from rtletter.model.backends.adapters import adapter_base
+from rtletter.model.backends.repetition import DraftRepetitionPenalty
 from rtletter.model.errors import ModelLoadError
 
 
@@ -28,6 +29,7 @@ def test_local_backend_implements_the_protocol(micro_base: Path) -> None:
 
 def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     import torch
+    from transformers import LogitsProcessorList
 
     generator: Any = load_local_backend(micro_base)
     prompt = _prompts(micro_data, 1)[:1]
@@ -35,8 +37,10 @@ def test_generation_stops_at_eot(micro_base: Path, micro_data: Path) -> None:
     assert free.completion_tokens == 6 and free.truncated  # cut at max_new_tokens: the draft is flagged
     # Make the model say <|eot_id|> exactly where it said its third token: swap the two rows of the output head.
     ids = generator._prompt_ids(prompt[0])
+    penalty = LogitsProcessorList([DraftRepetitionPenalty(generator.repetition_penalty, len(ids))])
     with torch.no_grad():
-        out = generator.model.generate(torch.tensor([ids]), max_new_tokens=3, do_sample=False, eos_token_id=None)
+        out = generator.model.generate(torch.tensor([ids]), max_new_tokens=3, do_sample=False, eos_token_id=None,
+                                       repetition_penalty=1.0, logits_processor=penalty)  # fmt: skip
     first, second, third = out[0, len(ids) :].tolist()
     eot = generator.tokenizer.convert_tokens_to_ids("<|eot_id|>")
     assume = {first, second}.isdisjoint({third, eot})
