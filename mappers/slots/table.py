@@ -23,6 +23,7 @@ from typing import Literal
 
 from rtletter.mappers.case import Case, TargetVolume
 from rtletter.mappers.slots.words import drug_spellings
+from rtletter.mappers.toxicity import TOXICITY_DE
 
 SlotKind = Literal["dose", "fractions", "date", "code", "drug", "count", "time", "text"]
 SlotValue = float | int | str | date | time | None
@@ -309,7 +310,7 @@ def case_slots(case: Case) -> SlotTable:
         b.add(f"pause_reason.{n}", pause.reason, pause.source, "interruption")
 
     for n, tox in enumerate(case.toxicities, 1):
-        words = (tox.term,)
+        words = tuple(dict.fromkeys(w for w in (tox.term, TOXICITY_DE.get(tox.term)) if w))  # as letters name it
         b.add(f"tox.{n}", tox.term, tox.source, "side effect")
         b.add(f"tox_grade.{n}", tox.grade, tox.source, tox.term, words)
         b.add(f"tox_onset.{n}", tox.onset, tox.source, tox.term, words)

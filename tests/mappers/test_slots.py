@@ -15,6 +15,7 @@ from rtletter.mappers.case import (
     Case,
     CourseStatus,
     TargetVolume,
+    Toxicity,
 )
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import (
@@ -220,6 +221,16 @@ def test_delexicalise_course_dates_without_a_drug_on_the_line_go_to_the_course()
 )
 def test_delexicalise_german_forms(letter: str, expected: str) -> None:
     assert _roundtrip(letter, sourced_rectum_case(), "de") == expected
+
+
+def test_two_toxicities_of_one_grade_each_get_their_own_grade_slot() -> None:
+    """The grade is bound to the term written before it (in German here), so that a model learns "[tox.k] ... Grad
+    [tox_grade.k]" and never gives one toxicity another's grade."""
+    toxicities = [Toxicity(term="Cystitis noninfective", grade=2), Toxicity(term="Diarrhea", grade=2)]
+    case = sourced_rectum_case().model_copy(update={"toxicities": toxicities})
+    letter = "Diarrhoe CTCAE Grad 2 und Zystitis (nicht infektiös) CTCAE Grad 2"
+    expected = "[tox.2] CTCAE Grad [tox_grade.2] und [tox.1] CTCAE Grad [tox_grade.1]"
+    assert _roundtrip(letter, case, "de") == expected
 
 
 @pytest.mark.parametrize(
