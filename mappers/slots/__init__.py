@@ -18,7 +18,7 @@ from rtletter.mappers.slots.align import (
     coverage,
     delexicalise,
 )
-from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles
+from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, grade_due
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -52,6 +52,7 @@ __all__ = [
     "dose_cue",
     "excluded_roles",
     "fill",
+    "grade_due",
     "render_value",
     "slot_ref",
     "unknown_ids",

@@ -3,7 +3,7 @@
 One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue`` and the
 looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not have: ``date_cue``,
 ``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just written:
-``excluded_roles``; only the words before a slot are known there).
+``excluded_roles``, ``grade_due``; only the words before a slot are known there).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ _LOOSE_TOTAL_BEFORE = re.compile(
     r"(?:\bbis(?:\s+zu[mr]?)?|\bto|\bGD|Gesamtdosis(?:\s+von)?|total dose(?:\s+of)?|\bad)\s*$"
 )
 _LOOSE_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\bof|\bje)\s*$")
+
+_GRADE_BEFORE = re.compile(r"\b(?:Grad|[Gg]rade)\s*$")  # "CTCAE Grad ", not the slot id "[dx_grade"
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
 
@@ -90,6 +92,13 @@ def excluded_roles(before: str) -> frozenset[str]:
     if dose is not None:
         out |= frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES
     return out
+
+
+def grade_due(before: str) -> bool:
+    """Whether ``before`` ends where a toxicity grade belongs ("Dermatitis CTCAE Grad "): in a case with graded
+    toxicities the grade is its slot there, never a number of the draft's own (the site's letters write a literal
+    grade only in "Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet", for a course without any)."""
+    return _GRADE_BEFORE.search(before) is not None
 
 
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))

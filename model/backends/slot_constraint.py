@@ -13,12 +13,14 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rtletter.mappers.slots.cues import excluded_roles
+from rtletter.mappers.slots.cues import excluded_roles, grade_due
 from rtletter.mappers.slots.render import FORMS
 from rtletter.mappers.slots.table import ROLES
 
 _SLOT_START = re.compile(r"\[[a-z]")
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
+_DIGIT = re.compile(r"^\s*\d")
+_TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
 TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 
 
@@ -38,13 +40,17 @@ def _prefixes(strings: frozenset[str]) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4)
-def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int]]:
-    """(text of each token id, ids holding "[", ids that may continue a slot id)."""
+def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
+    """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
+    "_" outside a bracket they open)."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
     continuing = [i for i, p in enumerate(pieces) if _ID_CHARS.match(p)]
-    return pieces, bracket, continuing
+    digits = [i for i, p in enumerate(pieces) if _DIGIT.match(p)]
+    special = set(tokenizer.all_special_ids)  # "<|eot_id|>" has "_" too, and must stay
+    loose = [i for i, p in enumerate(pieces) if "_" in p.partition("[")[0] and i not in special]
+    return pieces, bracket, continuing, digits, loose
 
 
 def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
@@ -76,24 +82,40 @@ class SlotLogitsProcessor:
 
     The words just written narrow them further (``rtletter.mappers.slots.excluded_roles``): after "vom" no end date,
     after "bis" no start date and no dose per fraction, after "28 ×" no total. These are the cues by which the fact
-    check finds a value in the wrong role; a draft cannot write a slot against them."""
+    check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded
+    toxicities, "CTCAE Grad" is followed by a slot, never by a number of the draft's own ("Grad 3 Monate"), and by
+    the grade of the toxicity the line names last. Outside a slot no token writes "_": a slot id that lost its "["
+    cannot start."""
 
     def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
         self.tokenizer = tokenizer
-        self.pieces, self.bracket, self.continuing = _pieces(tokenizer)
+        self.pieces, self.bracket, self.continuing, self.digits, self.loose = _pieces(tokenizer)
         self.allowed = allowed
+        self.graded = [ids is not None and any(i.startswith("tox_grade.") for i in ids) for ids in allowed]
         self.width = prompt_width
-        self._cache: dict[tuple[int, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
+        self._cache: dict[tuple[int, frozenset[str], str | None], tuple[frozenset[str], frozenset[str]]] = {}
 
-    def _constraint(self, row: int, excluded: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
-        """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left)."""
-        key = (row, excluded)
+    def _constraint(
+        self, row: int, excluded: frozenset[str], grade: str | None = None
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
+        ``grade``: the one toxicity grade id the words before allow."""
+        key = (row, excluded, grade)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
+            if grade is not None:
+                kept = frozenset(i for i in kept if not i.startswith("tox_grade.") or i == grade)
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))
         return self._cache[key]
+
+    def _grade(self, row: int, before: str) -> str | None:
+        """The grade id of the toxicity the line names last ("[tox.2] CTCAE Grad " -> ``tox_grade.2``), if the case
+        has it: the grade rendered there is then that toxicity's own."""
+        named = _TOX.findall(before[before.rfind("\n") + 1 :])
+        grade = f"tox_grade.{named[-1]}" if named else None
+        return grade if grade in (self.allowed[row] or ()) else None
 
     def _split(self, generated: list[int]) -> tuple[str, str]:
         """(the generated text before the open slot, the open slot from its "[") ; without an open slot (all, "")."""
@@ -110,7 +132,10 @@ class SlotLogitsProcessor:
             if ids is None:
                 continue
             before, tail = self._split(input_ids[row, self.width :].tolist())
-            strings, prefixes = self._constraint(row, excluded_roles(before))
+            graded = self.graded[row] and grade_due(before)
+            strings, prefixes = self._constraint(
+                row, excluded_roles(before), self._grade(row, before) if graded else None
+            )
             if tail and _SLOT_START.match(tail):  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
@@ -118,6 +143,10 @@ class SlotLogitsProcessor:
                     mask[keep] = 0.0
                     scores[row] = scores[row] + mask
                 continue
+            if not tail:  # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
+                scores[row, self.loose] = float("-inf")
+            if not tail and graded:
+                scores[row, self.digits] = float("-inf")
             # No bracket open: only tokens holding "[" can open a slot. "[" alone or "[N...": the next token may.
             candidates = self.bracket if not tail else [*self.continuing, *self.bracket]
             banned = [i for i in candidates if not _fits(tail + self.pieces[i], strings, prefixes)]

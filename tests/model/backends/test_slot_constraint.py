@@ -107,3 +107,55 @@ def test_without_a_cue_both_roles_stay_open(tokenizer: Any) -> None:
     out = SlotLogitsProcessor(tokenizer, [ALLOWED], 0)(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))
     for c in ("s", "e"):
         assert torch.isfinite(out[0, tokenizer.encode(c, add_special_tokens=False)[0]])
+
+
+def _scores_after(tokenizer: Any, written: str, allowed: frozenset[str]) -> Any:
+    import torch
+
+    ids = tokenizer.encode(written, add_special_tokens=False)
+    return SlotLogitsProcessor(tokenizer, [allowed], 0)(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))[0]
+
+
+def test_a_toxicity_grade_is_a_slot_never_a_number_of_the_drafts_own(tokenizer: Any) -> None:
+    import torch
+
+    digits = [t for t in range(len(tokenizer)) if tokenizer.decode([t]).strip()[:1].isdecimal()]
+    assert digits
+    graded = _scores_after(tokenizer, "Zystitis CTCAE Grad ", ALLOWED)
+    assert (graded[digits] == float("-inf")).all()  # "CTCAE Grad 3 Monate" cannot start
+    assert torch.isfinite(graded[tokenizer.encode("[", add_special_tokens=False)[0]])
+    ungraded = _scores_after(tokenizer, "Nebenwirkungen über CTCAE Grad ", ALLOWED - {"tox_grade.1"})
+    assert torch.isfinite(ungraded[digits]).all()  # no graded toxicity: "über CTCAE Grad 1 wurden nicht beobachtet"
+    elsewhere = _scores_after(tokenizer, "Zystitis am ", ALLOWED)
+    assert torch.isfinite(elsewhere[digits]).all()
+
+
+def test_the_grade_is_that_of_the_toxicity_the_line_names_last(tokenizer: Any) -> None:
+    import torch
+
+    allowed = ALLOWED | {"tox.1", "tox.2", "tox_grade.2"}
+    out = _scores_after(tokenizer, "[tox.1] CTCAE Grad [tox_grade.1] und [tox.2] CTCAE Grad [tox_grade.", allowed)
+    one, two = (tokenizer.encode(c, add_special_tokens=False) for c in ("1", "2"))
+    assert len(one) == len(two) == 1
+    assert torch.isfinite(out[two[0]])
+    assert out[one[0]] == float("-inf")
+    # No toxicity named on the line: either grade may follow.
+    free = _scores_after(tokenizer, "Verlauf\nCTCAE Grad [tox_grade.", allowed)
+    assert torch.isfinite(free[one[0]]) and torch.isfinite(free[two[0]])
+
+
+def test_outside_a_slot_no_token_writes_an_underscore(tokenizer: Any) -> None:
+    """A slot id without its "[" ("gut toleriert_time.1]") cannot start; inside a slot "_" is part of the id."""
+    import torch
+
+    special = set(tokenizer.all_special_ids)
+    loose = [t for t in range(len(tokenizer)) if "_" in tokenizer.decode([t]).partition("[")[0] and t not in special]
+    assert loose
+    outside = _scores_after(tokenizer, "gut toleriert", ALLOWED)
+    assert (outside[loose] == float("-inf")).all()
+    assert torch.isfinite(outside[tokenizer.convert_tokens_to_ids("<|eot_id|>")])  # the end of the turn stays open
+    inside = _scores_after(tokenizer, "Gesamtdosis [dose", ALLOWED)
+    assert torch.isfinite(inside[tokenizer.encode("_", add_special_tokens=False)[0]])
+    free = SlotLogitsProcessor(tokenizer, [None], 0)  # a prompt without slots: nothing is masked
+    ids = torch.tensor([tokenizer.encode("gut toleriert", add_special_tokens=False)])
+    assert torch.isfinite(free(ids, torch.zeros((1, len(tokenizer))))[0]).all()
