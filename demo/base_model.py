@@ -71,7 +71,7 @@ class BaseConfig:
     threads: int = 2
     max_minutes: float | None = None  # a wall-clock guard makes the result depend on the machine: off by default
     # Generation (written to generation_config.json)
-    repetition_penalty: float = 1.2
+    repetition_penalty: float = 1.1
     # Logging
     log_every: int = 10
 
