@@ -1,12 +1,12 @@
 """How far the fact check can be trusted: recall per kind of injected error, and false alarms on clean letters.
 
-Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one
-error of one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade; values swapped
-between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
+Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
+one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status; values
+swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
 through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
-counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for
-(no drug, no side) is not counted for that letter. The clean share is the share of unmodified reference letters (and
-of template-backend letters) with any finding.
+counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
+drug, no side) is not counted for that letter. The clean share is the share of unmodified reference letters (and of
+template-backend letters) with any finding.
 
     python bench/fact_check.py [--patients 200] [--seed 7]
 
@@ -173,6 +173,19 @@ def inject_slot_dose_role(case: Case, text: str) -> str | None:
     return _slot_in_wrong_role(case, text, (("dose_total.1", "dose_fx.1"), ("dose_fx.1", "dose_total.1")))
 
 
+def inject_performance(case: Case, text: str) -> str | None:
+    """The first performance status the letter states (found as its slot) gets a value the case does not hold."""
+    table = case_slots(case)
+    slotted = delexicalise(text, table, case.language).text
+    m = re.search(r"\[(ps\.\d+)\]", slotted)
+    if m is None:
+        return None
+    slot = table[m[1]]
+    held = {s.value for s in table if s.role == "ps" and s.label == slot.label}
+    other = next(v for v in ((4, 3, 2) if slot.label == "ECOG" else (50, 40, 30)) if v not in held)
+    return fill(slotted[: m.start()] + str(other) + slotted[m.end() :], table, case.language).text
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -181,6 +194,7 @@ INJECTORS: dict[str, Injector] = {
     "drug": inject_drug,
     "laterality": inject_laterality,
     "toxicity grade": inject_grade,
+    "performance status": inject_performance,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
     "date in the other role": inject_slot_date_role,

@@ -18,7 +18,7 @@ from rtletter.mappers.slots.align import (
     coverage,
     delexicalise,
 )
-from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, grade_due
+from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, slot_due
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -52,8 +52,8 @@ __all__ = [
     "dose_cue",
     "excluded_roles",
     "fill",
-    "grade_due",
     "render_value",
+    "slot_due",
     "slot_ref",
     "unknown_ids",
 ]

@@ -3,7 +3,7 @@
 One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue`` and the
 looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not have: ``date_cue``,
 ``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just written:
-``excluded_roles``, ``grade_due``; only the words before a slot are known there).
+``excluded_roles``, ``slot_due``; only the words before a slot are known there).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ _LOOSE_TOTAL_BEFORE = re.compile(
 _LOOSE_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\bof|\bje)\s*$")
 
 _GRADE_BEFORE = re.compile(r"\b(?:Grad|[Gg]rade)\s*$")  # "CTCAE Grad ", not the slot id "[dx_grade"
+_DOSE_BEFORE = re.compile(r"(?:Gesamtdosis\s+von|\bGD|total dose of|\bà|dose per fraction of)\s*$")
+_PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECOG ", "ECOG- "
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
 
@@ -94,12 +96,20 @@ def excluded_roles(before: str) -> frozenset[str]:
     return out
 
 
-def grade_due(before: str) -> bool:
-    """Whether ``before`` ends where a toxicity grade belongs ("Dermatitis CTCAE Grad "): in a case with graded
-    toxicities the grade is its slot there, never a number of the draft's own (the site's letters write a literal
-    grade only in "Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet", for a course without any)."""
-    return _GRADE_BEFORE.search(before) is not None
+def slot_due(before: str) -> frozenset[str]:
+    """The roles one of whose slots must come right after ``before``, never a number of the draft's own: a toxicity
+    grade after "CTCAE Grad ", a performance status after "ECOG ", a dose after "Gesamtdosis von", "GD" or "à"
+    (the site's letters write them so, always). Empty: the words call for no slot. A literal grade stays possible where
+    the case has none ("Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet")."""
+    if _GRADE_BEFORE.search(before):
+        return frozenset({"tox_grade"})
+    if _PS_BEFORE.search(before):
+        return frozenset({"ps"})
+    if _DOSE_BEFORE.search(before):
+        return _DOSES
+    return frozenset()
 
 
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))
+_DOSES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "dose")
 _ENDS = frozenset(role for role in ROLES if role.endswith("_end"))

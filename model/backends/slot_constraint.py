@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rtletter.mappers.slots.cues import excluded_roles, grade_due
+from rtletter.mappers.slots.cues import excluded_roles, slot_due
 from rtletter.mappers.slots.render import FORMS
 from rtletter.mappers.slots.table import ROLES
 
@@ -82,28 +82,30 @@ class SlotLogitsProcessor:
 
     The words just written narrow them further (``rtletter.mappers.slots.excluded_roles``): after "vom" no end date,
     after "bis" no start date and no dose per fraction, after "28 ×" no total. These are the cues by which the fact
-    check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded
-    toxicities, "CTCAE Grad" is followed by a slot, never by a number of the draft's own ("Grad 3 Monate"), and by
-    the grade of the toxicity the line names last. Outside a slot no token writes "_": a slot id that lost its "["
-    cannot start."""
+    check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded toxicities,
+    "CTCAE Grad" is followed by a grade slot, never by a number of the draft's own ("Grad 3 Monate") or another slot,
+    and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise. Outside
+    a slot no token writes "_": a slot id that lost its "[" cannot start."""
 
     def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
         self.tokenizer = tokenizer
         self.pieces, self.bracket, self.continuing, self.digits, self.loose = _pieces(tokenizer)
         self.allowed = allowed
-        self.graded = [ids is not None and any(i.startswith("tox_grade.") for i in ids) for ids in allowed]
+        self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         self.width = prompt_width
-        self._cache: dict[tuple[int, frozenset[str], str | None], tuple[frozenset[str], frozenset[str]]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[frozenset[str], frozenset[str]]] = {}
 
     def _constraint(
-        self, row: int, excluded: frozenset[str], grade: str | None = None
+        self, row: int, excluded: frozenset[str], due: frozenset[str] = frozenset(), grade: str | None = None
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
-        ``grade``: the one toxicity grade id the words before allow."""
-        key = (row, excluded, grade)
+        ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow."""
+        key = (row, excluded, due, grade)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
+            if due:
+                kept = frozenset(i for i in kept if i.partition(".")[0] in due) or kept
             if grade is not None:
                 kept = frozenset(i for i in kept if not i.startswith("tox_grade.") or i == grade)
             strings = slot_strings(kept)
@@ -132,10 +134,9 @@ class SlotLogitsProcessor:
             if ids is None:
                 continue
             before, tail = self._split(input_ids[row, self.width :].tolist())
-            graded = self.graded[row] and grade_due(before)
-            strings, prefixes = self._constraint(
-                row, excluded_roles(before), self._grade(row, before) if graded else None
-            )
+            due = slot_due(before) & self.roles[row]  # a case without such a slot keeps its literal numbers
+            grade = self._grade(row, before) if "tox_grade" in due else None
+            strings, prefixes = self._constraint(row, excluded_roles(before), due, grade)
             if tail and _SLOT_START.match(tail):  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
@@ -145,7 +146,7 @@ class SlotLogitsProcessor:
                 continue
             if not tail:  # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
                 scores[row, self.loose] = float("-inf")
-            if not tail and graded:
+            if not tail and due:
                 scores[row, self.digits] = float("-inf")
             # No bracket open: only tokens holding "[" can open a slot. "[" alone or "[N...": the next token may.
             candidates = self.bracket if not tail else [*self.continuing, *self.bracket]

@@ -1,10 +1,10 @@
 """Facts a draft states in the wrong role or context, which a value-by-value check cannot see.
 
-``check_draft`` adds these to the value findings (see ``rtletter.model.evaluate.facts``): a side the case never
-states, a toxicity graded differently from the case, a date span that ends before it starts, "n × d Gy bis T Gy"
-where n × d is not T (total and single dose swapped), the course's session count written as a fraction count, and
-a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a start date after
-"bis", a stopped course's planned dose written as delivered, a dose per fraction after "Gesamtdosis").
+``check_draft`` adds these to the value findings (see ``rtletter.model.evaluate.facts``): a side the case never states,
+a toxicity graded differently from the case, a performance status the case does not hold, a date span that ends before
+it starts, "n × d Gy bis T Gy" where n × d is not T (total and single dose swapped), the course's session count written
+as a fraction count, and a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a
+start date after "bis", a stopped course's planned dose written as delivered, a dose per fraction after "Gesamtdosis").
 Each is a contradiction: the value exists in the case, the draft gives it the wrong role.
 """
 
@@ -86,6 +86,37 @@ def grade_findings(case: Case, draft: str) -> Iterator[Finding]:
         tox = nearest[1]
         if tox.grade != int(m[1]):
             yield Finding("contradicted", "grade", f"{tox.term} grade {m[1]}", "toxicity grade", (str(tox.grade),))
+
+
+# --- performance status ----------------------------------------------------------------------------------------------
+
+_PS_WORD = re.compile(r"\b(?:(ECOG)|(Karnofsky|KPS))")
+_PS_NUMBER = re.compile(r"(?<![\d.,:/])(\d{1,3})(?![.,:]?\d)")
+_NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/|\.\d)")
+
+
+def performance_findings(case: Case, draft: str) -> Iterator[Finding]:
+    """An ECOG (0-5) or Karnofsky (0-100 %) value the draft states after its scale's name, in the same clause, must
+    be one the case holds on that scale ("ECOG 1", "ECOG-Performance-Status zu Beginn 1, bei Abschluss 2")."""
+    held: dict[str, set[int]] = {"ECOG": set(), "Karnofsky": set()}
+    for status in case.performance_status:
+        held[status.scale].add(status.value)
+    for word in _PS_WORD.finditer(draft):
+        scale = "ECOG" if word[1] else "Karnofsky"
+        line_end = draft.find("\n", word.end())
+        clause = draft[word.end() : min(word.end() + 60, len(draft) if line_end < 0 else line_end)]
+        clause = re.split(r"\.\s|;|\b(?:ECOG|Karnofsky|KPS)\b", clause, maxsplit=1)[0]
+        for m in _PS_NUMBER.finditer(clause):
+            value = int(m[1])
+            fits = value <= 5 if scale == "ECOG" else value <= 100 and value % 10 == 0
+            if not fits or _NOT_PS_AFTER.match(clause, m.end()) or value in held[scale]:
+                continue
+            expected = tuple(str(v) for v in sorted(held[scale]))
+            stated = f"{scale} {value}"
+            if expected:
+                yield Finding("contradicted", "performance", stated, "performance status", expected)
+            else:
+                yield Finding("unsupported", "performance", stated, "performance status")
 
 
 # --- roles ------------------------------------------------------------------------------------------------------------
@@ -202,5 +233,6 @@ def context_findings(case: Case, draft: str) -> list[Finding]:
         for finding, (start, end) in slot_role_findings(case, draft)
         if not any(s <= start and end <= e for s, e in covered)
     ]
-    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *(f for f, _ in spans), *slots]
+    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *performance_findings(case, draft)]
+    found += [*(f for f, _ in spans), *slots]
     return list(dict.fromkeys(found))

@@ -41,7 +41,7 @@ from rtletter.mappers.case import Case, Fact, FactKind, format_gy
 from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
-CheckKind = FactKind | Literal["laterality", "grade", "role", "slot"]
+CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative

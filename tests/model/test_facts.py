@@ -205,3 +205,25 @@ def test_a_stopped_course_planned_dose_needs_its_word(case: Case) -> None:
     assert [f for f in check_draft(stopped, text).findings if f.kind == "role"] == []
     wrong = [f for f in check_draft(stopped, "PTV Rektum: 28 × 1,8 Gy bis 50,4 Gy.").findings if f.kind == "role"]
     assert [f.label for f in wrong] == ["planned fractions stated as delivered", "planned dose stated as delivered"]
+
+
+@pytest.mark.parametrize(
+    ("added", "found"),
+    [
+        ("Der Allgemeinzustand war stabil (ECOG 1).", []),  # the case's ECOG
+        ("ECOG-Performance-Status zu Beginn 1, bei Abschluss 1.", []),
+        ("Der Allgemeinzustand war stabil (ECOG 3).", [("contradicted", "ECOG 3")]),
+        ("ECOG-Performance-Status zu Beginn 1, bei Abschluss 4.", [("contradicted", "ECOG 4")]),
+        ("ECOG 1 am 02.03.2026, 28 Fraktionen.", []),  # a date and a fraction count in the clause are no status
+        ("Karnofsky-Index 70 %.", [("unsupported", "Karnofsky 70")]),  # the case holds no Karnofsky value
+    ],
+)
+def test_a_performance_status_the_case_does_not_hold_is_a_finding(case: Case, added: str, found: list) -> None:
+    from rtletter.mappers.case import PerformanceStatus
+    from rtletter.mappers.template_letter import render_letter
+
+    rated = case.model_copy(update={"performance_status": [PerformanceStatus(scale="ECOG", value=1)]})
+    clean = render_letter(rated)
+    assert "ECOG 1" in clean and check_draft(rated, clean).findings == ()
+    findings = check_draft(rated, f"{clean}\n{added}\n").findings
+    assert [(f.finding, f.value) for f in findings if f.kind == "performance"] == found

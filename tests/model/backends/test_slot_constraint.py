@@ -159,3 +159,34 @@ def test_outside_a_slot_no_token_writes_an_underscore(tokenizer: Any) -> None:
     free = SlotLogitsProcessor(tokenizer, [None], 0)  # a prompt without slots: nothing is masked
     ids = torch.tensor([tokenizer.encode("gut toleriert", add_special_tokens=False)])
     assert torch.isfinite(free(ids, torch.zeros((1, len(tokenizer))))[0]).all()
+
+
+def test_a_performance_status_after_its_scale_is_a_slot(tokenizer: Any) -> None:
+    import torch
+
+    digits = [t for t in range(len(tokenizer)) if tokenizer.decode([t]).strip()[:1].isdecimal()]
+    rated = _scores_after(tokenizer, "Der Allgemeinzustand war stabil (ECOG ", ALLOWED | {"ps.1"})
+    assert (rated[digits] == float("-inf")).all()  # no "ECOG- 5" of the draft's own
+    unrated = _scores_after(tokenizer, "Der Allgemeinzustand war stabil (ECOG ", ALLOWED)
+    assert torch.isfinite(unrated[digits]).all()  # the case has no status: the constraint has no slot to offer
+    opened = _scores_after(tokenizer, "Der Allgemeinzustand war stabil (ECOG [", ALLOWED | {"ps.1", "pause_days.1"})
+    first = {c: tokenizer.encode(c, add_special_tokens=False) for c in ("p", "d", "f")}
+    assert all(len(t) == 1 for t in first.values())
+    assert torch.isfinite(opened[first["p"][0]])
+    assert opened[first["d"][0]] == float("-inf") and opened[first["f"][0]] == float("-inf")  # no other role
+    inside = _scores_after(tokenizer, "Der Allgemeinzustand war stabil (ECOG [p", ALLOWED | {"ps.1", "pause_days.1"})
+    assert torch.isfinite(inside[tokenizer.encode("s", add_special_tokens=False)[0]])
+    assert inside[tokenizer.encode("a", add_special_tokens=False)[0]] == float("-inf")  # not "[pause_days.1]"
+
+
+@pytest.mark.parametrize("written", ["bis zu einer Gesamtdosis von ", "28 Fraktionen à ", "GD "])
+def test_after_a_dose_word_only_a_dose_slot_follows(tokenizer: Any, written: str) -> None:
+    """No "Gesamtdosis von 3D-CRT" (another role's slot) and no number of the draft's own."""
+    import torch
+
+    digits = [t for t in range(len(tokenizer)) if tokenizer.decode([t]).strip()[:1].isdecimal()]
+    allowed = ALLOWED | {"technique"}
+    assert (_scores_after(tokenizer, written, allowed)[digits] == float("-inf")).all()
+    opened = _scores_after(tokenizer, written + "[", allowed)
+    assert torch.isfinite(opened[tokenizer.encode("d", add_special_tokens=False)[0]])  # [dose_...
+    assert opened[tokenizer.encode("t", add_special_tokens=False)[0]] == float("-inf")  # not [technique] nor [tox_...
