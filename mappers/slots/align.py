@@ -30,7 +30,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from rtletter.mappers.slots.cues import TOTAL_ROLES, date_cue, dose_hint
+from rtletter.mappers.slots.cues import TOTAL_ROLES, date_cue, dose_hint, planned_before
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN, render_value, slot_ref
 from rtletter.mappers.slots.table import ROLES, Slot, SlotTable
 
@@ -49,7 +49,6 @@ _STAGE_BEFORE = re.compile(r"(?:UICC|AJCC|FIGO|Stadium|[Ss]tage|Ann Arbor)\s*(?:
 _PS_WORD = re.compile(r"ECOG|Karnofsky|KPS")
 _NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 # Soft context: which of several slots with the same value is meant.
-_PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 _PLANNED_AFTER = re.compile(r"\s*(?:geplanten?|planned)\b")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _DIGIT_BEFORE = re.compile(r"\d\.?\s*$")
@@ -261,19 +260,11 @@ def _year_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates:
     return out
 
 
-def _clause_before(text: str, start: int, width: int = 30) -> str:
-    before = text[max(_line_start(text, start), start - width) : start]
-    cut = max(before.rfind(";"), before.rfind(")"))
-    return before[cut + 1 :]
-
-
 def _planned_filter(group: _Group, text: str, cands: _Candidates) -> _Candidates:
     roles = {slot.role for slot, _ in cands}
     if not roles & (_PLANNED | _DELIVERED):
         return cands
-    planned = bool(_PLANNED_BEFORE.search(_clause_before(text, group.start))) or bool(
-        _PLANNED_AFTER.match(text, group.end)
-    )
+    planned = planned_before(text, group.start) or bool(_PLANNED_AFTER.match(text, group.end))
     drop = _DELIVERED if planned else _PLANNED
     return [(slot, form) for slot, form in cands if slot.role not in drop]
 

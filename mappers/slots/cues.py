@@ -1,9 +1,9 @@
-"""The words that fix a value's role: the start or end of a span, a total dose or a dose per fraction.
+"""The words that fix a value's role: the start or end of a span, a total dose or a dose per fraction, a planned value.
 
-One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue`` and the
-looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not have: ``date_cue``,
-``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just written:
-``excluded_roles``, ``slot_due``; only the words before a slot are known there).
+One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue``,
+``planned_before`` and the looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not
+have: ``date_cue``, ``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just
+written: ``excluded_roles``, ``slot_due``; only the words before a slot are known there).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ _LOOSE_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\b
 _GRADE_BEFORE = re.compile(r"\b(?:Grad|[Gg]rade)\s*$")  # "CTCAE Grad ", not the slot id "[dx_grade"
 _DOSE_BEFORE = re.compile(r"(?:Gesamtdosis\s+von|\bGD|total dose of|\bà|dose per fraction of)\s*$")
 _PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECOG ", "ECOG- "
+
+_PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
 
@@ -82,10 +84,19 @@ def dose_hint(text: str, start: int) -> Literal["total", "per_fraction"] | None:
     return None
 
 
+def planned_before(text: str, start: int, width: int = 30) -> bool:
+    """Whether the clause before ``text[start]`` (up to ``width`` characters of its line, after the last ";" or ")")
+    calls the value planned: "geplant: 50,4 Gy", "von geplanten 28 Fraktionen"."""
+    before = text[max(text.rfind("\n", 0, start) + 1, start - width) : start]
+    clause = before[max(before.rfind(";"), before.rfind(")")) + 1 :]
+    return _PLANNED_BEFORE.search(clause) is not None
+
+
 def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Gesamtdosis", the dose per fraction; after "28 ×", the
-    totals. Only the words before the slot count: at decode time nothing follows it yet."""
+    totals; the planned dose unless "geplant" comes just before. Only the words before the slot count: at decode time
+    nothing follows it yet."""
     text = before + "\0"  # a stand-in for the slot
     date, dose = date_cue(text, len(before), len(text)), dose_cue(text, len(before), len(text))
     out: frozenset[str] = frozenset()
@@ -93,6 +104,8 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _ENDS if date == "start" else _STARTS
     if dose is not None:
         out |= frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES
+    if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
+        out |= frozenset({"dose_planned"})
     return out
 
 

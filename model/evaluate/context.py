@@ -191,7 +191,7 @@ def slot_role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[
     table = case_slots(case)
     result = delexicalise(draft, table, case.language)
     for mention in result.literal:
-        if mention.reason != "context":
+        if mention.reason != "context" or all(_as_planned(table, i) for i in mention.candidates):
             continue
         roles = {table[slot_id].role for slot_id in mention.candidates}
         finding = Finding("contradicted", "role", mention.text, _context_label(roles), tuple(sorted(roles)))
@@ -200,6 +200,16 @@ def slot_role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[
         label = _wrong_role(table, table[a.slot_id], draft, a.start, a.end)
         if label:
             yield Finding("contradicted", "role", a.text, label, (table[a.slot_id].role,)), (a.start, a.end)
+
+
+_PLANNED_OF = {"dose_total": "dose_planned", "fx": "fx_planned"}
+
+
+def _as_planned(table: SlotTable, slot_id: str) -> bool:
+    """A delivered value that is its own plan: the case holds no other planned value for it (a course completed as
+    planned), so "geplant: 35 Gy" or "die geplanten 28 Fraktionen" states it truly."""
+    role, _, index = slot_id.partition(".")
+    return role in _PLANNED_OF and f"{_PLANNED_OF[role]}.{index}" not in table
 
 
 def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) -> str | None:

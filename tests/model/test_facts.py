@@ -227,3 +227,23 @@ def test_a_performance_status_the_case_does_not_hold_is_a_finding(case: Case, ad
     assert "ECOG 1" in clean and check_draft(rated, clean).findings == ()
     findings = check_draft(rated, f"{clean}\n{added}\n").findings
     assert [(f.finding, f.value) for f in findings if f.kind == "performance"] == found
+
+
+def test_a_course_completed_as_planned_may_call_its_values_planned(case: Case) -> None:
+    """Without other planned values the delivered ones are the plan: "die geplanten 28 Fraktionen" is true. In a
+    stopped course the delivered dose called planned is not."""
+    from rtletter.mappers.case import CourseStatus
+    from rtletter.mappers.template_letter import render_letter
+
+    done = case.model_copy(deep=True)
+    done.course.volumes[0].planned_total_dose_gy = done.course.volumes[0].fractions_planned = None
+    clean = render_letter(done)
+    assert check_draft(done, clean).findings == ()
+    added = "Die geplanten 28 Fraktionen (geplant: 50,4 Gy) wurden vollständig appliziert."
+    assert check_draft(done, f"{clean}\n{added}\n").findings == ()
+    stopped = case.model_copy(deep=True)
+    stopped.course.status = CourseStatus.stopped
+    volume = stopped.course.volumes[0]
+    volume.total_dose_gy, volume.fractions_delivered = 36.0, 20
+    wrong = check_draft(stopped, "PTV Rektum: 20 × 1,8 Gy (geplant: 36 Gy).").findings
+    assert [(f.kind, f.label) for f in wrong] == [("role", "delivered value stated as planned")]

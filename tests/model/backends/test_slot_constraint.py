@@ -190,3 +190,15 @@ def test_after_a_dose_word_only_a_dose_slot_follows(tokenizer: Any, written: str
     opened = _scores_after(tokenizer, written + "[", allowed)
     assert torch.isfinite(opened[tokenizer.encode("d", add_special_tokens=False)[0]])  # [dose_...
     assert opened[tokenizer.encode("t", add_special_tokens=False)[0]] == float("-inf")  # not [technique] nor [tox_...
+
+
+def test_a_planned_dose_needs_its_word_before_it(tokenizer: Any) -> None:
+    """A stopped course: "GD [dose_planned.1]" states the plan as delivered; "geplant: [dose_planned.1]" is right."""
+    import torch
+
+    allowed = ALLOWED | {"dose_planned.1"}
+    bare = _scores_after(tokenizer, "PTV Rektum: GD [dose_", allowed)
+    assert bare[tokenizer.encode("p", add_special_tokens=False)[0]] == float("-inf")
+    assert torch.isfinite(bare[tokenizer.encode("t", add_special_tokens=False)[0]])
+    planned = _scores_after(tokenizer, "PTV Rektum: 20 × 1,8 Gy (geplant: [dose_", allowed)
+    assert torch.isfinite(planned[tokenizer.encode("p", add_special_tokens=False)[0]])
