@@ -62,6 +62,25 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# The code that turns a prompt into a draft's text: the evaluation's drafts are reused only while it is unchanged.
+DECODING_MODULES = (
+    "rtletter.model.backends.local",
+    "rtletter.model.backends.repetition",
+    "rtletter.model.backends.slot_constraint",
+    "rtletter.mappers.slots.cues",
+    "rtletter.mappers.slots.render",
+    "rtletter.mappers.draft",
+)
+
+
+def decoding_key(modules: tuple[str, ...] = DECODING_MODULES) -> str:
+    """A hash of the decoding code's source files."""
+    import importlib
+
+    files = [Path(str(importlib.import_module(name).__file__)) for name in modules]
+    return _key(*(_sha256_file(path) for path in files))
+
+
 def _read_key(folder: Path) -> str | None:
     path = folder / KEY_FILE
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
@@ -192,7 +211,7 @@ def body_summary(evaluation: Any) -> list[str]:
 
 def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, out: Path, max_new_tokens: int) -> Any:
     """Draft the test split with both models and the template backend (or re-score the drafts of an earlier run with
-    the same key)."""
+    the same adapter, test data, site and decoding code)."""
     from dataclasses import asdict
     from functools import partial
 
@@ -202,7 +221,7 @@ def run_evaluation(console: Console, base: Path, dataset: Path, adapter: Path, o
 
     test = dataset / "test.jsonl"
     site = demo_site()
-    key = _key("eval", _read_key(adapter), data_hash([test]), max_new_tokens, asdict(site), "template")
+    key = _key("eval", _read_key(adapter), data_hash([test]), max_new_tokens, asdict(site), "template", decoding_key())
     drafts = out / "drafts.jsonl"
     reuse = _read_key(out) == key and drafts.is_file()
     if reuse:

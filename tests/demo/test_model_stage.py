@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtletter.demo.model_stage import body_summary, demo_site
+from rtletter.demo.model_stage import body_summary, decoding_key, demo_site
 from rtletter.demo.synth.generate import synthesize
 from rtletter.mappers.letter import split_letter
 from rtletter.mappers.scaffold import compose_letter
@@ -31,3 +31,18 @@ def test_the_body_summary_says_where_the_body_stands_against_its_floor() -> None
     assert tuned.startswith("finetuned: body ROUGE-1 / ROUGE-L 1.000 / 1.000 vs shuffled bodies ")
     assert "(above the floor)" in tuned and "body completeness 1.00" in tuned and "end-of-turn 2/3" in tuned
     assert "(below the floor)" in base and "body completeness 0.17" in base and "end-of-turn 0/3" in base
+
+
+def test_the_evaluation_key_changes_with_the_decoding_code(tmp_path, monkeypatch) -> None:
+    """A rerun must not re-score drafts that older decoding code wrote (the slot constraint, the penalty)."""
+    import sys
+
+    module = tmp_path / "decoding_probe.py"
+    module.write_text("PENALTY = 1.2\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = decoding_key(("decoding_probe",))
+    assert decoding_key(("decoding_probe",)) == before
+    module.write_text("PENALTY = 1.1\n", encoding="utf-8")
+    sys.modules.pop("decoding_probe", None)
+    assert decoding_key(("decoding_probe",)) != before
+    assert len(decoding_key()) == 64  # the real modules resolve to files
