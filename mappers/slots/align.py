@@ -30,7 +30,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
-from rtletter.mappers.slots.cues import TOTAL_ROLES, date_cue, dose_hint, planned_before
+from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES, date_cue, dose_hint, planned_before
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN, render_value, slot_ref
 from rtletter.mappers.slots.table import ROLES, Slot, SlotTable
 
@@ -46,8 +46,6 @@ _GRADE_BEFORE = re.compile(r"(?:Grad|[Gg]rade|°)\s*$")
 _DAYS_AFTER = re.compile(r"\s+(?:(?:Behandlungs|Bestrahlungs|Werk)?[Tt]age?n?|(?:treatment\s+)?days?)\b")
 _CYCLES_AFTER = re.compile(r"\s*(?:Zyklen|Zyklus|cycles?|Kurse)\b")
 _STAGE_BEFORE = re.compile(r"(?:UICC|AJCC|FIGO|Stadium|[Ss]tage|Ann Arbor)\s*(?:Stadium\s*)?$")
-_PS_WORD = re.compile(r"ECOG|Karnofsky|KPS")
-_NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 # Soft context: which of several slots with the same value is meant.
 _PLANNED_AFTER = re.compile(r"\s*(?:geplanten?|planned)\b")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -180,8 +178,8 @@ def _hard_context(slot: Slot, form: str, text: str, start: int, end: int) -> boo
         return _STAGE_BEFORE.search(before) is not None
     if role == "ps":
         window = before[-60:]
-        words = list(_PS_WORD.finditer(window))
-        return bool(words) and ". " not in window[words[-1].end() :] and _NOT_PS_AFTER.match(after) is None
+        words = list(PS_WORD.finditer(window))
+        return bool(words) and ". " not in window[words[-1].end() :] and NOT_PS_AFTER.match(after) is None
     if slot.kind == "date" and form == "month":
         return _DIGIT_BEFORE.search(before) is None  # "März 2026" inside "15. März 2026" is another date
     return True

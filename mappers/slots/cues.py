@@ -37,6 +37,9 @@ _LOOSE_PER_FX_BEFORE = re.compile(r"(?:[x×]|\bà|\bED|Einzeldosis(?:\s+von)?|\b
 
 _GRADE_BEFORE = re.compile(r"\b(?:Grad|[Gg]rade)\s*$")  # "CTCAE Grad ", not the slot id "[dx_grade"
 _DOSE_BEFORE = re.compile(r"(?:Gesamtdosis\s+von|\bGD|total dose of|\bà|dose per fraction of)\s*$")
+# A performance status: the scale's name, and what a number after it must not be followed by ("ECOG 1", not "1 Gy").
+PS_WORD = re.compile(r"ECOG|Karnofsky|KPS")
+NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 _PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECOG ", "ECOG- "
 
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)

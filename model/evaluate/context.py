@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from rtletter.mappers.case import Case, format_gy
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
-from rtletter.mappers.slots.cues import TOTAL_ROLES
+from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
@@ -90,9 +90,7 @@ def grade_findings(case: Case, draft: str) -> Iterator[Finding]:
 
 # --- performance status ----------------------------------------------------------------------------------------------
 
-_PS_WORD = re.compile(r"\b(?:(ECOG)|(Karnofsky|KPS))")
-_PS_NUMBER = re.compile(r"(?<![\d.,:/])(\d{1,3})(?![.,:]?\d)")
-_NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/|\.\d)")
+_PS_NUMBER = re.compile(r"(?<![\d.,:/])(\d{1,3})(?![.,:]?\d)")  # not a part of "1,8" or "21.04."
 
 
 def performance_findings(case: Case, draft: str) -> Iterator[Finding]:
@@ -101,15 +99,15 @@ def performance_findings(case: Case, draft: str) -> Iterator[Finding]:
     held: dict[str, set[int]] = {"ECOG": set(), "Karnofsky": set()}
     for status in case.performance_status:
         held[status.scale].add(status.value)
-    for word in _PS_WORD.finditer(draft):
-        scale = "ECOG" if word[1] else "Karnofsky"
+    for word in PS_WORD.finditer(draft):
+        scale = "ECOG" if word[0] == "ECOG" else "Karnofsky"
         line_end = draft.find("\n", word.end())
         clause = draft[word.end() : min(word.end() + 60, len(draft) if line_end < 0 else line_end)]
-        clause = re.split(r"\.\s|;|\b(?:ECOG|Karnofsky|KPS)\b", clause, maxsplit=1)[0]
+        clause = re.split(rf"\.\s|;|{PS_WORD.pattern}", clause, maxsplit=1)[0]
         for m in _PS_NUMBER.finditer(clause):
             value = int(m[1])
             fits = value <= 5 if scale == "ECOG" else value <= 100 and value % 10 == 0
-            if not fits or _NOT_PS_AFTER.match(clause, m.end()) or value in held[scale]:
+            if not fits or NOT_PS_AFTER.match(clause, m.end()) or value in held[scale]:
                 continue
             expected = tuple(str(v) for v in sorted(held[scale]))
             stated = f"{scale} {value}"
