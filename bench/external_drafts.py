@@ -1,0 +1,176 @@
+"""Drafts of the cases nobody on this project wrote: every radiotherapy course in ``tests/fixtures/external/`` (the
+HL7 CodeX and mCODE examples, FHIR written by other systems), drafted by a base + adapter and by the template backend
+side by side, each checked as the agent's worker checks a draft before posting it.
+
+    .venv/bin/python bench/external_drafts.py                      # the demo's base and adapter (make demo first)
+    .venv/bin/python bench/external_drafts.py --base DIR --adapter DIR --show xrts-04
+
+Per course: the key facts the letter states (each volume's total dose, dose per fraction and fractions, the course's
+start and end: ``key_facts``), whether a diagnosis code and the patient's family name are in the letter, the fact
+check's findings (contradicted, unsupported, slot gaps), the draft gate (prompt text in the letter) and whether the
+draft ended by itself. The external HL7 v2 samples (ADT, ORU, MDM, SIU ...) hold no radiotherapy course; their cases
+are counted and not drafted, as the agent does not draft them either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXTERNAL = ROOT / "tests" / "fixtures" / "external"
+DEMO = ROOT / "var" / "demo"
+MAX_NEW_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One draft of one course, as the worker's safety gate sees it."""
+
+    system: str
+    case_id: str
+    key_facts: int
+    stated: int
+    code: bool  # a diagnosis code of the case is in the letter (True when the case has none)
+    name: bool  # the patient's family name is in the letter
+    contradicted: int
+    unsupported: int  # statements the case does not back, slot gaps included
+    gaps: int
+    leak: str | None  # why the draft gate would refuse it, or None
+    ended: bool
+
+    @property
+    def correct(self) -> bool:
+        """Every key fact stated, code and name present, nothing contradicted or unsupported, no prompt text."""
+        return (self.stated == self.key_facts and self.code and self.name and not self.contradicted
+                and not self.unsupported and self.leak is None)  # fmt: skip
+
+
+def external_courses(folder: Path = EXTERNAL) -> tuple[list[tuple[str, Any]], list[str]]:
+    """(file stem, case) of every external case with a radiotherapy course; and the files whose cases have none."""
+    from rtletter.mappers.load import load_cases
+
+    courses: list[tuple[str, Any]] = []
+    without: list[str] = []
+    for path in sorted((folder / "fhir").glob("*.json")) + sorted((folder / "hl7v2").iterdir()):
+        for case in load_cases(path.read_bytes()):
+            if case.course.volumes or case.course.phases:
+                courses.append((path.stem, case))
+            else:
+                without.append(path.name)
+    return courses, without
+
+
+def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
+    """Score one posted letter (slots filled, head and tail around the body) against its case."""
+    from rtletter.mappers.draft_gate import leaked_prompt
+    from rtletter.model.evaluate.facts import check_draft, key_facts
+
+    report = check_draft(case, letter)
+    omitted = {(f.kind, f.value) for f in report.omitted}
+    facts = key_facts(case)
+    codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
+    family = case.patient.family or ""
+    return Checked(
+        system=system,
+        case_id=case.case_id,
+        key_facts=len(facts),
+        stated=sum((f.kind, f.value) not in omitted for f in facts),
+        code=not codes or any(code in letter for code in codes),
+        name=bool(family) and family in letter,
+        contradicted=sum(f.finding == "contradicted" for f in report.findings),
+        unsupported=sum(f.finding == "unsupported" for f in report.findings),
+        gaps=sum(f.kind == "slot" for f in report.findings),
+        leak=leaked_prompt(letter),
+        ended=ended,
+    )
+
+
+def draft_all(backend: Any, courses: list[tuple[str, Any]], *, scaffold_body: bool) -> list[tuple[str, str, bool]]:
+    """(case id, posted letter, ended by itself) per course: the prompt with slots, the body from the backend, slots
+    filled and the demo site's head and tail around it, as the agent's worker posts it."""
+    from rtletter.demo.model_stage import demo_site
+    from rtletter.mappers.draft import finish_draft
+    from rtletter.mappers.prompt import build_messages
+
+    site = demo_site()
+    conversations = [build_messages(case, scaffold=scaffold_body, slots=True) for _, case in courses]
+    generations = backend.generate(conversations, max_new_tokens=MAX_NEW_TOKENS)
+    out = []
+    for (_, case), generation in zip(courses, generations, strict=True):
+        finished = finish_draft(case, generation.text, site, slots=True)
+        out.append((case.case_id, finished.letter, not generation.truncated))
+    return out
+
+
+def _row(item: Checked) -> str:
+    flags = [] if item.ended else ["cut off"]
+    if item.leak:
+        flags.append(f"gate: {item.leak}")
+    return (f"| {item.case_id} | {item.system} | {item.stated}/{item.key_facts} | {'yes' if item.code else 'no'} | "
+            f"{'yes' if item.name else 'no'} | {item.contradicted} | {item.unsupported} ({item.gaps} gaps) | "
+            f"{'yes' if item.correct else 'no'} {'; '.join(flags)} |")  # fmt: skip
+
+
+def summary(system: str, rows: list[Checked]) -> str:
+    n = len(rows)
+    return (f"{system}: correct {sum(r.correct for r in rows)}/{n}, key facts {sum(r.stated for r in rows)}/"
+            f"{sum(r.key_facts for r in rows)}, contradicted {sum(r.contradicted for r in rows)}, unsupported "
+            f"{sum(r.unsupported for r in rows)}, ended {sum(r.ended for r in rows)}/{n}, refused by the gate "
+            f"{sum(bool(r.leak) for r in rows)}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", type=Path, default=DEMO / "base")
+    parser.add_argument("--adapter", type=Path, default=DEMO / "adapter")
+    parser.add_argument("--show", default="", help="print the letters of the case ids that contain this text")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    if not (args.base / "config.json").is_file():
+        print(f"error: no base model in {args.base}: run `make demo` first, or pass --base", file=sys.stderr)
+        return 2
+
+    from rtletter.model.backends.local import load_local_backend
+    from rtletter.model.backends.template import TemplateBackend
+    from rtletter.model.components.loading import set_offline
+
+    set_offline()
+    courses, without = external_courses()
+    adapter = args.adapter if (args.adapter / "adapter_config.json").is_file() else None
+    systems = {
+        "fine-tuned" if adapter else "base": (load_local_backend(args.base, adapter, batch_size=len(courses)), True),
+        "template": (TemplateBackend(scaffold=True), True),
+    }
+    rows: list[Checked] = []
+    letters: dict[tuple[str, str], str] = {}
+    for system, (backend, scaffold) in systems.items():
+        for (case_id, letter, ended), (_, case) in zip(draft_all(backend, courses, scaffold_body=scaffold), courses,
+                                                       strict=True):  # fmt: skip
+            rows.append(check(system, case, letter, ended=ended))
+            letters[(case_id, system)] = letter
+
+    print(f"{len(courses)} radiotherapy courses in {len(set(stem for stem, _ in courses))} external files; "
+          f"{len(without)} external files hold no course and are not drafted ({', '.join(without)})")  # fmt: skip
+    print("\n| course | system | key facts stated | code | name | contradicted | unsupported | correct |")
+    print("|---|---|---|---|---|---|---|---|")
+    for item in sorted(rows, key=lambda r: (r.case_id, r.system)):
+        print(_row(item))
+    print()
+    for system in systems:
+        print(summary(system, [r for r in rows if r.system == system]))
+    if args.show:
+        for (case_id, system), letter in letters.items():
+            if args.show in case_id:
+                print(f"\n===== {case_id} ({system}) =====\n{letter}")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ | {"correct": r.correct} for r in rows], indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

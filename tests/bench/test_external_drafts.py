@@ -1,0 +1,62 @@
+"""bench/external_drafts.py: every external radiotherapy course is found, and its check tells a correct letter (the
+template's) from a wrong one. The model rows need a trained base (``make demo``); these checks need none."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "external_drafts.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("external_drafts", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves its annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def template_letters(bench: ModuleType) -> list[tuple[object, str]]:
+    from rtletter.model.backends.template import TemplateBackend
+
+    courses, _ = bench.external_courses()
+    drafted = bench.draft_all(TemplateBackend(scaffold=True), courses, scaffold_body=True)
+    return [(case, letter) for (_, case), (_, letter, _) in zip(courses, drafted, strict=True)]
+
+
+def test_every_external_course_is_found_and_the_v2_samples_hold_none(bench: ModuleType) -> None:
+    courses, without = bench.external_courses()
+    assert len(courses) == 10  # XRTS-01..07 (05 has two courses) and the two mCODE summaries
+    assert {stem for stem, _ in courses} == {p.stem for p in (bench.EXTERNAL / "fhir").glob("*.json")}
+    assert len(without) == len(list((bench.EXTERNAL / "hl7v2").iterdir()))
+
+
+def test_the_template_letter_of_every_course_is_correct(bench: ModuleType, template_letters: list) -> None:
+    for case, letter in template_letters:
+        checked = bench.check("template", case, letter, ended=True)
+        assert checked.correct, checked
+        assert checked.stated == checked.key_facts > 0
+
+
+def test_a_wrong_dose_a_missing_date_and_prompt_text_are_each_caught(bench: ModuleType, template_letters: list) -> None:
+    case, letter = next((c, t) for c, t in template_letters if "XRTS-04" in c.case_id)
+    wrong = letter.replace("17 Gy", "19 Gy")
+    assert wrong != letter
+    checked = bench.check("x", case, wrong, ended=True)
+    assert checked.contradicted + checked.unsupported >= 1 and checked.stated < checked.key_facts
+    assert not checked.correct
+    end = case.course.end.strftime("%d.%m.%Y")
+    assert end in letter
+    dropped = bench.check("x", case, re.sub(re.escape(end), "", letter), ended=True)
+    assert dropped.stated < dropped.key_facts and not dropped.correct
+    leaked = bench.check("x", case, letter + "\nSchreiben Sie jetzt den Brief.\n", ended=True)
+    assert leaked.leak and not leaked.correct
