@@ -42,7 +42,7 @@ def finetune_command(
     resume: Annotated[bool, typer.Option(help="continue from the newest checkpoint in OUT/checkpoints")] = False,
 ) -> None:
     """Fine-tune with LoRA or QLoRA; writes the adapter, loss.png and the run card."""
-    from rtletter.model.finetune import finetune
+    from rtletter.model.finetune import finetune, length_note
 
     try:
         card = finetune(base, data, out, method=method, config_path=config, overrides=set_, resume=resume)
@@ -53,6 +53,8 @@ def finetune_command(
         f"{card['method']} adapter in {out}: {metrics['steps']} steps, train loss {metrics['first_train_loss']:.3f}"
         f" -> {metrics['final_train_loss']:.3f}, {card['train_seconds']} s"
     )
+    if (note := length_note(card)) is not None:
+        typer.echo(f"warning: {note}", err=True)
 
 
 @model_app.command("generate")

@@ -140,7 +140,7 @@ def adapter_key(base: Path, dataset: Path) -> str:
 
 
 def ensure_adapter(console: Console, base: Path, dataset: Path, adapter: Path) -> Path:
-    from rtletter.model.finetune import finetune
+    from rtletter.model.finetune import finetune, length_note
 
     key = adapter_key(base, dataset)
     if _read_key(adapter) == key and (adapter / "adapter_model.safetensors").is_file():
@@ -160,6 +160,8 @@ def ensure_adapter(console: Console, base: Path, dataset: Path, adapter: Path) -
         f"{metrics['first_train_loss']:.3f} -> {metrics['final_train_loss']:.3f}, validation loss "
         f"{_loss(metrics['validation_loss_before'])} -> {_loss(metrics['validation_loss_after'])}"
     )
+    if (note := length_note(card)) is not None:
+        console.print(f"[yellow]{note}[/yellow]")
     return adapter
 
 

@@ -336,6 +336,19 @@ class FinetuneRecipe:
         return self.out
 
 
+def length_note(card: dict[str, Any]) -> str | None:
+    """A warning when training examples were over ``max_length`` (None when none was): a dropped example is a letter
+    the adapter never saw, and the longest cases (several phases, brachytherapy) are the ones it drops."""
+    data = card.get("data", {})
+    dropped, cut = data.get("examples_dropped_over_length", 0), data.get("examples_with_notes_cut", 0)
+    if not dropped and not cut:
+        return None
+    limit = card.get("hyperparameters", {}).get("max_length")
+    total = data.get("train_examples", 0) + data.get("validation_examples", 0) + dropped
+    return (f"{dropped} of {total} examples dropped and {cut} shortened (notes cut) for max_length={limit} tokens: "
+            "raise max_length to train on them")  # fmt: skip
+
+
 def finetune(
     base: Path,
     data: Path,

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from rtletter.model.components.collate import IGNORE_INDEX, CompletionCollator, tokenize_example
 from rtletter.model.errors import DatasetError, RecipeConfigError
-from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe, finetune, read_split
+from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe, finetune, length_note, read_split
 
 from .conftest import QUICK
 
@@ -111,6 +111,7 @@ def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, m
     assert "## Metrics" in (micro_adapter / "run_card.md").read_text()
     assert not (micro_adapter / "checkpoints").exists()  # removed after success unless keep_checkpoints
     assert card["data"]["examples_dropped_over_length"] == 0 and card["data"]["examples_with_notes_cut"] == 0
+    assert length_note(card) is None
 
     base = AutoModelForCausalLM.from_pretrained(str(micro_base), local_files_only=True)
     model = PeftModel.from_pretrained(base, str(micro_adapter))
@@ -297,3 +298,10 @@ def test_finetune_command_bad_base_exits_2_with_one_line(micro_data: Path, tmp_p
     assert result.output.startswith("error: tokenizer folder") and result.output.count("\n") == 1
     bad_method = CliRunner().invoke(model_app, [*args, "--method", "dora"])
     assert bad_method.exit_code == 2 and "qlora or lora" in bad_method.output
+
+
+def test_a_run_that_dropped_examples_says_how_many_and_why() -> None:
+    card = {"data": {"train_examples": 128, "validation_examples": 8, "examples_dropped_over_length": 22,
+                     "examples_with_notes_cut": 0}, "hyperparameters": {"max_length": 2048}}  # fmt: skip
+    note = length_note(card)
+    assert note is not None and "22 of 158 examples dropped" in note and "max_length=2048" in note
