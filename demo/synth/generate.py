@@ -12,7 +12,7 @@ and pushes the end date. Every volume's total dose is its fractions times its do
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -64,6 +64,9 @@ P_NO_REFERRER = 0.08
 P_NO_HISTOLOGY = 0.08
 P_NO_TNM = 0.08
 P_NO_APPOINTMENT = 0.08
+# Share of patients whose record comes from another system, as sparse as the CodeX examples (``_sparse_record``);
+# drawn from its own generator, so that every other patient stays as it was.
+P_SPARSE_RECORD = 0.15
 
 INTERRUPTION_REASONS: tuple[T, ...] = (
     T("technischer Defekt des Linearbeschleunigers", "a technical fault of the linear accelerator"),
@@ -506,6 +509,57 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     plan = Plan(entity=entity, regimen=regimen, style=style, department=department, letter_date=letter_date,
                 stop_reason=stop_reason, interruption_reason=interruption_reason, planned=planned,
                 primary_spec=primary_spec, features=features)  # fmt: skip
+    if random.Random(f"{seed}:{index}:{lang}:record").random() < P_SPARSE_RECORD:
+        return _sparse_record(case, plan)
+    return case, plan
+
+
+def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
+    """The same course as another system records it, in the shape of the CodeX / IHE-RO XRTS examples: the diagnosis
+    as code and English text only, the volumes by English names, every phase (a single one too) as a treated phase,
+    no energy or image guidance, and nothing on history, toxicity, performance status, referrer or follow-up. Its
+    letter says what is not known instead of claiming it (``letters.py``)."""
+    dx_texts = {spec.code: spec.text.en for spec in (*plan.entity.diagnoses, *plan.entity.primaries)}
+    volume_names = {spec.name.de: spec.name.en for spec in plan.regimen.volumes}
+    diagnoses = [
+        Diagnosis(
+            role=dx.role,
+            code=dx.code,
+            text=dx_texts.get(dx.code.code, dx.text) if dx.code else dx.text,
+            source=dx.source,
+        )  # fmt: skip
+        for dx in case.diagnoses
+        if dx.role in ("primary", "secondary")
+    ]
+
+    def renamed(volume: TargetVolume) -> TargetVolume:
+        return volume.model_copy(update={"name": volume_names.get(volume.name or "", volume.name)})
+
+    course = case.course
+    volumes = [renamed(v) for v in course.volumes]
+    by_name = {old.name: new for old, new in zip(course.volumes, volumes, strict=True)}
+    phases = [p.model_copy(update={"volumes": [by_name.get(v.name, renamed(v)) for v in p.volumes]})
+              for p in course.phases]  # fmt: skip
+    if not phases:
+        phases = [Phase(name="Primary", status=course.status, start=course.start, end=course.end,
+                        fractions_delivered=max((v.fractions_delivered or 0 for v in volumes), default=None),
+                        fractions_planned=max((v.fractions_planned or v.fractions_delivered or 0 for v in volumes),
+                                              default=None),
+                        modality=course.modalities[0] if course.modalities else None,
+                        technique=course.techniques[0] if course.techniques else None, volumes=volumes,
+                        source=course.source)]  # fmt: skip
+    first = (volumes[0].name or "Target").replace(" ", "_") if volumes else "Target"
+    course = course.model_copy(update={
+        "name": f"C1_{first}", "volumes": volumes, "phases": phases, "energy": None, "image_guidance": None,
+        "concurrent_therapy": [], "reirradiation": False,
+    })  # fmt: skip
+    case = case.model_copy(update={
+        "referring_physician": None, "copies_to": [], "diagnoses": diagnoses, "surgeries": [],
+        "systemic_therapies": [], "prior_radiotherapy": [], "course": course, "toxicities": [], "interruptions": [],
+        "performance_status": [], "follow_up": FollowUp(),
+    })  # fmt: skip
+    kept = [f for f in plan.features if f in ("stopped", "several_volumes", "boost")]
+    plan = replace(plan, interruption_reason=None, planned=[], features=["sparse_record", *kept])
     return case, plan
 
 

@@ -108,6 +108,11 @@ class _Writer:
             return f"vom {first} bis {self.day(end)}" if self.rng.random() < 0.8 else f"{first} - {self.day(end)}"
         return f"from {first} to {self.day(end)}" if self.rng.random() < 0.8 else f"between {first} and {self.day(end)}"
 
+    @property
+    def sparse(self) -> bool:
+        """The record came from another system and holds little beyond the course (``generate._sparse_record``)."""
+        return "sparse_record" in self.plan.features
+
     def heading(self, key: str) -> str:
         return self.pick(*HEADINGS[key][self.lang])
 
@@ -237,7 +242,7 @@ def _diagnosis_line(w: _Writer, dx: Diagnosis, with_details: bool) -> str:
             parts.append(f"{dx.tnm}" + (f", UICC {dx.stage}" if dx.stage and w.rng.random() < 0.7 else ""))
         if dx.histology and dx.histology.display:
             parts.append(dx.histology.display)
-        elif dx.role == "primary" and w.rng.random() < 0.5:
+        elif dx.role == "primary" and not w.sparse and w.rng.random() < 0.5:
             parts.append(w.t("keine histologische Sicherung", "no histological confirmation"))
         if dx.grade:
             parts.append(dx.grade)
@@ -309,6 +314,12 @@ def _history(w: _Writer) -> list[str]:
                          f"Previous radiotherapy to the {prior.region}, {w.gy(prior.total_dose_gy)} Gy in "
                          f"{prior.fractions} fraction{'s' if prior.fractions != 1 else ''}{when}"))  # fmt: skip
     lines = [w.heading("history")]
+    if not items and w.sparse:  # the record does not say: no claim either way
+        lines.append(w.pick(
+            w.t("Keine Angaben.", "Not recorded."),
+            w.t("Angaben zu Vortherapien liegen uns nicht vor.", "Previous treatment is not recorded."),
+        ))  # fmt: skip
+        return lines
     if not items:
         lines.append(w.pick(w.t("Keine onkologischen Vortherapien.", "No previous oncological treatment."),
                             w.t("keine", "none")))  # fmt: skip
@@ -349,14 +360,14 @@ def _technique(w: _Writer, phase: Phase | None) -> str:
     modality = (phase.modality if phase and phase.modality else None) or (c.modalities[0] if c.modalities else "")
     if technique == "HDR brachytherapy":
         return ""
-    energy = c.energy or ""
     beam = MODALITY.get(modality, T(modality, modality)).get(w.lang)
+    beam = f"{c.energy or ''} {beam}".strip()
     igrt = IGRT.get(c.image_guidance or "", T(c.image_guidance or "", c.image_guidance or "")).get(w.lang)
     if w.style in ("terse", "bullets"):
-        return ", ".join(p for p in (technique, f"{energy} {beam}".strip(), igrt) if p)
+        return ", ".join(p for p in (technique, beam, igrt) if p)
     return w.t(
-        f"in {technique}-Technik mit {energy} {beam}" + (f", {igrt}" if igrt else ""),
-        f"using {technique} with {energy} {beam}" + (f", {igrt}" if igrt else ""),
+        f"in {technique}-Technik mit {beam}" + (f", {igrt}" if igrt else ""),
+        f"using {technique} with {beam}" + (f", {igrt}" if igrt else ""),
     )
 
 
@@ -374,7 +385,10 @@ def _course(w: _Writer) -> list[str]:
     lines = [w.heading("course")]
     intent = INTENT[c.intent.value].get(w.lang)
     label = c.name or ""
-    if w.lang == "de":
+    if w.sparse:  # the course's name is another system's identifier ("C1_Prostate"), not prose
+        lines.append(w.pick(w.t(f"Strahlentherapie in {intent}er Intention.", f"Radiotherapy with {intent} intent."),
+                            w.t(f"Therapieintention: {intent}.", f"Intent: {intent}.")))  # fmt: skip
+    elif w.lang == "de":
         lines.append(w.pick(f"{label[:1].upper()}{label[1:]} in {intent}er Intention.",
                             f"Therapieintention: {intent}. {label[:1].upper()}{label[1:]}.",
                             f"{label[:1].upper()}{label[1:]} ({intent})."))  # fmt: skip
@@ -389,9 +403,10 @@ def _course(w: _Writer) -> list[str]:
                 f"This was a re-irradiation after previous radiotherapy ({prior.region}).",
             )
         )
-    if c.phases:
-        for phase in c.phases:
-            head = f"{w.bullet()}{phase.name}: " if phase.name else w.bullet()
+    if len(c.phases) > 1 or (c.phases and not w.sparse):
+        for k, phase in enumerate(c.phases, start=1):
+            name = w.t(f"Serie {k}", f"Phase {k}") if w.sparse else phase.name  # another system's phase labels
+            head = f"{w.bullet()}{name}: " if name else w.bullet()
             if phase.technique == "HDR brachytherapy" and c.brachytherapy:
                 b = c.brachytherapy
                 iso = b.source_isotope or ""
@@ -433,6 +448,12 @@ def _course(w: _Writer) -> list[str]:
 def _tolerance(w: _Writer) -> list[str]:
     case, plan = w.case, w.plan
     lines = [w.heading("tolerance")]
+    if w.sparse:  # nothing recorded on tolerance: say so rather than "well tolerated"
+        lines.append(w.pick(
+            w.t("Angaben zu Verlauf und Verträglichkeit liegen uns nicht vor.", "Tolerance is not recorded."),
+            w.t("Zur Verträglichkeit liegen keine Angaben vor.", "Side effects and tolerance are not recorded."),
+        ))  # fmt: skip
+        return lines
     tox = case.toxicities
     worst = max((t.grade or 0 for t in tox), default=0)
     if w.lang == "de":
@@ -510,6 +531,12 @@ def _recommendations(w: _Writer) -> list[str]:
             )
         )
     lines = [w.heading("recommendations")]
+    if not items:
+        lines.append(w.pick(
+            w.t("Regelmäßige Nachsorge wie unten beschrieben.", "Regular follow-up as below."),
+            w.t("Weitere Empfehlungen im Rahmen der Nachsorge.", "Further advice at follow-up."),
+        ))  # fmt: skip
+        return lines
     if w.style == "narrative":
         lines.append(w.t("Wir empfehlen: ", "We recommend: ") + " ".join(items))
     else:
@@ -536,6 +563,8 @@ def _follow_up(w: _Writer) -> list[str]:
             "The first follow-up visit is 6-8 weeks after radiotherapy, then every three months."),
     ))  # fmt: skip
     appointments = case.follow_up.appointments
+    if not appointments and w.sparse:  # no appointment in the record: no claim about one
+        return lines
     if not appointments:
         lines.append(
             w.t(

@@ -99,10 +99,39 @@ def test_daily_courses_count_their_working_days(cohort: list[SyntheticCase]) -> 
 def test_special_cases_are_present(cohort: list[SyntheticCase]) -> None:
     features = Counter(f for i in cohort for f in i.features)
     for name in ("stopped", "interrupted", "grade3", "no_referrer", "no_histology", "no_tnm", "reirradiation",
-                 "several_volumes", "boost"):  # fmt: skip
+                 "several_volumes", "boost", "sparse_record"):  # fmt: skip
         assert features[name] > 0, name
     assert any(t.grade == 3 for i in cohort for t in i.case.toxicities)
     assert any(i.case.referring_physician is None for i in cohort)
+
+
+def test_sparse_records_hold_only_the_course_and_their_letters_claim_nothing_else(
+    cohort: list[SyntheticCase],
+) -> None:
+    """Another system's record (the CodeX examples' shape): the letter says what is not recorded, never "well
+    tolerated", "no previous treatment" or a booked appointment."""
+    sparse = [i for i in cohort if "sparse_record" in i.features]
+    assert sparse
+    for item in sparse:
+        case = item.case
+        assert not (case.toxicities or case.performance_status or case.surgeries or case.systemic_therapies)
+        assert not (case.follow_up.appointments or case.follow_up.recommendations or case.referring_physician)
+        assert case.course.phases and not case.course.energy
+        assert all(dx.code is not None and dx.tnm is None and dx.histology is None for dx in case.diagnoses)
+        body = item.letter.lower()
+        for claim in (
+            "gut vertragen",
+            "well tolerated",
+            "keine onkologischen vortherapien",
+            "no previous oncological",
+            "schriftlich",
+            "by post",
+            "ecog",
+            "histologische sicherung",
+            "histological confirmation",
+        ):
+            assert claim not in body, (item.patient_id, claim)
+        assert ("keine angaben" in body or "nicht vor" in body) if case.language == "de" else "not recorded" in body
 
 
 def test_stopped_courses_say_delivered_and_planned_and_never_completed(cohort: list[SyntheticCase]) -> None:
