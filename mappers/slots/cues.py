@@ -41,6 +41,8 @@ _DOSE_BEFORE = re.compile(r"(?:Gesamtdosis\s+von|\bGD|total dose of|\bà|dose pe
 PS_WORD = re.compile(r"ECOG|Karnofsky|KPS")
 NOT_PS_AFTER = re.compile(r"\s*(?:Gy|Fraktion|fraction|mg|[x×]\s*\d|/)")
 _PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECOG ", "ECOG- "
+_APPT_KIND_BEFORE = re.compile(r"\bTermin\s*$")  # "Termin [appt_kind.1] am ...", or "Den Termin zur ..." without one
+_APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [appt.1]"
 
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
@@ -114,15 +116,21 @@ def excluded_roles(before: str) -> frozenset[str]:
 
 def slot_due(before: str) -> frozenset[str]:
     """The roles one of whose slots must come right after ``before``, never a number of the draft's own: a toxicity
-    grade after "CTCAE Grad ", a performance status after "ECOG ", a dose after "Gesamtdosis von", "GD" or "à"
-    (the site's letters write them so, always). Empty: the words call for no slot. A literal grade stays possible where
-    the case has none ("Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet")."""
+    grade after "CTCAE Grad ", a performance status after "ECOG ", a dose after "Gesamtdosis von", "GD" or "à", an
+    appointment after "Termin " (the site's letters write them so, always: "Termin" is followed by the appointment's
+    kind in all 115 training letters with an appointment, and by "zur ersten Nachsorge" in all 12 without). Empty:
+    the words call for no slot. Where the case has none of these roles, no slot may follow at all (any other would be
+    in the wrong role), and a literal stays possible ("Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet")."""
     if _GRADE_BEFORE.search(before):
         return frozenset({"tox_grade"})
     if _PS_BEFORE.search(before):
         return frozenset({"ps"})
     if _DOSE_BEFORE.search(before):
         return _DOSES
+    if _APPT_KIND_BEFORE.search(before):
+        return frozenset({"appt_kind"})
+    if _APPT_BEFORE.search(before):
+        return frozenset({"appt"})
     return frozenset()
 
 

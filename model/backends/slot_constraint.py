@@ -1,8 +1,9 @@
 """Constrained decoding for fact slots: a draft writes only the slot ids its prompt lists.
 
-Inside an opened slot (``[`` then a lower-case letter) a token is allowed only when the text since the ``[`` stays a
-prefix of an allowed slot (``[id]`` or ``[id:form]`` with a form of its kind, ``rtletter.mappers.slots.render``); a
-closed slot must be exactly one of them. Text in brackets that is not slot-shaped (``[NOTE``, ``[1]``) is left alone.
+After a ``[`` a token is allowed only when the text since the ``[`` stays a prefix of an allowed slot (``[id]`` or
+``[id:form]`` with a form of its kind, ``rtletter.mappers.slots.render``); a closed slot must be exactly one of them.
+Every ``[`` opens a slot: the site's letters have no other brackets, and the ones a small model writes when it has no
+slot to offer (``[Nachsorgetermine``, ``[NOTIZ`` from the fact block) are prompt layout or noise.
 Token texts are decoded once per tokenizer; the open tail is read from the last few generated tokens, so the cost
 is a few milliseconds per step, and only while a bracket is open or a token holding ``[`` is a candidate.
 """
@@ -17,11 +18,15 @@ from rtletter.mappers.slots.cues import excluded_roles, slot_due
 from rtletter.mappers.slots.render import FORMS
 from rtletter.mappers.slots.table import ROLES
 
-_SLOT_START = re.compile(r"\[[a-z]")
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
 _DIGIT = re.compile(r"^\s*\d")
 _TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
 TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
+# A slot id may be written this often in one draft. The demo's 183 training letters write none more than twice (its
+# dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
+# ("[applicator] bis [applicator] am [applicator] ...") until the token cap.
+MAX_SLOT_USES = 3
+_CLOSED = re.compile(r"\[([a-z][a-z0-9_]*(?:\.[a-z0-9]+)?)(?::[a-z0-9]+)?\]")
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -64,12 +69,10 @@ def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozens
 
 
 def _fits(text: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
-    """Every slot-shaped bracket in ``text`` is an allowed slot, or (the last one, still open) a prefix of one."""
+    """Every bracket in ``text`` is an allowed slot, or (the last one, still open) a prefix of one."""
     for start in (m.start() for m in re.finditer(r"\[", text)):
         end = text.find("]", start)
         segment = text[start : end + 1] if end >= 0 else text[start:]
-        if not _SLOT_START.match(segment):
-            continue
         if end >= 0 and segment not in strings:
             return False
         if end < 0 and segment not in prefixes:
@@ -84,8 +87,10 @@ class SlotLogitsProcessor:
     after "bis" no start date and no dose per fraction, after "28 ×" no total. These are the cues by which the fact
     check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded toxicities,
     "CTCAE Grad" is followed by a grade slot, never by a number of the draft's own ("Grad 3 Monate") or another slot,
-    and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise. Outside
-    a slot no token writes "_": a slot id that lost its "[" cannot start."""
+    and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise, and
+    "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens there ("Termin
+    [applicator]" in a case without appointments). Outside a slot no token writes "_": a slot id that lost its "["
+    cannot start. No slot id is written more than ``MAX_SLOT_USES`` times."""
 
     def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
         self.tokenizer = tokenizer
@@ -94,13 +99,28 @@ class SlotLogitsProcessor:
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         self.width = prompt_width
         self._cache: dict[tuple[Any, ...], tuple[frozenset[str], frozenset[str]]] = {}
+        self._spent: list[frozenset[str]] = [frozenset() for _ in allowed]  # ids written MAX_SLOT_USES times
+        self._counted = [0 for _ in allowed]  # generated tokens already looked at for "]"
+
+    def _count_uses(self, row: int, generated: list[int]) -> None:
+        """Recount the row's slot uses when a token since the last call closed a bracket (rare: once per slot)."""
+        new = generated[self._counted[row] :]
+        self._counted[row] = len(generated)
+        if any("]" in self.pieces[token] for token in new):
+            text = self.tokenizer.decode(generated)
+            counts: dict[str, int] = {}
+            for slot_id in _CLOSED.findall(text):
+                counts[slot_id] = counts.get(slot_id, 0) + 1
+            self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
 
     def _constraint(
         self, row: int, excluded: frozenset[str], due: frozenset[str] = frozenset(), grade: str | None = None
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
-        ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow."""
-        key = (row, excluded, due, grade)
+        ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow.
+        Ids the draft has written ``MAX_SLOT_USES`` times are never allowed again."""
+        spent = self._spent[row]
+        key = (row, excluded, due, grade, spent)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
@@ -108,6 +128,7 @@ class SlotLogitsProcessor:
                 kept = frozenset(i for i in kept if i.partition(".")[0] in due) or kept
             if grade is not None:
                 kept = frozenset(i for i in kept if not i.startswith("tox_grade.") or i == grade)
+            kept -= spent
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))
         return self._cache[key]
@@ -133,24 +154,29 @@ class SlotLogitsProcessor:
         for row, ids in enumerate(self.allowed):
             if ids is None:
                 continue
-            before, tail = self._split(input_ids[row, self.width :].tolist())
-            due = slot_due(before) & self.roles[row]  # a case without such a slot keeps its literal numbers
+            generated = input_ids[row, self.width :].tolist()
+            self._count_uses(row, generated)
+            before, tail = self._split(generated)
+            cued = slot_due(before)
+            due = cued & self.roles[row]  # a case without such a slot keeps its literal numbers
             grade = self._grade(row, before) if "tox_grade" in due else None
             strings, prefixes = self._constraint(row, excluded_roles(before), due, grade)
-            if tail and _SLOT_START.match(tail):  # inside a slot: only tokens that keep it a valid prefix
+            if tail:  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
                     mask = torch.full_like(scores[row], float("-inf"))
                     mask[keep] = 0.0
                     scores[row] = scores[row] + mask
                 continue
-            if not tail:  # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
-                scores[row, self.loose] = float("-inf")
-            if not tail and due:
+            # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
+            scores[row, self.loose] = float("-inf")
+            if due:
                 scores[row, self.digits] = float("-inf")
-            # No bracket open: only tokens holding "[" can open a slot. "[" alone or "[N...": the next token may.
-            candidates = self.bracket if not tail else [*self.continuing, *self.bracket]
-            banned = [i for i in candidates if not _fits(tail + self.pieces[i], strings, prefixes)]
+            if cued and not due:  # "Termin [applicator]": the words call for a role the case lacks
+                scores[row, self.bracket] = float("-inf")
+                continue
+            # No bracket open: only tokens holding "[" can open a slot.
+            banned = [i for i in self.bracket if not _fits(self.pieces[i], strings, prefixes)]
             if banned:
                 scores[row, banned] = float("-inf")
         return scores

@@ -63,7 +63,7 @@ def test_the_same_decoder_without_the_constraint_writes_ids_the_prompt_does_not_
     assert any(s not in strings for text in texts for s in _slot_shaped(text))
 
 
-def test_a_row_without_slots_is_not_constrained_and_brackets_that_are_no_slots_stay_free(tokenizer: Any) -> None:
+def test_a_row_without_slots_is_not_constrained_and_with_slots_every_bracket_opens_one(tokenizer: Any) -> None:
     import torch
 
     prompt = tokenizer.encode("Dosis [", add_special_tokens=False)
@@ -72,7 +72,7 @@ def test_a_row_without_slots_is_not_constrained_and_brackets_that_are_no_slots_s
     out = processor(torch.tensor([prompt, prompt]), scores.clone())
     assert torch.isfinite(out[0]).all()  # no slots in the prompt: nothing masked
     upper = tokenizer.encode("N", add_special_tokens=False)[0]
-    assert torch.isfinite(out[1, upper])  # "[N..." (a note marker, a reference) is not a slot
+    assert out[1, upper] == float("-inf")  # every "[" opens a slot: no "[Nachsorgetermine", no "[NOTIZ"
     wrong = tokenizer.encode("z", add_special_tokens=False)[0]
     assert out[1, wrong] == float("-inf")  # no allowed id starts with "z"
 
@@ -202,3 +202,41 @@ def test_a_planned_dose_needs_its_word_before_it(tokenizer: Any) -> None:
     assert torch.isfinite(bare[tokenizer.encode("t", add_special_tokens=False)[0]])
     planned = _scores_after(tokenizer, "PTV Rektum: 20 × 1,8 Gy (geplant: [dose_", allowed)
     assert torch.isfinite(planned[tokenizer.encode("p", add_special_tokens=False)[0]])
+
+
+def test_a_slot_written_max_uses_times_cannot_be_written_again(tokenizer: Any) -> None:
+    """A looping draft ("[applicator] am [applicator] um [applicator] ...") runs out of the slot it repeats."""
+    import torch
+
+    from rtletter.model.backends.slot_constraint import MAX_SLOT_USES
+
+    allowed = ALLOWED | {"applicator"}
+    a = tokenizer.encode("a", add_special_tokens=False)
+    assert len(a) == 1
+    loop = " am ".join(["[applicator]"] * MAX_SLOT_USES)
+    spent = _scores_after(tokenizer, f"Termin {loop} um [", allowed)
+    assert spent[a[0]] == float("-inf")  # "[a..." would be the spent slot
+    assert torch.isfinite(spent[tokenizer.encode("f", add_special_tokens=False)[0]])  # [fx.1] is still free
+    once_less = " am ".join(["[applicator]"] * (MAX_SLOT_USES - 1))
+    assert torch.isfinite(_scores_after(tokenizer, f"Termin {once_less} um [", allowed)[a[0]])
+    # With a form it is the same slot: "[date_end:my]" counts for date_end.
+    dated = " und ".join(["[date_end:my]"] * MAX_SLOT_USES)
+    after = _scores_after(tokenizer, f"{dated}, Zeitraum: [date_", allowed)
+    assert after[tokenizer.encode("e", add_special_tokens=False)[0]] == float("-inf")
+    assert torch.isfinite(after[tokenizer.encode("s", add_special_tokens=False)[0]])
+
+
+def test_after_termin_an_appointment_or_no_slot_at_all(tokenizer: Any) -> None:
+    """ "Termin [applicator]" in a case without appointments: the words call for a role the case lacks, so no slot opens
+    there and the letter goes on in words ("Den Termin zur ersten Nachsorge ...")."""
+    import torch
+
+    brackets = [t for t in range(len(tokenizer)) if "[" in tokenizer.decode([t])]
+    without = _scores_after(tokenizer, "- Termin", ALLOWED | {"applicator"})
+    assert (without[brackets] == float("-inf")).all()
+    assert torch.isfinite(without[tokenizer.encode(" zur", add_special_tokens=False)[0]])
+    booked = _scores_after(tokenizer, "- Termin [", ALLOWED | {"applicator", "appt_kind.1", "appt.1"})
+    a = tokenizer.encode("a", add_special_tokens=False)[0]
+    assert torch.isfinite(booked[a])  # [appt_kind.1] ...
+    inside = _scores_after(tokenizer, "- Termin [app", ALLOWED | {"applicator", "appt_kind.1", "appt.1"})
+    assert inside[tokenizer.encode("l", add_special_tokens=False)[0]] == float("-inf")  # ... never [applicator]
