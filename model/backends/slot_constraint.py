@@ -11,11 +11,12 @@ is a few milliseconds per step, and only while a bracket is open or a token hold
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
 from rtletter.mappers.slots.cues import excluded_roles, slot_due
-from rtletter.mappers.slots.render import FORMS
+from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
 
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
@@ -26,7 +27,6 @@ TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 # dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
 # ("[applicator] bis [applicator] am [applicator] ...") until the token cap.
 MAX_SLOT_USES = 3
-_CLOSED = re.compile(r"\[([a-z][a-z0-9_]*(?:\.[a-z0-9]+)?)(?::[a-z0-9]+)?\]")
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -107,10 +107,7 @@ class SlotLogitsProcessor:
         new = generated[self._counted[row] :]
         self._counted[row] = len(generated)
         if any("]" in self.pieces[token] for token in new):
-            text = self.tokenizer.decode(generated)
-            counts: dict[str, int] = {}
-            for slot_id in _CLOSED.findall(text):
-                counts[slot_id] = counts.get(slot_id, 0) + 1
+            counts = Counter(m["id"] for m in SLOT_PATTERN.finditer(self.tokenizer.decode(generated)))
             self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
 
     def _constraint(
