@@ -18,7 +18,7 @@ from rtletter.mappers.slots.align import (
     coverage,
     delexicalise,
 )
-from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, slot_due
+from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, slot_due, times_allowed, volume_due
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -55,5 +55,7 @@ __all__ = [
     "render_value",
     "slot_due",
     "slot_ref",
+    "times_allowed",
     "unknown_ids",
+    "volume_due",
 ]

@@ -3,7 +3,8 @@
 One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue``,
 ``planned_before`` and the looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not
 have: ``date_cue``, ``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just
-written: ``excluded_roles``, ``slot_due``; only the words before a slot are known there).
+written: ``excluded_roles``, ``slot_due``, ``volume_due``, ``times_allowed``; only the words before a slot are known
+there).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from rtletter.mappers.slots.render import SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
 
 _START_BEFORE = re.compile(
@@ -134,6 +136,31 @@ def slot_due(before: str) -> frozenset[str]:
     return frozenset()
 
 
+def volume_due(before: str) -> str | None:
+    """The index every value of a target volume on this line must have: that of the line's last slot of a volume
+    ("[volume.2]: [fx.2] × [dose_fx.2]", "nach [fx.p2] von [fx_planned.p2]"); None before the line has one. A new
+    ``[volume.k]`` starts another ("...; [volume.3]: ..."). In the demo's 220 letters no line mixes two volumes'
+    values; a draft that does states "4 × 1,8 Gy bis 28 Gy" from two volumes, each value in the case."""
+    index = None
+    for match in SLOT_PATTERN.finditer(before[before.rfind("\n") + 1 :]):
+        role, _, number = match["id"].partition(".")
+        if role in VOLUME_ROLES:
+            index = number
+    return index
+
+
+def times_allowed(before: str) -> bool:
+    """Whether a "×" may come next: not right after a slot that is not a count of fractions ("[dose_total.2] ×" puts
+    a dose where the fractions belong; the demo's letters write "×" after a fraction slot or a literal number only)."""
+    tail = before[-64:]
+    slots = list(SLOT_PATTERN.finditer(tail))
+    if not slots or tail[slots[-1].end() :].strip():
+        return True
+    role = slots[-1]["id"].partition(".")[0]
+    return role in ROLES and ROLES[role][0] == "fractions"
+
+
+VOLUME_ROLES = frozenset({"volume", "dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"})
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))
 _DOSES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "dose")
 _ENDS = frozenset(role for role in ROLES if role.endswith("_end"))

@@ -15,13 +15,14 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from rtletter.mappers.slots.cues import excluded_roles, slot_due
+from rtletter.mappers.slots.cues import VOLUME_ROLES, excluded_roles, slot_due, times_allowed, volume_due
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
 
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
 _DIGIT = re.compile(r"^\s*\d")
 _TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
+_TIMES = re.compile(r"^\s*[×x](?![A-Za-z])")  # " ×", "x": the sign between a fraction count and a dose
 TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 # A slot id may be written this often in one draft. The demo's 183 training letters write none more than twice (its
 # dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
@@ -45,9 +46,9 @@ def _prefixes(strings: frozenset[str]) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4)
-def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
+def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int]]:
     """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
-    "_" outside a bracket they open)."""
+    "_" outside a bracket they open, ids that start with a "×")."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
@@ -55,7 +56,8 @@ def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int],
     digits = [i for i, p in enumerate(pieces) if _DIGIT.match(p)]
     special = set(tokenizer.all_special_ids)  # "<|eot_id|>" has "_" too, and must stay
     loose = [i for i, p in enumerate(pieces) if "_" in p.partition("[")[0] and i not in special]
-    return pieces, bracket, continuing, digits, loose
+    times = [i for i, p in enumerate(pieces) if _TIMES.match(p)]
+    return pieces, bracket, continuing, digits, loose, times
 
 
 def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
@@ -80,6 +82,12 @@ def _fits(text: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
     return True
 
 
+def _volume_free(slot_id: str) -> bool:
+    """Whether ``slot_id`` is free of the line's target volume: not one of its doses or fraction counts."""
+    role = slot_id.partition(".")[0]
+    return role not in VOLUME_ROLES or role == "volume"
+
+
 class SlotLogitsProcessor:
     """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free).
 
@@ -88,13 +96,15 @@ class SlotLogitsProcessor:
     check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded toxicities,
     "CTCAE Grad" is followed by a grade slot, never by a number of the draft's own ("Grad 3 Monate") or another slot,
     and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise, and
-    "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens there ("Termin
-    [applicator]" in a case without appointments). Outside a slot no token writes "_": a slot id that lost its "["
-    cannot start. No slot id is written more than ``MAX_SLOT_USES`` times."""
+    "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens there
+    ("Termin [applicator]" in a case without appointments). The values of a target volume on one line are that
+    volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"), and a "×" follows a fraction count, never a dose slot.
+    Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
+    ``MAX_SLOT_USES`` times."""
 
     def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
         self.tokenizer = tokenizer
-        self.pieces, self.bracket, self.continuing, self.digits, self.loose = _pieces(tokenizer)
+        self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times = _pieces(tokenizer)
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         self.width = prompt_width
@@ -111,13 +121,19 @@ class SlotLogitsProcessor:
             self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
 
     def _constraint(
-        self, row: int, excluded: frozenset[str], due: frozenset[str] = frozenset(), grade: str | None = None
+        self,
+        row: int,
+        excluded: frozenset[str],
+        due: frozenset[str] = frozenset(),
+        grade: str | None = None,
+        volume: str | None = None,
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
-        ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow.
-        Ids the draft has written ``MAX_SLOT_USES`` times are never allowed again."""
+        ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow;
+        ``volume``: the index a target volume's dose or fraction slot must have (another volume's slot starts with
+        ``[volume.``). Ids the draft has written ``MAX_SLOT_USES`` times are never allowed again."""
         spent = self._spent[row]
-        key = (row, excluded, due, grade, spent)
+        key = (row, excluded, due, grade, volume, spent)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
@@ -125,6 +141,8 @@ class SlotLogitsProcessor:
                 kept = frozenset(i for i in kept if i.partition(".")[0] in due) or kept
             if grade is not None:
                 kept = frozenset(i for i in kept if not i.startswith("tox_grade.") or i == grade)
+            if volume is not None:
+                kept = frozenset(i for i in kept if _volume_free(i) or i.partition(".")[2] == volume)
             kept -= spent
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))
@@ -157,7 +175,7 @@ class SlotLogitsProcessor:
             cued = slot_due(before)
             due = cued & self.roles[row]  # a case without such a slot keeps its literal numbers
             grade = self._grade(row, before) if "tox_grade" in due else None
-            strings, prefixes = self._constraint(row, excluded_roles(before), due, grade)
+            strings, prefixes = self._constraint(row, excluded_roles(before), due, grade, volume_due(before))
             if tail:  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
@@ -167,6 +185,8 @@ class SlotLogitsProcessor:
                 continue
             # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
             scores[row, self.loose] = float("-inf")
+            if not times_allowed(before):
+                scores[row, self.times] = float("-inf")
             if due:
                 scores[row, self.digits] = float("-inf")
             if cued and not due:  # "Termin [applicator]": the words call for a role the case lacks

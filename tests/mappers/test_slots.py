@@ -3,6 +3,7 @@ letters (longest match, context, ambiguity left literal), measured on the synthe
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -29,7 +30,9 @@ from rtletter.mappers.slots import (
     delexicalise,
     fill,
     render_value,
+    times_allowed,
     unknown_ids,
+    volume_due,
 )
 from tests.factories import breast_boost_case, sourced_rectum_case, stopped_chemo_case
 
@@ -406,3 +409,49 @@ def test_synthetic_letters_keep_no_case_value_of_the_checked_kinds_literal(
         facts = {(f.kind, f.value) for f in item.case.facts() if f.kind in ("dose", "fractions", "code", "drug")}
         left = [f for f in extract_facts(result.text, lang) if (f.kind, f.value) in facts]
         assert left == [], (item.patient_id, left)
+
+
+def test_synthetic_letters_keep_the_rules_constrained_decoding_holds_drafts_to(
+    cohort_results: tuple[str, list[Any]],
+) -> None:
+    """The decoder may forbid what the site's letters never write: a volume's dose or fraction slot after another
+    volume's on one line (``volume_due``), a "×" right after a slot that is not a fraction count (``times_allowed``)."""
+    _lang, results = cohort_results
+    checked = 0
+    for item, _table, result in results:
+        for match in SLOT_PATTERN.finditer(result.text):
+            role, _, index = match["id"].partition(".")
+            before = result.text[: match.start()]
+            if role in ("dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"):
+                due = volume_due(before)
+                assert due in (None, index), (item.patient_id, result.text[before.rfind("\n") + 1 : match.end()])
+                checked += due is not None
+            if result.text[match.end() :].lstrip(" ").startswith("×"):
+                assert ROLES[role][0] == "fractions", item.patient_id
+        for at in (m.start() for m in re.finditer("×", result.text)):
+            assert times_allowed(result.text[:at]), (item.patient_id, result.text[max(0, at - 40) : at])
+    assert checked > N_COHORT  # most lines with a dose name their volume first
+
+
+@pytest.mark.parametrize(
+    ("before", "index"),
+    [
+        ("PTV Rektum", None),
+        ("[volume.2]: ", "2"),
+        ("[volume.2]: [fx.2] × [dose_fx.2] bis [dose_total.2]; [volume.1]: ", "1"),
+        ("[volume.2]: [fx.2] × [dose_fx.2]\n", None),  # a new line
+        ("nach [fx.p2] von ", "p2"),
+        ("[volume.2]: [fx.2], [date_start] bis ", "2"),  # other roles leave it
+    ],
+)
+def test_volume_due(before: str, index: str | None) -> None:
+    assert volume_due(before) == index
+
+
+@pytest.mark.parametrize(
+    ("before", "allowed"),
+    [("[fx.1] ", True), ("[fx.1]", True), ("[dose_total.1] ", False), ("[date_start]", False), ("28 ", True),
+     ("[dose_fx.1] Gy und 5 ", True), ("", True), ("[prior_fx.1] ", True)],
+)  # fmt: skip
+def test_times_allowed(before: str, allowed: bool) -> None:
+    assert times_allowed(before) is allowed

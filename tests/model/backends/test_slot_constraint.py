@@ -240,3 +240,39 @@ def test_after_termin_an_appointment_or_no_slot_at_all(tokenizer: Any) -> None:
     assert torch.isfinite(booked[a])  # [appt_kind.1] ...
     inside = _scores_after(tokenizer, "- Termin [app", ALLOWED | {"applicator", "appt_kind.1", "appt.1"})
     assert inside[tokenizer.encode("l", add_special_tokens=False)[0]] == float("-inf")  # ... never [applicator]
+
+
+def test_the_values_on_a_volumes_line_are_that_volumes(tokenizer: Any) -> None:
+    """A brachytherapy draft wrote "[volume.2]: [fx.1] × [dose_fx.2] Gy bis [dose_total.2]" ("25 × 7 Gy bis 28 Gy"):
+    each value in the case, the line contradicted. After a volume's slot only its own doses and fractions follow."""
+    import torch
+
+    allowed = ALLOWED | {"volume.1", "volume.2", "fx.2", "dose_fx.2", "dose_total.2"}
+    one, two = (tokenizer.encode(c, add_special_tokens=False) for c in ("1", "2"))
+    assert len(one) == len(two) == 1
+    named = _scores_after(tokenizer, "Boost: [volume.2]: [fx.", allowed)
+    assert torch.isfinite(named[two[0]]) and named[one[0]] == float("-inf")
+    counted = _scores_after(tokenizer, "[volume.2]: [fx.2] × [dose_fx.", allowed)
+    assert torch.isfinite(counted[two[0]]) and counted[one[0]] == float("-inf")
+    # Another volume on the same line (a simultaneous boost) brings its own values; a new line is free again.
+    sib = _scores_after(tokenizer, "[volume.2]: [fx.2] × [dose_fx.2]; [volume.1]: [fx.", allowed)
+    assert torch.isfinite(sib[one[0]]) and sib[two[0]] == float("-inf")
+    fresh = _scores_after(tokenizer, "[volume.2]: [fx.2] × [dose_fx.2]\nGesamt: [fx.", allowed)
+    assert torch.isfinite(fresh[one[0]]) and torch.isfinite(fresh[two[0]])
+    # Slots of other roles keep any index: the volume's line names the course's dates and technique too.
+    dated = _scores_after(tokenizer, "[volume.2]: [fx.2] × [dose_fx.2], [tox_grade.", allowed)
+    assert torch.isfinite(dated[one[0]])
+
+
+def test_a_times_sign_follows_a_fraction_count_never_a_dose(tokenizer: Any) -> None:
+    """ "[dose_total.1] × [dose_fx.1]" ("28 × 7 Gy bis 28 Gy") puts a dose where the number of fractions belongs."""
+    import torch
+
+    times = [t for t in range(len(tokenizer)) if re.match(r"^\s*[×x](?![A-Za-z])", tokenizer.decode([t]))]
+    assert times
+    after_dose = _scores_after(tokenizer, "HR-CTV: [dose_total.1]", ALLOWED)
+    assert (after_dose[times] == float("-inf")).all()
+    after_count = _scores_after(tokenizer, "HR-CTV: [fx.1]", ALLOWED)
+    assert torch.isfinite(after_count[times]).all()
+    literal = _scores_after(tokenizer, "HR-CTV: 4", ALLOWED)  # "1 × 8 Gy" of a letter that writes the count
+    assert torch.isfinite(literal[times]).all()
