@@ -8,8 +8,10 @@ side by side, each checked as the agent's worker checks a draft before posting i
 Per course: the key facts the letter states (each volume's total dose, dose per fraction and fractions, the course's
 start and end: ``key_facts``), whether a diagnosis code and the patient's family name are in the letter, the fact
 check's findings (contradicted, unsupported, slot gaps), the draft gate (prompt text in the letter) and whether the
-draft ended by itself. The external HL7 v2 samples (ADT, ORU, MDM, SIU ...) hold no radiotherapy course; their cases
-are counted and not drafted, as the agent does not draft them either.
+draft ended by itself, and whether its body keeps to one run of sections (``MAX_HEADINGS`` headings, none more than
+``MAX_REPEATS`` times: the bounds of the demo's 220 reference letters; a draft that starts its sections over and strews
+values through the repeats states its key facts without being a letter). The external HL7 v2 samples (ADT, ORU, MDM,
+SIU ...) hold no radiotherapy course; their cases are counted and not drafted, as the agent does not draft them either.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = ROOT / "tests" / "fixtures" / "external"
 DEMO = ROOT / "var" / "demo"
 MAX_NEW_TOKENS = 1024
+MAX_HEADINGS = 8  # the demo's 220 reference letters: 6 to 8 section headings,
+MAX_REPEATS = 2  # none more than twice ("Nachsorge:" as heading and as a labelled line)
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,20 @@ class Checked:
     gaps: int
     leak: str | None  # why the draft gate would refuse it, or None
     ended: bool
+    headings: int  # section headings in the letter
+    repeats: int  # the most times one heading is written
+
+    @property
+    def well_formed(self) -> bool:
+        """The sections run once, as in the site's letters."""
+        return self.headings <= MAX_HEADINGS and self.repeats <= MAX_REPEATS
 
     @property
     def correct(self) -> bool:
-        """Every key fact stated, code and name present, nothing contradicted or unsupported, no prompt text."""
+        """Every key fact stated, code and name present, nothing contradicted or unsupported, no prompt text, the
+        sections written once."""
         return (self.stated == self.key_facts and self.code and self.name and not self.contradicted
-                and not self.unsupported and self.leak is None)  # fmt: skip
+                and not self.unsupported and self.leak is None and self.well_formed)  # fmt: skip
 
 
 def external_courses(folder: Path = EXTERNAL) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -68,6 +81,7 @@ def external_courses(folder: Path = EXTERNAL) -> tuple[list[tuple[str, Any]], li
 def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
     """Score one posted letter (slots filled, head and tail around the body) against its case."""
     from rtletter.mappers.draft_gate import leaked_prompt
+    from rtletter.mappers.letter import body_headings
     from rtletter.model.evaluate.facts import check_draft, key_facts
 
     report = check_draft(case, letter)
@@ -75,6 +89,7 @@ def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
     facts = key_facts(case)
     codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
     family = case.patient.family or ""
+    headings = body_headings(letter)
     return Checked(
         system=system,
         case_id=case.case_id,
@@ -87,6 +102,8 @@ def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
         gaps=sum(f.kind == "slot" for f in report.findings),
         leak=leaked_prompt(letter),
         ended=ended,
+        headings=len(headings),
+        repeats=max(Counter(headings).values(), default=0),
     )
 
 
@@ -109,6 +126,8 @@ def draft_all(backend: Any, courses: list[tuple[str, Any]], *, scaffold_body: bo
 
 def _row(item: Checked) -> str:
     flags = [] if item.ended else ["cut off"]
+    if not item.well_formed:
+        flags.append(f"{item.headings} headings, one {item.repeats} times")
     if item.leak:
         flags.append(f"gate: {item.leak}")
     return (f"| {item.case_id} | {item.system} | {item.stated}/{item.key_facts} | {'yes' if item.code else 'no'} | "
@@ -120,7 +139,8 @@ def summary(system: str, rows: list[Checked]) -> str:
     n = len(rows)
     return (f"{system}: correct {sum(r.correct for r in rows)}/{n}, key facts {sum(r.stated for r in rows)}/"
             f"{sum(r.key_facts for r in rows)}, contradicted {sum(r.contradicted for r in rows)}, unsupported "
-            f"{sum(r.unsupported for r in rows)}, ended {sum(r.ended for r in rows)}/{n}, refused by the gate "
+            f"{sum(r.unsupported for r in rows)}, ended {sum(r.ended for r in rows)}/{n}, sections once "
+            f"{sum(r.well_formed for r in rows)}/{n}, refused by the gate "
             f"{sum(bool(r.leak) for r in rows)}")  # fmt: skip
 
 

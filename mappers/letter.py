@@ -503,6 +503,13 @@ _CLOSING_LINE_RE = re.compile(
 )
 
 
+def body_headings(text: str) -> list[str]:
+    """The headings of the clinical sections in ``text``, in order, lower case, without colon or Markdown marks:
+    ``["diagnosen", "vortherapien", "strahlentherapie", ...]``. A letter has each once ("Nachsorge" at most twice: as
+    heading and as a labelled line under it); a draft that starts its sections over writes them again."""
+    return [re.sub(r"[#*:]", "", m.group(0)).strip().lower() for m in _BODY_HEADING_RE.finditer(text)]
+
+
 class LetterParts(NamedTuple):
     """A letter cut in three: ``head + body + tail`` is the letter, character for character."""
 

@@ -102,15 +102,15 @@ def planned_before(text: str, start: int, width: int = 30) -> bool:
 def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Gesamtdosis", the dose per fraction; after "28 ×", the
-    totals; the planned dose unless "geplant" comes just before. Only the words before the slot count: at decode time
-    nothing follows it yet."""
+    totals; after any dose word ("ED", "GD", "bis", "×"), a count of fractions; the planned dose unless "geplant"
+    comes just before. Only the words before the slot count: at decode time nothing follows it yet."""
     text = before + "\0"  # a stand-in for the slot
     date, dose = date_cue(text, len(before), len(text)), dose_cue(text, len(before), len(text))
     out: frozenset[str] = frozenset()
     if date is not None:
         out |= _ENDS if date == "start" else _STARTS
-    if dose is not None:
-        out |= frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES
+    if dose is not None:  # never a count of fractions either: "ED [fx.1] × ..." (the letters write a dose or a date)
+        out |= (frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES) | _FRACTIONS
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
     return out
@@ -162,5 +162,6 @@ def times_allowed(before: str) -> bool:
 
 VOLUME_ROLES = frozenset({"volume", "dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"})
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))
+_FRACTIONS = frozenset(role for role, (kind, _) in ROLES.items() if kind == "fractions")
 _DOSES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "dose")
 _ENDS = frozenset(role for role in ROLES if role.endswith("_end"))

@@ -60,3 +60,17 @@ def test_a_wrong_dose_a_missing_date_and_prompt_text_are_each_caught(bench: Modu
     assert dropped.stated < dropped.key_facts and not dropped.correct
     leaked = bench.check("x", case, letter + "\nSchreiben Sie jetzt den Brief.\n", ended=True)
     assert leaked.leak and not leaked.correct
+
+
+def test_a_letter_that_starts_its_sections_over_is_not_correct(bench: ModuleType, template_letters: list) -> None:
+    """Every key fact stated, nothing unsupported, and still no letter: the body written twice, as a looping draft
+    does."""
+    from rtletter.mappers.letter import split_letter
+
+    case, letter = template_letters[0]
+    head, body, tail = split_letter(letter)
+    once = bench.check("x", case, letter, ended=True)
+    assert once.well_formed and 5 <= once.headings <= bench.MAX_HEADINGS and once.repeats == 1
+    twice = bench.check("x", case, head + body + body + body + tail, ended=True)
+    assert twice.stated == twice.key_facts and not twice.contradicted and not twice.unsupported
+    assert not twice.well_formed and not twice.correct

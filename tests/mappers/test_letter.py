@@ -199,3 +199,19 @@ def test_split_letter_cuts_every_letter_of_the_synthetic_cohort(lang: str) -> No
             assert all(in_body[name] for name in BODY_SECTIONS), body
             assert not in_body["salutation"] and not in_body["closing"], body
             assert find_sections(tail, lang)["closing"] and "Gy" not in tail
+
+
+def test_body_headings_of_the_synthetic_letters_run_once() -> None:
+    """The bounds bench/external_drafts.py holds a draft to: 6 to 8 headings, none more than twice."""
+    from collections import Counter
+
+    from rtletter.demo.synth import synthesize
+    from rtletter.mappers.letter import body_headings
+
+    for lang in ("de", "en"):
+        for item in synthesize(40, seed=11, lang=lang):
+            headings = body_headings(item.letter)
+            assert 5 <= len(headings) <= 8, (item.patient_id, headings)
+            assert max(Counter(headings).values()) <= 2, (item.patient_id, headings)
+    marked = "Diagnosen:\n- C61\n\n**Verlauf:**\nGut.\n## Procedere\n"
+    assert body_headings(marked) == ["diagnosen", "verlauf", "procedere"]

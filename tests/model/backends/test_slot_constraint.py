@@ -276,3 +276,16 @@ def test_a_times_sign_follows_a_fraction_count_never_a_dose(tokenizer: Any) -> N
     assert torch.isfinite(after_count[times]).all()
     literal = _scores_after(tokenizer, "HR-CTV: 4", ALLOWED)  # "1 × 8 Gy" of a letter that writes the count
     assert torch.isfinite(literal[times]).all()
+
+
+@pytest.mark.parametrize("written", ["Prostate: ED [", "Prostate: 7 × [", "GD ["])
+def test_after_a_dose_word_no_count_of_fractions(tokenizer: Any, written: str) -> None:
+    """ "ED [fx.1] × [fx.1]" ("ED 7 × 7"): after "ED", "GD" or "×" the letters write a dose (or, after "ED", the date
+    of diagnosis), never a number of fractions."""
+    import torch
+
+    opened = _scores_after(tokenizer, written, ALLOWED | {"fx_planned.1"})
+    assert opened[tokenizer.encode("f", add_special_tokens=False)[0]] == float("-inf")  # [fx.1], [fx_planned.1]
+    assert torch.isfinite(opened[tokenizer.encode("d", add_special_tokens=False)[0]])  # [dose_...
+    free = _scores_after(tokenizer, "Prostate: [", ALLOWED)
+    assert torch.isfinite(free[tokenizer.encode("f", add_special_tokens=False)[0]])
