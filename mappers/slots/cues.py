@@ -46,6 +46,7 @@ _PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECO
 _APPT_KIND_BEFORE = re.compile(r"\bTermin\s*$")  # "Termin [appt_kind.1] am ...", or "Den Termin zur ..." without one
 _APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [appt.1]"
 
+_TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*$")
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
@@ -102,15 +103,18 @@ def planned_before(text: str, start: int, width: int = 30) -> bool:
 def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Gesamtdosis", the dose per fraction; after "28 ×", the
-    totals; after any dose word ("ED", "GD", "bis", "×"), a count of fractions; the planned dose unless "geplant"
-    comes just before. Only the words before the slot count: at decode time nothing follows it yet."""
+    totals; after any dose word ("ED", "GD", "bis", "×") any slot but a dose or a date, and after "×" a date too; the
+    planned dose unless "geplant" comes just before. All 220 of the demo's letters keep these. Only the words before
+    the slot count: at decode time nothing follows it yet."""
     text = before + "\0"  # a stand-in for the slot
     date, dose = date_cue(text, len(before), len(text)), dose_cue(text, len(before), len(text))
     out: frozenset[str] = frozenset()
     if date is not None:
         out |= _ENDS if date == "start" else _STARTS
-    if dose is not None:  # never a count of fractions either: "ED [fx.1] × ..." (the letters write a dose or a date)
-        out |= (frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES) | _FRACTIONS
+    if dose is not None:  # and no slot but a dose or a date ("ED" is also the date of diagnosis): no "ED [fx.1] ×"
+        out |= (frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES) | _NEITHER_DOSE_NOR_DATE
+    if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither
+        out |= _DATES
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
     return out
@@ -162,6 +166,7 @@ def times_allowed(before: str) -> bool:
 
 VOLUME_ROLES = frozenset({"volume", "dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"})
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))
-_FRACTIONS = frozenset(role for role, (kind, _) in ROLES.items() if kind == "fractions")
+_NEITHER_DOSE_NOR_DATE = frozenset(role for role, (kind, _) in ROLES.items() if kind not in ("dose", "date"))
+_DATES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "date")
 _DOSES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "dose")
 _ENDS = frozenset(role for role in ROLES if role.endswith("_end"))

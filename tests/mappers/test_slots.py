@@ -28,6 +28,7 @@ from rtletter.mappers.slots import (
     case_slots,
     coverage,
     delexicalise,
+    excluded_roles,
     fill,
     render_value,
     times_allowed,
@@ -414,8 +415,9 @@ def test_synthetic_letters_keep_no_case_value_of_the_checked_kinds_literal(
 def test_synthetic_letters_keep_the_rules_constrained_decoding_holds_drafts_to(
     cohort_results: tuple[str, list[Any]],
 ) -> None:
-    """The decoder may forbid what the site's letters never write: a volume's dose or fraction slot after another
-    volume's on one line (``volume_due``), a "×" right after a slot that is not a fraction count (``times_allowed``)."""
+    """The decoder may forbid what the site's letters never write: a slot in a role the words before it rule out
+    (``excluded_roles``), a volume's dose or fraction slot after another volume's on one line (``volume_due``), a "×"
+    right after a slot that is not a fraction count (``times_allowed``)."""
     _lang, results = cohort_results
     checked = 0
     for item, _table, result in results:
@@ -426,6 +428,7 @@ def test_synthetic_letters_keep_the_rules_constrained_decoding_holds_drafts_to(
                 due = volume_due(before)
                 assert due in (None, index), (item.patient_id, result.text[before.rfind("\n") + 1 : match.end()])
                 checked += due is not None
+            assert role not in excluded_roles(before), (item.patient_id, before[-40:], match["id"])
             if result.text[match.end() :].lstrip(" ").startswith("×"):
                 assert ROLES[role][0] == "fractions", item.patient_id
         for at in (m.start() for m in re.finditer("×", result.text)):
