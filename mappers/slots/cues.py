@@ -148,7 +148,7 @@ def volume_due(before: str) -> str | None:
     index = None
     for match in SLOT_PATTERN.finditer(before[before.rfind("\n") + 1 :]):
         role, _, number = match["id"].partition(".")
-        if role in VOLUME_ROLES:
+        if role == "volume" or role in VOLUME_VALUES:
             index = number
     return index
 
@@ -164,7 +164,7 @@ def times_allowed(before: str) -> bool:
     return role in ROLES and ROLES[role][0] == "fractions"
 
 
-VOLUME_ROLES = frozenset({"volume", "dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"})
+VOLUME_VALUES = frozenset({"dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"})  # one volume's, by its index
 _STARTS = frozenset(role for role in ROLES if role.endswith("_start"))
 _NEITHER_DOSE_NOR_DATE = frozenset(role for role, (kind, _) in ROLES.items() if kind not in ("dose", "date"))
 _DATES = frozenset(role for role, (kind, _) in ROLES.items() if kind == "date")

@@ -15,7 +15,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from rtletter.mappers.slots.cues import VOLUME_ROLES, excluded_roles, slot_due, times_allowed, volume_due
+from rtletter.mappers.slots.cues import VOLUME_VALUES, excluded_roles, slot_due, times_allowed, volume_due
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
 
@@ -82,12 +82,6 @@ def _fits(text: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
     return True
 
 
-def _volume_free(slot_id: str) -> bool:
-    """Whether ``slot_id`` is free of the line's target volume: not one of its doses or fraction counts."""
-    role = slot_id.partition(".")[0]
-    return role not in VOLUME_ROLES or role == "volume"
-
-
 class SlotLogitsProcessor:
     """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free).
 
@@ -98,7 +92,8 @@ class SlotLogitsProcessor:
     and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise, and
     "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens there
     ("Termin [applicator]" in a case without appointments). The values of a target volume on one line are that
-    volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"), and a "×" follows a fraction count, never a dose slot.
+    volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"); a "×" follows a fraction count, never a dose slot, and
+    after a dose word ("ED", "GD", "×") only a dose or a date slot opens.
     Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
     ``MAX_SLOT_USES`` times."""
 
@@ -130,8 +125,8 @@ class SlotLogitsProcessor:
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
         ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow;
-        ``volume``: the index a target volume's dose or fraction slot must have (another volume's slot starts with
-        ``[volume.``). Ids the draft has written ``MAX_SLOT_USES`` times are never allowed again."""
+        ``volume``: the index a volume's dose or fraction slot must have (a new ``[volume.k]`` may still open). Ids the
+        draft has written ``MAX_SLOT_USES`` times are never allowed again."""
         spent = self._spent[row]
         key = (row, excluded, due, grade, volume, spent)
         if key not in self._cache:
@@ -142,7 +137,9 @@ class SlotLogitsProcessor:
             if grade is not None:
                 kept = frozenset(i for i in kept if not i.startswith("tox_grade.") or i == grade)
             if volume is not None:
-                kept = frozenset(i for i in kept if _volume_free(i) or i.partition(".")[2] == volume)
+                kept = frozenset(
+                    i for i in kept if i.partition(".")[0] not in VOLUME_VALUES or i.partition(".")[2] == volume
+                )
             kept -= spent
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))

@@ -35,6 +35,7 @@ from rtletter.mappers.slots import (
     unknown_ids,
     volume_due,
 )
+from rtletter.mappers.slots.cues import VOLUME_VALUES
 from tests.factories import breast_boost_case, sourced_rectum_case, stopped_chemo_case
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
@@ -424,7 +425,7 @@ def test_synthetic_letters_keep_the_rules_constrained_decoding_holds_drafts_to(
         for match in SLOT_PATTERN.finditer(result.text):
             role, _, index = match["id"].partition(".")
             before = result.text[: match.start()]
-            if role in ("dose_total", "dose_fx", "dose_planned", "fx", "fx_planned"):
+            if role in VOLUME_VALUES:
                 due = volume_due(before)
                 assert due in (None, index), (item.patient_id, result.text[before.rfind("\n") + 1 : match.end()])
                 checked += due is not None
