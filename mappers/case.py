@@ -368,6 +368,7 @@ class Case(_Model):
             add("date", phase.start, f"phase start {phase.name or ''}".strip())
             add("date", phase.end, f"phase end {phase.name or ''}".strip())
             add("fractions", phase.fractions_delivered, f"phase fractions {phase.name or ''}".strip())
+            add("fractions", phase.fractions_planned, f"phase fractions planned {phase.name or ''}".strip())
         if course.brachytherapy:
             brachy = course.brachytherapy
             add("dose", brachy.total_dose_gy, "brachytherapy total dose")

@@ -212,3 +212,34 @@ def test_v2_toxicities_codes_flags_and_dose_per_fraction() -> None:
     assert [v.dose_per_fraction_gy for v in case.course.volumes] == [2.66, None]
     assert sorted(f.kind for f in case.flags) == ["dose_ratio", "unknown_code", "unknown_code"]
     assert "000000-BOGUS" not in prompt_text(case)
+
+
+def _replanned(first: float = 1.8, second: float = 2.0) -> Case:
+    """XRTS-02's course as a mapper reads it from a source without a uniform-fractionation flag (HL7 v2)."""
+    from rtletter.mappers.case import Course, Patient, Phase, TargetVolume
+
+    def prostate(**values: Any) -> TargetVolume:
+        return TargetVolume(name="Prostate", **values)
+
+    phases = [
+        Phase(name="Primary", status=CourseStatus.stopped, fractions_delivered=3, fractions_planned=8,
+              volumes=[prostate(total_dose_gy=3 * first, dose_per_fraction_gy=first)]),
+        Phase(name="PlanChange", status=CourseStatus.completed, fractions_delivered=4,
+              volumes=[prostate(total_dose_gy=4 * second, dose_per_fraction_gy=second)]),
+    ]  # fmt: skip
+    total = prostate(total_dose_gy=round(3 * first + 4 * second, 2), fractions_delivered=7)
+    course = Course(id="C1Prostate", status=CourseStatus.completed, start=date(2021, 9, 6), end=date(2021, 9, 17),
+                    volumes=[total], phases=phases)  # fmt: skip
+    return Case(case_id="v2:replanned", source_kind="hl7v2", patient=Patient(id="P1"), course=course)
+
+
+def test_no_average_dose_per_fraction_for_a_volume_its_phases_give_two() -> None:
+    from rtletter.mappers.checks import finish_case
+
+    case = finish_case(_replanned())
+    assert case.course.volumes[0].total_dose_gy == 13.4
+    assert case.course.volumes[0].dose_per_fraction_gy is None  # not 13,4 Gy / 7 = 1,91 Gy
+    assert case.flags == []
+    uniform = finish_case(_replanned(2.0, 2.0))  # one dose per fraction in both phases: 14 Gy / 7 is derived
+    assert uniform.course.volumes[0].dose_per_fraction_gy == 2.0
+    assert ("fractions", "8") in {(f.kind, f.value) for f in case.facts()}  # "nach 3 von 8 geplanten Fraktionen"
