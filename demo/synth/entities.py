@@ -138,6 +138,14 @@ STOP_REASONS: tuple[T, ...] = (
     T("wegen klinischen Tumorprogresses", "because of clinical tumour progression"),
 )
 
+# Why the first phase of a re-planned course stopped (the CodeX reason-for-revision); the second phase continues the
+# same volume with a new plan and another dose per fraction, as in the XRTS-02 example.
+PLAN_CHANGE_REASONS: tuple[T, ...] = (
+    T("wegen akuter Toxizität", "because of acute toxicity"),
+    T("wegen Gewichtsverlust mit veränderter Anatomie", "because weight loss changed the anatomy"),
+    T("wegen Tumorregression in der Bildgebung", "because imaging showed tumour regression"),
+)
+
 COMORBIDITIES: tuple[DiagnosisSpec, ...] = (
     DiagnosisSpec("I10.00", T("Arterielle Hypertonie", "Arterial hypertension")),
     DiagnosisSpec("E11.90", T("Diabetes mellitus Typ 2", "Type 2 diabetes mellitus")),

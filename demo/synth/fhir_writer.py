@@ -458,6 +458,8 @@ class _Writer:
             parts.append({"url": "fractionsDelivered", "valueUnsignedInt": volume.fractions_delivered})
         if _uniform(volume.total_dose_gy, volume.dose_per_fraction_gy, volume.fractions_delivered):
             parts.append({"url": EXT_UNIFORM_FRACTIONATION, "valueBoolean": True})
+        elif volume.total_dose_gy and volume.fractions_delivered and volume.dose_per_fraction_gy is None:
+            parts.append({"url": EXT_UNIFORM_FRACTIONATION, "valueBoolean": False})  # a re-planned course's total
         return {"url": EXT_DOSE_DELIVERED, "extension": parts}
 
     def dose_planned(self, volume: TargetVolume) -> Json | None:

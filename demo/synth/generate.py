@@ -6,7 +6,9 @@ cohort of n patients is the prefix of a larger cohort with the same seed.
 
 Dates: fractions fall on working days (Monday to Friday; holidays are ignored), 5 a week, stereotactic schedules every
 other working day, HDR brachytherapy once a week after the external beam phase; an interruption skips working days
-and pushes the end date. Every volume's total dose is its fractions times its dose per fraction.
+and pushes the end date. Every volume's total dose is its fractions times its dose per fraction, except the course total
+of a re-planned course (``plan_change``: two phases of one volume with different doses per fraction), which is the sum
+of its phases, which lie 2 to 4 working days apart (the new plan is made in between).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from rtletter.demo.synth.entities import (
     COMORBIDITIES,
     ENTITIES,
+    PLAN_CHANGE_REASONS,
     REIRRADIATION_DX,
     STOP_REASONS,
     DiagnosisSpec,
@@ -26,6 +29,7 @@ from rtletter.demo.synth.entities import (
     Entity,
     Regimen,
     T,
+    VolumeSpec,
 )
 from rtletter.demo.synth.people import DEPARTMENTS, REFERRERS, Department, address, person_name, physician
 from rtletter.mappers.case import (
@@ -51,6 +55,7 @@ from rtletter.mappers.case import (
 from rtletter.mappers.codes import ICD10_GM, ICD_O_3, OPS
 
 STOP_REASON_SYSTEM = "urn:rtletter:synthetic:stop-reason"
+PLAN_CHANGE_SYSTEM = "urn:rtletter:synthetic:plan-change-reason"
 
 FIRST_START = date(2025, 1, 6)  # earliest first fraction; a Monday
 START_WINDOW_DAYS = 630
@@ -67,6 +72,9 @@ P_NO_APPOINTMENT = 0.08
 # Share of patients whose record comes from another system, as sparse as the CodeX examples (``_sparse_record``);
 # drawn from its own generator, so that every other patient stays as it was.
 P_SPARSE_RECORD = 0.15
+# Share of the courses that can be re-planned (one volume, one phase, >= 10 daily fractions) that are: phase 1 stops,
+# phase 2 treats the same volume with another dose per fraction (XRTS-02's shape). Own generator, as above.
+P_PLAN_CHANGE = 0.2
 
 INTERRUPTION_REASONS: tuple[T, ...] = (
     T("technischer Defekt des Linearbeschleunigers", "a technical fault of the linear accelerator"),
@@ -158,6 +166,62 @@ def fraction_dates(start: date, n: int, step: int = 1, skip_after: int | None = 
 
 
 # --- building one case ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A course re-planned mid-way: phase 1 stops after ``before`` of its planned fractions, phase 2 gives the same
+    volume ``after`` fractions of ``dose_per_fraction``, so the course total has no single dose per fraction."""
+
+    before: int
+    after: int
+    dose_per_fraction: float
+    gap: int  # working days without treatment while the new plan is made
+    technique: str
+    reason: T
+
+
+def plan_change(seed: int, index: int, lang: str, regimen: Regimen) -> PlanChange | None:
+    """Whether (and how) this patient's course is re-planned; drawn from its own generator."""
+    rng = random.Random(f"{seed}:{index}:{lang}:plan-change")
+    if rng.random() >= P_PLAN_CHANGE:
+        return None
+    if regimen.phases != 1 or len(regimen.volumes) != 1 or regimen.brachy or regimen.every_other_day:
+        return None
+    spec = regimen.volumes[0]
+    if spec.fractions < 10:
+        return None
+    before = rng.randint(3, min(8, spec.fractions - 5))
+    d1 = spec.dose_per_fraction
+    dose = 2.0 if d1 < 2.0 else 1.8 if d1 == 2.0 else 2.5 if d1 > 2.5 else 2.0
+    after = max(2, round((spec.fractions - before) * d1 / dose))
+    return PlanChange(before=before, after=after, dose_per_fraction=dose, gap=rng.randint(2, 4),
+                      technique=_pick(rng, ("IMRT", "VMAT")), reason=_pick(rng, PLAN_CHANGE_REASONS))  # fmt: skip
+
+
+def _replanned(spec: VolumeSpec, change: PlanChange, dates: list[date], modality: str, laterality: str | None,
+               lang: str) -> tuple[list[TargetVolume], list[Phase]]:  # fmt: skip
+    """The course volume (total and fractions only) and the two phases of a re-planned course."""
+    same = {"name": spec.name.get(lang), "laterality": laterality, "volume_type": spec.volume_type,
+            "boost": spec.boost, "source": "synthetic"}  # fmt: skip
+    d1, d2 = spec.dose_per_fraction, change.dose_per_fraction
+    first = TargetVolume(**same, total_dose_gy=round(d1 * change.before, 2), dose_per_fraction_gy=d1,
+                         fractions_delivered=change.before, planned_total_dose_gy=spec.total)  # fmt: skip
+    second = TargetVolume(**same, total_dose_gy=round(d2 * change.after, 2), dose_per_fraction_gy=d2,
+                          fractions_delivered=change.after)  # fmt: skip
+    total = TargetVolume(**same, total_dose_gy=round(d1 * change.before + d2 * change.after, 2),
+                         fractions_delivered=change.before + change.after)  # fmt: skip
+    reason = Coding(system=PLAN_CHANGE_SYSTEM, code=f"change-{PLAN_CHANGE_REASONS.index(change.reason) + 1}",
+                    display=change.reason.get(lang))  # fmt: skip
+    phases = [
+        Phase(name=T("Serie 1", "Phase 1").get(lang), status=CourseStatus.stopped, start=dates[0],
+              end=dates[change.before - 1], fractions_delivered=change.before, fractions_planned=spec.fractions,
+              status_reason=reason, modality=modality, technique="3D-CRT", volumes=[first], source="synthetic"),
+        Phase(name=T("Serie 2", "Phase 2").get(lang), status=CourseStatus.completed, start=dates[change.before],
+              end=dates[-1], fractions_delivered=change.after, fractions_planned=change.after, modality=modality,
+              technique=change.technique, volumes=[second], source="synthetic"),
+    ]  # fmt: skip
+    return [total], phases
 
 
 def _pick(rng: random.Random, items: tuple[Any, ...] | list[Any]) -> Any:
@@ -300,6 +364,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     step = 2 if regimen.every_other_day else 1
     phase_fx = [max(v.fractions for v in regimen.volumes if v.phase == p) for p in range(phase_count)]
     total_fx = sum(phase_fx)
+    change = plan_change(seed, index, lang, regimen)
     stopped_at: int | None = None  # fractions delivered in all, when stopped
     if total_fx >= 5 and rng.random() < P_STOPPED:
         last_phase_first = sum(phase_fx[:-1])
@@ -316,10 +381,17 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
         skip = rng.randint(1, 5)
         interruption_reason = GRADE3_REASON if grade3 else _pick(rng, INTERRUPTION_REASONS)
         features.append("interrupted")
+    if change is not None:  # a re-planned course is neither stopped nor interrupted as well
+        stopped_at, skip_after, skip, interruption_reason = None, None, 0, None
+        features[:] = [f for f in features if f not in ("stopped", "interrupted")] + ["plan_change"]
     brachy_spec = regimen.brachy
     # External beam fractions (phase 0 and sequential boost) back to back; brachytherapy weekly afterwards.
     ebrt_fx = total_fx - (brachy_spec.fractions if brachy_spec else 0)
     dates = fraction_dates(start, ebrt_fx, step=step, skip_after=skip_after, skip=skip)
+    if change is not None:
+        ebrt_fx = change.before + change.after
+        dates = dates[: change.before] + fraction_dates(add_working_days(dates[change.before - 1], change.gap + 1),
+                                                        change.after)  # fmt: skip
     if brachy_spec:
         first_brachy = add_working_days(dates[-1], 3)
         dates += [add_working_days(first_brachy, 5 * k) for k in range(brachy_spec.fractions)]
@@ -344,7 +416,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     volumes: list[TargetVolume] = []
     phases: list[Phase] = []
     offset = 0
-    for p in range(phase_count):
+    for p in range(0 if change is not None else phase_count):
         n_planned = phase_fx[p]
         phase_dates = dates[offset : offset + n_planned]
         delivered_here = max(0, min(n_planned, (stopped_at if stopped_at is not None else total_fx) - offset))
@@ -382,6 +454,9 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
             ))  # fmt: skip
         volumes.extend(phase_volumes)
         offset += n_planned
+    if change is not None:
+        laterality = side if dx_spec.lateral and entity.key in ("breast",) else None
+        volumes, phases = _replanned(regimen.volumes[0], change, dates, regimen.modality, laterality, lang)
     if len(regimen.volumes) > 1:
         features.append("several_volumes")
     if any(v.boost for v in regimen.volumes):
@@ -400,7 +475,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
 
     brachy = None
     modalities = [regimen.modality]
-    techniques = [technique]
+    techniques = [technique] if change is None else [p.technique or "" for p in phases]
     if brachy_spec:
         delivered_brachy = max(0, len(delivered_dates) - ebrt_fx)
         brachy = Brachytherapy(
@@ -537,9 +612,7 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
 
     course = case.course
     volumes = [renamed(v) for v in course.volumes]
-    by_name = {old.name: new for old, new in zip(course.volumes, volumes, strict=True)}
-    phases = [p.model_copy(update={"volumes": [by_name.get(v.name, renamed(v)) for v in p.volumes]})
-              for p in course.phases]  # fmt: skip
+    phases = [p.model_copy(update={"volumes": [renamed(v) for v in p.volumes]}) for p in course.phases]
     if not phases:
         phases = [Phase(name="Primary", status=course.status, start=course.start, end=course.end,
                         fractions_delivered=max((v.fractions_delivered or 0 for v in volumes), default=None),
@@ -558,7 +631,7 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
         "systemic_therapies": [], "prior_radiotherapy": [], "course": course, "toxicities": [], "interruptions": [],
         "performance_status": [], "follow_up": FollowUp(),
     })  # fmt: skip
-    kept = [f for f in plan.features if f in ("stopped", "several_volumes", "boost")]
+    kept = [f for f in plan.features if f in ("stopped", "several_volumes", "boost", "plan_change")]
     plan = replace(plan, interruption_reason=None, planned=[], features=["sparse_record", *kept])
     return case, plan
 

@@ -339,6 +339,10 @@ def _dose_text(w: _Writer, v: TargetVolume) -> str:
             f"{n} × {d} Gy bis {total} Gy (geplant: {v.fractions_planned} × {d} Gy bis {planned} Gy)",
             f"{n} × {d} Gy to {total} Gy (planned: {v.fractions_planned} × {d} Gy to {planned} Gy)",
         )
+    if v.planned_total_dose_gy is not None and not v.fractions_planned and v.planned_total_dose_gy != v.total_dose_gy:
+        planned = w.gy(v.planned_total_dose_gy)  # a phase stopped for a new plan: its prescription, not a count
+        return w.t(f"{n} × {d} Gy bis {total} Gy (geplant: {planned} Gy)",
+                   f"{n} × {d} Gy to {total} Gy (planned: {planned} Gy)")  # fmt: skip
     if n == 1:
         return w.t(f"1 × {d} Gy", f"1 × {d} Gy")
     if w.lang == "de":
@@ -379,6 +383,32 @@ def _volumes_text(w: _Writer, volumes: list[TargetVolume]) -> str:
     return "; ".join(parts)
 
 
+def _cumulative(w: _Writer, v: TargetVolume) -> str:
+    """A re-planned volume's course total: the phases gave it two doses per fraction, so there is no "n × d"."""
+    n, total = v.fractions_delivered, w.gy(v.total_dose_gy)
+    if w.lang == "de":
+        return w.pick(f"{v.name}: kumulativ {total} Gy in {n} Fraktionen, nach Planänderung in zwei Serien:",
+                      f"{v.name}: Gesamtdosis {total} Gy in {n} Fraktionen (Planänderung, unterschiedliche "
+                      f"Einzeldosen).",
+                      f"{v.name}: GD {total} Gy in {n} Fraktionen bei Planänderung.")  # fmt: skip
+    return w.pick(
+        f"{v.name}: cumulative {total} Gy in {n} fractions, in two phases after a plan change:",
+        f"{v.name}: total dose {total} Gy in {n} fractions (plan change, different doses per fraction).",
+    )
+
+
+def _plan_change(w: _Writer, phase: Phase) -> str:
+    """Why and when the first phase of a re-planned course stopped."""
+    k, n = phase.fractions_delivered, phase.fractions_planned
+    reason = phase.status_reason.display if phase.status_reason else ""
+    return w.pick(
+        w.t(f"Die Serie wurde nach {k} von {n} geplanten Fraktionen {reason} beendet und neu geplant.",
+            f"The phase was stopped after {k} of {n} planned fractions {reason} and re-planned."),
+        w.t(f"Planänderung nach {k} von {n} geplanten Fraktionen {reason}.",
+            f"Plan change after {k} of {n} planned fractions {reason}."),
+    )  # fmt: skip
+
+
 def _course(w: _Writer) -> list[str]:
     case, plan = w.case, w.plan
     c = case.course
@@ -403,6 +433,9 @@ def _course(w: _Writer) -> list[str]:
                 f"This was a re-irradiation after previous radiotherapy ({prior.region}).",
             )
         )
+    replanned = "plan_change" in plan.features
+    if replanned:  # the course total first: a volume's name is aligned to the slots in the case's order
+        lines.append(_cumulative(w, c.volumes[0]))
     if len(c.phases) > 1 or (c.phases and not w.sparse):
         for k, phase in enumerate(c.phases, start=1):
             name = w.t(f"Serie {k}", f"Phase {k}") if w.sparse else phase.name  # another system's phase labels
@@ -418,6 +451,8 @@ def _course(w: _Writer) -> list[str]:
                 text = f"{_volumes_text(w, phase.volumes)}, {_technique(w, phase)}"
             when = w.span(phase.start, phase.end)
             lines.append(f"{head}{text}, {when}." if when else f"{head}{text}.")
+            if replanned and phase.status is CourseStatus.stopped:
+                lines.append(_plan_change(w, phase))
     else:
         when = w.span(c.start, c.end)
         lines.append(f"{w.bullet()}{_volumes_text(w, c.volumes)}, {_technique(w, None)}, {when}.")

@@ -49,7 +49,14 @@ def test_regimen_arithmetic_total_is_fractions_times_dose() -> None:
 
 def test_case_doses_are_delivered_fractions_times_dose_per_fraction(cohort: list[SyntheticCase]) -> None:
     for item in cohort:
-        for volume in item.case.course.volumes:
+        course = item.case.course
+        if "plan_change" in item.features:  # the course total has no one dose per fraction: it is its phases' sum
+            (total,) = course.volumes
+            phased = [v for phase in course.phases for v in phase.volumes]
+            assert total.dose_per_fraction_gy is None and len({v.dose_per_fraction_gy for v in phased}) == 2
+            assert total.total_dose_gy == pytest.approx(sum(v.total_dose_gy or 0 for v in phased))
+            assert total.fractions_delivered == sum(v.fractions_delivered or 0 for v in phased)
+        for volume in [v for phase in course.phases for v in phase.volumes] if course.phases else course.volumes:
             assert volume.total_dose_gy == pytest.approx(volume.fractions_delivered * volume.dose_per_fraction_gy)
             if volume.fractions_planned is not None:
                 assert volume.planned_total_dose_gy == pytest.approx(
@@ -99,7 +106,7 @@ def test_daily_courses_count_their_working_days(cohort: list[SyntheticCase]) -> 
 def test_special_cases_are_present(cohort: list[SyntheticCase]) -> None:
     features = Counter(f for i in cohort for f in i.features)
     for name in ("stopped", "interrupted", "grade3", "no_referrer", "no_histology", "no_tnm", "reirradiation",
-                 "several_volumes", "boost", "sparse_record"):  # fmt: skip
+                 "several_volumes", "boost", "sparse_record", "plan_change"):  # fmt: skip
         assert features[name] > 0, name
     assert any(t.grade == 3 for i in cohort for t in i.case.toxicities)
     assert any(i.case.referring_physician is None for i in cohort)
@@ -178,10 +185,13 @@ def test_letters_state_every_dose_fraction_count_and_course_date(cohort: list[Sy
         stated = {(f.kind, f.value) for f in extract_facts(item.letter, item.case.language)}
         assert course.start is not None and course.end is not None
         needed = {("date", course.start.isoformat()), ("date", course.end.isoformat())}
-        for volume in course.volumes:
-            assert volume.total_dose_gy is not None and volume.dose_per_fraction_gy is not None
-            needed |= {("dose", format_gy(volume.total_dose_gy)), ("dose", format_gy(volume.dose_per_fraction_gy)),
-                       ("fractions", str(volume.fractions_delivered))}  # fmt: skip
+        for volume in [*course.volumes, *(v for phase in course.phases for v in phase.volumes)]:
+            assert volume.total_dose_gy is not None
+            needed |= {("dose", format_gy(volume.total_dose_gy)), ("fractions", str(volume.fractions_delivered))}
+            if volume.dose_per_fraction_gy is not None:  # none on a re-planned course's total
+                needed.add(("dose", format_gy(volume.dose_per_fraction_gy)))
+            else:
+                assert "plan_change" in item.features
         for phase in course.phases:
             needed |= {("date", d.isoformat()) for d in (phase.start, phase.end) if d}
         for therapy in course.concurrent_therapy:

@@ -62,3 +62,24 @@ def test_fhir_and_v2_map_back_to_the_case_facts(patients: list[SyntheticPatient]
         assert _facts(from_v2[0]) == expected, patient.patient_id
         assert from_fhir[0].course.status == patient.case.course.status
         assert from_v2[0].patient.name == patient.case.patient.name
+
+
+def test_a_replanned_course_maps_back_with_its_phases_and_no_average_dose_per_fraction(
+    patients: list[SyntheticPatient],
+) -> None:
+    """XRTS-02's shape: phase 1 stopped for a new plan, phase 2 with another dose per fraction. The course total
+    must come back without a dose per fraction: HL7 v2 has no uniform-fractionation flag, so the mapper itself must
+    not average 3 × 1,8 Gy and 4 × 2 Gy into "7 × 1,91 Gy"."""
+    replanned = [p for p in patients if "plan_change" in p.features]
+    assert replanned
+    for patient in replanned[:2]:
+        for case in (*load_cases(json.dumps(patient.bundle).encode("utf-8")), *load_cases(patient.v2)):
+            (total,) = case.course.volumes
+            first, second = case.course.phases
+            assert (
+                total.dose_per_fraction_gy is None
+                and total.total_dose_gy == patient.case.course.volumes[0].total_dose_gy
+            )
+            assert first.status.value == "stopped" and first.status_reason is not None
+            assert first.volumes[0].dose_per_fraction_gy != second.volumes[0].dose_per_fraction_gy
+            assert first.fractions_planned is not None and first.fractions_planned > first.fractions_delivered
