@@ -115,6 +115,15 @@ def other_letters(patients: int, seed: int, languages: list[str]) -> list[str]:
     return [render_letter(p.case) for lang in languages for p in synthesize(patients, seed, lang)]
 
 
+def corpus(cfg: BaseConfig) -> tuple[list[list[dict[str, str]]], list[str], str]:
+    """The base's corpus (conversations, another house's letters) and its SHA-256: the build card records it, and a
+    changed cohort generator changes it, so that a base built before the change is rebuilt, not reused."""
+    documents = corpus_documents(cfg.corpus_patients, cfg.corpus_seed, cfg.languages)
+    letters = other_letters(cfg.corpus_patients, cfg.corpus_seed, cfg.languages) if cfg.other_letters else []
+    text = json.dumps([documents, letters] if letters else documents, ensure_ascii=False)
+    return documents, letters, hashlib.sha256(text.encode()).hexdigest()
+
+
 class BuildBaseRecipe:
     """Trains tokenizer and model, then saves both in Hugging Face format. ``setup`` -> ``train`` -> ``save``."""
 
@@ -132,10 +141,7 @@ class BuildBaseRecipe:
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         # Corpus first: the tokenizer is trained on it, the model's vocabulary size comes from the tokenizer.
-        documents = corpus_documents(cfg.corpus_patients, cfg.corpus_seed, cfg.languages)
-        letters = other_letters(cfg.corpus_patients, cfg.corpus_seed, cfg.languages) if cfg.other_letters else []
-        corpus = json.dumps([documents, letters] if letters else documents, ensure_ascii=False)
-        self.corpus_sha256 = hashlib.sha256(corpus.encode()).hexdigest()
+        documents, letters, self.corpus_sha256 = corpus(cfg)
         from rtletter.model.components.tokenizer import train_tokenizer
 
         texts = [m["content"] for doc in documents for m in doc] + letters

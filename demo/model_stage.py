@@ -87,8 +87,9 @@ def _read_key(folder: Path) -> str | None:
 
 
 def base_is_current(base: Path) -> bool:
-    """A complete base folder built from today's ``configs/tiny/base.yaml`` (a changed config means a rebuild)."""
-    from rtletter.demo.base_model import BaseConfig, is_complete
+    """A complete base folder built from today's ``configs/tiny/base.yaml`` and today's corpus (a changed config, or
+    a cohort generator that now writes other cases or prompts, means a rebuild)."""
+    from rtletter.demo.base_model import BaseConfig, corpus, is_complete
     from rtletter.model.components.config import load_config
 
     if not is_complete(base):
@@ -98,7 +99,8 @@ def base_is_current(base: Path) -> bool:
         json.loads((base / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(card.get("config") == config_dict(load_config(BaseConfig, BASE_CONFIG)))
+    config = load_config(BaseConfig, BASE_CONFIG)
+    return bool(card.get("config") == config_dict(config) and card.get("corpus_sha256") == corpus(config)[2])
 
 
 def ensure_base(console: Console, base: Path) -> Path:

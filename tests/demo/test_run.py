@@ -153,6 +153,25 @@ def test_the_adapter_key_follows_training_data_config_and_base_weights(tmp_path:
     assert not base_is_current(base)  # no build card, no tokenizer: not a finished base
 
 
+def test_a_base_built_from_another_corpus_is_not_current(tmp_path: Path) -> None:
+    """A cohort generator that now writes other cases (a new special case, a new fact) changes the base's corpus:
+    the base built before must be rebuilt, not reused with today's config."""
+    from rtletter.demo.base_model import BASE_FILES, BUILD_CARD, BaseConfig, corpus
+    from rtletter.demo.model_stage import BASE_CONFIG, config_dict
+    from rtletter.model.components.config import load_config
+
+    base = tmp_path / "base"
+    base.mkdir()
+    for name in BASE_FILES:
+        (base / name).write_text("{}")
+    config = load_config(BaseConfig, BASE_CONFIG)
+    card = {"config": config_dict(config), "corpus_sha256": corpus(config)[2]}
+    (base / BUILD_CARD).write_text(json.dumps(card))
+    assert base_is_current(base)
+    (base / BUILD_CARD).write_text(json.dumps(card | {"corpus_sha256": "0" * 64}))
+    assert not base_is_current(base)
+
+
 @pytest.mark.integration
 def test_the_sandbox_starts_from_a_relative_work_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # `make demo` passes var/demo/agent/fhir; sekmet runs in that folder, so its config path must be absolute.
