@@ -79,6 +79,13 @@ class StandInHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5, and the bench opens up to 16 connections at once: the likely cause of
+    # one ReadError seen while another job loaded the machine (not reproduced under a plain CPU load).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def stand_in_server(per_token_s: float, letter_tokens: int, *, per_prompt_token_s: float = 0.0001,
                     slots: int = 256) -> Iterator[tuple[str, type[StandInHandler]]]:  # fmt: skip
@@ -87,8 +94,7 @@ def stand_in_server(per_token_s: float, letter_tokens: int, *, per_prompt_token_
         "per_token_s": per_token_s, "per_prompt_token_s": per_prompt_token_s, "letter_tokens": letter_tokens,
         "slots": threading.BoundedSemaphore(slots), "in_flight": 0, "peak_in_flight": 0, "lock": threading.Lock(),
     })  # fmt: skip
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -170,8 +170,9 @@ def fraction_dates(start: date, n: int, step: int = 1, skip_after: int | None = 
 
 @dataclass(frozen=True)
 class PlanChange:
-    """A course re-planned mid-way: phase 1 stops after ``before`` of its planned fractions, phase 2 gives the same
-    volume ``after`` fractions of ``dose_per_fraction``, so the course total has no single dose per fraction."""
+    """A course re-planned mid-way, as in XRTS-02: phase 1 (3D-CRT) stops after ``before`` of its planned fractions,
+    phase 2 (IMRT or VMAT) gives the same volume ``after`` fractions of ``dose_per_fraction``, so the course total has
+    no single dose per fraction."""
 
     before: int
     after: int
@@ -181,7 +182,7 @@ class PlanChange:
     reason: T
 
 
-def plan_change(seed: int, index: int, lang: str, regimen: Regimen) -> PlanChange | None:
+def _plan_change(seed: int, index: int, lang: str, regimen: Regimen) -> PlanChange | None:
     """Whether (and how) this patient's course is re-planned; drawn from its own generator."""
     rng = random.Random(f"{seed}:{index}:{lang}:plan-change")
     if rng.random() >= P_PLAN_CHANGE:
@@ -193,8 +194,8 @@ def plan_change(seed: int, index: int, lang: str, regimen: Regimen) -> PlanChang
         return None
     before = rng.randint(3, min(8, spec.fractions - 5))
     d1 = spec.dose_per_fraction
-    dose = 2.0 if d1 < 2.0 else 1.8 if d1 == 2.0 else 2.5 if d1 > 2.5 else 2.0
-    after = max(2, round((spec.fractions - before) * d1 / dose))
+    dose = 2.0 if d1 < 2.0 else 1.8 if d1 == 2.0 else 2.5 if d1 > 2.5 else 2.0  # another, near the first
+    after = max(2, round((spec.fractions - before) * d1 / dose))  # about the dose the first plan had left
     return PlanChange(before=before, after=after, dose_per_fraction=dose, gap=rng.randint(2, 4),
                       technique=_pick(rng, ("IMRT", "VMAT")), reason=_pick(rng, PLAN_CHANGE_REASONS))  # fmt: skip
 
@@ -364,7 +365,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     step = 2 if regimen.every_other_day else 1
     phase_fx = [max(v.fractions for v in regimen.volumes if v.phase == p) for p in range(phase_count)]
     total_fx = sum(phase_fx)
-    change = plan_change(seed, index, lang, regimen)
+    change = _plan_change(seed, index, lang, regimen)
     stopped_at: int | None = None  # fractions delivered in all, when stopped
     if total_fx >= 5 and rng.random() < P_STOPPED:
         last_phase_first = sum(phase_fx[:-1])
