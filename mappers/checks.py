@@ -49,23 +49,23 @@ def finish_case(case: Case, not_uniform: Collection[int] = ()) -> Case:
     where = _where(case)
     course = case.course
     _check_course(course, bool(case.notes), where)
-    mixed = _mixed_per_fraction(course)
+    skip = {*not_uniform, *_mixed_per_fraction(course)}
     for label, volume in _volumes(course):
-        if id(volume) not in not_uniform and not (volume.name in mixed and any(volume is v for v in course.volumes)):
+        if id(volume) not in skip:
             _derive_per_fraction(volume, label, where, case.flags)
     return case
 
 
-def _mixed_per_fraction(course: Course) -> set[str | None]:
-    """Names of volumes whose phases give them different doses per fraction (a plan change: 3 × 1,8 Gy then
-    4 × 2 Gy). Their course total has no one dose per fraction; an average (13,4 Gy / 7 = 1,91 Gy) would be a value
-    no plan had, and HL7 v2 has no uniform-fractionation flag to say so."""
+def _mixed_per_fraction(course: Course) -> set[int]:
+    """``id()`` of course volumes whose phases give them different doses per fraction (a plan change: 3 × 1,8 Gy
+    then 4 × 2 Gy): not uniform, though HL7 v2 has no flag to say so; an average (13,4 Gy / 7 = 1,91 Gy) would be a
+    value no plan had."""
     seen: dict[str | None, set[float]] = {}
     for phase in course.phases:
         for volume in phase.volumes:
             if volume.dose_per_fraction_gy is not None:
                 seen.setdefault(volume.name, set()).add(volume.dose_per_fraction_gy)
-    return {name for name, doses in seen.items() if len(doses) > 1}
+    return {id(v) for v in course.volumes if len(seen.get(v.name, ())) > 1}
 
 
 def why_not_drafted(case: Case) -> str | None:

@@ -417,7 +417,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     volumes: list[TargetVolume] = []
     phases: list[Phase] = []
     offset = 0
-    for p in range(0 if change is not None else phase_count):
+    for p in range(phase_count):
         n_planned = phase_fx[p]
         phase_dates = dates[offset : offset + n_planned]
         delivered_here = max(0, min(n_planned, (stopped_at if stopped_at is not None else total_fx) - offset))
@@ -455,7 +455,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
             ))  # fmt: skip
         volumes.extend(phase_volumes)
         offset += n_planned
-    if change is not None:
+    if change is not None:  # one phase and one volume above, now split in two
         laterality = side if dx_spec.lateral and entity.key in ("breast",) else None
         volumes, phases = _replanned(regimen.volumes[0], change, dates, regimen.modality, laterality, lang)
     if len(regimen.volumes) > 1:
