@@ -67,6 +67,7 @@ DECODING_MODULES = (
     "rtletter.model.backends.local",
     "rtletter.model.backends.repetition",
     "rtletter.model.backends.slot_constraint",
+    "rtletter.mappers.prompt",  # the volume names the coverage rule reads from the prompt
     "rtletter.mappers.slots.cues",
     "rtletter.mappers.slots.render",
     "rtletter.mappers.draft",

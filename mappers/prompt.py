@@ -846,6 +846,16 @@ def prompt_slot_ids(messages: Iterable[dict[str, str]]) -> frozenset[str] | None
     return frozenset(ids) if ids else None
 
 
+def prompt_volume_names(messages: Iterable[dict[str, str]]) -> dict[str, str]:
+    """Each volume slot the prompt lists with the name it stands for (``[volume.2] PTV Boost``): a course volume and
+    its copy in a phase are two slots of one target."""
+    return {m.group(1): m.group(2).strip() for message in messages if message.get("role") == "user"
+            for m in _VOLUME_LINE.finditer(message.get("content", ""))}  # fmt: skip
+
+
+_VOLUME_LINE = re.compile(r"^\[(volume\.[0-9]+)\] ([^\n]+)$", re.MULTILINE)
+
+
 # --- notes out of a rendered prompt (training data that is too long) ------------------------------------------------
 
 

@@ -3,8 +3,8 @@
 One place for three readers: the aligner (which of several slots with one value a letter means: ``date_cue``,
 ``planned_before`` and the looser ``dose_hint``), the fact check (a value whose words call for a role its slot does not
 have: ``date_cue``, ``dose_cue``) and constrained decoding (which slot ids may follow the words a draft has just
-written: ``excluded_roles``, ``slot_due``, ``volume_due``, ``times_allowed``; only the words before a slot are known
-there).
+written: ``excluded_roles``, ``slot_due``, ``volume_due``, ``span_end``, ``times_allowed``; only the words before a
+slot are known there).
 """
 
 from __future__ import annotations
@@ -153,14 +153,36 @@ def volume_due(before: str) -> str | None:
     return index
 
 
+_SPAN_START = re.compile(
+    r"\[(?P<kind>[a-z]+)_start(?:\.(?P<scope>[a-z0-9]+))?(?::[a-z0-9]+)?\]\s*(?:bis|-|–|to|until|and)\s*$"
+)
+
+
+def span_end(before: str) -> str | None:
+    """The end slot a span must close with after its start slot ("vom [date_start.p1] bis " -> ``date_end.p1``):
+    a span is one phase's, one therapy's or the course's, never the course's start with a phase's end. In the demo's
+    letters every such pair keeps its scope, but three where a phase ends on the course's last day (the same date)."""
+    match = _SPAN_START.search(before)
+    if match is None:
+        return None
+    return f"{match['kind']}_end" + (f".{match['scope']}" if match["scope"] else "")
+
+
+def last_slot(before: str) -> str | None:
+    """The id of the slot ``before`` ends with (spaces after it allowed), if it ends with one."""
+    slots = list(SLOT_PATTERN.finditer(before[-64:]))
+    if not slots or before[-64:][slots[-1].end() :].strip():
+        return None
+    return slots[-1]["id"]
+
+
 def times_allowed(before: str) -> bool:
     """Whether a "×" may come next: not right after a slot that is not a count of fractions ("[dose_total.2] ×" puts
     a dose where the fractions belong; the demo's letters write "×" after a fraction slot or a literal number only)."""
-    tail = before[-64:]
-    slots = list(SLOT_PATTERN.finditer(tail))
-    if not slots or tail[slots[-1].end() :].strip():
+    slot = last_slot(before)
+    if slot is None:
         return True
-    role = slots[-1]["id"].partition(".")[0]
+    role = slot.partition(".")[0]
     return role in ROLES and ROLES[role][0] == "fractions"
 
 

@@ -6,6 +6,12 @@ Every ``[`` opens a slot: the site's letters have no other brackets, and the one
 slot to offer (``[Nachsorgetermine``, ``[NOTIZ`` from the fact block) are prompt layout or noise.
 Token texts are decoded once per tokenizer; the open tail is read from the last few generated tokens, so the cost
 is a few milliseconds per step, and only while a bracket is open or a token holding ``[`` is a candidate.
+
+Coverage: the section that names a target volume first names every target volume of the case before it ends, and
+names none twice on the way; a target is a volume name (a course volume and its phase's copy share one). All 220 of
+the demo's letters keep both. Until then no blank line and no end of turn can be written, and where the draft would
+most like to end the section, at the start of a line, it opens an unnamed volume's slot instead: a small model that
+learned mostly one-volume courses otherwise writes the first of three volumes and moves on (XRTS-03).
 """
 
 from __future__ import annotations
@@ -15,14 +21,25 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from rtletter.mappers.slots.cues import VOLUME_VALUES, excluded_roles, slot_due, times_allowed, volume_due
+from rtletter.mappers.slots.cues import (
+    VOLUME_VALUES,
+    excluded_roles,
+    slot_due,
+    span_end,
+    times_allowed,
+    volume_due,
+)
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
+from rtletter.model.components.chat_template import stop_token_ids
 
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
 _DIGIT = re.compile(r"^\s*\d")
 _TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
 _TIMES = re.compile(r"^\s*[×x](?![A-Za-z])")  # " ×", "x": the sign between a fraction count and a dose
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")  # a section break
+_LINE_START = re.compile(r"^[ \t]*\n")  # a token that starts a new line: a blank one after a "\n"
+_ENDS_LINE = re.compile(r"\n[ \t]*$")
 TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 # A slot id may be written this often in one draft. The demo's 183 training letters write none more than twice (its
 # dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
@@ -46,9 +63,10 @@ def _prefixes(strings: frozenset[str]) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4)
-def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int]]:
+def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int], list[int],
+                                     list[int]]:  # fmt: skip
     """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
-    "_" outside a bracket they open, ids that start with a "×")."""
+    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line)."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
@@ -57,7 +75,9 @@ def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int],
     special = set(tokenizer.all_special_ids)  # "<|eot_id|>" has "_" too, and must stay
     loose = [i for i, p in enumerate(pieces) if "_" in p.partition("[")[0] and i not in special]
     times = [i for i, p in enumerate(pieces) if _TIMES.match(p)]
-    return pieces, bracket, continuing, digits, loose, times
+    blank = [i for i, p in enumerate(pieces) if _BLANK_LINE.search(p)]
+    line_start = [i for i, p in enumerate(pieces) if _LINE_START.match(p)]
+    return pieces, bracket, continuing, digits, loose, times, blank, line_start
 
 
 def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
@@ -94,14 +114,30 @@ class SlotLogitsProcessor:
     ("Termin [applicator]" in a case without appointments). The values of a target volume on one line are that
     volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"); a "×" follows a fraction count, never a dose slot, and
     after a dose word ("ED", "GD", "×") only a dose or a date slot opens.
+    A span closes in its own scope: "vom [date_start.p1] bis [date_end.p1]", never the course's end there.
     Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
-    ``MAX_SLOT_USES`` times."""
+    ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
+    of its turn, and no named one again until then (the module docstring's coverage)."""
 
-    def __init__(self, tokenizer: Any, allowed: list[frozenset[str] | None], prompt_width: int) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        allowed: list[frozenset[str] | None],
+        prompt_width: int,
+        volume_names: list[dict[str, str]] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
-        self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times = _pieces(tokenizer)
+        (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
+         self.line_start) = _pieces(tokenizer)  # fmt: skip
+        self.stops = stop_token_ids(tokenizer)
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
+        # Per row: volume slot id -> the target it names (its name in the prompt; without names each id is its own).
+        self.targets = [
+            {i: names.get(i, i) for i in ids or () if i.startswith("volume.")}
+            for ids, names in zip(allowed, volume_names or [{} for _ in allowed], strict=True)
+        ]
+        self._named = [frozenset[str]() for _ in allowed]  # the targets the draft has named
         self.width = prompt_width
         self._cache: dict[tuple[Any, ...], tuple[frozenset[str], frozenset[str]]] = {}
         self._spent: list[frozenset[str]] = [frozenset() for _ in allowed]  # ids written MAX_SLOT_USES times
@@ -114,6 +150,18 @@ class SlotLogitsProcessor:
         if any("]" in self.pieces[token] for token in new):
             counts = Counter(m["id"] for m in SLOT_PATTERN.finditer(self.tokenizer.decode(generated)))
             self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
+            targets = self.targets[row]
+            self._named[row] = frozenset(targets[i] for i in counts if i in targets)
+
+    def _uncovered(self, row: int) -> bool:
+        """The draft has named some target volumes and not yet all."""
+        return bool(self._named[row]) and self._named[row] != frozenset(self.targets[row].values())
+
+    def _named_ids(self, row: int) -> frozenset[str]:
+        """The volume ids of the targets already named, while others are not: none of them opens again."""
+        if not self._uncovered(row):
+            return frozenset()
+        return frozenset(i for i, name in self.targets[row].items() if name in self._named[row])
 
     def _constraint(
         self,
@@ -122,13 +170,15 @@ class SlotLogitsProcessor:
         due: frozenset[str] = frozenset(),
         grade: str | None = None,
         volume: str | None = None,
+        end: str | None = None,
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
         ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow;
-        ``volume``: the index a volume's dose or fraction slot must have (a new ``[volume.k]`` may still open). Ids the
-        draft has written ``MAX_SLOT_USES`` times are never allowed again."""
-        spent = self._spent[row]
-        key = (row, excluded, due, grade, volume, spent)
+        ``volume``: the index a volume's dose or fraction slot must have (a new ``[volume.k]`` may still open);
+        ``end``: the one end slot a span may close with, where the case has it (``span_end``). Ids the
+        draft has written ``MAX_SLOT_USES`` times are never allowed again, nor a named volume while others are not."""
+        spent = self._spent[row] | self._named_ids(row)
+        key = (row, excluded, due, grade, volume, end, spent)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
@@ -140,6 +190,8 @@ class SlotLogitsProcessor:
                 kept = frozenset(
                     i for i in kept if i.partition(".")[0] not in VOLUME_VALUES or i.partition(".")[2] == volume
                 )
+            if end is not None and end in kept:
+                kept = frozenset(i for i in kept if not i.partition(".")[0].endswith("_end") or i == end)
             kept -= spent
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))
@@ -160,6 +212,26 @@ class SlotLogitsProcessor:
             return text[:start], text[start:]
         return text, ""
 
+    def _cover(self, row: int, before: str, scores: Any) -> bool:
+        """The section goes on until it names every target volume: no blank line, no end of turn. Where the draft
+        would most like to end it at the start of a line, only an unnamed volume's slot may open (True: decided)."""
+        import torch
+
+        line_start = _ENDS_LINE.search(before) is not None
+        ends = self.stops + self.blank + (self.line_start if line_start else [])
+        leaving = int(scores[row].argmax()) in ends
+        scores[row, ends] = float("-inf")
+        if not (leaving and line_start):
+            return False
+        strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
+        opening = [i for i in self.bracket if _fits(self.pieces[i], strings, prefixes)]
+        if not opening:
+            return False
+        mask = torch.full_like(scores[row], float("-inf"))
+        mask[opening] = 0.0
+        scores[row] = scores[row] + mask
+        return True
+
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
@@ -172,7 +244,9 @@ class SlotLogitsProcessor:
             cued = slot_due(before)
             due = cued & self.roles[row]  # a case without such a slot keeps its literal numbers
             grade = self._grade(row, before) if "tox_grade" in due else None
-            strings, prefixes = self._constraint(row, excluded_roles(before), due, grade, volume_due(before))
+            strings, prefixes = self._constraint(
+                row, excluded_roles(before), due, grade, volume_due(before), span_end(before)
+            )
             if tail:  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
@@ -182,6 +256,8 @@ class SlotLogitsProcessor:
                 continue
             # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
             scores[row, self.loose] = float("-inf")
+            if self._uncovered(row) and self._cover(row, before, scores):
+                continue
             if not times_allowed(before):
                 scores[row, self.times] = float("-inf")
             if due:

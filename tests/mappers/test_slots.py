@@ -35,7 +35,7 @@ from rtletter.mappers.slots import (
     unknown_ids,
     volume_due,
 )
-from rtletter.mappers.slots.cues import VOLUME_VALUES
+from rtletter.mappers.slots.cues import VOLUME_VALUES, span_end
 from tests.factories import breast_boost_case, sourced_rectum_case, stopped_chemo_case
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
@@ -435,6 +435,53 @@ def test_synthetic_letters_keep_the_rules_constrained_decoding_holds_drafts_to(
         for at in (m.start() for m in re.finditer("×", result.text)):
             assert times_allowed(result.text[:at]), (item.patient_id, result.text[max(0, at - 40) : at])
     assert checked > N_COHORT  # most lines with a dose name their volume first
+
+
+def test_synthetic_letters_close_each_span_in_its_own_scope(cohort_results: tuple[str, list[Any]]) -> None:
+    """ "vom [date_start.p1] bis [date_end.p1]": the decoder holds a span's end to its start's scope (``span_end``). The
+    aligner may give a phase's last day the course's end slot when both are the same date; the value is the same."""
+    _lang, results = cohort_results
+    checked = 0
+    for item, table, result in results:
+        for match in SLOT_PATTERN.finditer(result.text):
+            due = span_end(result.text[: match.start()])
+            if due is None:
+                continue
+            checked += 1
+            same = match["id"] == due or (due in table and table[match["id"]].value == table[due].value)
+            assert same, (item.patient_id, result.text[max(0, match.start() - 40) : match.end()])
+    assert checked > N_COHORT
+
+
+def test_synthetic_letters_name_every_target_volume_in_one_section(cohort_results: tuple[str, list[Any]]) -> None:
+    """The coverage the decoder holds drafts to: the section that names a target volume first names them all (a
+    course volume and its phase's copy are one target, by name), and none twice before all are named."""
+    _lang, results = cohort_results
+    for item, table, result in results:
+        targets = {s.id: str(s.value) for s in table if s.role == "volume" and not s.missing}
+        sections = result.text.split("\n\n")
+        first = next(k for k, section in enumerate(sections) if "[volume." in section)
+        named: list[str] = []
+        for match in SLOT_PATTERN.finditer(sections[first]):
+            if match["id"] in targets:
+                name = targets[match["id"]]
+                assert name not in named or set(named) == set(targets.values()), item.patient_id
+                named.append(name)
+        assert set(named) == set(targets.values()), (item.patient_id, named)
+
+
+@pytest.mark.parametrize(
+    ("before", "end"),
+    [
+        ("Serie 1: vom [date_start.p1] bis ", "date_end.p1"),
+        ("vom [date_start:dm] bis ", "date_end"),
+        ("Cisplatin [therapy_start.1] - ", "therapy_end.1"),
+        ("vom [date_start], ", None),
+        ("bis ", None),
+    ],
+)
+def test_a_span_ends_in_the_scope_it_started(before: str, end: str | None) -> None:
+    assert span_end(before) == end
 
 
 @pytest.mark.parametrize(

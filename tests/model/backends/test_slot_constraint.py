@@ -295,3 +295,92 @@ def test_after_a_dose_word_only_a_dose_or_a_date(tokenizer: Any, written: str) -
     free = _scores_after(tokenizer, "Prostate: [", ALLOWED | {"volume.1"})
     for open_ in ("f", "v"):
         assert torch.isfinite(free[tokenizer.encode(open_, add_special_tokens=False)[0]])
+
+
+VOLUMES = ALLOWED | {"volume.1", "volume.2", "fx.2", "dose_fx.2", "dose_total.2"}
+FIRST_LINE = "Serie 1: [volume.1]: [fx.1] × [dose_fx.1] bis [dose_total.1], vom [date_start] bis [date_end].\n"
+
+
+def _line_starts(tokenizer: Any) -> list[int]:
+    return [t for t in range(len(tokenizer)) if re.match(r"^[ \t]*\n", tokenizer.decode([t]))]
+
+
+def test_the_section_that_names_a_volume_names_them_all_before_it_ends(tokenizer: Any) -> None:
+    """XRTS-03 (three volumes in one phase) was drafted with its first volume alone: the course line ended and the next
+    section began. Until the draft has named every volume it may neither leave the section nor end its turn."""
+    import torch
+
+    from rtletter.model.components.chat_template import stop_token_ids
+
+    stops, starts = stop_token_ids(tokenizer), _line_starts(tokenizer)
+    assert stops and starts
+    dash = tokenizer.encode("-", add_special_tokens=False)[0]
+    open_ = _scores_after(tokenizer, FIRST_LINE, VOLUMES)
+    assert (open_[stops] == float("-inf")).all() and (open_[starts] == float("-inf")).all()
+    assert torch.isfinite(open_[dash])  # another line of the course section
+    covered = _scores_after(tokenizer, FIRST_LINE + "Serie 2: [volume.2]: [fx.2] × [dose_fx.2].\n", VOLUMES)
+    eot = stops[0]  # "<|end_of_text|>" has a "_" and is never written outside a slot anyway
+    assert torch.isfinite(covered[eot]) and torch.isfinite(covered[starts]).all()
+    unnamed = _scores_after(tokenizer, "Diagnose: [dx_code.1]\n", VOLUMES | {"dx_code.1"})  # no volume named yet
+    assert torch.isfinite(unnamed[eot]) and torch.isfinite(unnamed[starts]).all()
+
+
+def test_a_volume_and_its_phase_copy_are_one_target(tokenizer: Any) -> None:
+    """XRTS-05: the course volume "Brain Mets" and the phase's "Brain Mets" (its dose without a fraction count) are
+    two slots of one target. Naming one covers both; the prompt's names say which slots share a target."""
+    import torch
+
+    from rtletter.model.components.chat_template import stop_token_ids
+
+    allowed = VOLUMES | {"volume.3"}
+    names = {"volume.1": "Prostate", "volume.2": "PelvNs", "volume.3": "Prostate"}
+
+    def scores_after(written: str) -> Any:
+        ids = torch.tensor([tokenizer.encode(written, add_special_tokens=False)])
+        return SlotLogitsProcessor(tokenizer, [allowed], 0, [names])(ids, torch.zeros((1, len(tokenizer))))
+
+    scores = scores_after(FIRST_LINE + "- [volume.")
+    two, three = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("2", "3"))
+    assert torch.isfinite(scores[0, two]) and scores[0, three] == float("-inf")  # Prostate is named already
+    scores = scores_after(FIRST_LINE + "- [volume.2]: [fx.2] × [dose_fx.2].\n")
+    assert torch.isfinite(scores[0, stop_token_ids(tokenizer)[0]])  # volume.3 is Prostate: every target is named
+
+
+def test_where_the_draft_would_end_the_section_it_opens_an_unnamed_volume(tokenizer: Any) -> None:
+    import torch
+
+    starts = _line_starts(tokenizer)
+    ids = tokenizer.encode(FIRST_LINE, add_special_tokens=False)
+    leaving = torch.zeros((1, len(tokenizer)))
+    leaving[0, starts[0]] = 5.0  # a blank line is the draft's first choice
+    out = SlotLogitsProcessor(tokenizer, [VOLUMES], 0)(torch.tensor([ids]), leaving)[0]
+    opened = [t for t in range(len(tokenizer)) if torch.isfinite(out[t])]
+    assert opened and all("[" in tokenizer.decode([t]) for t in opened)
+    staying = torch.zeros((1, len(tokenizer)))
+    staying[0, tokenizer.encode("-", add_special_tokens=False)[0]] = 5.0  # another line of the section
+    out = SlotLogitsProcessor(tokenizer, [VOLUMES], 0)(torch.tensor([ids]), staying)[0]
+    assert torch.isfinite(out[tokenizer.encode("-", add_special_tokens=False)[0]])
+    assert out[starts[0]] == float("-inf")
+
+
+def test_a_span_closes_in_its_own_scope(tokenizer: Any) -> None:
+    """XRTS-02 has the course's span and each phase's: "vom [date_start.p1] bis [date_end]" would state the first
+    phase's start with the course's end."""
+    import torch
+
+    allowed = ALLOWED | {"date_start.p1", "date_end.p1"}
+    close, dot = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("]", "."))
+    phase = _scores_after(tokenizer, "Serie 1: vom [date_start.p1] bis [date_end", allowed)
+    assert phase[close] == float("-inf") and torch.isfinite(phase[dot])
+    course = _scores_after(tokenizer, "Zeitraum: vom [date_start] bis [date_end", allowed)
+    assert torch.isfinite(course[close]) and course[dot] == float("-inf")
+
+
+def test_while_a_volume_is_unnamed_no_named_one_is_named_again(tokenizer: Any) -> None:
+    import torch
+
+    one, two = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("1", "2"))
+    again = _scores_after(tokenizer, FIRST_LINE + "- [volume.", VOLUMES)
+    assert again[one] == float("-inf") and torch.isfinite(again[two])
+    done = FIRST_LINE + "Serie 2: [volume.2]: [fx.2] × [dose_fx.2].\n- [volume."
+    assert torch.isfinite(_scores_after(tokenizer, done, VOLUMES)[one])
