@@ -2,9 +2,10 @@
 
 ``check_draft`` adds these to the value findings (see ``rtletter.model.evaluate.facts``): a side the case never states,
 a toxicity graded differently from the case, a performance status the case does not hold, a date span that ends before
-it starts, "n × d Gy bis T Gy" where n × d is not T (total and single dose swapped), the course's session count written
-as a fraction count, and a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a
-start date after "bis", a stopped course's planned dose written as delivered, a dose per fraction after "Gesamtdosis").
+it starts, "n × d Gy bis T Gy" where n × d is not T (total and single dose swapped), an early stop of a completed
+course, the course's session count written as a fraction count, and a value whose own words give it a role its fact
+slot does not have (``slot_role_findings``: a start date after "bis", a stopped course's planned dose written as
+delivered, a dose per fraction after "Gesamtdosis").
 Each is a contradiction: the value exists in the case, the draft gives it the wrong role.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rtletter.mappers.case import Case, format_gy
+from rtletter.mappers.case import Case, CourseStatus, format_gy
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
 from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES
@@ -56,6 +57,27 @@ def laterality_findings(case: Case, draft: str) -> Iterator[Finding]:
         return  # the case states no side: nothing to contradict
     for side in sorted(_sides(draft) - backed):
         yield Finding("contradicted", "laterality", side, "side", tuple(sorted(backed)))
+
+
+# --- course status ----------------------------------------------------------------------------------------------------
+
+_EARLY_STOP = re.compile(
+    r"vorzeitig\s+(?:beendet|abgebrochen)|\babgebrochen\b|Therapieabbruch|stopped\s+early|terminated\s+early|"
+    r"discontinued\s+early",
+    re.IGNORECASE,
+)
+
+
+def status_findings(case: Case, draft: str) -> Iterator[Finding]:
+    """A draft that stops a completed course early: the stand-in writes a stopped course's sentence ("wurde nach 4 von
+    4 geplanten Fraktionen ... vorzeitig beendet") where the case records no stop. A phase stopped for a new plan is a
+    stop the letter may state."""
+    course = case.course
+    if course.status is not CourseStatus.completed or any(p.status is CourseStatus.stopped for p in course.phases):
+        return
+    match = _EARLY_STOP.search(draft)
+    if match is not None:
+        yield Finding("contradicted", "status", match.group(0), "early stop of a completed course", ("completed",))
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------
@@ -241,6 +263,7 @@ def context_findings(case: Case, draft: str) -> list[Finding]:
         for finding, (start, end) in slot_role_findings(case, draft)
         if not any(s <= start and end <= e for s, e in covered)
     ]
-    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *performance_findings(case, draft)]
+    found = [*laterality_findings(case, draft), *grade_findings(case, draft), *performance_findings(case, draft),
+             *status_findings(case, draft)]  # fmt: skip
     found += [*(f for f, _ in spans), *slots]
     return list(dict.fromkeys(found))

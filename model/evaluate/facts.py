@@ -18,6 +18,8 @@ Drugs compare by INN: the case's agent texts and the draft's drug names both go 
 Beyond single values the draft's text is read for facts stated in the wrong role or context (``check_draft``):
 
 - laterality: a side ("links", "right", ...) the case never states, when the case states another one: contradicted;
+- status: an early stop ("vorzeitig beendet", "stopped early") of a course the case records as completed, with no
+  phase stopped: contradicted;
 - toxicity grade: "<term> ... Grad N" where the case grades that toxicity differently: contradicted;
 - slot: a fact slot the case could not fill, left in the letter as the gap ``[[? id]]``: unsupported;
 - role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not
@@ -41,7 +43,7 @@ from rtletter.mappers.case import Case, Fact, FactKind, format_gy
 from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
-CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot"]
+CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot", "status"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative

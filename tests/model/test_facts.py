@@ -247,3 +247,32 @@ def test_a_course_completed_as_planned_may_call_its_values_planned(case: Case) -
     volume.total_dose_gy, volume.fractions_delivered = 36.0, 20
     wrong = check_draft(stopped, "PTV Rektum: 20 × 1,8 Gy (geplant: 36 Gy).").findings
     assert [(f.kind, f.label) for f in wrong] == [("role", "delivered value stated as planned")]
+
+
+@pytest.mark.parametrize(
+    ("added", "status", "found"),
+    [
+        ("Die Bestrahlung wurde nach 4 von 4 geplanten Fraktionen vorzeitig beendet.", "completed", True),
+        ("Radiotherapy was stopped early on 08.04.2026.", "completed", True),
+        ("Die Bestrahlung wurde nach 20 Fraktionen vorzeitig beendet.", "stopped", False),
+        ("Die Bestrahlung wurde planmäßig abgeschlossen.", "completed", False),
+    ],
+)
+def test_an_early_stop_of_a_completed_course_is_contradicted(case: Case, added: str, status: str, found: bool) -> None:
+    """XRTS-03, a completed course, was drafted with a stopped course's sentence: every value in it from the case."""
+    from rtletter.mappers.case import CourseStatus
+
+    drafted = case.model_copy(deep=True)
+    drafted.course.status = CourseStatus(status)
+    findings = [f for f in check_draft(drafted, added).findings if f.kind == "status"]
+    assert [f.finding for f in findings] == (["contradicted"] if found else [])
+
+
+def test_a_phase_stopped_for_a_new_plan_may_be_called_stopped(case: Case) -> None:
+    from rtletter.mappers.case import CourseStatus, Phase
+
+    replanned = case.model_copy(deep=True)
+    replanned.course.phases = [Phase(name="Serie 1", status=CourseStatus.stopped), Phase(name="Serie 2")]
+    text = "Die Serie wurde nach 3 von 7 geplanten Fraktionen vorzeitig beendet und neu geplant."
+    assert [f for f in check_draft(replanned, text).findings if f.kind == "status"] == []
+    assert [f for f in check_draft(case, text).findings if f.kind == "status"] != []
