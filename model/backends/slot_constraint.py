@@ -8,11 +8,10 @@ Token texts are decoded once per tokenizer; the open tail is read from the last 
 is a few milliseconds per step, and only while a bracket is open or a token holding ``[`` is a candidate.
 
 Coverage: the section that names a target volume first names every target volume of the case before it ends, and
-names none twice on the way; a target is a volume name (a course volume and its phase's copy share one). Each line
-of the section names one until all are named. All 220 of the demo's letters keep these. Until then no blank line and
-no end of turn can be written, nor a line break on a line that names no volume; where such a line would most like
-to end, it opens an unnamed volume's slot instead. A small model that learned mostly one-volume courses
-otherwise writes the first of three volumes and moves on (XRTS-03).
+names none twice on the way; a target is a volume name (a course volume and its phase's copy share one). All 220 of
+the demo's letters keep both. Until then no blank line and no end of turn can be written, and where the draft would
+most like to end the section, at the start of a line, it opens an unnamed volume's slot instead: a small model that
+learned mostly one-volume courses otherwise writes the first of three volumes and moves on (XRTS-03).
 """
 
 from __future__ import annotations
@@ -39,6 +38,8 @@ _DIGIT = re.compile(r"^\s*\d")
 _TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
 _TIMES = re.compile(r"^\s*[×x](?![A-Za-z])")  # " ×", "x": the sign between a fraction count and a dose
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")  # a section break
+_LINE_START = re.compile(r"^[ \t]*\n")  # a token that starts a new line: a blank one after a "\n"
+_ENDS_LINE = re.compile(r"\n[ \t]*$")
 TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 # A slot id may be written this often in one draft. The demo's 183 training letters write none more than twice (its
 # dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
@@ -65,7 +66,7 @@ def _prefixes(strings: frozenset[str]) -> frozenset[str]:
 def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int], list[int],
                                      list[int]]:  # fmt: skip
     """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
-    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids holding a line break)."""
+    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line)."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
@@ -75,8 +76,8 @@ def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int],
     loose = [i for i, p in enumerate(pieces) if "_" in p.partition("[")[0] and i not in special]
     times = [i for i, p in enumerate(pieces) if _TIMES.match(p)]
     blank = [i for i, p in enumerate(pieces) if _BLANK_LINE.search(p)]
-    breaks = [i for i, p in enumerate(pieces) if "\n" in p]
-    return pieces, bracket, continuing, digits, loose, times, blank, breaks
+    line_start = [i for i, p in enumerate(pieces) if _LINE_START.match(p)]
+    return pieces, bracket, continuing, digits, loose, times, blank, line_start
 
 
 def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
@@ -127,7 +128,7 @@ class SlotLogitsProcessor:
     ) -> None:
         self.tokenizer = tokenizer
         (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
-         self.breaks) = _pieces(tokenizer)  # fmt: skip
+         self.line_start) = _pieces(tokenizer)  # fmt: skip
         self.stops = stop_token_ids(tokenizer)
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
@@ -137,7 +138,6 @@ class SlotLogitsProcessor:
             for ids, names in zip(allowed, volume_names or [{} for _ in allowed], strict=True)
         ]
         self._named = [frozenset[str]() for _ in allowed]  # the targets the draft has named
-        self._line_named = [False for _ in allowed]  # the draft's current line names a volume
         self.width = prompt_width
         self._cache: dict[tuple[Any, ...], tuple[frozenset[str], frozenset[str]]] = {}
         self._spent: list[frozenset[str]] = [frozenset() for _ in allowed]  # ids written MAX_SLOT_USES times
@@ -148,15 +148,10 @@ class SlotLogitsProcessor:
         new = generated[self._counted[row] :]
         self._counted[row] = len(generated)
         if any("]" in self.pieces[token] for token in new):
-            text = self.tokenizer.decode(generated)
-            counts = Counter(m["id"] for m in SLOT_PATTERN.finditer(text))
+            counts = Counter(m["id"] for m in SLOT_PATTERN.finditer(self.tokenizer.decode(generated)))
             self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
             targets = self.targets[row]
             self._named[row] = frozenset(targets[i] for i in counts if i in targets)
-            line = text[text.rfind("\n") + 1 :]
-            self._line_named[row] = any(m["id"] in targets for m in SLOT_PATTERN.finditer(line))
-        elif any("\n" in self.pieces[token] for token in new):
-            self._line_named[row] = False
 
     def _uncovered(self, row: int) -> bool:
         """The draft has named some target volumes and not yet all."""
@@ -218,15 +213,15 @@ class SlotLogitsProcessor:
         return text, ""
 
     def _cover(self, row: int, before: str, scores: Any) -> bool:
-        """The section goes on until it names every target volume: no blank line, no end of turn, and each of its
-        lines names one before it ends. Where the draft would most like to end such a line, only an unnamed volume's
-        slot may open (True: decided)."""
+        """The section goes on until it names every target volume: no blank line, no end of turn. Where the draft
+        would most like to end it at the start of a line, only an unnamed volume's slot may open (True: decided)."""
         import torch
 
-        ends = self.stops + self.blank + (self.breaks if not self._line_named[row] else [])
+        line_start = _ENDS_LINE.search(before) is not None
+        ends = self.stops + self.blank + (self.line_start if line_start else [])
         leaving = int(scores[row].argmax()) in ends
         scores[row, ends] = float("-inf")
-        if not (leaving and not self._line_named[row]):
+        if not (leaving and line_start):
             return False
         strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
         opening = [i for i in self.bracket if _fits(self.pieces[i], strings, prefixes)]
