@@ -8,7 +8,7 @@ from datetime import date
 from rtletter.demo.synth import synthesize
 from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.draft_gate import leaked_prompt
-from rtletter.mappers.prompt import build_messages, prompt_slot_ids
+from rtletter.mappers.prompt import build_messages, prompt_slot_ids, prompt_volume_names
 from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.mappers.slots import case_slots
 from rtletter.model.evaluate.facts import check_draft
@@ -57,6 +57,21 @@ def test_the_prompt_lists_each_fact_with_its_slot_id_and_the_backends_read_the_i
     assert "name_family" not in ids  # the scaffold writes the names: the body needs no slot for them
     assert "name_family" in (prompt_slot_ids(build_messages(case, slots=True, scaffold=False)) or set())
     assert "[dose_total.1] " in slotted[1]["content"]
+
+
+def test_the_prompt_names_each_volume_slot_for_the_decoders_coverage_rule() -> None:
+    """XRTS-05 lists "Brain Mets" twice (the course's volume and the phase's, which has no fraction count): two slots,
+    one target, which the local backend reads back by name."""
+    from pathlib import Path
+
+    from rtletter.mappers.load import load_cases
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "external" / "fhir" / "xrts-05-brainmets-1p-1v-2c.json"
+    case = load_cases(fixture.read_bytes())[0]
+    names = prompt_volume_names(build_messages(case, slots=True))
+    table = {s.id: str(s.value) for s in case_slots(case) if s.role == "volume" and not s.missing}
+    assert names == table and len(names) == 2 and set(names.values()) == {"Brain Mets"}
+    assert prompt_volume_names(build_messages(case)) == {}
 
 
 def test_a_draft_that_echoes_the_slot_list_is_prompt_text() -> None:
