@@ -1,7 +1,8 @@
 """How far the fact check can be trusted: recall per kind of injected error, and false alarms on clean letters.
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
-one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status; values
+one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status, an
+early stop of a completed course; values
 swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
 through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
 counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
@@ -22,7 +23,7 @@ from datetime import date, timedelta
 
 from rtletter.demo.synth.generate import synthesize
 from rtletter.demo.synth.letters import MONTHS_EN
-from rtletter.mappers.case import Case
+from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.letter import DRUGS, extract_facts
 from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
@@ -186,6 +187,18 @@ def inject_performance(case: Case, text: str) -> str | None:
     return fill(slotted[: m.start()] + str(other) + slotted[m.end() :], table, case.language).text
 
 
+def inject_early_stop(case: Case, text: str) -> str | None:
+    """A completed course told as stopped early, after the first line with a dose (the stand-in's XRTS-03 draft)."""
+    course = case.course
+    if course.status is not CourseStatus.completed or any(p.status is CourseStatus.stopped for p in course.phases):
+        return None
+    m = re.search(r"Gy[^\n]*\n", text)
+    if m is None:
+        return None
+    said = "Die Bestrahlung wurde vorzeitig beendet." if case.language == "de" else "Radiotherapy was stopped early."
+    return f"{text[: m.end()]}{said}\n{text[m.end() :]}"
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -195,6 +208,7 @@ INJECTORS: dict[str, Injector] = {
     "laterality": inject_laterality,
     "toxicity grade": inject_grade,
     "performance status": inject_performance,
+    "early stop": inject_early_stop,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
     "date in the other role": inject_slot_date_role,
