@@ -168,21 +168,14 @@ def span_end(before: str) -> str | None:
     return f"{match['kind']}_end" + (f".{match['scope']}" if match["scope"] else "")
 
 
-def last_slot(before: str) -> str | None:
-    """The id of the slot ``before`` ends with (spaces after it allowed), if it ends with one."""
-    slots = list(SLOT_PATTERN.finditer(before[-64:]))
-    if not slots or before[-64:][slots[-1].end() :].strip():
-        return None
-    return slots[-1]["id"]
-
-
 def times_allowed(before: str) -> bool:
     """Whether a "×" may come next: not right after a slot that is not a count of fractions ("[dose_total.2] ×" puts
     a dose where the fractions belong; the demo's letters write "×" after a fraction slot or a literal number only)."""
-    slot = last_slot(before)
-    if slot is None:
+    tail = before[-64:]
+    slots = list(SLOT_PATTERN.finditer(tail))
+    if not slots or tail[slots[-1].end() :].strip():
         return True
-    role = slot.partition(".")[0]
+    role = slots[-1]["id"].partition(".")[0]
     return role in ROLES and ROLES[role][0] == "fractions"
 
 

@@ -133,7 +133,7 @@ class LocalBackend:
         prompts: list[list[int]],
         max_new_tokens: int,
         allowed: list[frozenset[str] | None],
-        volume_names: list[dict[str, str]] | None = None,
+        volume_names: list[dict[str, str]],
     ) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList

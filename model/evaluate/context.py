@@ -68,12 +68,17 @@ _EARLY_STOP = re.compile(
 )
 
 
+def completed_without_stop(case: Case) -> bool:
+    """The course is recorded as completed and no phase of it stopped (a phase stopped for a new plan is a stop the
+    letter may state)."""
+    course = case.course
+    return course.status is CourseStatus.completed and not any(p.status is CourseStatus.stopped for p in course.phases)
+
+
 def status_findings(case: Case, draft: str) -> Iterator[Finding]:
     """A draft that stops a completed course early: the stand-in writes a stopped course's sentence ("wurde nach 4 von
-    4 geplanten Fraktionen ... vorzeitig beendet") where the case records no stop. A phase stopped for a new plan is a
-    stop the letter may state."""
-    course = case.course
-    if course.status is not CourseStatus.completed or any(p.status is CourseStatus.stopped for p in course.phases):
+    4 geplanten Fraktionen ... vorzeitig beendet") where the case records no stop."""
+    if not completed_without_stop(case):
         return
     match = _EARLY_STOP.search(draft)
     if match is not None:
