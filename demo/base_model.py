@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import rtletter.model
+from rtletter.demo.kernels import pin_cpu_kernels
 from rtletter.model.components.config import config_dict, load_config
+from rtletter.model.components.run_card import cpu_kernels
 
 BASE_FILES = ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 BUILD_CARD = "build_card.json"
@@ -263,6 +265,7 @@ class BuildBaseRecipe:
             "corpus_tokens": self.corpus_tokens,
             "steps": self.steps_done,
             "train_seconds": round(self.train_seconds, 1),
+            "cpu_kernels": cpu_kernels(),
             "loss": self.log,
         }
         (tmp / BUILD_CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
@@ -296,6 +299,7 @@ def build_base(
     """
     if is_complete(out) and not force:
         return out
+    pin_cpu_kernels()
     config = load_config(BaseConfig, config_path or DEFAULT_CONFIG, overrides)
     if seed is not None:
         config.seed = seed

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rtletter.demo.kernels import pin_cpu_kernels
 from rtletter.demo.timings import Timings
 from rtletter.mappers.case import Case, format_gy
 
@@ -160,6 +161,7 @@ def run_demo(
 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+    pin_cpu_kernels()  # before torch's first operation: the same weights and scores on every x86 machine
     if console is None:
         console = Console()
         if not console.is_terminal:  # a log file or CI: rich's 80 columns would fold every id in the tables

@@ -272,7 +272,13 @@ class FinetuneRecipe:
 
     def save(self) -> Path:
         """The adapter in PEFT's format, the loss curve and the run card; then the checkpoints go unless kept."""
-        from rtletter.model.components.run_card import data_hash, library_versions, plot_loss, write_run_card
+        from rtletter.model.components.run_card import (
+            cpu_kernels,
+            data_hash,
+            library_versions,
+            plot_loss,
+            write_run_card,
+        )
 
         self.out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(self.out)  # adapter_config.json + adapter_model.safetensors
@@ -323,6 +329,7 @@ class FinetuneRecipe:
                 else None,
             },
             "device": self.device,
+            "cpu_kernels": cpu_kernels(),
             "gradient_checkpointing": self.gradient_checkpointing,
             "resumed_from": str(self.resume_from) if self.resume_from else None,
             "libraries": library_versions(),

@@ -44,6 +44,14 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_kernels() -> str:
+    """The vector extension torch's CPU kernels use ("AVX2", "AVX512"): the same seed trains different weights on
+    different ones, so a card that names it explains a rerun that does not match."""
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def plot_loss(log_history: list[dict[str, Any]], path: Path, title: str = "fine-tuning loss") -> Path:
     """Draw training and validation loss against the step into a PNG.
 
