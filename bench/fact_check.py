@@ -2,7 +2,7 @@
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
 one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status, an
-early stop of a completed course; values
+early stop of a completed course, a stopped course told as completed; values
 swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
 through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
 counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from rtletter.demo.synth.generate import synthesize
 from rtletter.demo.synth.letters import MONTHS_EN
-from rtletter.mappers.case import Case
+from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.letter import DRUGS, extract_facts
 from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
@@ -198,6 +198,18 @@ def inject_early_stop(case: Case, text: str) -> str | None:
     return f"{text[: m.end()]}{said}\n{text[m.end() :]}"
 
 
+def inject_completion(case: Case, text: str) -> str | None:
+    """A stopped course told as completed as planned, after the first line with a dose."""
+    if case.course.status is not CourseStatus.stopped:
+        return None
+    m = re.search(r"Gy[^\n]*\n", text)
+    if m is None:
+        return None
+    said = ("Die Bestrahlung wurde wie geplant abgeschlossen." if case.language == "de"
+            else "Radiotherapy was completed as planned.")  # fmt: skip
+    return f"{text[: m.end()]}{said}\n{text[m.end() :]}"
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -208,6 +220,7 @@ INJECTORS: dict[str, Injector] = {
     "toxicity grade": inject_grade,
     "performance status": inject_performance,
     "early stop": inject_early_stop,
+    "stop told as completed": inject_completion,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
     "date in the other role": inject_slot_date_role,

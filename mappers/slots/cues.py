@@ -20,7 +20,7 @@ _START_BEFORE = re.compile(
 )
 _START_AFTER = re.compile(r"\s*(?:bis\b|-|–|to\b|and\b|until\b)")
 _END_BEFORE = re.compile(
-    r"(?:\bbis(?:\s+zum)?|\bto|-|–|\band|\buntil|(?:stopped|ended|completed|finished)(?:\s+early)?\s+on)\s*$"
+    r"(?:\bbis(?:\s+zum)?|\bto|-|–|\band|\buntil|(?:stopped|ended|completed|finished)(?:\s+early|\s+as\s+planned)?\s+on)\s*$"
 )
 _END_SENTENCE = re.compile(r"[^\n]*?\b(?:beendet|abgebrochen|abgeschlossen)\b")  # "am 14.03. ... beendet."
 # Strict dose cues: a clean letter's "a dose of 50 Gy" is neither.

@@ -75,14 +75,26 @@ def completed_without_stop(case: Case) -> bool:
     return course.status is CourseStatus.completed and not any(p.status is CourseStatus.stopped for p in course.phases)
 
 
+_AS_PLANNED = re.compile(
+    r"(?:wie\s+geplant|planm(?:ä|ae)(?:ß|ss)ig|regul(?:ä|ae)r)\s+(?:abgeschlossen|beendet|durchgeführt)|"
+    r"completed\s+as\s+planned|completed\s+without\s+interruption",
+    re.IGNORECASE,
+)
+
+
 def status_findings(case: Case, draft: str) -> Iterator[Finding]:
-    """A draft that stops a completed course early: the stand-in writes a stopped course's sentence ("wurde nach 4 von
-    4 geplanten Fraktionen ... vorzeitig beendet") where the case records no stop."""
-    if not completed_without_stop(case):
-        return
-    match = _EARLY_STOP.search(draft)
-    if match is not None:
-        yield Finding("contradicted", "status", match.group(0), "early stop of a completed course", ("completed",))
+    """A draft that states the wrong end of the course: an early stop of a course the case records as completed with
+    no phase stopped ("wurde nach 4 von 4 geplanten Fraktionen ... vorzeitig beendet"), or a stopped course "wie
+    geplant abgeschlossen" (the letter turns a stop into a completed course)."""
+    course = case.course
+    if completed_without_stop(case):
+        match = _EARLY_STOP.search(draft)
+        if match is not None:
+            yield Finding("contradicted", "status", match.group(0), "early stop of a completed course", ("completed",))
+    elif course.status is CourseStatus.stopped:
+        match = _AS_PLANNED.search(draft)
+        if match is not None:
+            yield Finding("contradicted", "status", match.group(0), "stopped course told as completed", ("stopped",))
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ Beyond single values the draft's text is read for facts stated in the wrong role
 
 - laterality: a side ("links", "right", ...) the case never states, when the case states another one: contradicted;
 - status: an early stop ("vorzeitig beendet", "stopped early") of a course the case records as completed, with no
-  phase stopped: contradicted;
+  phase stopped, or "wie geplant abgeschlossen" ("completed as planned") of a stopped course: contradicted;
 - toxicity grade: "<term> ... Grad N" where the case grades that toxicity differently: contradicted;
 - slot: a fact slot the case could not fill, left in the letter as the gap ``[[? id]]``: unsupported;
 - role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not

@@ -162,6 +162,8 @@ def test_wrong_side_grade_and_swapped_roles_are_contradicted(case: Case) -> None
     ("added", "label"),
     [
         ("Die Bestrahlung wurde am 02.03.2026 beendet.", "start date where the end date belongs"),
+        ("Die Bestrahlung wurde am 02.03.2026 wie geplant abgeschlossen.", "start date where the end date belongs"),
+        ("Radiotherapy was completed as planned on 02.03.2026.", "start date where the end date belongs"),
         ("Bestrahlung seit 08.04.2026.", "end date where the start date belongs"),
         ("Gesamtdosis 1,8 Gy.", "dose per fraction stated as the total dose"),
         ("Einzeldosis 50,4 Gy.", "total dose stated as the dose per fraction"),
@@ -256,9 +258,13 @@ def test_a_course_completed_as_planned_may_call_its_values_planned(case: Case) -
         ("Radiotherapy was stopped early on 08.04.2026.", "completed", True),
         ("Die Bestrahlung wurde nach 20 Fraktionen vorzeitig beendet.", "stopped", False),
         ("Die Bestrahlung wurde planmäßig abgeschlossen.", "completed", False),
+        # the other way round: a stopped course written as completed (letter-domain: never)
+        ("Die Bestrahlung wurde am 08.04.2026 wie geplant abgeschlossen.", "stopped", True),
+        ("Radiotherapy was completed as planned on 08.04.2026.", "stopped", True),
+        ("Die Bestrahlung wurde planmäßig abgeschlossen.", "in-progress", False),  # unconfirmed: not a stop
     ],
 )
-def test_an_early_stop_of_a_completed_course_is_contradicted(case: Case, added: str, status: str, found: bool) -> None:
+def test_a_wrong_end_of_the_course_is_contradicted(case: Case, added: str, status: str, found: bool) -> None:
     """XRTS-03, a completed course, was drafted with a stopped course's sentence: every value in it from the case."""
     from rtletter.mappers.case import CourseStatus
 
