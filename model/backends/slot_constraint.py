@@ -10,8 +10,9 @@ is a few milliseconds per step, and only while a bracket is open or a token hold
 Coverage: the section that names a target volume first names every target volume of the case before it ends, and
 names none twice on the way; a target is a volume name (a course volume and its phase's copy share one). All 220 of
 the demo's letters keep both. Until then no blank line and no end of turn can be written, and where the draft would
-most like to end the section, at the start of a line, it opens an unnamed volume's slot instead: a small model that
-learned mostly one-volume courses otherwise writes the first of three volumes and moves on (XRTS-03).
+most like to end the section it opens an unnamed volume's slot instead, on a line of its own, and that slot names a
+volume: a small model that learned mostly one-volume courses otherwise writes the first of three volumes and moves on
+(XRTS-03), or, kept in the section, writes its last line again.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class SlotLogitsProcessor:
         (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
          self.line_start) = _pieces(tokenizer)  # fmt: skip
         self.stops = stop_token_ids(tokenizer)
+        self.ids = {p: i for i, p in reversed(list(enumerate(self.pieces)))}  # a token's text -> its (first) id
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         # Per row: volume slot id -> the target it names (its name in the prompt; without names each id is its own).
@@ -138,6 +140,8 @@ class SlotLogitsProcessor:
             for ids, names in zip(allowed, volume_names or [{} for _ in allowed], strict=True)
         ]
         self._named = [frozenset[str]() for _ in allowed]  # the targets the draft has named
+        self._leaving = [False for _ in allowed]  # the draft wanted to end the section at the end of its last line
+        self._opened = [False for _ in allowed]  # the open slot was forced to name a volume: it stays one
         self.width = prompt_width
         self._cache: dict[tuple[Any, ...], tuple[frozenset[str], frozenset[str]]] = {}
         self._spent: list[frozenset[str]] = [frozenset() for _ in allowed]  # ids written MAX_SLOT_USES times
@@ -214,13 +218,28 @@ class SlotLogitsProcessor:
 
     def _cover(self, row: int, before: str, scores: Any) -> bool:
         """The section goes on until it names every target volume: no blank line, no end of turn. Where the draft
-        would most like to end it at the start of a line, only an unnamed volume's slot may open (True: decided)."""
+        would most like to end it, only an unnamed volume's slot may open, on a line of its own: at the end of a
+        line the line ends first (True: decided)."""
         import torch
 
         line_start = _ENDS_LINE.search(before) is not None
         ends = self.stops + self.blank + (self.line_start if line_start else [])
-        leaving = int(scores[row].argmax()) in ends
+        best = int(scores[row].argmax())
+        leaving = best in ends or (line_start and self._leaving[row])
+        self._leaving[row] = False
         scores[row, ends] = float("-inf")
+        if leaving and not line_start:
+            # "abgeschlossen.\n\n" would close the section: the line ends ("." and a line break), and the next one
+            # opens the slot. Left to itself after a plain "\n" the model writes a next line, mostly the last again.
+            rest = "" if best in self.stops else self.pieces[best].split("\n")[0]
+            token = self.ids.get(rest + "\n", self.ids.get(rest)) if rest else self.ids.get("\n")
+            if token is None:
+                return False
+            self._leaving[row] = self.pieces[token].endswith("\n")
+            mask = torch.full_like(scores[row], float("-inf"))
+            mask[token] = 0.0
+            scores[row] = scores[row] + mask
+            return True
         if not (leaving and line_start):
             return False
         strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
@@ -230,6 +249,7 @@ class SlotLogitsProcessor:
         mask = torch.full_like(scores[row], float("-inf"))
         mask[opening] = 0.0
         scores[row] = scores[row] + mask
+        self._opened[row] = True
         return True
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
@@ -247,6 +267,9 @@ class SlotLogitsProcessor:
             strings, prefixes = self._constraint(
                 row, excluded_roles(before), due, grade, volume_due(before), span_end(before)
             )
+            if tail and self._opened[row]:  # a slot that coverage opened names a volume
+                strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
+            self._opened[row] = self._opened[row] and bool(tail)
             if tail:  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)

@@ -384,3 +384,27 @@ def test_while_a_volume_is_unnamed_no_named_one_is_named_again(tokenizer: Any) -
     assert again[one] == float("-inf") and torch.isfinite(again[two])
     done = FIRST_LINE + "Serie 2: [volume.2]: [fx.2] × [dose_fx.2].\n- [volume."
     assert torch.isfinite(_scores_after(tokenizer, done, VOLUMES)[one])
+
+
+def test_a_wish_to_end_the_section_at_a_lines_end_ends_the_line_and_opens_a_volume(tokenizer: Any) -> None:
+    """The draft's first choice after "... bis [date_end]." is a blank line. A plain line break alone left the model
+    to write the last line again ("Die Bestrahlung wurde am [date_start] ..."): the line ends, the next opens a slot,
+    and a slot opened that way names a volume."""
+    import torch
+
+    processor = SlotLogitsProcessor(tokenizer, [VOLUMES], 0)
+    ids = tokenizer.encode(FIRST_LINE.rstrip("\n"), add_special_tokens=False)
+    blank = next(t for t in range(len(tokenizer)) if tokenizer.decode([t]) == "\n\n")
+    newline, dash, bracket = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("\n", "-", "["))
+    wish = torch.zeros((1, len(tokenizer)))
+    wish[0, blank] = 5.0
+    out = processor(torch.tensor([ids]), wish)[0]
+    assert [t for t in range(len(tokenizer)) if torch.isfinite(out[t])] == [newline]
+    other_line = torch.zeros((1, len(tokenizer)))
+    other_line[0, dash] = 5.0  # at the new line the model would rather write something else
+    out = processor(torch.tensor([ids + [newline]]), other_line)[0]
+    assert out[dash] == float("-inf") and torch.isfinite(out[bracket])
+    assert all("[" in tokenizer.decode([t]) for t in range(len(tokenizer)) if torch.isfinite(out[t]))
+    inside = processor(torch.tensor([ids + [newline, bracket]]), torch.zeros((1, len(tokenizer))))[0]
+    v, d = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("v", "d"))
+    assert torch.isfinite(inside[v]) and inside[d] == float("-inf")  # not "[date_start]": a volume
