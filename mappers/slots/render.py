@@ -29,7 +29,7 @@ from typing import cast
 
 from rtletter.mappers.case import format_gy
 from rtletter.mappers.slots.table import ROLES, Slot, SlotKind, SlotTable
-from rtletter.mappers.slots.words import MODALITY_DE, MONTHS, SIDE_DE, capitalise, drug_name
+from rtletter.mappers.slots.words import COURSE_END, MODALITY_DE, MONTHS, SIDE_DE, capitalise, drug_name
 from rtletter.mappers.toxicity import TOXICITY_DE
 
 FORMS: dict[SlotKind, tuple[str, ...]] = {
@@ -129,6 +129,8 @@ def render_value(slot: Slot, lang: str, form: str = "", *, unit_space: str = " "
         text = str(value)
         if slot.role in ("modality",) or (slot.role == "technique" and text in MODALITY_DE):
             text = MODALITY_DE.get(text, text) if lang == "de" else text
+        elif slot.role == "course_end" and text in COURSE_END:
+            text = COURSE_END[text][0 if lang == "de" else 1]
         elif lang == "de" and slot.role in ("tox", "dx_side"):  # CTCAE terms and sides in German, as letters name them
             text = (TOXICITY_DE if slot.role == "tox" else SIDE_DE).get(text, text)
         return _text(text, form)

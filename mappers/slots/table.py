@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Literal
 
-from rtletter.mappers.case import Case, TargetVolume
+from rtletter.mappers.case import Case, CourseStatus, TargetVolume
 from rtletter.mappers.slots.words import drug_spellings
 from rtletter.mappers.toxicity import TOXICITY_DE
 
@@ -62,6 +62,8 @@ ROLES: dict[str, tuple[SlotKind, str]] = {
     "course_name": ("text", "course"),
     "date_start": ("date", "radiotherapy start"),
     "date_end": ("date", "radiotherapy end"),
+    "course_end": ("text", "how the course ended: completed as planned, or stopped early"),
+    "stop_reason": ("text", "why the course stopped"),
     "technique": ("text", "technique"),
     "modality": ("text", "modality"),
     "energy": ("text", "energy"),
@@ -259,6 +261,14 @@ def case_slots(case: Case) -> SlotTable:
     b.add("course_name", course.name, course.source, "course")
     b.add("date_start", course.start, course.source, "course", keep_missing=True)
     b.add("date_end", course.end, course.source, "course", keep_missing=True)
+    # How the course ended is a fact too: a slot, so that a draft can state a stop only where the case has one (a
+    # course with a phase stopped for a new plan, or one not confirmed, has neither: its lines say what happened).
+    stopped_phase = any(p.status is CourseStatus.stopped for p in course.phases)
+    if course.status is CourseStatus.stopped or (course.status is CourseStatus.completed and not stopped_phase):
+        b.add("course_end", course.status.value, course.source, "course")
+    if course.status is CourseStatus.stopped and course.status_reason is not None:
+        reason = course.status_reason
+        b.add("stop_reason", reason.display or reason.code, course.source, "course")
     for n, technique in enumerate(course.techniques, 1):
         b.add(f"technique.{n}", technique, course.source, "course")
     for n, modality in enumerate(course.modalities, 1):

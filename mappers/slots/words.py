@@ -64,3 +64,10 @@ def drug_spellings(agent: str) -> tuple[str, ...]:
     inn = _inn(agent)
     names = [agent.strip(), inn, _german(inn) or inn]
     return tuple(dict.fromkeys(form for name in names for form in (name, capitalise(name))))
+
+
+# How a course ended, as the "course_end" slot renders it: (German, English).
+COURSE_END = {
+    "completed": ("wie geplant abgeschlossen", "completed as planned"),
+    "stopped": ("vorzeitig beendet", "stopped early"),
+}

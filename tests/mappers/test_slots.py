@@ -506,3 +506,39 @@ def test_volume_due(before: str, index: str | None) -> None:
 )  # fmt: skip
 def test_times_allowed(before: str, allowed: bool) -> None:
     assert times_allowed(before) is allowed
+
+
+def test_how_the_course_ended_is_a_slot_the_case_fills() -> None:
+    """A stop is a fact like a dose: a completed course has no stop to state, and its draft cannot write one."""
+    from rtletter.mappers.case import Coding, Phase
+
+    completed = sourced_rectum_case()
+    assert completed.course.status is CourseStatus.completed
+    table = case_slots(completed)
+    assert render_value(table["course_end"], "de") == "wie geplant abgeschlossen"
+    assert render_value(table["course_end"], "en") == "completed as planned"
+    assert "stop_reason" not in table and table["course_end"].source == completed.course.source
+    stopped = completed.model_copy(deep=True)
+    stopped.course.status = CourseStatus.stopped
+    stopped.course.status_reason = Coding(code="stop-2", display="wegen Verschlechterung des Allgemeinzustands")
+    table = case_slots(stopped)
+    assert render_value(table["course_end"], "de") == "vorzeitig beendet"
+    assert render_value(table["course_end"], "en") == "stopped early"
+    assert table["stop_reason"].value == "wegen Verschlechterung des Allgemeinzustands"
+    replanned = completed.model_copy(deep=True)  # a phase stopped for a new plan: its lines tell what happened
+    replanned.course.phases = [Phase(name="Serie 1", status=CourseStatus.stopped), Phase(name="Serie 2")]
+    unconfirmed = completed.model_copy(deep=True)
+    unconfirmed.course.status = CourseStatus.in_progress
+    assert "course_end" not in case_slots(replanned) and "course_end" not in case_slots(unconfirmed)
+
+
+def test_synthetic_letters_state_the_course_end_as_its_slot(cohort_results: tuple[str, list[Any]]) -> None:
+    """Every letter of a course that ended as planned or stopped says so through ``[course_end]``, with the stop's
+    reason as ``[stop_reason]``: the model learns one sentence whose status the case writes."""
+    _lang, results = cohort_results
+    ended = [(item, table, result) for item, table, result in results if "course_end" in table]
+    assert any(item.case.course.status is CourseStatus.stopped for item, _t, _r in ended)
+    for item, table, result in ended:
+        assert "[course_end]" in result.text, item.patient_id
+        if "stop_reason" in table:
+            assert "[stop_reason]" in result.text, item.patient_id
