@@ -46,6 +46,10 @@ _PS_BEFORE = re.compile(r"\b(?:ECOG|Karnofsky(?:-Index)?|KPS)\W{0,3}$")  # "(ECO
 _APPT_KIND_BEFORE = re.compile(r"\bTermin\s*$")  # "Termin [appt_kind.1] am ...", or "Den Termin zur ..." without one
 _APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [appt.1]"
 
+# What comes after it is the course's end ("... wurde am [date_end] wie geplant abgeschlossen": all 201 such dates in
+# the demo's letters); the fact check reads it so from the words after the date (``_END_SENTENCE``), which a decoder
+# has not written yet.
+_ENDED_ON = re.compile(r"\b(?:Bestrahlung|Strahlentherapie|Radiatio|Serie)\s+wurde\s+am\s*$")
 _TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*$")
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
@@ -102,10 +106,11 @@ def planned_before(text: str, start: int, width: int = 30) -> bool:
 
 def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
-    "bis", the start roles and the dose per fraction; after "Gesamtdosis", the dose per fraction; after "28 ×", the
-    totals; after any dose word ("ED", "GD", "bis", "×") any slot but a dose or a date, and after "×" a date too; the
-    planned dose unless "geplant" comes just before. All 220 of the demo's letters keep these. Only the words before
-    the slot count: at decode time nothing follows it yet."""
+    "bis", the start roles and the dose per fraction; after "Die Bestrahlung wurde am", the start roles; after
+    "Gesamtdosis", the dose per fraction; after "28 ×", the totals; after any dose word ("ED", "GD", "bis", "×")
+    any slot but a dose or a date, and after "×" a date too; the planned dose unless "geplant" comes just before.
+    All 220 of the demo's letters keep these. Only the words before the slot count: at decode time nothing follows
+    it yet."""
     text = before + "\0"  # a stand-in for the slot
     date, dose = date_cue(text, len(before), len(text)), dose_cue(text, len(before), len(text))
     out: frozenset[str] = frozenset()
@@ -113,6 +118,8 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _ENDS if date == "start" else _STARTS
     if dose is not None:  # and no slot but a dose or a date ("ED" is also the date of diagnosis): no "ED [fx.1] ×"
         out |= (frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES) | _NEITHER_DOSE_NOR_DATE
+    if _ENDED_ON.search(before):  # "Die Bestrahlung wurde am [date_end] [course_end]": its end, never its start
+        out |= _STARTS
     if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither
         out |= _DATES
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it

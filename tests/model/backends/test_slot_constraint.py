@@ -82,6 +82,7 @@ def test_a_row_without_slots_is_not_constrained_and_with_slots_every_bracket_ope
     [
         ("Bestrahlung vom [date_", "s", "e"),  # start
         ("Bestrahlung vom 02.03. bis [date_", "e", "s"),  # end
+        ("Die Bestrahlung wurde am [date_", "e", "s"),  # the course's end, then [course_end]
         ("28 Fraktionen bis zu einer Gesamtdosis von [dose_", "t", "f"),  # total
         ("PTV Rektum: 28 × [dose_", "f", "t"),  # per fraction
     ],
