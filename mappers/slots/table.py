@@ -86,6 +86,7 @@ ROLES: dict[str, tuple[SlotKind, str]] = {
     "appt": ("date", "appointment date"),
     "appt_time": ("time", "appointment time"),
     "appt_kind": ("text", "appointment"),
+    "rec": ("text", "recommendation, as the record words it"),
 }
 
 # Context words before a value that tie it to its owner when several slots hold the same value.
@@ -341,5 +342,10 @@ def case_slots(case: Case) -> SlotTable:
         if isinstance(when, datetime) and (when.hour or when.minute):
             b.add(f"appt_time.{n}", when.time().replace(tzinfo=None), appointment.source, appointment.kind, words)
         b.add(f"appt_kind.{n}", appointment.kind, appointment.source, "appointment", near=f"appt.{n}")
+
+    # The record's recommendations as slots too: a small model otherwise writes another entity's advice from memory
+    # ("Mammographie beidseits" in a letter on a tongue carcinoma).
+    for n, advice in enumerate(case.follow_up.recommendations, 1):
+        b.add(f"rec.{n}", advice, None, "recommendation")
 
     return SlotTable(tuple(b.slots))

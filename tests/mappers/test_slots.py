@@ -542,3 +542,15 @@ def test_synthetic_letters_state_the_course_end_as_its_slot(cohort_results: tupl
         assert "[course_end]" in result.text, item.patient_id
         if "stop_reason" in table:
             assert "[stop_reason]" in result.text, item.patient_id
+
+
+def test_synthetic_letters_write_the_records_recommendations_as_slots(cohort_results: tuple[str, list[Any]]) -> None:
+    """Each recommendation of the record is a slot the letter states as written: a draft can then only give advice
+    the case holds, never another entity's from memory."""
+    _lang, results = cohort_results
+    advised = [(item, table, result) for item, table, result in results if item.case.follow_up.recommendations]
+    assert advised
+    for item, table, result in advised:
+        for n, advice in enumerate(item.case.follow_up.recommendations, 1):
+            assert table[f"rec.{n}"].value == advice.strip()
+            assert f"[rec.{n}]" in result.text, (item.patient_id, advice)
