@@ -31,11 +31,10 @@ def courses(patients: int, seed: int) -> tuple[list[Any], list[Any]]:
     from rtletter.demo.synth.generate import generate_cohort
     from rtletter.mappers.case import CourseStatus
     from rtletter.mappers.load import load_cases
-    from rtletter.model.evaluate.context import completed_without_stop
 
     cases = [load_cases(json.dumps(p.bundle).encode())[-1] for p in generate_cohort(patients, seed)]
     stopped = [c for c in cases if c.course.status is CourseStatus.stopped]
-    completed = [c for c in cases if completed_without_stop(c)][: len(stopped)]
+    completed = [c for c in cases if c.course.completed_as_planned][: len(stopped)]
     return stopped, completed
 
 

@@ -27,7 +27,7 @@ from rtletter.mappers.case import Case, CourseStatus
 from rtletter.mappers.letter import DRUGS, extract_facts
 from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
-from rtletter.model.evaluate.context import SCHEME_RE, SIDE_RES, SPAN_RES, completed_without_stop
+from rtletter.model.evaluate.context import SCHEME_RE, SIDE_RES, SPAN_RES
 from rtletter.model.evaluate.facts import check_draft
 
 Injector = Callable[[Case, str], str | None]
@@ -189,7 +189,7 @@ def inject_performance(case: Case, text: str) -> str | None:
 
 def inject_early_stop(case: Case, text: str) -> str | None:
     """A completed course told as stopped early, after the first line with a dose (the stand-in's XRTS-03 draft)."""
-    if not completed_without_stop(case):
+    if not case.course.completed_as_planned:
         return None
     m = re.search(r"Gy[^\n]*\n", text)
     if m is None:

@@ -209,6 +209,12 @@ class Course(_Model):
     brachytherapy: Brachytherapy | None = None
     source: str | None = None
 
+    @property
+    def completed_as_planned(self) -> bool:
+        """Recorded as completed, and no phase of it stopped (a phase stopped for a new plan is a stop its letter
+        states)."""
+        return self.status is CourseStatus.completed and not any(p.status is CourseStatus.stopped for p in self.phases)
+
 
 # --- events and follow-up -------------------------------------------------------------------------------------------
 

@@ -475,7 +475,7 @@ def _course_end(w: _Writer) -> str | None:
     at the end of the radiotherapy section, a model learned the stop sentence as what follows the last volume and
     wrote it into completed courses (the held-out drafts: 6 of 21)."""
     c, plan = w.case.course, w.plan
-    if c.end and c.status is CourseStatus.completed and not any(p.status is CourseStatus.stopped for p in c.phases):
+    if c.end and c.completed_as_planned:
         return w.t(f"Die Bestrahlung wurde am {w.day(c.end)} wie geplant abgeschlossen.",
                    f"Radiotherapy was completed as planned on {w.day(c.end)}.")  # fmt: skip
     vol = next((v for v in c.volumes if v.fractions_planned), None)

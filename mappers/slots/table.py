@@ -264,8 +264,7 @@ def case_slots(case: Case) -> SlotTable:
     b.add("date_end", course.end, course.source, "course", keep_missing=True)
     # How the course ended is a fact too: a slot, so that a draft can state a stop only where the case has one (a
     # course with a phase stopped for a new plan, or one not confirmed, has neither: its lines say what happened).
-    stopped_phase = any(p.status is CourseStatus.stopped for p in course.phases)
-    if course.status is CourseStatus.stopped or (course.status is CourseStatus.completed and not stopped_phase):
+    if course.status is CourseStatus.stopped or course.completed_as_planned:
         b.add("course_end", course.status.value, course.source, "course")
     if course.status is CourseStatus.stopped and course.status_reason is not None:
         reason = course.status_reason

@@ -68,13 +68,6 @@ _EARLY_STOP = re.compile(
 )
 
 
-def completed_without_stop(case: Case) -> bool:
-    """The course is recorded as completed and no phase of it stopped (a phase stopped for a new plan is a stop the
-    letter may state)."""
-    course = case.course
-    return course.status is CourseStatus.completed and not any(p.status is CourseStatus.stopped for p in course.phases)
-
-
 _AS_PLANNED = re.compile(
     r"(?:wie\s+geplant|planm(?:ä|ae)(?:ß|ss)ig|regul(?:ä|ae)r)\s+(?:abgeschlossen|beendet|durchgeführt)|"
     r"completed\s+as\s+planned|completed\s+without\s+interruption",
@@ -87,7 +80,7 @@ def status_findings(case: Case, draft: str) -> Iterator[Finding]:
     no phase stopped ("wurde nach 4 von 4 geplanten Fraktionen ... vorzeitig beendet"), or a stopped course "wie
     geplant abgeschlossen" (the letter turns a stop into a completed course)."""
     course = case.course
-    if completed_without_stop(case):
+    if course.completed_as_planned:
         match = _EARLY_STOP.search(draft)
         if match is not None:
             yield Finding("contradicted", "status", match.group(0), "early stop of a completed course", ("completed",))
