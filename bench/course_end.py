@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "var" / "demo"
 MAX_NEW_TOKENS = 1024
-STOP_STATED = re.compile(r"vorzeitig|abgebrochen|stopped early|terminated early", re.IGNORECASE)
 
 
 def courses(patients: int, seed: int) -> tuple[list[Any], list[Any]]:
@@ -39,11 +37,13 @@ def courses(patients: int, seed: int) -> tuple[list[Any], list[Any]]:
 
 
 def judge(case: Any, letter: str) -> tuple[list[str], bool]:
-    """(the fact check's status findings, whether the letter states a stop at all)."""
+    """(the fact check's status findings, whether the letter states a stop at all, in the words the check reads as
+    one)."""
+    from rtletter.model.evaluate.context import EARLY_STOP
     from rtletter.model.evaluate.facts import check_draft
 
     wrong = [f.value for f in check_draft(case, letter).findings if f.kind == "status"]
-    return wrong, bool(STOP_STATED.search(letter))
+    return wrong, bool(EARLY_STOP.search(letter))
 
 
 def main(argv: list[str] | None = None) -> int:

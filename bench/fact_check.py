@@ -187,27 +187,26 @@ def inject_performance(case: Case, text: str) -> str | None:
     return fill(slotted[: m.start()] + str(other) + slotted[m.end() :], table, case.language).text
 
 
+def _course_end_said(text: str, said: str) -> str | None:
+    """``said`` as a line of its own after the first line with a dose (the stand-in's XRTS-03 draft)."""
+    m = re.search(r"Gy[^\n]*\n", text)
+    return None if m is None else f"{text[: m.end()]}{said}\n{text[m.end() :]}"
+
+
 def inject_early_stop(case: Case, text: str) -> str | None:
-    """A completed course told as stopped early, after the first line with a dose (the stand-in's XRTS-03 draft)."""
+    """A completed course told as stopped early."""
     if not case.course.completed_as_planned:
         return None
-    m = re.search(r"Gy[^\n]*\n", text)
-    if m is None:
-        return None
-    said = "Die Bestrahlung wurde vorzeitig beendet." if case.language == "de" else "Radiotherapy was stopped early."
-    return f"{text[: m.end()]}{said}\n{text[m.end() :]}"
+    return _course_end_said(text, "Die Bestrahlung wurde vorzeitig beendet." if case.language == "de"
+                            else "Radiotherapy was stopped early.")  # fmt: skip
 
 
 def inject_completion(case: Case, text: str) -> str | None:
-    """A stopped course told as completed as planned, after the first line with a dose."""
+    """A stopped course told as completed as planned."""
     if case.course.status is not CourseStatus.stopped:
         return None
-    m = re.search(r"Gy[^\n]*\n", text)
-    if m is None:
-        return None
-    said = ("Die Bestrahlung wurde wie geplant abgeschlossen." if case.language == "de"
-            else "Radiotherapy was completed as planned.")  # fmt: skip
-    return f"{text[: m.end()]}{said}\n{text[m.end() :]}"
+    return _course_end_said(text, "Die Bestrahlung wurde wie geplant abgeschlossen." if case.language == "de"
+                            else "Radiotherapy was completed as planned.")  # fmt: skip
 
 
 INJECTORS: dict[str, Injector] = {

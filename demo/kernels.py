@@ -20,10 +20,8 @@ KERNEL_ENV = {
 }
 
 
-def pin_cpu_kernels() -> dict[str, str]:
-    """Set ``KERNEL_ENV`` where unset, before torch runs its first operation; returns what is in force."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return {}
-    for name, value in KERNEL_ENV.items():
-        os.environ.setdefault(name, value)
-    return {name: os.environ[name] for name in KERNEL_ENV}
+def pin_cpu_kernels() -> None:
+    """Set ``KERNEL_ENV`` where unset, before torch runs its first operation."""
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        for name, value in KERNEL_ENV.items():
+            os.environ.setdefault(name, value)

@@ -61,7 +61,7 @@ def laterality_findings(case: Case, draft: str) -> Iterator[Finding]:
 
 # --- course status ----------------------------------------------------------------------------------------------------
 
-_EARLY_STOP = re.compile(
+EARLY_STOP = re.compile(  # a stop stated, in the words letters use
     r"vorzeitig\s+(?:beendet|abgebrochen)|\babgebrochen\b|Therapieabbruch|stopped\s+early|terminated\s+early|"
     r"discontinued\s+early",
     re.IGNORECASE,
@@ -81,7 +81,7 @@ def status_findings(case: Case, draft: str) -> Iterator[Finding]:
     geplant abgeschlossen" (the letter turns a stop into a completed course)."""
     course = case.course
     if course.completed_as_planned:
-        match = _EARLY_STOP.search(draft)
+        match = EARLY_STOP.search(draft)
         if match is not None:
             yield Finding("contradicted", "status", match.group(0), "early stop of a completed course", ("completed",))
     elif course.status is CourseStatus.stopped:

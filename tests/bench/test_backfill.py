@@ -3,7 +3,6 @@ loopback; and the bench itself keeps running (letters/hour at 1, 4, 8, 16 in fli
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,16 +12,13 @@ from types import ModuleType
 import pytest
 
 from rtletter.model import OpenAIBackend
+from tests.bench import load_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "backfill.py"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_backfill", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench(BENCH)
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])

@@ -4,26 +4,17 @@ rows need a trained base (``make demo``); these checks need none."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from rtletter.mappers.case import CourseStatus
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "course_end.py"
+from tests.bench import BENCH_DIR, load_bench
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("course_end", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench(BENCH_DIR / "course_end.py")
 
 
 def test_stopped_and_as_many_completed_courses(bench: ModuleType) -> None:

@@ -3,25 +3,20 @@ template's) from a wrong one. The model rows need a trained base (``make demo``)
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.bench import load_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "external_drafts.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("external_drafts", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass resolves its annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_bench(BENCH)
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,17 @@ rtletter from the kit; every figure comes back as one JSON line; the ceiling cou
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.bench import load_bench
+
 GPU = Path(__file__).resolve().parents[2] / "bench" / "gpu"
 BENCH = GPU / "bench_8b.py"
-
-
-def _module(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -69,7 +60,7 @@ def test_the_ceiling_counts_the_batchs_embedding_rows_and_the_kv_cache_not_the_w
     import torch
     from transformers import LlamaForCausalLM
 
-    bench = _module(BENCH)
+    bench = load_bench(BENCH)
     shape = bench.TINY
     torch.manual_seed(0)
     model = LlamaForCausalLM(bench._config(shape))
