@@ -275,7 +275,7 @@ class CaseFlag(_Model):
 
 # --- facts ----------------------------------------------------------------------------------------------------------
 
-FactKind = Literal["dose", "fractions", "date", "code", "drug"]
+FactKind = Literal["dose", "fractions", "date", "code", "drug", "status"]  # "status": only ever omitted (the check)
 
 
 class Fact(_Model):

@@ -78,16 +78,18 @@ def leaked_prompt(text: str) -> str | None:
 @dataclass(frozen=True)
 class DraftCheck:
     """What the draft-time check found, for the write-back (Task.input, MDM NTE) and the worklist: the number of
-    fact-check findings, how many of them contradict the case, and whether generation stopped at its token limit."""
+    fact-check findings, how many of them contradict the case, how many key facts of the course the draft leaves out
+    (a volume's dose, the course's dates, a stop), and whether generation stopped at its token limit."""
 
     findings: int = 0
     contradicted: int = 0
     truncated: bool = False
+    omitted: int = 0
 
     def summary(self) -> str:
         return (
             f"fact-check findings: {self.findings} ({self.contradicted} contradicted); "
-            f"truncated: {'yes' if self.truncated else 'no'}"
+            f"key facts not stated: {self.omitted}; truncated: {'yes' if self.truncated else 'no'}"
         )
 
 

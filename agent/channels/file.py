@@ -194,6 +194,7 @@ class FileChannel:
             sidecar["fact_check_findings"] = draft.check.findings
             sidecar["fact_check_contradicted"] = draft.check.contradicted
             sidecar["truncated"] = draft.check.truncated
+            sidecar["key_facts_not_stated"] = draft.check.omitted
         bundle = self._fhir_transaction(case, draft, sidecar)
         extra: dict[str, str] = {"sidecar": str(base.with_suffix(".json"))}
         if bundle is not None:

@@ -11,7 +11,8 @@ again by whoever claims it next, so every step is idempotent)::
                the generated body (mappers.scaffold, with a ``site``) -> draft stored (generated)
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
                fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
-               findings are stored with it (draft_meta: findings, contradicted, fact_check)
+               findings and the key facts it leaves out are stored with it (draft_meta: findings, contradicted,
+               fact_check, omitted, omitted_facts)
     post       job generated -> channel.post_draft -> status posted
 
 A failed step is retried with ``RetryStrategy`` (backoff with jitter) and dead-lettered after the limit.
@@ -86,11 +87,13 @@ def draft_check(meta: Mapping[str, str]) -> DraftCheck | None:
         findings=int(meta["findings"]),
         contradicted=int(meta.get("contradicted", 0)),
         truncated=meta.get("truncated") == "true",
+        omitted=int(meta.get("omitted", 0)),
     )
 
 
 def fact_check_meta(case: Case, text: str) -> dict[str, str]:
-    """The fact check of a draft as draft_meta entries: counts, and the findings themselves (JSON list)."""
+    """The fact check of a draft as draft_meta entries: counts, the findings themselves (JSON list) and the key facts
+    the draft does not state (JSON list)."""
     report = check_draft(case, text)
     findings = [
         {"finding": f.finding, "kind": f.kind, "value": f.value, "label": f.label, "expected": list(f.expected)}
@@ -100,6 +103,8 @@ def fact_check_meta(case: Case, text: str) -> dict[str, str]:
         "findings": str(len(report.findings)),
         "contradicted": str(report.contradicted),
         "fact_check": json.dumps(findings, ensure_ascii=False),
+        "omitted": str(len(report.omitted)),
+        "omitted_facts": json.dumps([f.model_dump() for f in report.omitted], ensure_ascii=False),
     }
 
 

@@ -101,13 +101,16 @@ def row_of(job: Job, now: datetime) -> Row:
     flags = [FLAG_TEXT.get(f, str(f)) for f in sorted(job.flags)]
     if job.draft_meta.get("truncated") == "true":
         flags.append(TRUNCATED_TEXT)
-    findings = 0
+    findings = omitted = 0
     if "findings" in job.draft_meta:  # the worker's draft-time check of this text
         findings = int(job.draft_meta["findings"])
+        omitted = int(job.draft_meta.get("omitted", 0))  # drafts stored before omissions were kept: none known
     elif case is not None and job.case_json and job.draft_text:
-        findings = _findings_count(job.case_json, job.draft_text)
-        if findings:
-            flags.append(f"{findings} fact-check finding{'s' if findings != 1 else ''}")
+        findings, omitted = _check_counts(job.case_json, job.draft_text)
+    if findings:
+        flags.append(f"{findings} fact-check finding{'s' if findings != 1 else ''}")
+    if omitted:
+        flags.append(f"{omitted} key fact{'s' if omitted != 1 else ''} not stated")
     owner = owner_of(case) if case else ""
     drafted = drafted_at(job)
     return Row(
@@ -129,8 +132,8 @@ def row_of(job: Job, now: datetime) -> Row:
 
 
 def list_order(row: Row) -> tuple[bool, datetime, int]:
-    """The worklist's order: drafts with a flag (fact-check findings, truncation, a changed course) first, then the
-    oldest first."""
+    """The worklist's order: drafts with a flag (fact-check findings, key facts not stated, truncation, a changed
+    course) first, then the oldest first."""
     return (not row.flags, row.drafted, row.job_id)
 
 
@@ -291,9 +294,11 @@ def fact_report(case: Case, text: str) -> FactReport:
 
 
 @lru_cache(maxsize=4096)
-def _findings_count(case_json: str, text: str) -> int:
-    """Findings of a list row, remembered: checking a letter costs about 10 ms and the list is reloaded often."""
-    return len(fact_report(Case.model_validate_json(case_json), text).findings)
+def _check_counts(case_json: str, text: str) -> tuple[int, int]:
+    """(findings, key facts not stated) of a list row, remembered: checking a letter costs about 10 ms and the list
+    is reloaded often."""
+    report = fact_report(Case.model_validate_json(case_json), text)
+    return len(report.findings), len(report.omitted)
 
 
 def _written_forms(finding: Finding) -> list[re.Pattern[str]]:

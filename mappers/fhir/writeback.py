@@ -78,6 +78,7 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://rtletter.invalid/fhir/draft
 CHECK_FINDINGS = "fact-check findings"
 CHECK_CONTRADICTED = "fact-check findings contradicting the source"
 CHECK_TRUNCATED = "draft truncated at the token limit"
+CHECK_OMITTED = "key facts of the course not stated in the draft"
 
 
 def _uuid(*parts: str) -> str:
@@ -178,7 +179,8 @@ def draft_transaction(
         now: timezone-aware time of posting.
         doc_type: DocumentReference.type coding; default LOINC 68602-2.
         draft_version: 1 for the first draft of a course; a deliberate redraft uses 2, 3, ...
-        check: the draft-time check; the Task carries it as ``input`` (fact-check findings, contradicted, truncated)
+        check: the draft-time check; the Task carries it as ``input`` (fact-check findings, contradicted, truncated,
+            key facts not stated)
             and the DocumentReference's description says so, so that the EHR's work queue can show it.
 
     Returns:
@@ -266,6 +268,7 @@ def draft_transaction(
             {"type": {"text": CHECK_FINDINGS}, "valueInteger": check.findings},
             {"type": {"text": CHECK_CONTRADICTED}, "valueInteger": check.contradicted},
             {"type": {"text": CHECK_TRUNCATED}, "valueBoolean": check.truncated},
+            {"type": {"text": CHECK_OMITTED}, "valueInteger": check.omitted},
         ]
         document["description"] += f" ({check.summary()})"
 

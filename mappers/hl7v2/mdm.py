@@ -109,7 +109,8 @@ def mdm_from_draft(
     """One MDM^T02 carrying the draft ``text`` for ``case``, in ``encoding`` (utf-8, latin-1, iso8859-15, ascii).
 
     ``check`` (the draft-time check) goes into an NTE after the first OBX (NTE-3 "fact-check findings: N (M
-    contradicted); truncated: yes|no", NTE-4 RE): a remark for the receiver's work queue, not part of the letter text.
+    contradicted); key facts not stated: K; truncated: yes|no", NTE-4 RE): a remark for the receiver's work queue,
+    not part of the letter text.
 
     ``completion_status`` "AU" with ``authenticator`` (who signed, at ``now``): the signed letter (module docstring).
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rtletter.mappers.case import Case, CourseStatus, format_gy
+from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
 from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES
@@ -88,6 +88,14 @@ def status_findings(case: Case, draft: str) -> Iterator[Finding]:
         match = _AS_PLANNED.search(draft)
         if match is not None:
             yield Finding("contradicted", "status", match.group(0), "stopped course told as completed", ("stopped",))
+
+
+def stop_omitted(case: Case, draft: str) -> Iterator[Fact]:
+    """The stop of a stopped course, when the draft does not state one: an omission, not a contradiction (nothing the
+    draft says is wrong), and the one a reviewer most needs to see (a letter that gives "10 × 3 Gy" of 30 planned
+    fractions reads as a course given in full)."""
+    if case.course.status is CourseStatus.stopped and EARLY_STOP.search(draft) is None:
+        yield Fact(kind="status", value="stopped early", label="end of the course")
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ Beyond single values the draft's text is read for facts stated in the wrong role
 The letter's own date (label ``"letter date"`` from the parser) is not a fact of the case and is not checked.
 
 Omissions: the key facts of the course itself (each volume's total dose, dose per fraction and delivered fractions,
-course start and end) that the draft does not state.
+course start and end) that the draft does not state, and the stop of a stopped course that it does not state (its
+other facts may all be there: "10 × 3 Gy, 02.03. - 13.03." reads as a course given in full).
 """
 
 from __future__ import annotations
@@ -229,11 +230,12 @@ def check_draft(case: Case, draft: str) -> FactReport:
     anchor = case.course.end or case.course.start
     facts = extract_facts(draft, case.language, reference_year=anchor.year if anchor else None)
     report = check_facts(case, facts)
-    from rtletter.model.evaluate.context import context_findings
+    from rtletter.model.evaluate.context import context_findings, stop_omitted
 
     extra = tuple(f for f in context_findings(case, draft) if f not in report.findings)
     extra += _slot_gaps(draft)
-    return FactReport(findings=report.findings + extra, omitted=report.omitted, checked=report.checked + len(extra))
+    omitted = report.omitted + tuple(stop_omitted(case, draft))
+    return FactReport(findings=report.findings + extra, omitted=omitted, checked=report.checked + len(extra))
 
 
 __all__ = ["FactReport", "Finding", "check_draft", "check_facts", "key_facts", "canonical"]

@@ -274,6 +274,28 @@ def test_a_wrong_end_of_the_course_is_contradicted(case: Case, added: str, statu
     assert [f.finding for f in findings] == (["contradicted"] if found else [])
 
 
+@pytest.mark.parametrize(
+    ("letter", "status", "left_out"),
+    [
+        ("PTV Rektum: 20 × 1,8 Gy bis 36 Gy, 02.03. - 27.03.2026.", "stopped", True),
+        ("Die Bestrahlung wurde am 27.03.2026 vorzeitig beendet.", "stopped", False),
+        ("Radiotherapy was stopped early on 27.03.2026.", "stopped", False),
+        ("PTV Rektum: 28 × 1,8 Gy bis 50,4 Gy, 02.03. - 08.04.2026.", "completed", False),
+        ("PTV Rektum: 20 × 1,8 Gy bis 36 Gy.", "in-progress", False),  # unconfirmed: no stop to state
+    ],
+)
+def test_a_stop_the_draft_does_not_state_is_an_omission(case: Case, letter: str, status: str, left_out: bool) -> None:
+    """A stopped course's letter that gives its doses and dates and not the stop reads as a course given in full: no
+    value in it is wrong, so it is no finding, and the reviewer is told of it with the key facts left out."""
+    from rtletter.mappers.case import CourseStatus
+
+    drafted = case.model_copy(deep=True)
+    drafted.course.status = CourseStatus(status)
+    report = check_draft(drafted, letter)
+    assert [f.kind for f in report.omitted if f.kind == "status"] == (["status"] if left_out else [])
+    assert [f for f in report.findings if f.kind == "status"] == []
+
+
 def test_a_phase_stopped_for_a_new_plan_may_be_called_stopped(case: Case) -> None:
     from rtletter.mappers.case import CourseStatus, Phase
 

@@ -313,9 +313,11 @@ def test_every_draft_is_fact_checked_and_the_write_back_carries_the_findings(set
     assert job.status == Status.posted
     assert job.draft_meta["findings"] == "0" and job.draft_meta["contradicted"] == "0"
     assert json.loads(job.draft_meta["fact_check"]) == []
+    assert job.draft_meta["omitted"] == "0" and json.loads(job.draft_meta["omitted_facts"]) == []
     assert job.posted_document is not None
     sidecar = json.loads(Path(job.posted_document).with_suffix(".json").read_text())
     assert (sidecar["fact_check_findings"], sidecar["fact_check_contradicted"], sidecar["truncated"]) == (0, 0, False)
+    assert sidecar["key_facts_not_stated"] == 0
 
 
 def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: Settings) -> None:
@@ -346,9 +348,14 @@ def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: S
     assert int(job.draft_meta["contradicted"]) >= 1 and job.draft_meta["truncated"] == "true"
     kinds = {(f["finding"], f["kind"]) for f in json.loads(job.draft_meta["fact_check"])}
     assert ("contradicted", "dose") in kinds
+    # the true total is stated nowhere now: an omission the reviewer is told of, beside the wrong value
+    left_out = json.loads(job.draft_meta["omitted_facts"])
+    assert {"kind": "dose", "value": f"{total:g}"} in [{"kind": f["kind"], "value": f["value"]} for f in left_out]
+    assert job.draft_meta["omitted"] == str(len(left_out))
     assert job.posted_document is not None
     sidecar = json.loads(Path(job.posted_document).with_suffix(".json").read_text())
     assert sidecar["fact_check_contradicted"] >= 1 and sidecar["truncated"] is True
+    assert sidecar["key_facts_not_stated"] == len(left_out)
 
 
 class BodyBackend(TemplateBackend):

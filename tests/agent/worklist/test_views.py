@@ -90,3 +90,26 @@ def test_flagged_drafts_come_first_then_the_oldest() -> None:
         row(4, 1, ("draft cut off at the token limit",)),
     ]
     assert [r.job_id for r in sorted(rows, key=list_order)] == [2, 4, 3, 1]
+
+
+def test_a_row_flags_what_the_draft_time_check_found_and_what_it_left_out() -> None:
+    """The worker stores its check with the draft; the list flags both findings and key facts not stated from it,
+    and checks drafts stored without it itself."""
+    from rtletter.agent.jobs.job import Job, Status
+    from rtletter.agent.jobs.worker import fact_check_meta
+    from rtletter.agent.worklist.views import row_of
+
+    case = make_case(1)
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    # 40,5 Gy contradicts 40.05 Gy; the total, the dose per fraction and the fractions are then not stated
+    text = "Wir bestrahlten vom 06.01.2026 bis 27.01.2026 mit 40,5 Gy (C50.4).\n"
+
+    def job(meta: dict[str, str]) -> Job:
+        return Job(1, "file:c", "file", None, Status.posted, 1, now, None, case.model_dump_json(), None, None, None,
+                   text, meta, None, None, frozenset(), now, now)  # fmt: skip
+
+    stored = row_of(job(fact_check_meta(case, text)), now)
+    assert stored.flags == ("1 fact-check finding", "3 key facts not stated")
+    assert row_of(job({}), now).flags == stored.flags
+    old = row_of(job({"findings": "1"}), now)  # stored before omissions were kept
+    assert old.flags == ("1 fact-check finding",)

@@ -204,7 +204,7 @@ def _references(node: object) -> list[str]:
 def test_the_task_carries_the_draft_check_and_the_document_says_so() -> None:
     from rtletter.mappers.draft_gate import DraftCheck
 
-    bundle = build(check=DraftCheck(findings=2, contradicted=1, truncated=True))
+    bundle = build(check=DraftCheck(findings=2, contradicted=1, truncated=True, omitted=3))
     Bundle.model_validate(bundle)
     task, document = resources(bundle)["Task"], resources(bundle)["DocumentReference"]
     inputs = {i["type"]["text"]: i.get("valueInteger", i.get("valueBoolean")) for i in task["input"]}
@@ -212,6 +212,7 @@ def test_the_task_carries_the_draft_check_and_the_document_says_so() -> None:
         "fact-check findings": 2,
         "fact-check findings contradicting the source": 1,
         "draft truncated at the token limit": True,
+        "key facts of the course not stated in the draft": 3,
     }
-    assert "fact-check findings: 2 (1 contradicted); truncated: yes" in document["description"]
+    assert "fact-check findings: 2 (1 contradicted); key facts not stated: 3; truncated: yes" in document["description"]
     assert "input" not in resources(build())["Task"]  # no check, no claim about it

@@ -93,12 +93,13 @@ def test_the_draft_check_travels_as_a_remark_not_as_letter_text() -> None:
     from rtletter.mappers.draft_gate import DraftCheck
 
     case = breast_boost_case()
-    check = DraftCheck(findings=3, contradicted=1, truncated=True)
+    check = DraftCheck(findings=3, contradicted=1, truncated=True, omitted=2)
     data = mdm_from_draft(case, TEXT, now=NOW, check=check)
     parsed = parse_message(data.decode("utf-8"), validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
     assert parsed.validate()
     (nte,) = [s for s in _segments(data, "utf-8") if s[0] == "NTE"]
-    assert nte[3] == "fact-check findings: 3 (1 contradicted); truncated: yes" and nte[4] == "RE"
+    assert nte[3] == "fact-check findings: 3 (1 contradicted); key facts not stated: 2; truncated: yes"
+    assert nte[4] == "RE"
     document = document_from_v2(data)
     assert document is not None and "fact-check" not in document.text
     plain = mdm_from_draft(case, TEXT, now=NOW)
