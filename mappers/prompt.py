@@ -846,14 +846,15 @@ def prompt_slot_ids(messages: Iterable[dict[str, str]]) -> frozenset[str] | None
     return frozenset(ids) if ids else None
 
 
-def prompt_volume_names(messages: Iterable[dict[str, str]]) -> dict[str, str]:
-    """Each volume slot the prompt lists with the name it stands for (``[volume.2] PTV Boost``): a course volume and
-    its copy in a phase are two slots of one target."""
+def prompt_slot_values(messages: Iterable[dict[str, str]]) -> dict[str, str]:
+    """Each slot the prompt's fact block lists with its value as shown there (``[volume.2] PTV Boost``, ``[fx.1] 1``):
+    a course volume and its copy in a phase are two slots of one target, and a one-fraction volume states its total
+    as its single dose."""
     return {m.group(1): m.group(2).strip() for message in messages if message.get("role") == "user"
-            for m in _VOLUME_LINE.finditer(message.get("content", ""))}  # fmt: skip
+            for m in _SLOT_VALUE.finditer(message.get("content", ""))}  # fmt: skip
 
 
-_VOLUME_LINE = re.compile(r"^\[(volume\.[0-9]+)\] ([^\n]+)$", re.MULTILINE)
+_SLOT_VALUE = re.compile(r"^\[([a-z][a-z0-9_]*(?:\.[a-z0-9]+)?)\] ([^\n]+)$", re.MULTILINE)
 
 
 # --- notes out of a rendered prompt (training data that is too long) ------------------------------------------------

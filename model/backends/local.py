@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtletter.mappers.prompt import prompt_slot_ids, prompt_volume_names
+from rtletter.mappers.prompt import prompt_slot_ids, prompt_slot_values
 from rtletter.model.backends.adapters import adapter_version, apply_adapter
 from rtletter.model.backends.base import Generation, Message
 from rtletter.model.components.chat_template import stop_token_ids
@@ -111,13 +111,13 @@ class LocalBackend:
         """
         prompts = [self._prompt_ids(messages) for messages in conversations]
         allowed = [prompt_slot_ids(messages) for messages in conversations]
-        names = [prompt_volume_names(messages) for messages in conversations]
+        values = [prompt_slot_values(messages) for messages in conversations]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             batch = self._generate_batch([prompts[i] for i in chunk], max_new_tokens, [allowed[i] for i in chunk],
-                                         [names[i] for i in chunk])  # fmt: skip
+                                         [values[i] for i in chunk])  # fmt: skip
             for index, generation in zip(chunk, batch, strict=True):
                 results[index] = generation
         return [results[i] for i in range(len(prompts))]
@@ -133,7 +133,7 @@ class LocalBackend:
         prompts: list[list[int]],
         max_new_tokens: int,
         allowed: list[frozenset[str] | None],
-        volume_names: list[dict[str, str]],
+        values: list[dict[str, str]],
     ) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -161,7 +161,7 @@ class LocalBackend:
         )
         processors = LogitsProcessorList([DraftRepetitionPenalty(self.repetition_penalty, width)])
         if self.constrain_slots and any(ids is not None for ids in allowed):
-            processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width, volume_names))
+            processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width, values))
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(

@@ -13,6 +13,16 @@ the demo's letters keep both. Until then no blank line and no end of turn can be
 most like to end the section it opens an unnamed volume's slot instead, on a line of its own, and that slot names a
 volume: a small model that learned mostly one-volume courses otherwise writes the first of three volumes and moves on
 (XRTS-03), or, kept in the section, writes its last line again.
+
+A volume's values: a line that names a target volume states its fraction count, dose per fraction and total dose
+(those the case has; one fraction's total is its single dose, "1 × 8 Gy") before it ends or names another volume. In
+the demo's 220 letters 325 of 327 volume slots are followed so (the two others by an equal value's slot). Until then
+no line break, no end of turn and no other volume can be written, digits of the draft's own neither, and a slot that
+opens is one of the missing values; where the draft would end the line right after the name, the line goes on as the
+letters' volume lines start (": [fx.k] × [dose_fx.k]"). Forced to name a volume, the stand-in otherwise often wrote its
+name alone on the line ("HR-CTV") and went on: the volume named, its doses omitted. ``VALUES_WITHIN`` tokens after a
+name the rule is off for the rest of the draft: a draft that has not written them by then is off the letter's course,
+and one that strews names without values would otherwise be kept from ending at every one.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 # dose or date in the course line and again in a phase line); a small model that loops writes one slot dozens of times
 # ("[applicator] bis [applicator] am [applicator] ...") until the token cap.
 MAX_SLOT_USES = 3
+VALUE_ROLES = ("fx", "dose_fx", "dose_total")  # what a line naming a volume states of it
+VALUES_WITHIN = 96  # tokens after a volume's name; the demo's letters need about 30 for its three values
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -59,15 +71,25 @@ def slot_strings(ids: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _values_of(index: str, ids: frozenset[str], shown: dict[str, str]) -> frozenset[str]:
+    """The value slots a line naming volume ``index`` states: those of ``VALUE_ROLES`` the case has, but the total of
+    a single fraction, which is its single dose ("1 × 8 Gy")."""
+    owed = {f"{role}.{index}" for role in VALUE_ROLES} & ids
+    if shown.get(f"fx.{index}") == "1":
+        owed.discard(f"dose_total.{index}")
+    return frozenset(owed)
+
+
 def _prefixes(strings: frozenset[str]) -> frozenset[str]:
     return frozenset(s[:n] for s in strings for n in range(1, len(s) + 1))
 
 
 @lru_cache(maxsize=4)
 def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int], list[int],
-                                     list[int]]:  # fmt: skip
+                                     list[int], list[int]]:  # fmt: skip
     """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
-    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line)."""
+    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line, ids
+    holding a line break)."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
@@ -78,7 +100,8 @@ def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int],
     times = [i for i, p in enumerate(pieces) if _TIMES.match(p)]
     blank = [i for i, p in enumerate(pieces) if _BLANK_LINE.search(p)]
     line_start = [i for i, p in enumerate(pieces) if _LINE_START.match(p)]
-    return pieces, bracket, continuing, digits, loose, times, blank, line_start
+    newline = [i for i, p in enumerate(pieces) if "\n" in p]
+    return pieces, bracket, continuing, digits, loose, times, blank, line_start, newline
 
 
 def _continues(tail: str, piece: str, strings: frozenset[str], prefixes: frozenset[str]) -> bool:
@@ -125,20 +148,31 @@ class SlotLogitsProcessor:
         tokenizer: Any,
         allowed: list[frozenset[str] | None],
         prompt_width: int,
-        volume_names: list[dict[str, str]] | None = None,
+        values: list[dict[str, str]] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
-         self.line_start) = _pieces(tokenizer)  # fmt: skip
+         self.line_start, self.newline) = _pieces(tokenizer)  # fmt: skip
         self.stops = stop_token_ids(tokenizer)
         self.ids = {p: i for i, p in reversed(list(enumerate(self.pieces)))}  # a token's text -> its (first) id
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
+        shown = values or [{} for _ in allowed]  # per row: slot id -> its value as the prompt shows it
         # Per row: volume slot id -> the target it names (its name in the prompt; without names each id is its own).
         self.targets = [
             {i: names.get(i, i) for i in ids or () if i.startswith("volume.")}
-            for ids, names in zip(allowed, volume_names or [{} for _ in allowed], strict=True)
+            for ids, names in zip(allowed, shown, strict=True)
         ]
+        # Per row: volume slot id -> the value slots a line naming it states.
+        self.owed = [
+            {v: _values_of(v.partition(".")[2], ids or frozenset(), row) for v in targets}
+            for ids, targets, row in zip(allowed, self.targets, shown, strict=True)
+        ]
+        self._due: list[frozenset[str]] = [frozenset() for _ in allowed]  # the open volume's values not yet written
+        self._due_from = [0 for _ in allowed]  # generated tokens when that volume was named
+        self._due_at = [-1 for _ in allowed]  # where in the text that volume's slot ends
+        self._queued: list[list[int]] = [[] for _ in allowed]  # tokens _go_on writes next
+        self._gave_up = [False for _ in allowed]  # a volume's values were not written in time: the rule is off
         self._named = [frozenset[str]() for _ in allowed]  # the targets the draft has named
         self._leaving = [False for _ in allowed]  # the draft wanted to end the section at the end of its last line
         self._opened = [False for _ in allowed]  # the open slot was forced to name a volume: it stays one
@@ -156,6 +190,27 @@ class SlotLogitsProcessor:
             self._spent[row] = frozenset(i for i, n in counts.items() if n >= MAX_SLOT_USES)
             targets = self.targets[row]
             self._named[row] = frozenset(targets[i] for i in counts if i in targets)
+            self._due_values(row, self.tokenizer.decode(generated), len(generated))
+
+    def _due_values(self, row: int, text: str, written: int) -> None:
+        """The values the line's last named volume still owes (``_due``), read from the whole text at a "]"."""
+        start = text.rfind("\n") + 1
+        slots = list(SLOT_PATTERN.finditer(text, start))
+        named = [n for n, m in enumerate(slots) if m["id"] in self.owed[row]]
+        if not named:
+            self._due[row] = frozenset()
+            return
+        volume = slots[named[-1]]
+        if volume.end() != self._due_at[row]:  # a volume named just now: its values are owed from here
+            self._due_at[row], self._due_from[row] = volume.end(), written
+        self._due[row] = self.owed[row][volume["id"]] - {m["id"] for m in slots[named[-1] + 1 :]}
+
+    def _owing(self, row: int, written: int) -> frozenset[str]:
+        """The open volume's values still owed. ``VALUES_WITHIN`` tokens after its name the rule is off for the rest
+        of the draft: one that strews volume names without values would otherwise be kept from ending at every one."""
+        if self._due[row] and written - self._due_from[row] > VALUES_WITHIN:
+            self._gave_up[row] = True
+        return frozenset() if self._gave_up[row] else self._due[row]
 
     def _uncovered(self, row: int) -> bool:
         """The draft has named some target volumes and not yet all."""
@@ -252,6 +307,32 @@ class SlotLogitsProcessor:
         self._opened[row] = True
         return True
 
+    def _go_on(self, row: int, before: str, scores: Any) -> bool:
+        """Where the draft would end the line right after a volume's name, the line goes on as the letters' volume
+        lines start, ": [fx.k] × [dose_fx.k]" (True: decided), and the draft writes the rest ("bis [dose_total.k]");
+        left to pick among what else it might write there, the stand-in wrote "HR-CTV (7 Gy) 28 Gy - 4"."""
+        if not self._queued[row]:
+            if int(scores[row].argmax()) not in self.newline + self.stops:
+                return False
+            slots = list(SLOT_PATTERN.finditer(before, before.rfind("\n") + 1))
+            if not slots or slots[-1]["id"] not in self.owed[row] or before[slots[-1].end() :]:
+                return False
+            index = slots[-1]["id"].partition(".")[2]
+            owed = self.owed[row][slots[-1]["id"]]
+            text = ": "
+            if {f"fx.{index}", f"dose_fx.{index}"} <= owed:
+                text += f"[fx.{index}] × [dose_fx.{index}]"
+            self._queued[row] = self.tokenizer.encode(text, add_special_tokens=False)
+        self._force(row, self._queued[row].pop(0), scores)
+        return True
+
+    def _force(self, row: int, token: int, scores: Any) -> None:
+        import torch
+
+        mask = torch.full_like(scores[row], float("-inf"))
+        mask[token] = 0.0
+        scores[row] = scores[row] + mask
+
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
@@ -260,13 +341,19 @@ class SlotLogitsProcessor:
                 continue
             generated = input_ids[row, self.width :].tolist()
             self._count_uses(row, generated)
+            if self._queued[row]:  # the rest of a volume line's start (_go_on)
+                self._force(row, self._queued[row].pop(0), scores)
+                continue
             before, tail = self._split(generated)
+            owing = self._owing(row, len(generated))
             cued = slot_due(before)
             due = cued & self.roles[row]  # a case without such a slot keeps its literal numbers
             grade = self._grade(row, before) if "tox_grade" in due else None
-            strings, prefixes = self._constraint(
-                row, excluded_roles(before), due, grade, volume_due(before), span_end(before)
-            )
+            excluded = excluded_roles(before)
+            if owing:  # the named volume's values come first: no other volume, and a slot opened is one of them
+                excluded |= {"volume"}
+                due = due or frozenset(i.partition(".")[0] for i in owing)
+            strings, prefixes = self._constraint(row, excluded, due, grade, volume_due(before), span_end(before))
             if tail and self._opened[row]:  # a slot that coverage opened names a volume
                 strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
             self._opened[row] = self._opened[row] and bool(tail)
@@ -279,7 +366,11 @@ class SlotLogitsProcessor:
                 continue
             # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
             scores[row, self.loose] = float("-inf")
-            if self._uncovered(row) and self._cover(row, before, scores):
+            if owing and self._go_on(row, before, scores):
+                continue
+            if owing:  # the line goes on until it states the volume's values
+                scores[row, self.newline + self.stops] = float("-inf")
+            elif self._uncovered(row) and self._cover(row, before, scores):
                 continue
             if not times_allowed(before):
                 scores[row, self.times] = float("-inf")

@@ -8,7 +8,7 @@ from datetime import date
 from rtletter.demo.synth import synthesize
 from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.draft_gate import leaked_prompt
-from rtletter.mappers.prompt import build_messages, prompt_slot_ids, prompt_volume_names
+from rtletter.mappers.prompt import build_messages, prompt_slot_ids, prompt_slot_values
 from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.mappers.slots import case_slots
 from rtletter.model.evaluate.facts import check_draft
@@ -68,10 +68,12 @@ def test_the_prompt_names_each_volume_slot_for_the_decoders_coverage_rule() -> N
 
     fixture = Path(__file__).parents[1] / "fixtures" / "external" / "fhir" / "xrts-05-brainmets-1p-1v-2c.json"
     case = load_cases(fixture.read_bytes())[0]
-    names = prompt_volume_names(build_messages(case, slots=True))
+    values = prompt_slot_values(build_messages(case, slots=True))
+    names = {i: v for i, v in values.items() if i.startswith("volume.")}
     table = {s.id: str(s.value) for s in case_slots(case) if s.role == "volume" and not s.missing}
     assert names == table and len(names) == 2 and set(names.values()) == {"Brain Mets"}
-    assert prompt_volume_names(build_messages(case)) == {}
+    assert set(values) == prompt_slot_ids(build_messages(case, slots=True))  # every slot, with its shown value
+    assert prompt_slot_values(build_messages(case)) == {}
 
 
 def test_a_draft_that_echoes_the_slot_list_is_prompt_text() -> None:

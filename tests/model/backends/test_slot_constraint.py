@@ -409,3 +409,67 @@ def test_a_wish_to_end_the_section_at_a_lines_end_ends_the_line_and_opens_a_volu
     inside = processor(torch.tensor([ids + [newline, bracket]]), torch.zeros((1, len(tokenizer))))[0]
     v, d = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("v", "d"))
     assert torch.isfinite(inside[v]) and inside[d] == float("-inf")  # not "[date_start]": a volume
+
+
+def test_a_line_that_names_a_volume_states_its_values_before_it_ends(tokenizer: Any) -> None:
+    """Forced to name the third volume, the stand-in wrote "HR-CTV" alone on its line and went on: the volume named,
+    its doses omitted. The line goes on until it has the volume's fractions, dose per fraction and total."""
+    import torch
+
+    from rtletter.model.components.chat_template import stop_token_ids
+
+    newline, one = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("\n", "1"))
+    eot = stop_token_ids(tokenizer)[0]
+    named = _scores_after(tokenizer, FIRST_LINE + "[volume.2]", VOLUMES)
+    assert named[newline] == float("-inf") and named[eot] == float("-inf") and named[one] == float("-inf")
+    opening = _scores_after(tokenizer, FIRST_LINE + "[volume.2]: [", VOLUMES)
+    letters = {c: tokenizer.encode(c, add_special_tokens=False)[0] for c in ("v", "f", "d", "t")}
+    assert opening[letters["v"]] == float("-inf") and opening[letters["t"]] == float("-inf")  # no volume, no tox
+    assert torch.isfinite(opening[letters["f"]]) and torch.isfinite(opening[letters["d"]])
+    partial = _scores_after(tokenizer, FIRST_LINE + "[volume.2]: [fx.2] × [dose_fx.2]", VOLUMES)
+    assert partial[newline] == float("-inf")  # the total is still owed
+    stated = _scores_after(tokenizer, FIRST_LINE + "[volume.2]: [fx.2] × [dose_fx.2] bis [dose_total.2]", VOLUMES)
+    assert torch.isfinite(stated[newline]) and torch.isfinite(stated[eot])
+
+
+def test_a_single_fraction_owes_no_total_of_its_own(tokenizer: Any) -> None:
+    """ "1 × 8 Gy": the letters state a one-fraction volume's total as its single dose."""
+    import torch
+
+    newline = tokenizer.encode("\n", add_special_tokens=False)[0]
+    ids = torch.tensor([tokenizer.encode(FIRST_LINE + "[volume.2]: [fx.2] × [dose_fx.2]", add_special_tokens=False)])
+    single = SlotLogitsProcessor(tokenizer, [VOLUMES], 0, [{"fx.2": "1"}])(ids, torch.zeros((1, len(tokenizer))))
+    assert torch.isfinite(single[0, newline])
+    several = SlotLogitsProcessor(tokenizer, [VOLUMES], 0, [{"fx.2": "5"}])(ids, torch.zeros((1, len(tokenizer))))
+    assert several[0, newline] == float("-inf")
+
+
+def test_a_line_the_draft_would_end_at_a_volumes_name_goes_on_as_the_letters_volume_lines(tokenizer: Any) -> None:
+    import torch
+
+    newline = tokenizer.encode("\n", add_special_tokens=False)[0]
+    processor = SlotLogitsProcessor(tokenizer, [VOLUMES], 0)
+    ids = tokenizer.encode(FIRST_LINE + "[volume.2]", add_special_tokens=False)
+    expected = tokenizer.encode(": [fx.2] × [dose_fx.2]", add_special_tokens=False)
+    written = []
+    for _ in expected:
+        wish = torch.zeros((1, len(tokenizer)))
+        wish[0, newline] = 5.0  # the draft would end the line at every step
+        out = processor(torch.tensor([ids + written]), wish)[0]
+        (allowed,) = [t for t in range(len(tokenizer)) if torch.isfinite(out[t])]
+        written.append(allowed)
+    assert written == expected
+
+
+def test_a_draft_that_does_not_write_the_values_in_time_is_let_go(tokenizer: Any) -> None:
+    """A draft off the letter's course would otherwise be kept from ending at each volume name it strews."""
+    import torch
+
+    from rtletter.model.backends.slot_constraint import VALUES_WITHIN
+
+    newline, word = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("\n", " und"))
+    processor = SlotLogitsProcessor(tokenizer, [VOLUMES], 0)
+    ids = tokenizer.encode(FIRST_LINE + "[volume.2]", add_special_tokens=False)
+    assert processor(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))[0, newline] == float("-inf")
+    late = ids + [word] * (VALUES_WITHIN + 1)
+    assert torch.isfinite(processor(torch.tensor([late]), torch.zeros((1, len(tokenizer))))[0, newline])
