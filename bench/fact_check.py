@@ -2,7 +2,8 @@
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
 one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status, an
-early stop of a completed course, a stopped course told as completed; values
+early stop of a completed course, a stopped course told as completed, a tolerance the worst toxicity grade belies;
+values
 swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
 through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
 counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
@@ -209,6 +210,26 @@ def inject_completion(case: Case, text: str) -> str | None:
                             else "Radiotherapy was completed as planned.")  # fmt: skip
 
 
+# A tolerance sentence the case's worst grade belies: for grade 3 and more, grade 2, and grade 1 or none.
+_BELIED = {
+    3: ("Die Behandlung wurde gut vertragen.", "Treatment was well tolerated."),
+    2: ("Relevante Akutnebenwirkungen traten nicht auf.", "There were no relevant acute side effects."),
+    1: (
+        "Die Therapie war durch höhergradige Nebenwirkungen belastet.",
+        "Treatment was complicated by grade 3 side effects.",
+    ),
+}
+
+
+def inject_tolerance(case: Case, text: str) -> str | None:
+    """A tolerance the worst toxicity grade belies ("gut vertragen" with grade 3)."""
+    if any(t.grade is None for t in case.toxicities):
+        return None
+    worst = max((t.grade or 0 for t in case.toxicities), default=0)
+    german, english = _BELIED[min(max(worst, 1), 3)]
+    return _course_end_said(text, german if case.language == "de" else english)
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -220,6 +241,7 @@ INJECTORS: dict[str, Injector] = {
     "performance status": inject_performance,
     "early stop": inject_early_stop,
     "stop told as completed": inject_completion,
+    "tolerance": inject_tolerance,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
     "date in the other role": inject_slot_date_role,

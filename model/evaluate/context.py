@@ -3,16 +3,17 @@
 ``check_draft`` adds these to the value findings (see ``rtletter.model.evaluate.facts``): a side the case never states,
 a toxicity graded differently from the case, a performance status the case does not hold, a date span that ends before
 it starts, "n × d Gy bis T Gy" where n × d is not T (total and single dose swapped), an early stop of a completed
-course, the course's session count written as a fraction count, and a value whose own words give it a role its fact
-slot does not have (``slot_role_findings``: a start date after "bis", a stopped course's planned dose written as
-delivered, a dose per fraction after "Gesamtdosis").
+course, a tolerance the worst toxicity grade belies ("gut vertragen" with grade 3), the course's session count written
+as a fraction count, and a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a
+start date after "bis", a stopped course's planned dose written as delivered, a dose per fraction after
+"Gesamtdosis").
 Each is a contradiction: the value exists in the case, the draft gives it the wrong role.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
 from rtletter.mappers.letter import extract_facts
@@ -96,6 +97,59 @@ def stop_omitted(case: Case, draft: str) -> Iterator[Fact]:
     fractions reads as a course given in full)."""
     if case.course.status is CourseStatus.stopped and EARLY_STOP.search(draft) is None:
         yield Fact(kind="status", value="stopped early", label="end of the course")
+
+
+# --- tolerance ------------------------------------------------------------------------------------------------------
+
+# What a letter says of the course's tolerance as a whole, by the worst CTCAE grade it implies.
+_TOLERANCE: dict[str, tuple[re.Pattern[str], Callable[[int], bool]]] = {
+    "well tolerated": (
+        re.compile(
+            r"\b(?:sehr\s+)?gut\s+(?:vertragen|toleriert)|komplikationslos|\b(?:very\s+)?well\s+tolerated|"
+            r"\btolerated\s+(?:very\s+)?well",
+            re.IGNORECASE,
+        ),
+        lambda worst: worst >= 3,
+    ),
+    "no relevant side effects": (
+        re.compile(
+            r"\b(?:relevanten?\s+)?Akutnebenwirkungen\s+traten\s+nicht\s+auf|keine\s+(?:relevanten\s+)?"
+            r"(?:akuten\s+)?Nebenwirkungen|Nebenwirkungen\s+über\s+CTCAE\s+Grad\s+1\s+wurden\s+nicht|"
+            r"\bno\s+(?:relevant\s+)?(?:acute\s+)?side\s+effects",
+            re.IGNORECASE,
+        ),
+        lambda worst: worst >= 2,
+    ),
+    "higher-grade side effects": (
+        re.compile(
+            r"höhergradige\w*\s+Nebenwirkungen|Nebenwirkungen\s+Grad\s+[34]|higher-grade\s+side\s+effects|"
+            r"\bgrade\s+[34]\s+(?:side\s+effects|acute\s+toxicity)",
+            re.IGNORECASE,
+        ),
+        lambda worst: worst < 3,
+    ),
+}
+
+
+_NEGATED = re.compile(r"\b(?:nicht|keine?|ohne|not|no|without)\s+$", re.IGNORECASE)
+
+
+def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
+    """A claim on the tolerance as a whole that the case's worst toxicity grade belies: "gut vertragen" of a course
+    with a grade 3 toxicity, "keine relevanten Nebenwirkungen" with grade 2 or more, "höhergradige Nebenwirkungen"
+    with none above grade 2. The site's letters, and the template, choose the sentence by that grade; a model picks
+    it. A case with a toxicity recorded without a grade is left alone (its worst is not known), and "gut vertragen"
+    with grade 2 is a physician's judgment, not a contradiction."""
+    if any(t.grade is None for t in case.toxicities):
+        return
+    worst = max((t.grade or 0 for t in case.toxicities), default=0)
+    for label, (pattern, belied) in _TOLERANCE.items():
+        if not belied(worst):
+            continue
+        for match in pattern.finditer(draft):
+            if not _NEGATED.search(draft, max(0, match.start() - 12), match.start()):  # "keine höhergradigen ..."
+                yield Finding("contradicted", "tolerance", match.group(0), label, (f"worst CTCAE grade {worst}",))
+                break
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------
@@ -282,6 +336,6 @@ def context_findings(case: Case, draft: str) -> list[Finding]:
         if not any(s <= start and end <= e for s, e in covered)
     ]
     found = [*laterality_findings(case, draft), *grade_findings(case, draft), *performance_findings(case, draft),
-             *status_findings(case, draft)]  # fmt: skip
+             *status_findings(case, draft), *tolerance_findings(case, draft)]  # fmt: skip
     found += [*(f for f, _ in spans), *slots]
     return list(dict.fromkeys(found))

@@ -21,6 +21,8 @@ Beyond single values the draft's text is read for facts stated in the wrong role
 - status: an early stop ("vorzeitig beendet", "stopped early") of a course the case records as completed, with no
   phase stopped, or "wie geplant abgeschlossen" ("completed as planned") of a stopped course: contradicted;
 - toxicity grade: "<term> ... Grad N" where the case grades that toxicity differently: contradicted;
+- tolerance: "gut vertragen" of a course with a grade 3 toxicity, "keine relevanten Nebenwirkungen" with grade 2 or
+  more, "höhergradige Nebenwirkungen" with none above grade 2: contradicted;
 - slot: a fact slot the case could not fill, left in the letter as the gap ``[[? id]]``: unsupported;
 - role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not
   T, and a value whose own words give it a role its fact slot does not have: the course start after "bis", a dose
@@ -44,7 +46,7 @@ from rtletter.mappers.case import Case, Fact, FactKind, format_gy
 from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
-CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot", "status"]
+CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot", "status", "tolerance"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative

@@ -304,3 +304,30 @@ def test_a_phase_stopped_for_a_new_plan_may_be_called_stopped(case: Case) -> Non
     text = "Die Serie wurde nach 3 von 7 geplanten Fraktionen vorzeitig beendet und neu geplant."
     assert [f for f in check_draft(replanned, text).findings if f.kind == "status"] == []
     assert [f for f in check_draft(case, text).findings if f.kind == "status"] != []
+
+
+@pytest.mark.parametrize(
+    ("said", "grades", "found"),
+    [
+        ("Die Behandlung wurde gut vertragen.", (1, 3), True),
+        ("Treatment was tolerated very well.", (3,), True),
+        ("Die Behandlung wurde gut vertragen.", (2,), False),  # a physician's judgment at grade 2
+        ("Relevante Akutnebenwirkungen traten nicht auf.", (2,), True),
+        ("Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet.", (1,), False),
+        ("Die Therapie war durch höhergradige Nebenwirkungen belastet.", (1,), True),
+        ("Die Therapie war durch höhergradige Nebenwirkungen belastet.", (3,), False),
+        ("Es traten keine höhergradigen Nebenwirkungen auf.", (), False),  # negated
+        ("Treatment was complicated by grade 3 side effects.", (), True),
+        ("Die Behandlung wurde gut vertragen.", (3, None), False),  # a toxicity without a grade: worst not known
+    ],
+)
+def test_a_tolerance_the_worst_grade_belies_is_contradicted(
+    case: Case, said: str, grades: tuple[int | None, ...], found: bool
+) -> None:
+    """The site's letters choose the tolerance sentence by the worst CTCAE grade; a model picks one."""
+    from rtletter.mappers.case import Toxicity
+
+    drafted = case.model_copy(deep=True)
+    drafted.toxicities = [Toxicity(term=term, grade=grade) for term, grade in zip(("Diarrhea", "Fatigue"), grades)]
+    findings = [f for f in check_draft(drafted, said).findings if f.kind == "tolerance"]
+    assert [f.finding for f in findings] == (["contradicted"] if found else [])
