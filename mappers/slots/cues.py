@@ -50,7 +50,7 @@ _APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [a
 # the demo's letters); the fact check reads it so from the words after the date (``_END_SENTENCE``), which a decoder
 # has not written yet.
 _ENDED_ON = re.compile(r"\b(?:Bestrahlung|Strahlentherapie|Radiatio|Serie)\s+wurde\s+am\s*$")
-_TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*$")
+_TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*(?:ED\s*)?$")  # "× ED" too: no letter writes it, a draft did with a date
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
@@ -120,7 +120,7 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= (frozenset({"dose_fx"}) if dose == "total" else TOTAL_ROLES) | _NEITHER_DOSE_NOR_DATE
     if _ENDED_ON.search(before):  # "Die Bestrahlung wurde am [date_end] [course_end]": its end, never its start
         out |= _STARTS
-    if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither
+    if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither, nor "7 × ED [date_start]" (XRTS-02)
         out |= _DATES
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})

@@ -508,6 +508,13 @@ def test_times_allowed(before: str, allowed: bool) -> None:
     assert times_allowed(before) is allowed
 
 
+@pytest.mark.parametrize("before", ["Prostate: 7 × ", "Prostate: 7 × ED ", "28 x ED "])
+def test_no_date_after_a_times_sign(before: str) -> None:
+    """XRTS-02's draft wrote "7 × ED 06.09.": "ED" is also the date of diagnosis, never after a "×"."""
+    assert {"date_start", "date_end", "dx_date"} <= excluded_roles(before)
+    assert "dx_date" not in excluded_roles("Adenokarzinom, ED ")
+
+
 def test_how_the_course_ended_is_a_slot_the_case_fills() -> None:
     """A stop is a fact like a dose: a completed course has no stop to state, and its draft cannot write one."""
     from rtletter.mappers.case import Coding, Phase
