@@ -262,6 +262,12 @@ class Note(_Model):
 class FollowUp(_Model):
     appointments: list[Appointment] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
+    # Where each recommendation is from, in the same order ("CarePlan/cp-1", "OBX[12]"); shorter or empty: not known.
+    recommendation_sources: list[str | None] = Field(default_factory=list)
+
+    def recommendation_source(self, index: int) -> str | None:
+        """The resource or segment of ``recommendations[index]``, where the mapper recorded one."""
+        return self.recommendation_sources[index] if index < len(self.recommendation_sources) else None
 
 
 class CaseFlag(_Model):

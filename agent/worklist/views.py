@@ -279,8 +279,8 @@ def source_facts(case: Case, *, fhir_base: str | None = None, message_url: str |
         add("Status", ps.scale, _join(ps.value, _fmt_date(ps.observed)), ps.source)
     for appointment in case.follow_up.appointments:
         add("Follow-up", appointment.kind, _join(_fmt_date(appointment.when), appointment.text), appointment.source)
-    for recommendation in case.follow_up.recommendations:
-        add("Follow-up", "recommendation", recommendation, None)
+    for n, recommendation in enumerate(case.follow_up.recommendations):
+        add("Follow-up", "recommendation", recommendation, case.follow_up.recommendation_source(n))
     for note in case.notes:
         add("Notes", _join(note.author, _fmt_date(note.written)) or "note", note.text, note.source)
     return facts

@@ -280,7 +280,9 @@ def _map_case(summary: Procedure, summaries: list[Procedure], index: BundleIndex
         if (mapped := map_follow_up_request(request, inputs)) is not None:
             follow_up.appointments.append(mapped)
     for plan in index.about(CarePlan, patient_key):
-        follow_up.recommendations.extend(map_recommendations(plan, inputs))
+        for text, source in map_recommendations(plan, inputs):
+            follow_up.recommendations.append(text)
+            follow_up.recommendation_sources.append(source)
     case.follow_up = follow_up
     case.notes = map_notes(summary, inputs)
     case.language = "en" if (index.language or "de").lower().startswith("en") else "de"

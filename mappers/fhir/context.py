@@ -309,12 +309,14 @@ def map_follow_up_request(request: ServiceRequest, inputs: Inputs) -> Appointmen
     return Appointment(when=when, kind=kind, text=_note_text(request.note), source=inputs.use(request))
 
 
-def map_recommendations(plan: CarePlan, inputs: Inputs) -> list[str]:
-    """CarePlan activities' ``detail.description``: the letter's recommendations (Procedere)."""
+def map_recommendations(plan: CarePlan, inputs: Inputs) -> list[tuple[str, str]]:
+    """CarePlan activities' ``detail.description``: the letter's recommendations (Procedere), each with the plan as
+    its source."""
     found = [a.detail.description for a in plan.activity or [] if a.detail and a.detail.description]
-    if found:
-        inputs.use(plan)
-    return found
+    if not found:
+        return []
+    source = inputs.use(plan)
+    return [(text, source) for text in found]
 
 
 def map_notes(resource: Procedure, inputs: Inputs) -> list[Note]:

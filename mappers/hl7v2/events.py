@@ -130,8 +130,13 @@ def map_follow_up(found: Observations) -> FollowUp:
         appointments.append(
             Appointment(when=when, kind=kind, text=group.text("appointment_text"), source=f"OBX appointment {key}")
         )
-    recommendations = [t for obs in found.items if obs.role == "recommendation" for t in [obs.text()] if t]
-    return FollowUp(appointments=appointments, recommendations=recommendations)
+    advised = [(t, obs.where.split("-")[0]) for obs in found.items if obs.role == "recommendation"
+               for t in [obs.text()] if t]  # fmt: skip
+    return FollowUp(
+        appointments=appointments,
+        recommendations=[text for text, _ in advised],
+        recommendation_sources=[source for _, source in advised],
+    )
 
 
 def map_notes(message: Message, found: Observations) -> list[Note]:

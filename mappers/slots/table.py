@@ -345,6 +345,6 @@ def case_slots(case: Case) -> SlotTable:
     # The record's recommendations as slots too: a small model otherwise writes another entity's advice from memory
     # ("Mammographie beidseits" in a letter on a tongue carcinoma).
     for n, advice in enumerate(case.follow_up.recommendations, 1):
-        b.add(f"rec.{n}", advice, None, "recommendation")
+        b.add(f"rec.{n}", advice, case.follow_up.recommendation_source(n - 1), "recommendation")
 
     return SlotTable(tuple(b.slots))

@@ -36,11 +36,12 @@ CASES = {
 
 
 def essential(case: Case) -> dict[str, Any]:
-    """Everything but where it came from (ids of the source, inputs, ``source`` and ``via`` references)."""
+    """Everything but where it came from (ids of the source, inputs, ``source``, ``via`` and recommendations' source
+    references)."""
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("source", "via")}
+            return {k: strip(v) for k, v in value.items() if k not in ("source", "via", "recommendation_sources")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

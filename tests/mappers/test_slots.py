@@ -561,3 +561,26 @@ def test_synthetic_letters_write_the_records_recommendations_as_slots(cohort_res
         for n, advice in enumerate(item.case.follow_up.recommendations, 1):
             assert table[f"rec.{n}"].value == advice.strip()
             assert f"[rec.{n}]" in result.text, (item.patient_id, advice)
+
+
+def test_each_recommendation_slot_shows_the_resource_or_segment_it_is_from() -> None:
+    """The worklist shows each filled value with its source: a recommendation's is the CarePlan (FHIR) or the OBX
+    (HL7 v2) the reader found it in."""
+    from datetime import datetime
+
+    from rtletter.demo.synth.fhir_writer import bundle_from_case
+    from rtletter.demo.synth.v2_writer import v2_from_case
+    from rtletter.mappers.fhir.bundle import case_from_bundle
+    from rtletter.mappers.hl7v2.case import case_from_v2
+    from tests.factories import breast_boost_case
+
+    case = breast_boost_case()
+    assert len(case.follow_up.recommendations) >= 2
+    (from_fhir,) = case_from_bundle(bundle_from_case(case))
+    from_v2 = case_from_v2(v2_from_case(case, control_id="M", timestamp=datetime(2026, 4, 2, 10, 0)))
+    for mapped, prefix in ((from_fhir, "CarePlan/"), (from_v2, "OBX[")):
+        sources = {s.id: s.source for s in case_slots(mapped) if s.role == "rec"}
+        assert len(sources) == len(case.follow_up.recommendations)
+        assert all(source is not None and source.startswith(prefix) for source in sources.values()), sources
+    lines = {s.source for s in case_slots(from_v2) if s.role == "rec"}
+    assert len(lines) == len(case.follow_up.recommendations)  # one OBX each
