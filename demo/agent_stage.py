@@ -165,7 +165,8 @@ def serve_until_stopped(config: Path, log_path: Path) -> None:
 
 
 def _flags(job: Any, case: Any) -> tuple[str, ...]:
-    """What a physician should look at first: job flags, the patient's death, the draft's fact check and sections."""
+    """What a physician should look at first: job flags, the patient's death, the draft's fact check (findings and
+    key facts not stated) and sections."""
     from rtletter.model.evaluate import STUDY_SECTIONS, check_draft, check_sections
 
     flags = [str(flag) for flag in sorted(job.flags)]
@@ -179,6 +180,8 @@ def _flags(job: Any, case: Any) -> tuple[str, ...]:
             flags.append(f"{facts.unsupported} unsupported")
         if facts.contradicted:
             flags.append(f"{facts.contradicted} contradicted")
+        if facts.omitted:
+            flags.append(f"{len(facts.omitted)} key fact{'s' if len(facts.omitted) != 1 else ''} not stated")
         sections = check_sections(job.draft_text, case.language)
         if sections.missing:
             present = len(STUDY_SECTIONS) - len(sections.missing)

@@ -207,3 +207,18 @@ def test_a_model_that_does_not_beat_its_base_stops_the_demo_before_the_agent_pos
         failures = [line for line in out.getvalue().splitlines() if line.startswith("FAILED")]
         assert failures == ["FAILED model: the fine-tuned model does not beat its base; the agent stage did not run"]
     assert not (tmp_path / "agent").exists()
+
+
+def test_the_agent_stage_flags_findings_and_key_facts_not_stated() -> None:
+    from types import SimpleNamespace
+
+    from rtletter.demo.agent_stage import _flags
+    from rtletter.mappers.template_letter import render_letter
+    from tests.factories import make_case
+
+    case = make_case(1)  # 40.05 Gy in 15 fractions of 2.67 Gy
+    letter = render_letter(case)
+    job = SimpleNamespace(flags=frozenset(), last_error=None, draft_text=letter)
+    assert _flags(job, case) == ()
+    job.draft_text = letter.replace("40,05 Gy", "40 Gy")  # a near total: contradicted, and the true one not stated
+    assert _flags(job, case)[:2] == ("1 contradicted", "1 key fact not stated")
