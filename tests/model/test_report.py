@@ -34,7 +34,10 @@ def records(letter: str) -> list[dict]:
         item.case_id = f"synthetic:course-{n}"
         item.patient.id = f"P-{n}"
         item.toxicities[0].grade = n + 1  # letters that differ (the shuffled floor), each true to its case
-        out.append(make_record(item, letter.replace("Proktitis Grad 1", f"Proktitis Grad {n + 1}")))
+        text = letter.replace("Proktitis Grad 1", f"Proktitis Grad {n + 1}")
+        if n + 1 >= 3:  # not "gut vertragen" with a grade 3 toxicity: the fact check contradicts that
+            text = text.replace("wurde gut vertragen", "war durch höhergradige Nebenwirkungen belastet")
+        out.append(make_record(item, text))
     return out
 
 
@@ -74,7 +77,7 @@ def test_summary_shows_fine_tuned_ahead_and_the_shuffled_floor(records) -> None:
     assert (tuned.contradicted, tuned.unsupported) == (1, 0)
     assert (base.contradicted, base.unsupported) == (0, 6)  # 66 Gy and cisplatin in each of three drafts
     assert evaluation.shuffled_reference_rouge is not None
-    assert 0.9 < evaluation.shuffled_reference_rouge["rouge1"] < 1.0  # the three references differ in one word
+    assert 0.9 < evaluation.shuffled_reference_rouge["rouge1"] < 1.0  # the references differ in a word or two
 
 
 def test_drafts_must_match_the_data(records) -> None:
