@@ -3,9 +3,8 @@
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
 one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status, an
 early stop of a completed course, a stopped course told as completed, a tolerance the worst toxicity grade belies;
-values
-swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands, found
-through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
+values swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands,
+found through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
 counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
 drug, no side) is not counted for that letter. The clean share is the share of unmodified reference letters (and of
 template-backend letters) with any finding.
@@ -225,8 +224,7 @@ def inject_tolerance(case: Case, text: str) -> str | None:
     """A tolerance the worst toxicity grade belies ("gut vertragen" with grade 3)."""
     if any(t.grade is None for t in case.toxicities):
         return None
-    worst = max((t.grade or 0 for t in case.toxicities), default=0)
-    german, english = _BELIED[min(max(worst, 1), 3)]
+    german, english = _BELIED[min(max(case.worst_grade, 1), 3)]
     return _course_end_said(text, german if case.language == "de" else english)
 
 

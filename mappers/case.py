@@ -328,6 +328,12 @@ class Case(_Model):
     flags: list[CaseFlag] = Field(default_factory=list)  # for the reviewer; never part of the prompt
 
     @property
+    def worst_grade(self) -> int:
+        """The highest CTCAE grade among the recorded toxicities (0: none graded): what a letter's tolerance sentence
+        goes by."""
+        return max((t.grade or 0 for t in self.toxicities), default=0)
+
+    @property
     def primary_diagnosis(self) -> Diagnosis | None:
         return next((d for d in self.diagnoses if d.role == "primary"), self.diagnoses[0] if self.diagnoses else None)
 

@@ -182,7 +182,7 @@ def letter_view(case: Case, site: Site | None = None, letter_date: date | None =
         dose = f"{b.fractions} × {_gy(b.dose_per_fraction_gy, lang)}" if b.fractions and b.dose_per_fraction_gy else ""
         brachy = _join([clean_line(b.dose_rate), clean_line(b.source_isotope), clean_line(b.applicator), dose,
                         _gy(b.total_dose_gy, lang)])  # fmt: skip
-    worst = max((t.grade or 0 for t in case.toxicities), default=0)
+    worst = case.worst_grade
     return {
         "female": female,
         "patient": {

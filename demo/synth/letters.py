@@ -503,7 +503,7 @@ def _tolerance(w: _Writer) -> list[str]:
         ))  # fmt: skip
         return lines
     tox = case.toxicities
-    worst = max((t.grade or 0 for t in tox), default=0)
+    worst = case.worst_grade
     if w.lang == "de":
         general = {0: ("Die Behandlung wurde sehr gut vertragen.", "Die Therapie wurde insgesamt gut vertragen."),
                    1: ("Die Behandlung wurde gut vertragen.", "Die Therapie wurde insgesamt gut toleriert."),

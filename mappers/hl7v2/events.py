@@ -113,9 +113,7 @@ def map_performance_status(found: Observations) -> list[PerformanceStatus]:
         low, high = PERFORMANCE_RANGES[scale]
         if not low <= value <= high:
             raise invalid_value(obs.where, f"{scale} must be {low} to {high}")
-        statuses.append(
-            PerformanceStatus(scale=scale, value=value, observed=obs.observed_date(), source=obs.where.split("-")[0])
-        )
+        statuses.append(PerformanceStatus(scale=scale, value=value, observed=obs.observed_date(), source=obs.segment))
     return statuses
 
 
@@ -130,7 +128,7 @@ def map_follow_up(found: Observations) -> FollowUp:
         appointments.append(
             Appointment(when=when, kind=kind, text=group.text("appointment_text"), source=f"OBX appointment {key}")
         )
-    advised = [(t, obs.where.split("-")[0]) for obs in found.items if obs.role == "recommendation"
+    advised = [(t, obs.segment) for obs in found.items if obs.role == "recommendation"
                for t in [obs.text()] if t]  # fmt: skip
     return FollowUp(
         appointments=appointments,
@@ -147,9 +145,7 @@ def map_notes(message: Message, found: Observations) -> list[Note]:
             text = obs.text()
             if text:
                 author = xcn_name(obs.responsible)
-                notes.append(
-                    Note(text=text, author=author, written=obs.observed_date(), source=obs.where.split("-")[0])
-                )
+                notes.append(Note(text=text, author=author, written=obs.observed_date(), source=obs.segment))
     if is_document:
         document = read_document(message, found)
         if document.text:

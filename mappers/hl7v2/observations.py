@@ -44,6 +44,11 @@ class Observation:
     responsible: Repetition | None  # OBX-16, first repetition
     where: str  # "OBX[3]-5"
 
+    @property
+    def segment(self) -> str:
+        """The OBX it is in ("OBX[3]"): a case value's ``source``."""
+        return self.where.split("-")[0]
+
     def text(self) -> str | None:
         """The value as text: TX repetitions are lines; a coded value gives its display (else its code)."""
         lines = [t for t in (self.repetition_text(rep) for rep in self.values) if t]

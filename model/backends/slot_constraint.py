@@ -80,6 +80,15 @@ def _values_of(index: str, ids: frozenset[str], shown: dict[str, str]) -> frozen
     return frozenset(owed)
 
 
+def _only(scores: Any, row: int, tokens: list[int]) -> None:
+    """Leave ``tokens`` the row's only candidates (their scores as they are)."""
+    import torch
+
+    mask = torch.full_like(scores[row], float("-inf"))
+    mask[tokens] = 0.0
+    scores[row] = scores[row] + mask
+
+
 def _prefixes(strings: frozenset[str]) -> frozenset[str]:
     return frozenset(s[:n] for s in strings for n in range(1, len(s) + 1))
 
@@ -154,6 +163,8 @@ class SlotLogitsProcessor:
         (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
          self.line_start, self.newline) = _pieces(tokenizer)  # fmt: skip
         self.stops = stop_token_ids(tokenizer)
+        self.newline_or_stop = self.newline + self.stops  # what ends a line; and as a set, for lookups
+        self.line_ends = frozenset(self.newline_or_stop)
         self.ids = {p: i for i, p in reversed(list(enumerate(self.pieces)))}  # a token's text -> its (first) id
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
@@ -165,8 +176,8 @@ class SlotLogitsProcessor:
         ]
         # Per row: volume slot id -> the value slots a line naming it states.
         self.owed = [
-            {v: _values_of(v.partition(".")[2], ids or frozenset(), row) for v in targets}
-            for ids, targets, row in zip(allowed, self.targets, shown, strict=True)
+            {v: _values_of(v.partition(".")[2], ids or frozenset(), row_values) for v in targets}
+            for ids, targets, row_values in zip(allowed, self.targets, shown, strict=True)
         ]
         self._due: list[frozenset[str]] = [frozenset() for _ in allowed]  # the open volume's values not yet written
         self._due_from = [0 for _ in allowed]  # generated tokens when that volume was named
@@ -275,8 +286,6 @@ class SlotLogitsProcessor:
         """The section goes on until it names every target volume: no blank line, no end of turn. Where the draft
         would most like to end it, only an unnamed volume's slot may open, on a line of its own: at the end of a
         line the line ends first (True: decided)."""
-        import torch
-
         line_start = _ENDS_LINE.search(before) is not None
         ends = self.stops + self.blank + (self.line_start if line_start else [])
         best = int(scores[row].argmax())
@@ -291,9 +300,7 @@ class SlotLogitsProcessor:
             if token is None:
                 return False
             self._leaving[row] = self.pieces[token].endswith("\n")
-            mask = torch.full_like(scores[row], float("-inf"))
-            mask[token] = 0.0
-            scores[row] = scores[row] + mask
+            _only(scores, row, [token])
             return True
         if not (leaving and line_start):
             return False
@@ -301,9 +308,7 @@ class SlotLogitsProcessor:
         opening = [i for i in self.bracket if _fits(self.pieces[i], strings, prefixes)]
         if not opening:
             return False
-        mask = torch.full_like(scores[row], float("-inf"))
-        mask[opening] = 0.0
-        scores[row] = scores[row] + mask
+        _only(scores, row, opening)
         self._opened[row] = True
         return True
 
@@ -312,7 +317,7 @@ class SlotLogitsProcessor:
         lines start, ": [fx.k] × [dose_fx.k]" (True: decided), and the draft writes the rest ("bis [dose_total.k]");
         left to pick among what else it might write there, the stand-in wrote "HR-CTV (7 Gy) 28 Gy - 4"."""
         if not self._queued[row]:
-            if int(scores[row].argmax()) not in self.newline + self.stops:
+            if int(scores[row].argmax()) not in self.line_ends:
                 return False
             slots = list(SLOT_PATTERN.finditer(before, before.rfind("\n") + 1))
             if not slots or slots[-1]["id"] not in self.owed[row] or before[slots[-1].end() :]:
@@ -323,26 +328,17 @@ class SlotLogitsProcessor:
             if {f"fx.{index}", f"dose_fx.{index}"} <= owed:
                 text += f"[fx.{index}] × [dose_fx.{index}]"
             self._queued[row] = self.tokenizer.encode(text, add_special_tokens=False)
-        self._force(row, self._queued[row].pop(0), scores)
+        _only(scores, row, [self._queued[row].pop(0)])
         return True
 
-    def _force(self, row: int, token: int, scores: Any) -> None:
-        import torch
-
-        mask = torch.full_like(scores[row], float("-inf"))
-        mask[token] = 0.0
-        scores[row] = scores[row] + mask
-
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
         for row, ids in enumerate(self.allowed):
             if ids is None:
                 continue
             generated = input_ids[row, self.width :].tolist()
             self._count_uses(row, generated)
             if self._queued[row]:  # the rest of a volume line's start (_go_on)
-                self._force(row, self._queued[row].pop(0), scores)
+                _only(scores, row, [self._queued[row].pop(0)])
                 continue
             before, tail = self._split(generated)
             owing = self._owing(row, len(generated))
@@ -360,16 +356,14 @@ class SlotLogitsProcessor:
             if tail:  # inside a slot: only tokens that keep it a valid prefix
                 keep = [i for i in self.continuing if _continues(tail, self.pieces[i], strings, prefixes)]
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
-                    mask = torch.full_like(scores[row], float("-inf"))
-                    mask[keep] = 0.0
-                    scores[row] = scores[row] + mask
+                    _only(scores, row, keep)
                 continue
             # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
             scores[row, self.loose] = float("-inf")
             if owing and self._go_on(row, before, scores):
                 continue
             if owing:  # the line goes on until it states the volume's values
-                scores[row, self.newline + self.stops] = float("-inf")
+                scores[row, self.newline_or_stop] = float("-inf")
             elif self._uncovered(row) and self._cover(row, before, scores):
                 continue
             if not times_allowed(before):

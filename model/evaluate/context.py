@@ -142,7 +142,7 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
     with grade 2 is a physician's judgment, not a contradiction."""
     if any(t.grade is None for t in case.toxicities):
         return
-    worst = max((t.grade or 0 for t in case.toxicities), default=0)
+    worst = case.worst_grade
     for label, (pattern, belied) in _TOLERANCE.items():
         if not belied(worst):
             continue
