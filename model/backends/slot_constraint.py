@@ -35,6 +35,7 @@ from typing import Any
 from rtletter.mappers.slots.cues import (
     VOLUME_VALUES,
     excluded_roles,
+    planned_before,
     slot_due,
     span_end,
     times_allowed,
@@ -58,6 +59,7 @@ TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 MAX_SLOT_USES = 3
 VALUE_ROLES = ("fx", "dose_fx", "dose_total")  # what a line naming a volume states of it
 VALUES_WITHIN = 96  # tokens after a volume's name; the demo's letters need about 30 for its three values
+PLAN_OF = {"fx": "fx_planned", "dose_total": "dose_planned"}  # a delivered value's role -> its plan's
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -78,6 +80,16 @@ def _values_of(index: str, ids: frozenset[str], shown: dict[str, str]) -> frozen
     if shown.get(f"fx.{index}") == "1":
         owed.discard(f"dose_total.{index}")
     return frozenset(owed)
+
+
+def _delivered(ids: frozenset[str], shown: dict[str, str]) -> frozenset[str]:
+    """The delivered value slots ("fx", "dose_total") that "geplant" may not precede: those whose plan the case holds
+    apart ("[fx.p1]" beside "[fx_planned.p1]"), and any other of the same role and value, which the fact check cannot
+    tell from them ("[fx.2]", the phase's volume, also 5 fractions of 28 planned)."""
+    apart = {f"{role}.{i.partition('.')[2]}" for i in ids for role, plan in PLAN_OF.items()
+             if i.partition(".")[0] == plan} & ids  # fmt: skip
+    values = {(i.partition(".")[0], shown.get(i)) for i in apart}
+    return frozenset(apart | {i for i in ids if (i.partition(".")[0], shown.get(i)) in values and shown.get(i)})
 
 
 def _only(scores: Any, row: int, tokens: list[int]) -> None:
@@ -139,14 +151,15 @@ class SlotLogitsProcessor:
     """A ``transformers`` logits processor: per batch row, the allowed slot ids of that row's prompt (None: free).
 
     The words just written narrow them further (``rtletter.mappers.slots.excluded_roles``): after "vom" no end date,
-    after "bis" no start date and no dose per fraction, after "28 ×" no total. These are the cues by which the fact
-    check finds a value in the wrong role; a draft cannot write a slot against them. In a case with graded toxicities,
-    "CTCAE Grad" is followed by a grade slot, never by a number of the draft's own ("Grad 3 Monate") or another slot,
-    and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG" likewise, and
-    "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens there
-    ("Termin [applicator]" in a case without appointments). The values of a target volume on one line are that
-    volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"); a "×" follows a fraction count, never a dose slot, and
-    after a dose word ("ED", "GD", "×") only a dose or a date slot opens.
+    after "bis" no start date and no dose per fraction, after "28 ×" no total, after "geplant" no delivered value whose
+    plan the case holds apart (the clause read with its values filled in, as the check reads it). These are the cues by
+    which the fact check finds a value in the wrong role; a draft cannot write a slot against them. In a case with
+    graded toxicities, "CTCAE Grad" is followed by a grade slot, never by a number of the draft's own ("Grad 3 Monate")
+    or another slot, and by the grade of the toxicity the line names last; in a case with a performance status, "ECOG"
+    likewise, and "Termin" by an appointment. Where the case has no slot of the role the words call for, no slot opens
+    there ("Termin [applicator]" in a case without appointments). The values of a target volume on one line are that
+    volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"); a "×" follows a fraction count, never a dose slot, and after a
+    dose word ("ED", "GD", "×") only a dose or a date slot opens.
     A span closes in its own scope: "vom [date_start.p1] bis [date_end.p1]", never the course's end there.
     Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
     ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
@@ -169,6 +182,12 @@ class SlotLogitsProcessor:
         self.allowed = allowed
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         shown = values or [{} for _ in allowed]  # per row: slot id -> its value as the prompt shows it
+        self.shown = shown
+        # Per row: the delivered values whose plan the case holds apart: after "geplant" they would state the
+        # delivered value as the plan.
+        self.delivered = [
+            _delivered(ids or frozenset(), row_values) for ids, row_values in zip(allowed, shown, strict=True)
+        ]
         # Per row: volume slot id -> the target it names (its name in the prompt; without names each id is its own).
         self.targets = [
             {i: names.get(i, i) for i in ids or () if i.startswith("volume.")}
@@ -241,14 +260,16 @@ class SlotLogitsProcessor:
         grade: str | None = None,
         volume: str | None = None,
         end: str | None = None,
+        planned: bool = False,
     ) -> tuple[frozenset[str], frozenset[str]]:
         """(slot strings, their prefixes) of the row's ids without the ``excluded`` roles (all ids if none is left);
         ``due``: the only roles the words before allow (none: any); ``grade``: the one toxicity grade id they allow;
         ``volume``: the index a volume's dose or fraction slot must have (a new ``[volume.k]`` may still open);
-        ``end``: the one end slot a span may close with, where the case has it (``span_end``). Ids the
+        ``end``: the one end slot a span may close with, where the case has it (``span_end``); ``planned``: the words
+        call the value planned, so no delivered value whose plan the case holds apart. Ids the
         draft has written ``MAX_SLOT_USES`` times are never allowed again, nor a named volume while others are not."""
         spent = self._spent[row] | self._named_ids(row)
-        key = (row, excluded, due, grade, volume, end, spent)
+        key = (row, excluded, due, grade, volume, end, planned, spent)
         if key not in self._cache:
             ids = self.allowed[row] or frozenset()
             kept = frozenset(i for i in ids if i.partition(".")[0] not in excluded) or ids
@@ -262,6 +283,8 @@ class SlotLogitsProcessor:
                 )
             if end is not None and end in kept:
                 kept = frozenset(i for i in kept if not i.partition(".")[0].endswith("_end") or i == end)
+            if planned:
+                kept -= self.delivered[row]
             kept -= spent
             strings = slot_strings(kept)
             self._cache[key] = (strings, _prefixes(strings))
@@ -273,6 +296,13 @@ class SlotLogitsProcessor:
         named = _TOX.findall(before[before.rfind("\n") + 1 :])
         grade = f"tox_grade.{named[-1]}" if named else None
         return grade if grade in (self.allowed[row] or ()) else None
+
+    def _planned(self, row: int, before: str) -> bool:
+        """The clause before calls the next value planned ("(geplant: [fx_planned.2] × "), read as the letter will
+        read, with the values filled in: the fact check reads "geplant" within a clause's last 30 characters."""
+        shown = self.shown[row]
+        text = SLOT_PATTERN.sub(lambda m: shown.get(m["id"], m[0]), before)
+        return planned_before(text, len(text))
 
     def _split(self, generated: list[int]) -> tuple[str, str]:
         """(the generated text before the open slot, the open slot from its "[") ; without an open slot (all, "")."""
@@ -349,7 +379,9 @@ class SlotLogitsProcessor:
             if owing:  # the named volume's values come first: no other volume, and a slot opened is one of them
                 excluded |= {"volume"}
                 due = due or frozenset(i.partition(".")[0] for i in owing)
-            strings, prefixes = self._constraint(row, excluded, due, grade, volume_due(before), span_end(before))
+            planned = bool(self.delivered[row]) and self._planned(row, before)
+            strings, prefixes = self._constraint(row, excluded, due, grade, volume_due(before), span_end(before),
+                                                 planned)  # fmt: skip
             if tail and self._opened[row]:  # a slot that coverage opened names a volume
                 strings, prefixes = self._constraint(row, frozenset(), frozenset({"volume"}))
             self._opened[row] = self._opened[row] and bool(tail)

@@ -205,6 +205,41 @@ def test_a_planned_dose_needs_its_word_before_it(tokenizer: Any) -> None:
     assert torch.isfinite(planned[tokenizer.encode("p", add_special_tokens=False)[0]])
 
 
+def test_after_geplant_no_delivered_value_whose_plan_differs(tokenizer: Any) -> None:
+    """A draft wrote "5 × 1,8 Gy bis 9 Gy (geplant: [fx.2] × [dose_fx.2] bis [dose_total.2])": the delivered values
+    as the plan, which the case holds apart. After "geplant" only the plan's slots open; a course completed as
+    planned (no plan of its own) may still say "geplant: [fx.1]"."""
+    import torch
+
+    planned = ALLOWED | {"fx_planned.1", "dose_planned.1"}
+    dot, underscore = (tokenizer.encode(c, add_special_tokens=False) for c in (".", "_"))
+    assert len(dot) == len(underscore) == 1
+    after = _scores_after(tokenizer, "PTV Rektum: 20 × 1,8 Gy (geplant: [fx", planned)
+    assert after[dot[0]] == float("-inf") and torch.isfinite(after[underscore[0]])
+    as_planned = _scores_after(tokenizer, "PTV Rektum: 28 × 1,8 Gy (geplant: [fx", ALLOWED)
+    assert torch.isfinite(as_planned[dot[0]])
+    plain = _scores_after(tokenizer, "PTV Rektum: [fx", planned)
+    assert torch.isfinite(plain[dot[0]])
+    # A re-planned course: the phase's 5 of 28 planned fractions, and its volume's copy with the same 5 and no plan of
+    # its own, which the fact check cannot tell apart: neither follows "geplant".
+    phase = ALLOWED | {"fx.p1", "fx_planned.p1", "fx.2"}
+    shown = {"fx.p1": "5", "fx_planned.p1": "28", "fx.2": "5", "fx.1": "26"}
+    ids = tokenizer.encode("Serie 2: 5 × 1,8 Gy (geplant: [fx.", add_special_tokens=False)
+    out = SlotLogitsProcessor(tokenizer, [phase], 0, [shown])(torch.tensor([ids]), torch.zeros((1, len(tokenizer))))[0]
+    p, two, one = (tokenizer.encode(c, add_special_tokens=False)[0] for c in ("p", "2", "1"))
+    assert out[p] == float("-inf") and out[two] == float("-inf")
+    assert torch.isfinite(out[one])  # the course's 26 fractions, delivered as planned
+    # The clause is read with its values filled in, as the fact check reads the letter: the slot ids are longer.
+    values = {"fx_planned.1": "28", "dose_fx.1": "1,8 Gy", "dose_total.1": "36 Gy", "dose_planned.1": "50,4 Gy"}
+    written = "(geplant: [fx_planned.1] × [dose_fx.1] bis [dose_"
+    ids = tokenizer.encode(written, add_special_tokens=False)
+    scores = SlotLogitsProcessor(tokenizer, [planned], 0, [values])(
+        torch.tensor([ids]), torch.zeros((1, len(tokenizer)))
+    )[0]
+    assert scores[tokenizer.encode("t", add_special_tokens=False)[0]] == float("-inf")
+    assert torch.isfinite(scores[tokenizer.encode("p", add_special_tokens=False)[0]])
+
+
 def test_a_slot_written_max_uses_times_cannot_be_written_again(tokenizer: Any) -> None:
     """A looping draft ("[applicator] am [applicator] um [applicator] ...") runs out of the slot it repeats."""
     import torch
