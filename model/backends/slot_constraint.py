@@ -43,6 +43,7 @@ from rtletter.mappers.slots.cues import (
 )
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
+from rtletter.mappers.tolerance import belied_claims, starts_claim
 from rtletter.model.components.chat_template import stop_token_ids
 
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
@@ -60,6 +61,7 @@ MAX_SLOT_USES = 3
 VALUE_ROLES = ("fx", "dose_fx", "dose_total")  # what a line naming a volume states of it
 VALUES_WITHIN = 96  # tokens after a volume's name; the demo's letters need about 30 for its three values
 PLAN_OF = {"fx": "fx_planned", "dose_total": "dose_planned"}  # a delivered value's role -> its plan's
+CLAIM_TRIES = 16  # best candidates tried in turn where the next token would complete a belied tolerance claim
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -90,6 +92,16 @@ def _delivered(ids: frozenset[str], shown: dict[str, str]) -> frozenset[str]:
              if i.partition(".")[0] == plan} & ids  # fmt: skip
     values = {(i.partition(".")[0], shown.get(i)) for i in apart}
     return frozenset(apart | {i for i in ids if (i.partition(".")[0], shown.get(i)) in values and shown.get(i)})
+
+
+def _worst_grade(ids: frozenset[str], shown: dict[str, str]) -> int | None:
+    """The worst CTCAE grade of the prompt's toxicities (0: none recorded); None where one has no grade or the
+    prompt shows no values: then no tolerance claim is known to be belied, as in the fact check."""
+    toxicities = {i.partition(".")[2] for i in ids if i.startswith("tox.")}
+    grades = {i.partition(".")[2]: shown.get(i, "") for i in ids if i.startswith("tox_grade.")}
+    if toxicities - grades.keys() or not all(g.isdigit() for g in grades.values()):
+        return None
+    return max((int(g) for g in grades.values()), default=0)
 
 
 def _only(scores: Any, row: int, tokens: list[int]) -> None:
@@ -163,7 +175,9 @@ class SlotLogitsProcessor:
     A span closes in its own scope: "vom [date_start.p1] bis [date_end.p1]", never the course's end there.
     Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
     ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
-    of its turn, and no named one again until then (the module docstring's coverage)."""
+    of its turn, and no named one again until then (the module docstring's coverage). A tolerance claim the prompt's
+    worst toxicity grade belies (``rtletter.mappers.tolerance``: "gut vertragen" of a grade 3 course) is not
+    completed: the next best token is taken."""
 
     def __init__(
         self,
@@ -185,6 +199,11 @@ class SlotLogitsProcessor:
         self.shown = shown
         # Per row: the delivered values whose plan the case holds apart: after "geplant" they would state the
         # delivered value as the plan.
+        # Per row: the tolerance claims the prompt's worst toxicity grade belies ("gut vertragen" with grade 3).
+        self.belied = [
+            belied_claims(worst) if (worst := _worst_grade(ids or frozenset(), row_values)) is not None else ()
+            for ids, row_values in zip(allowed, shown, strict=True)
+        ]
         self.delivered = [
             _delivered(ids or frozenset(), row_values) for ids, row_values in zip(allowed, shown, strict=True)
         ]
@@ -361,6 +380,16 @@ class SlotLogitsProcessor:
         _only(scores, row, [self._queued[row].pop(0)])
         return True
 
+    def _unclaim(self, row: int, before: str, scores: Any) -> None:
+        """Where the best next token would open or complete a tolerance claim the case belies, the next best is taken,
+        and so on (``CLAIM_TRIES`` at most): the draft does not write "gut vertragen" of a grade 3 course. Greedy
+        decoding takes the best; a sampler may still draw a banned claim from further down."""
+        for _ in range(CLAIM_TRIES):
+            best = int(scores[row].argmax())
+            if not starts_claim(before + self.pieces[best], len(before), self.belied[row]):
+                return
+            scores[row, best] = float("-inf")
+
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         for row, ids in enumerate(self.allowed):
             if ids is None:
@@ -409,4 +438,6 @@ class SlotLogitsProcessor:
             banned = [i for i in self.bracket if not _fits(self.pieces[i], strings, prefixes)]
             if banned:
                 scores[row, banned] = float("-inf")
+            if self.belied[row]:
+                self._unclaim(row, before, scores)
         return scores

@@ -13,12 +13,13 @@ Each is a contradiction: the value exists in the case, the draft gives it the wr
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
 from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES
+from rtletter.mappers.tolerance import belied_claims, claims_in
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
@@ -101,38 +102,6 @@ def stop_omitted(case: Case, draft: str) -> Iterator[Fact]:
 
 # --- tolerance ------------------------------------------------------------------------------------------------------
 
-# What a letter says of the course's tolerance as a whole, by the worst CTCAE grade it implies.
-_TOLERANCE: dict[str, tuple[re.Pattern[str], Callable[[int], bool]]] = {
-    "well tolerated": (
-        re.compile(
-            r"\b(?:sehr\s+)?gut\s+(?:vertragen|toleriert)|komplikationslos|\b(?:very\s+)?well\s+tolerated|"
-            r"\btolerated\s+(?:very\s+)?well",
-            re.IGNORECASE,
-        ),
-        lambda worst: worst >= 3,
-    ),
-    "no relevant side effects": (
-        re.compile(
-            r"\b(?:relevanten?\s+)?Akutnebenwirkungen\s+traten\s+nicht\s+auf|keine\s+(?:relevanten\s+)?"
-            r"(?:akuten\s+)?Nebenwirkungen|Nebenwirkungen\s+über\s+CTCAE\s+Grad\s+1\s+wurden\s+nicht|"
-            r"\bno\s+(?:relevant\s+)?(?:acute\s+)?side\s+effects",
-            re.IGNORECASE,
-        ),
-        lambda worst: worst >= 2,
-    ),
-    "higher-grade side effects": (
-        re.compile(
-            r"höhergradige\w*\s+Nebenwirkungen|Nebenwirkungen\s+Grad\s+[34]|higher-grade\s+side\s+effects|"
-            r"\bgrade\s+[34]\s+(?:side\s+effects|acute\s+toxicity)",
-            re.IGNORECASE,
-        ),
-        lambda worst: worst < 3,
-    ),
-}
-
-
-_NEGATED = re.compile(r"\b(?:nicht|keine?|ohne|not|no|without)\s+$", re.IGNORECASE)
-
 
 def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
     """A claim on the tolerance as a whole that the case's worst toxicity grade belies: "gut vertragen" of a course
@@ -143,13 +112,11 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
     if any(t.grade is None for t in case.toxicities):
         return
     worst = case.worst_grade
-    for label, (pattern, belied) in _TOLERANCE.items():
-        if not belied(worst):
-            continue
-        for match in pattern.finditer(draft):
-            if not _NEGATED.search(draft, max(0, match.start() - 12), match.start()):  # "keine höhergradigen ..."
-                yield Finding("contradicted", "tolerance", match.group(0), label, (f"worst CTCAE grade {worst}",))
-                break
+    said: set[str] = set()
+    for label, words in claims_in(draft, belied_claims(worst)):
+        if label not in said:  # one finding per claim
+            said.add(label)
+            yield Finding("contradicted", "tolerance", words, label, (f"worst CTCAE grade {worst}",))
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------

@@ -311,6 +311,7 @@ def test_a_phase_stopped_for_a_new_plan_may_be_called_stopped(case: Case) -> Non
     [
         ("Die Behandlung wurde gut vertragen.", (1, 3), True),
         ("Treatment was tolerated very well.", (3,), True),
+        ("Die Bestrahlung war insgesamt gut verträglich.", (3,), True),  # the same claim in other words
         ("Die Behandlung wurde gut vertragen.", (2,), False),  # a physician's judgment at grade 2
         ("Relevante Akutnebenwirkungen traten nicht auf.", (2,), True),
         ("Nebenwirkungen über CTCAE Grad 1 wurden nicht beobachtet.", (1,), False),

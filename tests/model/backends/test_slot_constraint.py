@@ -240,6 +240,50 @@ def test_after_geplant_no_delivered_value_whose_plan_differs(tokenizer: Any) -> 
     assert torch.isfinite(scores[tokenizer.encode("p", add_special_tokens=False)[0]])
 
 
+@pytest.mark.parametrize(("grade", "banned"), [("3", True), ("2", False), (None, False)])
+def test_a_tolerance_claim_the_worst_grade_belies_is_not_written(
+    tokenizer: Any, grade: str | None, banned: bool
+) -> None:
+    """A grade 3 course: where "gut toleriert" would be completed next, the next best token is taken instead. At
+    grade 2 the claim is a physician's judgment, and a toxicity without a grade leaves the worst unknown."""
+    import torch
+
+    allowed = frozenset({"tox.1", "tox_grade.1"} if grade else {"tox.1"})
+    shown = {"tox.1": "Fatigue"} | ({"tox_grade.1": grade} if grade else {})
+    ids = tokenizer.encode("Die Therapie wurde insgesamt gut toleriert", add_special_tokens=False)
+    written, last = ids[:-1], ids[-1]
+    scores = torch.zeros((1, len(tokenizer)))
+    scores[0, last] = 10.0
+    runner_up = tokenizer.encode(".", add_special_tokens=False)[0]
+    scores[0, runner_up] = 5.0
+    out = SlotLogitsProcessor(tokenizer, [allowed], 0, [shown])(torch.tensor([written]), scores)[0]
+    assert bool(out[last] == float("-inf")) is banned
+    assert int(out.argmax()) == (runner_up if banned else last)
+
+
+@pytest.mark.parametrize(
+    ("written", "word", "grade", "banned"),
+    [
+        ("Die Therapie wurde insgesamt", " gut", "3", True),  # stopped at its first word, not finished otherwise
+        ("Die Therapie wurde insgesamt", " gut", "1", False),
+        ("Die Therapie war durch", " höher", "1", True),
+        ("Es traten keine", " höher", "1", False),  # "keine höhergradigen Nebenwirkungen" is true at grade 1
+    ],
+)
+def test_a_belied_tolerance_claim_is_not_started(
+    tokenizer: Any, written: str, word: str, grade: str, banned: bool
+) -> None:
+    """Stopped only at its last word, the stand-in finished the claim in other words ("gut" + "tolerablen")."""
+    import torch
+
+    ids = tokenizer.encode(written + word, add_special_tokens=False)  # the last token completes the word
+    scores = torch.zeros((1, len(tokenizer)))
+    scores[0, ids[-1]] = 10.0
+    shown = {"tox.1": "Fatigue", "tox_grade.1": grade}
+    out = SlotLogitsProcessor(tokenizer, [frozenset(shown)], 0, [shown])(torch.tensor([ids[:-1]]), scores)[0]
+    assert bool(out[ids[-1]] == float("-inf")) is banned
+
+
 def test_a_slot_written_max_uses_times_cannot_be_written_again(tokenizer: Any) -> None:
     """A looping draft ("[applicator] am [applicator] um [applicator] ...") runs out of the slot it repeats."""
     import torch
