@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     pin_cpu_kernels()  # before torch runs: the demo's numbers come from these kernels
     from functools import partial
 
-    from rtletter.demo.model_stage import EVAL_BATCH, MAX_NEW_TOKENS, NEW_TOKENS_SLACK, demo_site
+    from rtletter.demo.model_stage import EVAL_BATCH, demo_site, draft_length
     from rtletter.model.backends.local import load_local_backend
     from rtletter.model.components.loading import set_offline
     from rtletter.model.evaluate.recipe import evaluate
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         adapter=args.adapter,
         baseline=False,
         out=args.out,
-        max_new_tokens=min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK)),
+        max_new_tokens=draft_length(longest),
         site=demo_site(),
         batch_size=EVAL_BATCH,
         backend_factory=partial(load_local_backend, batch_size=EVAL_BATCH, **extra),

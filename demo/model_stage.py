@@ -121,6 +121,12 @@ def ensure_base(console: Console, base: Path) -> Path:
     return base
 
 
+def draft_length(longest: int) -> int:
+    """The demo's ``max_new_tokens``: a little past its longest reference letter (``longest`` tokens), at most
+    ``MAX_NEW_TOKENS``."""
+    return min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK))
+
+
 def build_demo_dataset(console: Console, cohort: Path, dataset: Path, base: Path) -> int:
     """Write the dataset (tokenizer = the base's) and return the longest reference letter in tokens."""
     from rtletter.model.components.loading import load_tokenizer
@@ -276,7 +282,7 @@ def prepare_model(console: Console, work: Path, cohort: Path, timings: Timings) 
         ensure_base(console, artifacts.base)
     with timings.measure("dataset"):
         longest = build_demo_dataset(console, cohort, artifacts.dataset, artifacts.base)
-        artifacts.max_new_tokens = min(MAX_NEW_TOKENS, round(longest * NEW_TOKENS_SLACK))
+        artifacts.max_new_tokens = draft_length(longest)
     with timings.measure("fine-tuning"):
         ensure_adapter(console, artifacts.base, artifacts.dataset, artifacts.adapter)
     return artifacts

@@ -54,6 +54,7 @@ _TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*(?:ED\s*)?$")  # "× ED" too: no le
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
 TOTAL_ROLES = frozenset({"dose_total", "dose_planned", "prior_dose"})
+PLAN_OF = {"dose_total": "dose_planned", "fx": "fx_planned"}  # a delivered value's role -> its plan's
 
 
 def _line_before(text: str, start: int) -> str:

@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from rtletter.mappers.slots.cues import (
+    PLAN_OF,
     VOLUME_VALUES,
     excluded_roles,
     planned_before,
@@ -60,7 +61,6 @@ TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 MAX_SLOT_USES = 3
 VALUE_ROLES = ("fx", "dose_fx", "dose_total")  # what a line naming a volume states of it
 VALUES_WITHIN = 96  # tokens after a volume's name; the demo's letters need about 30 for its three values
-PLAN_OF = {"fx": "fx_planned", "dose_total": "dose_planned"}  # a delivered value's role -> its plan's
 CLAIM_TRIES = 16  # best candidates tried in turn where the next token would complete a belied tolerance claim
 
 
@@ -88,8 +88,9 @@ def _delivered(ids: frozenset[str], shown: dict[str, str]) -> frozenset[str]:
     """The delivered value slots ("fx", "dose_total") that "geplant" may not precede: those whose plan the case holds
     apart ("[fx.p1]" beside "[fx_planned.p1]"), and any other of the same role and value, which the fact check cannot
     tell from them ("[fx.2]", the phase's volume, also 5 fractions of 28 planned)."""
-    apart = {f"{role}.{i.partition('.')[2]}" for i in ids for role, plan in PLAN_OF.items()
-             if i.partition(".")[0] == plan} & ids  # fmt: skip
+    apart = {
+        i for i in ids if (role := i.partition(".")[0]) in PLAN_OF and f"{PLAN_OF[role]}.{i.partition('.')[2]}" in ids
+    }
     values = {(i.partition(".")[0], shown.get(i)) for i in apart}
     return frozenset(apart | {i for i in ids if (i.partition(".")[0], shown.get(i)) in values and shown.get(i)})
 

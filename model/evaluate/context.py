@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
-from rtletter.mappers.slots.cues import NOT_PS_AFTER, PS_WORD, TOTAL_ROLES
+from rtletter.mappers.slots.cues import NOT_PS_AFTER, PLAN_OF, PS_WORD, TOTAL_ROLES
 from rtletter.mappers.tolerance import belied_claims, claims_in
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
@@ -113,10 +113,10 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
         return
     worst = case.worst_grade
     said: set[str] = set()
-    for label, words in claims_in(draft, belied_claims(worst)):
-        if label not in said:  # one finding per claim
-            said.add(label)
-            yield Finding("contradicted", "tolerance", words, label, (f"worst CTCAE grade {worst}",))
+    for claim, words in claims_in(draft, belied_claims(worst)):
+        if claim.label not in said:  # one finding per claim
+            said.add(claim.label)
+            yield Finding("contradicted", "tolerance", words, claim.label, (f"worst CTCAE grade {worst}",))
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------
@@ -261,14 +261,11 @@ def slot_role_findings(case: Case, draft: str) -> Iterator[tuple[Finding, tuple[
             yield Finding("contradicted", "role", a.text, label, (table[a.slot_id].role,)), (a.start, a.end)
 
 
-_PLANNED_OF = {"dose_total": "dose_planned", "fx": "fx_planned"}
-
-
 def _as_planned(table: SlotTable, slot_id: str) -> bool:
     """A delivered value that is its own plan: the case holds no other planned value for it (a course completed as
     planned), so "geplant: 35 Gy" or "die geplanten 28 Fraktionen" states it truly."""
     role, _, index = slot_id.partition(".")
-    return role in _PLANNED_OF and f"{_PLANNED_OF[role]}.{index}" not in table
+    return role in PLAN_OF and f"{PLAN_OF[role]}.{index}" not in table
 
 
 def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) -> str | None:
