@@ -29,6 +29,7 @@ class DiagnosisSpec:
     code: str  # ICD-10-GM
     text: T
     lateral: bool = False  # the letter names a side (left/right)
+    sexes: tuple[Sex, ...] = ()  # a tumour of one sex (prostate, breast as a primary): the patient's; empty: any
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ _SKIN_CARE = T(
     "Continue skin care with an emollient cream until the skin reaction has settled completely.",
 )
 _CONTACT = T(
-    "Bei Beschwerden kann sich der Patient jederzeit in unserer Ambulanz vorstellen.",
+    "Bei Beschwerden ist jederzeit eine Vorstellung in unserer Ambulanz möglich.",
     "The patient may contact our outpatient clinic at any time with problems.",
 )
 _BOARD = T(
@@ -764,7 +765,7 @@ _RCHOP = DrugSpec(
 
 _PRIMARIES_METS = (
     DiagnosisSpec("C34.1", T("NSCLC Oberlappen", "NSCLC upper lobe"), True),
-    DiagnosisSpec("C50.9", T("Mammakarzinom", "Breast cancer"), True),
+    DiagnosisSpec("C50.9", T("Mammakarzinom", "Breast cancer"), True, (Sex.female,)),
     DiagnosisSpec("C43.5", T("Malignes Melanom des Rumpfes", "Malignant melanoma of the trunk")),
     DiagnosisSpec("C64", T("Nierenzellkarzinom", "Renal cell carcinoma"), True),
 )
@@ -855,8 +856,8 @@ BONE_METS = Entity(
     ages=(45, 88),
     diagnoses=(DiagnosisSpec("C79.5", T("Ossäre Metastasen", "Bone metastases")),),
     primaries=(
-        DiagnosisSpec("C61", T("Prostatakarzinom", "Prostate cancer")),
-        DiagnosisSpec("C50.9", T("Mammakarzinom", "Breast cancer"), True),
+        DiagnosisSpec("C61", T("Prostatakarzinom", "Prostate cancer"), sexes=(Sex.male,)),
+        DiagnosisSpec("C50.9", T("Mammakarzinom", "Breast cancer"), True, (Sex.female,)),
         DiagnosisSpec("C34.1", T("NSCLC Oberlappen", "NSCLC upper lobe"), True),
     ),
     histologies=(

@@ -272,9 +272,16 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     features: list[str] = []
     patient_id = f"SYN{seed % 1000:03d}{index + 1:05d}"
 
+    # Metastases: the primary tumour first, since a prostate or breast primary decides the patient's sex.
+    primary_spec: DiagnosisSpec | None = None
+    p_index = 0
+    if entity.primaries:
+        p_index = rng.randrange(len(entity.primaries))
+        primary_spec = entity.primaries[p_index]
+
     # The patient.
     start = add_working_days(FIRST_START, rng.randrange(START_WINDOW_DAYS) * 5 // 7)
-    sex = _pick(rng, entity.sexes)
+    sex = _pick(rng, primary_spec.sexes if primary_spec is not None and primary_spec.sexes else entity.sexes)
     given, family = person_name(rng, sex, lang)
     patient = Patient(id=patient_id, given=given, family=family, birth_date=_birth_date(rng, start, entity.ages),
                       sex=sex, address=address(rng, lang), source="synthetic")  # fmt: skip
@@ -285,12 +292,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     side = _side(rng) if dx_spec.lateral else None
     diagnosis_date = start - timedelta(days=rng.randint(25, 70))
     diagnoses: list[Diagnosis] = []
-    histology_ref = dx_index
-    primary_spec: DiagnosisSpec | None = None
-    if entity.primaries:  # metastases: the primary tumour first, then the metastases treated now
-        p_index = rng.randrange(len(entity.primaries))
-        primary_spec = entity.primaries[p_index]
-        histology_ref = p_index
+    histology_ref = p_index if primary_spec is not None else dx_index  # metastases: the primary's histology
     histology = None
     if entity.histologies and rng.random() >= P_NO_HISTOLOGY and not regimen.key.startswith("nsclc-sbrt-central"):
         h = entity.histologies[histology_ref] if len(entity.histologies) > histology_ref else entity.histologies[0]

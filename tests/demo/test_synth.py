@@ -40,6 +40,22 @@ def test_every_entity_appears_once_n_reaches_the_entity_count() -> None:
     assert len(ENTITIES) >= 14
 
 
+def test_a_prostate_primary_is_a_man_s_and_a_breast_primary_a_woman_s() -> None:
+    # Bone and brain metastases name their primary; the patient's sex follows it, and so does the letter's "Frau".
+    items = [i for i in synthesize(600, seed=7) if i.entity in ("bone_mets", "brain_mets")]
+    sex_of = {"C61": "male", "C50.9": "female"}
+    seen = Counter()
+    for item in items:
+        codes = {d.code.code for d in item.case.diagnoses if d.code is not None}
+        for code, sex in sex_of.items():
+            if code in codes:
+                seen[code] += 1
+                assert item.case.patient.sex == sex, (item.case.patient.id, code)
+                title = "Frau" if sex == "female" else "Herr"
+                assert f"{title} {item.case.patient.given} {item.case.patient.family}" in item.letter
+    assert seen["C61"] >= 3 and seen["C50.9"] >= 3
+
+
 def test_regimen_arithmetic_total_is_fractions_times_dose() -> None:
     for entity in ENTITIES.values():
         for regimen in entity.regimens:
