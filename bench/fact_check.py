@@ -2,12 +2,12 @@
 
 Takes the reference letters of the synthetic cohort (``rtletter.demo.synth``; German and English), injects one error of
 one kind into a copy (dose, fraction count, date, ICD code, drug, laterality, toxicity grade, performance status, an
-early stop of a completed course, a stopped course told as completed, a tolerance the worst toxicity grade belies;
-values swapped between roles: start/end date, total/single dose; one value written where the other role's slot stands,
-found through the letter's own fact slots: the end date as the start date, the total dose as the dose per fraction), and
-counts the copies whose check has a finding the clean letter does not have. A kind that a letter gives no place for (no
-drug, no side) is not counted for that letter. The clean share is the share of unmodified reference letters (and of
-template-backend letters) with any finding.
+early stop of a completed course, a stopped course told as completed, a tolerance the worst toxicity grade belies,
+the other intent ("kurativ" of a palliative course); values swapped between roles: start/end date, total/single dose;
+one value written where the other role's slot stands, found through the letter's own fact slots: the end date as the
+start date, the total dose as the dose per fraction), and counts the copies whose check has a finding the clean letter
+does not have. A kind that a letter gives no place for (no drug, no side) is not counted for that letter. The clean
+share is the share of unmodified reference letters (and of template-backend letters) with any finding.
 
     python bench/fact_check.py [--patients 200] [--seed 7]
 
@@ -23,7 +23,8 @@ from datetime import date, timedelta
 
 from rtletter.demo.synth.generate import synthesize
 from rtletter.demo.synth.letters import MONTHS_EN
-from rtletter.mappers.case import Case, CourseStatus
+from rtletter.mappers.case import Case, CourseStatus, Intent
+from rtletter.mappers.claims import NOT_CURATIVE
 from rtletter.mappers.letter import DRUGS, extract_facts
 from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
@@ -228,6 +229,27 @@ def inject_tolerance(case: Case, text: str) -> str | None:
     return _course_end_said(text, german if case.language == "de" else english)
 
 
+_INTENT_WORDS = {"de": {Intent.curative: "kurativ", Intent.palliative: "palliativ", Intent.adjuvant: "adjuvant",
+                         Intent.neoadjuvant: "neoadjuvant", Intent.definitive: "definitiv",
+                         Intent.supportive: "supportiv"},
+                  "en": {Intent.curative: "curative", Intent.palliative: "palliative", Intent.adjuvant: "adjuvant",
+                         Intent.neoadjuvant: "neoadjuvant", Intent.definitive: "definitive",
+                         Intent.supportive: "supportive"}}  # fmt: skip
+
+
+def inject_intent(case: Case, text: str) -> str | None:
+    """The other intent where the letter states the course's: "palliativer Intention" of a curative course."""
+    words = _INTENT_WORDS[case.language]
+    if case.course.intent not in words:
+        return None
+    other = Intent.curative if case.course.intent in NOT_CURATIVE else Intent.palliative
+    stated = re.search(rf"\b{words[case.course.intent]}", text, re.IGNORECASE)
+    if stated is None:
+        return None
+    replacement = words[other] if text[stated.start()].islower() else words[other].capitalize()
+    return text[: stated.start()] + replacement + text[stated.end() :]
+
+
 INJECTORS: dict[str, Injector] = {
     "dose": inject_dose,
     "fractions": inject_fractions,
@@ -240,6 +262,7 @@ INJECTORS: dict[str, Injector] = {
     "early stop": inject_early_stop,
     "stop told as completed": inject_completion,
     "tolerance": inject_tolerance,
+    "intent": inject_intent,
     "swap start/end date": inject_swap_dates,
     "swap total/single dose": inject_swap_doses,
     "date in the other role": inject_slot_date_role,

@@ -69,6 +69,7 @@ DECODING_MODULES = (
     "rtletter.model.backends.slot_constraint",
     "rtletter.mappers.prompt",  # the volume names the coverage rule reads from the prompt
     "rtletter.mappers.slots.cues",
+    "rtletter.mappers.claims",  # the claims the decoder does not write
     "rtletter.mappers.slots.render",
     "rtletter.mappers.draft",
 )

@@ -1,7 +1,9 @@
-"""Claims a letter makes about a course's tolerance as a whole, and the worst CTCAE grade that belies each.
+"""Claims a letter makes in its own words that a case fact belies: on the course's tolerance as a whole (belied by
+the worst CTCAE grade) and on its intent (belied by the recorded intent).
 
-The site's letters (and the template) choose their tolerance sentence by the worst grade; a model picks it, and a
-small one picks "gut vertragen" for a grade 3 course. The fact check reports such a claim as contradicted
+The site's letters (and the template) choose their tolerance sentence by the worst grade and write the intent the
+case records; a model picks both, and a small one writes "gut vertragen" of a grade 3 course and "in kurativer
+Intention" of a palliative one. The fact check reports such a claim as contradicted
 (``rtletter.model.evaluate.context``); the local backend's decoder does not write it
 (``rtletter.model.backends.slot_constraint``). One table for both.
 """
@@ -11,21 +13,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from rtletter.mappers.case import Intent
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim on the tolerance: what a letter writes (``said``), its first words at the end of a text (``opening``: a
-    decoder stopped only at the last word finishes the claim in other words, "gut" + "tolerablen"), and whether a
-    course with a given worst grade belies it."""
+    """A claim: what a letter writes (``said``), its first words at the end of a text (``opening``: a decoder stopped
+    only at the last word finishes the claim in other words, "gut" + "tolerablen"), and whether a case fact (the worst
+    grade, the intent) belies it."""
 
     label: str
     said: re.Pattern[str]
     opening: re.Pattern[str]
-    belied: Callable[[int], bool]
+    belied: Callable[[Any], bool]
 
 
-CLAIMS = (
+TOLERANCE_CLAIMS = (
     Claim(
         "well tolerated",
         re.compile(
@@ -63,6 +68,24 @@ CLAIMS = (
     ),
 )
 
+CURATIVE = frozenset({Intent.curative, Intent.adjuvant, Intent.neoadjuvant, Intent.definitive})
+NOT_CURATIVE = frozenset({Intent.palliative, Intent.supportive})
+
+INTENT_CLAIMS = (
+    Claim(
+        "curative",
+        re.compile(r"\bkurativ\w*|\bcurative(?:ly)?\b", re.IGNORECASE),
+        re.compile(r"\bkura(?:ti?)?$|\bcura(?:ti?)?$", re.IGNORECASE),  # "(k" + "ur" + "ativ": stop at "kura"
+        lambda intent: intent in NOT_CURATIVE,
+    ),
+    Claim(
+        "palliative",
+        re.compile(r"\bpalliativ\w*|\bpalliative(?:ly)?\b", re.IGNORECASE),
+        re.compile(r"\bpall(?:i(?:a(?:ti?)?)?)?$", re.IGNORECASE),
+        lambda intent: intent in CURATIVE,
+    ),
+)
+
 _NEGATED = re.compile(r"\b(?:nicht|keine?|ohne|not|no|without)\s+$", re.IGNORECASE)
 
 
@@ -71,9 +94,11 @@ def _negated(text: str, start: int) -> bool:
     return _NEGATED.search(text, max(0, start - 12), start) is not None
 
 
-def belied_claims(worst: int) -> tuple[Claim, ...]:
-    """The claims a course whose worst CTCAE grade is ``worst`` belies."""
-    return tuple(claim for claim in CLAIMS if claim.belied(worst))
+def belied_claims(worst: int | None, intent: Intent | None = None) -> tuple[Claim, ...]:
+    """The claims a course belies whose worst CTCAE grade is ``worst`` and whose intent is ``intent`` (None: not
+    known, nothing belied; ``Intent.unknown`` belies nothing either)."""
+    tolerance = tuple(c for c in TOLERANCE_CLAIMS if c.belied(worst)) if worst is not None else ()
+    return tolerance + tuple(c for c in INTENT_CLAIMS if c.belied(intent))
 
 
 def claims_in(text: str, claims: tuple[Claim, ...], after: int = 0) -> Iterator[tuple[Claim, str]]:

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtletter.mappers.prompt import prompt_slot_ids, prompt_slot_values
+from rtletter.mappers.case import Intent
+from rtletter.mappers.prompt import prompt_intent, prompt_slot_ids, prompt_slot_values
 from rtletter.model.backends.adapters import adapter_version, apply_adapter
 from rtletter.model.backends.base import Generation, Message
 from rtletter.model.components.chat_template import stop_token_ids
@@ -112,12 +113,13 @@ class LocalBackend:
         prompts = [self._prompt_ids(messages) for messages in conversations]
         allowed = [prompt_slot_ids(messages) for messages in conversations]
         values = [prompt_slot_values(messages) for messages in conversations]
+        intents = [prompt_intent(messages) for messages in conversations]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: dict[int, Generation] = {}
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             batch = self._generate_batch([prompts[i] for i in chunk], max_new_tokens, [allowed[i] for i in chunk],
-                                         [values[i] for i in chunk])  # fmt: skip
+                                         [values[i] for i in chunk], [intents[i] for i in chunk])  # fmt: skip
             for index, generation in zip(chunk, batch, strict=True):
                 results[index] = generation
         return [results[i] for i in range(len(prompts))]
@@ -134,6 +136,7 @@ class LocalBackend:
         max_new_tokens: int,
         allowed: list[frozenset[str] | None],
         values: list[dict[str, str]],
+        intents: list[Intent | None],
     ) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -161,7 +164,7 @@ class LocalBackend:
         )
         processors = LogitsProcessorList([DraftRepetitionPenalty(self.repetition_penalty, width)])
         if self.constrain_slots and any(ids is not None for ids in allowed):
-            processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width, values))
+            processors.append(SlotLogitsProcessor(self.tokenizer, allowed, width, values, intents))
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(

@@ -32,6 +32,8 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
+from rtletter.mappers.case import Intent
+from rtletter.mappers.claims import belied_claims, starts_claim
 from rtletter.mappers.slots.cues import (
     PLAN_OF,
     VOLUME_VALUES,
@@ -44,7 +46,6 @@ from rtletter.mappers.slots.cues import (
 )
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
-from rtletter.mappers.tolerance import belied_claims, starts_claim
 from rtletter.model.components.chat_template import stop_token_ids
 
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
@@ -61,7 +62,7 @@ TAIL_TOKENS = 32  # a slot with its form is far shorter than this many tokens
 MAX_SLOT_USES = 3
 VALUE_ROLES = ("fx", "dose_fx", "dose_total")  # what a line naming a volume states of it
 VALUES_WITHIN = 96  # tokens after a volume's name; the demo's letters need about 30 for its three values
-CLAIM_TRIES = 16  # best candidates tried in turn where the next token would complete a belied tolerance claim
+CLAIM_TRIES = 16  # best candidates tried in turn where the next token would complete a belied claim
 
 
 def slot_strings(ids: frozenset[str]) -> frozenset[str]:
@@ -177,8 +178,8 @@ class SlotLogitsProcessor:
     Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
     ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
     of its turn, and no named one again until then (the module docstring's coverage). A tolerance claim the prompt's
-    worst toxicity grade belies (``rtletter.mappers.tolerance``: "gut vertragen" of a grade 3 course) is not
-    completed: the next best token is taken."""
+    worst toxicity grade belies, or an intent the prompt's belies (``rtletter.mappers.claims``: "gut vertragen" of a
+    grade 3 course, "kurativ" of a palliative one), is not written: the next best token is taken."""
 
     def __init__(
         self,
@@ -186,6 +187,7 @@ class SlotLogitsProcessor:
         allowed: list[frozenset[str] | None],
         prompt_width: int,
         values: list[dict[str, str]] | None = None,
+        intents: list[Intent | None] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         (self.pieces, self.bracket, self.continuing, self.digits, self.loose, self.times, self.blank,
@@ -200,10 +202,10 @@ class SlotLogitsProcessor:
         self.shown = shown
         # Per row: the delivered values whose plan the case holds apart: after "geplant" they would state the
         # delivered value as the plan.
-        # Per row: the tolerance claims the prompt's worst toxicity grade belies ("gut vertragen" with grade 3).
+        # Per row: the claims the prompt's worst toxicity grade and intent belie ("gut vertragen" with grade 3).
         self.belied = [
-            belied_claims(worst) if (worst := _worst_grade(ids or frozenset(), row_values)) is not None else ()
-            for ids, row_values in zip(allowed, shown, strict=True)
+            belied_claims(_worst_grade(ids or frozenset(), row_values), intent)
+            for ids, row_values, intent in zip(allowed, shown, intents or [None for _ in allowed], strict=True)
         ]
         self.delivered = [
             _delivered(ids or frozenset(), row_values) for ids, row_values in zip(allowed, shown, strict=True)
@@ -382,8 +384,8 @@ class SlotLogitsProcessor:
         return True
 
     def _unclaim(self, row: int, before: str, scores: Any) -> None:
-        """Where the best next token would open or complete a tolerance claim the case belies, the next best is taken,
-        and so on (``CLAIM_TRIES`` at most): the draft does not write "gut vertragen" of a grade 3 course. Greedy
+        """Where the best next token would open or complete a claim the case belies, the next best is taken, and so on
+        (``CLAIM_TRIES`` at most): the draft does not write "gut vertragen" of a grade 3 course. Greedy
         decoding takes the best; a sampler may still draw a banned claim from further down."""
         for _ in range(CLAIM_TRIES):
             best = int(scores[row].argmax())

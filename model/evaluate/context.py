@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterator
 
 from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
+from rtletter.mappers.claims import INTENT_CLAIMS, belied_claims, claims_in
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
 from rtletter.mappers.slots.cues import NOT_PS_AFTER, PLAN_OF, PS_WORD, TOTAL_ROLES
-from rtletter.mappers.tolerance import belied_claims, claims_in
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
 
@@ -117,6 +117,31 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
         if claim.label not in said:  # one finding per claim
             said.add(claim.label)
             yield Finding("contradicted", "tolerance", words, claim.label, (f"worst CTCAE grade {worst}",))
+
+
+# --- intent ---------------------------------------------------------------------------------------------------------
+
+
+def _case_texts(case: Case) -> list[str]:
+    """The case's own words that a letter may quote: a course named "palliative Radiatio" backs "palliativ"."""
+    texts = [case.course.name or "", *(d.text or "" for d in case.diagnoses), *case.follow_up.recommendations]
+    texts += [(d.code.display or "") if d.code else "" for d in case.diagnoses]
+    texts += [s.text for s in case.surgeries] + [p.region for p in case.prior_radiotherapy]
+    texts += [t.text or "" for t in case.systemic_therapies] + [n.text for n in case.notes]
+    return texts
+
+
+def intent_findings(case: Case, draft: str) -> Iterator[Finding]:
+    """An intent the case's recorded intent belies: "kurativ" of a palliative or supportive course, "palliativ" of a
+    curative, adjuvant, neoadjuvant or definitive one. Words the case's own texts use are not claims of the letter's
+    (a prior therapy "in kurativer Absicht" quoted), and an unknown intent is left alone."""
+    intent = case.course.intent
+    quoted = {c.label for c in INTENT_CLAIMS for text in _case_texts(case) if c.said.search(text)}
+    said: set[str] = set()
+    for claim, words in claims_in(draft, belied_claims(None, intent)):
+        if claim.label not in said and claim.label not in quoted:
+            said.add(claim.label)
+            yield Finding("contradicted", "intent", words, f"{claim.label} intent", (intent.value,))
 
 
 # --- toxicity grades --------------------------------------------------------------------------------------------------
@@ -300,6 +325,7 @@ def context_findings(case: Case, draft: str) -> list[Finding]:
         if not any(s <= start and end <= e for s, e in covered)
     ]
     found = [*laterality_findings(case, draft), *grade_findings(case, draft), *performance_findings(case, draft),
-             *status_findings(case, draft), *tolerance_findings(case, draft)]  # fmt: skip
+             *status_findings(case, draft), *tolerance_findings(case, draft),
+             *intent_findings(case, draft)]  # fmt: skip
     found += [*(f for f, _ in spans), *slots]
     return list(dict.fromkeys(found))

@@ -46,7 +46,7 @@ from rtletter.mappers.case import Case, Fact, FactKind, format_gy
 from rtletter.mappers.letter import drug_names
 
 FindingKind = Literal["unsupported", "contradicted"]
-CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot", "status", "tolerance"]
+CheckKind = FactKind | Literal["laterality", "grade", "performance", "role", "slot", "status", "tolerance", "intent"]
 
 DOSE_TOLERANCE = 0.10  # relative
 FRACTIONS_TOLERANCE = 0.20  # relative

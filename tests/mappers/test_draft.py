@@ -8,7 +8,7 @@ from datetime import date
 from rtletter.demo.synth import synthesize
 from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.draft_gate import leaked_prompt
-from rtletter.mappers.prompt import build_messages, prompt_slot_ids, prompt_slot_values
+from rtletter.mappers.prompt import build_messages, prompt_intent, prompt_slot_ids, prompt_slot_values
 from rtletter.mappers.scaffold import Site, compose_letter
 from rtletter.mappers.slots import case_slots
 from rtletter.model.evaluate.facts import check_draft
@@ -74,6 +74,20 @@ def test_the_prompt_names_each_volume_slot_for_the_decoders_coverage_rule() -> N
     assert names == table and len(names) == 2 and set(names.values()) == {"Brain Mets"}
     assert set(values) == prompt_slot_ids(build_messages(case, slots=True))  # every slot, with its shown value
     assert prompt_slot_values(build_messages(case)) == {}
+
+
+def test_the_prompt_states_the_intent_the_decoder_holds_a_draft_to() -> None:
+    from rtletter.mappers.case import Intent
+
+    for lang in ("de", "en"):
+        for synthetic in synthesize(15, 7, lang):
+            case = synthetic.case
+            for slots in (True, False):
+                assert prompt_intent(build_messages(case, slots=slots)) is case.course.intent
+    case = _case().model_copy(deep=True)
+    case.course.intent = Intent.unknown
+    assert prompt_intent(build_messages(case)) is Intent.unknown  # "Intention: nicht angegeben"
+    assert prompt_intent([{"role": "user", "content": "> - Intention: kurativ"}]) is None  # a quoted note's line
 
 
 def test_a_draft_that_echoes_the_slot_list_is_prompt_text() -> None:

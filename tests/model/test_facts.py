@@ -332,3 +332,30 @@ def test_a_tolerance_the_worst_grade_belies_is_contradicted(
     drafted.toxicities = [Toxicity(term=term, grade=grade) for term, grade in zip(("Diarrhea", "Fatigue"), grades)]
     findings = [f for f in check_draft(drafted, said).findings if f.kind == "tolerance"]
     assert [f.finding for f in findings] == (["contradicted"] if found else [])
+
+
+@pytest.mark.parametrize(
+    ("said", "intent", "name", "found"),
+    [
+        ("Palliative Radiatio der LWS in kurativer Intention.", "palliative", None, True),
+        ("Radiatio in supportiver Intention, kurativ.", "supportive", None, True),
+        ("Radiatio in palliativer Intention.", "adjuvant", None, True),
+        ("Radiotherapy with palliative intent.", "definitive", None, True),
+        ("Radiatio in palliativer Intention.", "palliative", None, False),
+        ("Radiatio in kurativer Intention.", "neoadjuvant", None, False),  # neoadjuvant is curative in intent
+        ("Radiatio in kurativer Intention.", "unknown", None, False),  # nothing recorded: nothing belied
+        ("Es besteht keine kurative Option.", "palliative", None, False),  # negated
+        ("Palliative Radiatio nach Protokoll.", "curative", "palliative Radiatio nach Protokoll", False),  # quoted
+    ],
+)
+def test_an_intent_the_case_belies_is_contradicted(
+    case: Case, said: str, intent: str, name: str | None, found: bool
+) -> None:
+    """The stand-in wrote "Palliative analgetische Einzeitbestrahlung ... in kurativer Intention"."""
+    from rtletter.mappers.case import Intent
+
+    drafted = case.model_copy(deep=True)
+    drafted.course.intent = Intent(intent)
+    drafted.course.name = name
+    findings = [f for f in check_draft(drafted, said).findings if f.kind == "intent"]
+    assert [f.finding for f in findings] == (["contradicted"] if found else [])

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rtletter.mappers.case import Intent
 from rtletter.mappers.slots import SLOT_PATTERN
 from rtletter.model.backends.slot_constraint import SlotLogitsProcessor, slot_strings
 
@@ -281,6 +282,34 @@ def test_a_belied_tolerance_claim_is_not_started(
     scores[0, ids[-1]] = 10.0
     shown = {"tox.1": "Fatigue", "tox_grade.1": grade}
     out = SlotLogitsProcessor(tokenizer, [frozenset(shown)], 0, [shown])(torch.tensor([ids[:-1]]), scores)[0]
+    assert bool(out[ids[-1]] == float("-inf")) is banned
+
+
+@pytest.mark.parametrize(
+    ("written", "word", "intent", "banned"),
+    [
+        ("Palliative Radiatio in", " kurativer", Intent.palliative, True),
+        ("Strahlentherapie in", " kurativer", Intent.supportive, True),
+        ("Radiatio in", " palliativer", Intent.adjuvant, True),
+        ("Radiatio in", " palliativer", Intent.palliative, False),
+        ("Radiatio in", " kurativer", Intent.definitive, False),
+        ("Radiatio in", " kurativer", Intent.unknown, False),  # the prompt says "nicht angegeben": nothing belied
+        ("Radiatio in", " kurativer", None, False),  # no intent line in the prompt
+        ("Therapieintention: (k", "ur", Intent.palliative, False),  # "kur" may still become "kurz"
+        ("Therapieintention: (kur", "ativ", Intent.palliative, True),
+        ("Es besteht keine", " kurative", Intent.palliative, False),  # negated: no claim
+    ],
+)
+def test_an_intent_the_prompt_belies_is_not_written(
+    tokenizer: Any, written: str, word: str, intent: Intent | None, banned: bool
+) -> None:
+    """The stand-in wrote "Palliative analgetische Einzeitbestrahlung ... in kurativer Intention"."""
+    import torch
+
+    ids = tokenizer.encode(written + word, add_special_tokens=False)
+    scores = torch.zeros((1, len(tokenizer)))
+    scores[0, ids[-1]] = 10.0
+    out = SlotLogitsProcessor(tokenizer, [ALLOWED], 0, [{}], [intent])(torch.tensor([ids[:-1]]), scores)[0]
     assert bool(out[ids[-1]] == float("-inf")) is banned
 
 
