@@ -177,6 +177,7 @@ def grade_findings(case: Case, draft: str) -> Iterator[Finding]:
 # --- performance status ----------------------------------------------------------------------------------------------
 
 _PS_NUMBER = re.compile(r"(?<![\d.,:/])(\d{1,3})(?![.,:]?\d)")  # not a part of "1,8" or "21.04."
+_OTHER_SCALE = r"\bCTCAE\b|\bGrad\b|\bgrade\b"  # "ECOG 0, ... CTCAE Grad 1": the clause's 1 is a toxicity's grade
 
 
 def performance_findings(case: Case, draft: str) -> Iterator[Finding]:
@@ -189,7 +190,7 @@ def performance_findings(case: Case, draft: str) -> Iterator[Finding]:
         scale = "ECOG" if word[0] == "ECOG" else "Karnofsky"
         line_end = draft.find("\n", word.end())
         clause = draft[word.end() : min(word.end() + 60, len(draft) if line_end < 0 else line_end)]
-        clause = re.split(rf"\.\s|;|{PS_WORD.pattern}", clause, maxsplit=1)[0]
+        clause = re.split(rf"\.\s|;|{PS_WORD.pattern}|{_OTHER_SCALE}", clause, maxsplit=1)[0]
         for m in _PS_NUMBER.finditer(clause):
             value = int(m[1])
             fits = value <= 5 if scale == "ECOG" else value <= 100 and value % 10 == 0

@@ -217,6 +217,8 @@ def test_a_stopped_course_planned_dose_needs_its_word(case: Case) -> None:
         ("Der Allgemeinzustand war stabil (ECOG 3).", [("contradicted", "ECOG 3")]),
         ("ECOG-Performance-Status zu Beginn 1, bei Abschluss 4.", [("contradicted", "ECOG 4")]),
         ("ECOG 1 am 02.03.2026, 28 Fraktionen.", []),  # a date and a fraction count in the clause are no status
+        ("ECOG 1, Dermatitis am 15.09.2025 CTCAE Grad 3.", []),  # a toxicity's grade in the clause is no status
+        ("ECOG 1, dann ECOG 2, Dermatitis Grad 3.", [("contradicted", "ECOG 2")]),
         ("Karnofsky-Index 70 %.", [("unsupported", "Karnofsky 70")]),  # the case holds no Karnofsky value
     ],
 )
