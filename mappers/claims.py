@@ -70,20 +70,31 @@ TOLERANCE_CLAIMS = (
 
 CURATIVE = frozenset({Intent.curative, Intent.adjuvant, Intent.neoadjuvant, Intent.definitive})
 NOT_CURATIVE = frozenset({Intent.palliative, Intent.supportive})
+_INTENT_CUE = r"(?:\bin\s+|intention:\s*|\bintent:\s*|\()"  # "in adjuvanter", "Therapieintention: ", "("
+
+
+def _intent_claim(stated: Intent, words: tuple[str, ...], belied: frozenset[Intent], anywhere: bool) -> Claim:
+    """A letter stating the intent ``stated``. "kurativ" and "palliativ" are one anywhere; "adjuvant", "neoadjuvant"
+    and "definitiv" only where they name the intent ("in adjuvanter Intention", "Therapieintention: definitiv"), not
+    in "Z. n. adjuvanter Chemotherapie". The opening is the word's first four letters on (a decoder meets
+    " neoadjuvan" + "ter")."""
+    cue = "" if anywhere else _INTENT_CUE
+    alternatives = "|".join(rf"\b{w}\w*" for w in words)
+    said = rf"{cue}(?:{alternatives})" + ("" if anywhere else "|" + "|".join(rf"\b{w}\w*\s+intent" for w in words))
+    prefixes = "|".join(re.escape(w[:k]) for w in words for k in range(len(w), 3, -1))
+    opening = rf"{cue}\b(?:{prefixes})$"
+    return Claim(stated.value, re.compile(said, re.IGNORECASE), re.compile(opening, re.IGNORECASE),
+                 lambda intent: intent in belied)  # fmt: skip
+
 
 INTENT_CLAIMS = (
-    Claim(
-        "curative",
-        re.compile(r"\bkurativ\w*|\bcurative(?:ly)?\b", re.IGNORECASE),
-        re.compile(r"\bkura(?:ti?)?$|\bcura(?:ti?)?$", re.IGNORECASE),  # "(k" + "ur" + "ativ": stop at "kura"
-        lambda intent: intent in NOT_CURATIVE,
-    ),
-    Claim(
-        "palliative",
-        re.compile(r"\bpalliativ\w*|\bpalliative(?:ly)?\b", re.IGNORECASE),
-        re.compile(r"\bpall(?:i(?:a(?:ti?)?)?)?$", re.IGNORECASE),
-        lambda intent: intent in CURATIVE,
-    ),
+    _intent_claim(Intent.curative, ("kurativ", "curative"), NOT_CURATIVE, anywhere=True),
+    _intent_claim(Intent.palliative, ("palliativ", "palliative"), CURATIVE, anywhere=True),
+    _intent_claim(Intent.adjuvant, ("adjuvant",), NOT_CURATIVE | {Intent.neoadjuvant, Intent.definitive}, False),
+    _intent_claim(Intent.neoadjuvant, ("neoadjuvant",), NOT_CURATIVE | {Intent.adjuvant, Intent.definitive}, False),
+    _intent_claim(
+        Intent.definitive, ("definitiv", "definitive"), NOT_CURATIVE | {Intent.adjuvant, Intent.neoadjuvant}, False
+    ),  # fmt: skip
 )
 
 _NEGATED = re.compile(r"\b(?:nicht|keine?|ohne|not|no|without)\s+$", re.IGNORECASE)

@@ -348,6 +348,11 @@ def test_a_tolerance_the_worst_grade_belies_is_contradicted(
         ("Radiatio in kurativer Intention.", "unknown", None, False),  # nothing recorded: nothing belied
         ("Es besteht keine kurative Option.", "palliative", None, False),  # negated
         ("Palliative Radiatio nach Protokoll.", "curative", "palliative Radiatio nach Protokoll", False),  # quoted
+        ("Strahlentherapie in neoadjuvanter Intention.", "palliative", None, True),  # curative in kind
+        ("Therapieintention: adjuvant.", "neoadjuvant", None, True),  # before the operation, not after
+        ("Radiotherapy with definitive intent.", "adjuvant", None, True),
+        ("Radiatio in definitiver Intention.", "definitive", None, False),
+        ("Z. n. Mastektomie und adjuvanter Chemotherapie.", "palliative", None, False),  # history, not the intent
     ],
 )
 def test_an_intent_the_case_belies_is_contradicted(

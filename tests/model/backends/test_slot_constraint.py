@@ -298,6 +298,10 @@ def test_a_belied_tolerance_claim_is_not_started(
         ("Therapieintention: (k", "ur", Intent.palliative, False),  # "kur" may still become "kurz"
         ("Therapieintention: (kur", "ativ", Intent.palliative, True),
         ("Es besteht keine", " kurative", Intent.palliative, False),  # negated: no claim
+        ("Strahlentherapie in", " neoadjuvanter", Intent.palliative, True),
+        ("Therapieintention:", " adjuvant", Intent.neoadjuvant, True),
+        ("Radiatio in", " neoadjuvanter", Intent.neoadjuvant, False),
+        ("Z. n. Operation und", " adjuvanter", Intent.palliative, False),  # the history, not the intent
     ],
 )
 def test_an_intent_the_prompt_belies_is_not_written(
