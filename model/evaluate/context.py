@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rtletter.mappers.case import Case, CourseStatus, Fact, format_gy
+from rtletter.mappers.case import Case, CourseStatus, Fact, TargetVolume, format_gy
 from rtletter.mappers.claims import INTENT_CLAIMS, belied_claims, claims_in
 from rtletter.mappers.letter import extract_facts
 from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
@@ -37,18 +37,27 @@ def _sides(text: str) -> set[str]:
     return {side for side, pattern in SIDE_RES.items() if pattern.search(text)}
 
 
-def _case_sides(case: Case) -> set[str]:
-    """Every side the case states: laterality fields, and side words in its own texts (volume names, diagnoses)."""
-    sides = {s for s in (case.course.laterality, *(d.laterality for d in case.diagnoses)) if s}
-    volumes = [*case.course.volumes, *(v for phase in case.course.phases for v in phase.volumes)]
-    sides.update(v.laterality for v in volumes if v.laterality)
-    texts = [v.name for v in volumes] + [d.text or "" for d in case.diagnoses]
+def _volumes(case: Case) -> list[TargetVolume]:
+    return [*case.course.volumes, *(v for phase in case.course.phases for v in phase.volumes)]
+
+
+def case_texts(case: Case) -> list[str]:
+    """The case's own words that a letter may quote: a volume "PTV Mamma links" backs "links", a course named
+    "palliative Radiatio" backs "palliativ"."""
+    texts = [v.name for v in _volumes(case)] + [d.text or "" for d in case.diagnoses]
     texts += [(d.code.display or "") if d.code else "" for d in case.diagnoses]
     texts += [s.text for s in case.surgeries] + [c.display or "" for c in case.course.body_sites]
     texts += [case.course.name or "", *case.follow_up.recommendations, *(n.text for n in case.notes)]
-    texts += [p.region for p in case.prior_radiotherapy] + [a.kind + " " + (a.text or "") for a in
-                                                             case.follow_up.appointments]  # fmt: skip
-    for text in texts:
+    texts += [p.region for p in case.prior_radiotherapy] + [t.text or "" for t in case.systemic_therapies]
+    texts += [a.kind + " " + (a.text or "") for a in case.follow_up.appointments]
+    return texts
+
+
+def _case_sides(case: Case) -> set[str]:
+    """Every side the case states: laterality fields, and side words in its own texts (volume names, diagnoses)."""
+    sides = {s for s in (case.course.laterality, *(d.laterality for d in case.diagnoses)) if s}
+    sides.update(v.laterality for v in _volumes(case) if v.laterality)
+    for text in case_texts(case):
         sides |= _sides(text)
     return {s for s in sides if s in _SIDE_WORDS}
 
@@ -122,21 +131,12 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
 # --- intent ---------------------------------------------------------------------------------------------------------
 
 
-def _case_texts(case: Case) -> list[str]:
-    """The case's own words that a letter may quote: a course named "palliative Radiatio" backs "palliativ"."""
-    texts = [case.course.name or "", *(d.text or "" for d in case.diagnoses), *case.follow_up.recommendations]
-    texts += [(d.code.display or "") if d.code else "" for d in case.diagnoses]
-    texts += [s.text for s in case.surgeries] + [p.region for p in case.prior_radiotherapy]
-    texts += [t.text or "" for t in case.systemic_therapies] + [n.text for n in case.notes]
-    return texts
-
-
 def intent_findings(case: Case, draft: str) -> Iterator[Finding]:
     """An intent the case's recorded intent belies: "kurativ" of a palliative or supportive course, "palliativ" of a
     curative, adjuvant, neoadjuvant or definitive one. Words the case's own texts use are not claims of the letter's
     (a prior therapy "in kurativer Absicht" quoted), and an unknown intent is left alone."""
     intent = case.course.intent
-    quoted = {c.label for c in INTENT_CLAIMS for text in _case_texts(case) if c.said.search(text)}
+    quoted = {c.label for c in INTENT_CLAIMS for text in case_texts(case) if c.said.search(text)}
     said: set[str] = set()
     for claim, words in claims_in(draft, belied_claims(None, intent)):
         if claim.label not in said and claim.label not in quoted:
