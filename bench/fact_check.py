@@ -26,6 +26,7 @@ from rtletter.demo.synth.letters import MONTHS_EN
 from rtletter.mappers.case import Case, CourseStatus, Intent
 from rtletter.mappers.claims import NOT_CURATIVE
 from rtletter.mappers.letter import DRUGS, extract_facts
+from rtletter.mappers.prompt import INTENT
 from rtletter.mappers.slots import case_slots, delexicalise, fill
 from rtletter.mappers.template_letter import render_letter
 from rtletter.model.evaluate.context import SCHEME_RE, SIDE_RES, SPAN_RES
@@ -229,18 +230,10 @@ def inject_tolerance(case: Case, text: str) -> str | None:
     return _course_end_said(text, german if case.language == "de" else english)
 
 
-_INTENT_WORDS = {"de": {Intent.curative: "kurativ", Intent.palliative: "palliativ", Intent.adjuvant: "adjuvant",
-                         Intent.neoadjuvant: "neoadjuvant", Intent.definitive: "definitiv",
-                         Intent.supportive: "supportiv"},
-                  "en": {Intent.curative: "curative", Intent.palliative: "palliative", Intent.adjuvant: "adjuvant",
-                         Intent.neoadjuvant: "neoadjuvant", Intent.definitive: "definitive",
-                         Intent.supportive: "supportive"}}  # fmt: skip
-
-
 def inject_intent(case: Case, text: str) -> str | None:
     """The other intent where the letter states the course's: "palliativer Intention" of a curative course."""
-    words = _INTENT_WORDS[case.language]
-    if case.course.intent not in words:
+    words = INTENT[case.language]
+    if case.course.intent is Intent.unknown:
         return None
     other = Intent.curative if case.course.intent in NOT_CURATIVE else Intent.palliative
     stated = re.search(rf"\b{words[case.course.intent]}", text, re.IGNORECASE)

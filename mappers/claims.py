@@ -113,11 +113,13 @@ def belied_claims(worst: int | None, intent: Intent | None = None) -> tuple[Clai
 
 
 def claims_in(text: str, claims: tuple[Claim, ...], after: int = 0) -> Iterator[tuple[Claim, str]]:
-    """(claim, words) of each of ``claims`` that ``text`` makes, not negated, ending after ``after``."""
+    """(claim, words) of each of ``claims`` that ``text`` makes, not negated, ending after ``after``: the first
+    words of each claim, once."""
     for claim in claims:
         for match in claim.said.finditer(text):
             if match.end() > after and not _negated(text, match.start()):
                 yield claim, match.group(0)
+                break
 
 
 def starts_claim(text: str, new: int, claims: tuple[Claim, ...]) -> bool:

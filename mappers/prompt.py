@@ -857,16 +857,17 @@ def prompt_slot_values(messages: Iterable[dict[str, str]]) -> dict[str, str]:
 def prompt_intent(messages: Iterable[dict[str, str]]) -> Intent | None:
     """The course's intent as the prompt's fact block states it ("- Intention: palliativ"), or None where it states
     none: the local backend keeps a draft from writing the other one ("in kurativer Intention")."""
-    words = {(HEADINGS[lang]["intent"], text): intent for lang, table in INTENT.items() for intent, text in
-             table.items()}  # fmt: skip
     for message in messages:
         if message.get("role") == "user":
             for match in _FACT_LINE.finditer(message.get("content", "")):
-                if (intent := words.get((match.group(1), match.group(2).strip()))) is not None:
+                if (intent := _INTENT_LINES.get((match.group(1), match.group(2).strip()))) is not None:
                     return intent
     return None
 
 
+# ("Intention", "palliativ") -> Intent.palliative: the intent line's heading and word, in either language.
+_INTENT_LINES = {(HEADINGS[lang]["intent"], word): intent for lang, words in INTENT.items() for intent, word in
+                 words.items()}  # fmt: skip
 _FACT_LINE = re.compile(r"^- ([^:\n]+): ([^\n]+)$", re.MULTILINE)
 _SLOT_VALUE = re.compile(r"^\[([a-z][a-z0-9_]*(?:\.[a-z0-9]+)?)\] ([^\n]+)$", re.MULTILINE)
 

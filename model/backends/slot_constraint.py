@@ -200,13 +200,13 @@ class SlotLogitsProcessor:
         self.roles = [frozenset(i.partition(".")[0] for i in ids or ()) for ids in allowed]
         shown = values or [{} for _ in allowed]  # per row: slot id -> its value as the prompt shows it
         self.shown = shown
-        # Per row: the delivered values whose plan the case holds apart: after "geplant" they would state the
-        # delivered value as the plan.
         # Per row: the claims the prompt's worst toxicity grade and intent belie ("gut vertragen" with grade 3).
         self.belied = [
             belied_claims(_worst_grade(ids or frozenset(), row_values), intent)
             for ids, row_values, intent in zip(allowed, shown, intents or [None for _ in allowed], strict=True)
         ]
+        # Per row: the delivered values whose plan the case holds apart: after "geplant" they would state the
+        # delivered value as the plan.
         self.delivered = [
             _delivered(ids or frozenset(), row_values) for ids, row_values in zip(allowed, shown, strict=True)
         ]

@@ -121,11 +121,8 @@ def tolerance_findings(case: Case, draft: str) -> Iterator[Finding]:
     if any(t.grade is None for t in case.toxicities):
         return
     worst = case.worst_grade
-    said: set[str] = set()
     for claim, words in claims_in(draft, belied_claims(worst)):
-        if claim.label not in said:  # one finding per claim
-            said.add(claim.label)
-            yield Finding("contradicted", "tolerance", words, claim.label, (f"worst CTCAE grade {worst}",))
+        yield Finding("contradicted", "tolerance", words, claim.label, (f"worst CTCAE grade {worst}",))
 
 
 # --- intent ---------------------------------------------------------------------------------------------------------
@@ -137,10 +134,8 @@ def intent_findings(case: Case, draft: str) -> Iterator[Finding]:
     (a prior therapy "in kurativer Absicht" quoted), and an unknown intent is left alone."""
     intent = case.course.intent
     quoted = {c.label for c in INTENT_CLAIMS for text in case_texts(case) if c.said.search(text)}
-    said: set[str] = set()
     for claim, words in claims_in(draft, belied_claims(None, intent)):
-        if claim.label not in said and claim.label not in quoted:
-            said.add(claim.label)
+        if claim.label not in quoted:
             yield Finding("contradicted", "intent", words, f"{claim.label} intent", (intent.value,))
 
 
