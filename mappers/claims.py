@@ -100,9 +100,23 @@ INTENT_CLAIMS = (
 _NEGATED = re.compile(r"\b(?:nicht|keine?|ohne|not|no|without)\s+$", re.IGNORECASE)
 
 
-def _negated(text: str, start: int) -> bool:
-    """A negation right before ``start``: "keine höhergradigen Nebenwirkungen" is no claim."""
-    return _NEGATED.search(text, max(0, start - 12), start) is not None
+# A negation later in the same clause: "Eine kurative Option besteht nicht", "curative treatment is no longer
+# possible". Only these predicates, and no "und"/"and" on the way: "in kurativer Intention und war nicht unterbrochen"
+# still claims the intent.
+_NEGATED_AFTER = re.compile(
+    r"(?:(?!\b(?:und|and)\b)[^.;:,\n]){0,30}?\b(?:"
+    r"(?:besteh(?:t|en)|bestand(?:en)?|ist|sind|war(?:en)?|erschein(?:t|en)|is|are|was|were)\s+(?:\w+\s+)?"
+    r"(?:nicht|not|no\s+longer)\b|nicht\s+(?:mehr\s+)?(?:möglich|gegeben|indiziert)|not\s+(?:possible|feasible))",
+    re.IGNORECASE,
+)
+
+
+def _negated(text: str, start: int, end: int | None = None) -> bool:
+    """A negation right before ``start`` ("keine höhergradigen Nebenwirkungen" is no claim) or, given the claim's
+    ``end``, later in its clause."""
+    if _NEGATED.search(text, max(0, start - 12), start) is not None:
+        return True
+    return end is not None and _NEGATED_AFTER.match(text, end) is not None
 
 
 def belied_claims(worst: int | None, intent: Intent | None = None) -> tuple[Claim, ...]:
@@ -117,7 +131,7 @@ def claims_in(text: str, claims: tuple[Claim, ...], after: int = 0) -> Iterator[
     words of each claim, once."""
     for claim in claims:
         for match in claim.said.finditer(text):
-            if match.end() > after and not _negated(text, match.start()):
+            if match.end() > after and not _negated(text, match.start(), match.end()):
                 yield claim, match.group(0)
                 break
 

@@ -347,6 +347,9 @@ def test_a_tolerance_the_worst_grade_belies_is_contradicted(
         ("Radiatio in kurativer Intention.", "neoadjuvant", None, False),  # neoadjuvant is curative in intent
         ("Radiatio in kurativer Intention.", "unknown", None, False),  # nothing recorded: nothing belied
         ("Es besteht keine kurative Option.", "palliative", None, False),  # negated
+        ("Eine kurative Option besteht nicht mehr.", "palliative", None, False),  # negated after the word
+        ("A curative treatment is no longer possible.", "palliative", None, False),
+        ("Radiatio in kurativer Intention und war nicht unterbrochen.", "palliative", None, True),  # another clause
         ("Palliative Radiatio nach Protokoll.", "curative", "palliative Radiatio nach Protokoll", False),  # quoted
         ("Strahlentherapie in neoadjuvanter Intention.", "palliative", None, True),  # curative in kind
         ("Therapieintention: adjuvant.", "neoadjuvant", None, True),  # before the operation, not after
