@@ -27,8 +27,7 @@ INTENT: dict[str, T] = {
     "neoadjuvant": T("neoadjuvant", "neoadjuvant"),
     "definitive": T("definitiv", "definitive"),
     "supportive": T("supportiv", "supportive"),
-    "unknown": T("kurativ", "curative"),
-}
+}  # an unknown intent has no word: the letter makes no claim either way
 SIDE: dict[str, T] = {
     "left": T("links", "left"),
     "right": T("rechts", "right"),
@@ -413,9 +412,12 @@ def _course(w: _Writer) -> list[str]:
     case, plan = w.case, w.plan
     c = case.course
     lines = [w.heading("course")]
-    intent = INTENT[c.intent.value].get(w.lang)
+    intent = INTENT[c.intent.value].get(w.lang) if c.intent.value in INTENT else None
     label = c.name or ""
-    if w.sparse:  # the course's name is another system's identifier ("C1_Prostate"), not prose
+    if intent is None:
+        if label and not w.sparse:
+            lines.append(f"{label[:1].upper()}{label[1:]}.")
+    elif w.sparse:  # the course's name is another system's identifier ("C1_Prostate"), not prose
         lines.append(w.pick(w.t(f"Strahlentherapie in {intent}er Intention.", f"Radiotherapy with {intent} intent."),
                             w.t(f"Therapieintention: {intent}.", f"Intent: {intent}.")))  # fmt: skip
     elif w.lang == "de":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 from datetime import date, timedelta
@@ -10,7 +11,7 @@ import pytest
 
 from rtletter.demo.synth import ENTITIES, SyntheticCase, synthesize
 from rtletter.demo.synth.generate import add_working_days, fraction_dates
-from rtletter.mappers.case import Case, CourseStatus, format_gy
+from rtletter.mappers.case import Case, CourseStatus, Intent, format_gy
 from rtletter.mappers.letter import SECTIONS, extract_facts, find_sections
 
 N = 140  # ten per entity: enough for every special case at the cohort's rates with these seeds
@@ -155,6 +156,17 @@ def test_sparse_records_hold_only_the_course_and_their_letters_claim_nothing_els
         ):
             assert claim not in body, (item.patient_id, claim)
         assert ("keine angaben" in body or "nicht vor" in body) if case.language == "de" else "not recorded" in body
+
+
+def test_a_course_of_unknown_intent_is_written_without_one() -> None:
+    from rtletter.demo.synth.generate import build_case
+    from rtletter.demo.synth.letters import render_letter
+
+    for index in range(28):
+        case, plan = build_case(7, index, "de" if index % 2 else "en")
+        unknown = case.model_copy(update={"course": case.course.model_copy(update={"intent": Intent.unknown})})
+        letter = render_letter(unknown, plan, random.Random(index))
+        assert not re.search(r"Intention|\bintent\b|Intent:", letter), (index, letter)
 
 
 def test_stopped_courses_say_delivered_and_planned_and_never_completed(cohort: list[SyntheticCase]) -> None:
