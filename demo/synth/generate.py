@@ -615,7 +615,9 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
     site = Coding(system=SNOMED, code=site_code, display=site_display) if rng.random() < 0.7 else None
     motion = rng.choice((None, *MOTION_MANAGEMENT))
     image_guidance = rng.choice((None, None, "CBCT", "kV imaging", "X-ray imaging"))
-    show_planned = case.course.status is CourseStatus.completed and rng.random() < 0.5
+    # a completed course's volumes as prescribed (XRTS-01: "geplant: 2 Fraktionen"); not a re-planned course's total
+    show_planned = case.course.status is CourseStatus.completed and "plan_change" not in plan.features
+    show_planned = show_planned and rng.random() < 0.5
     course = case.course
     dx_texts = {spec.code: spec.text.en for spec in (*plan.entity.diagnoses, *plan.entity.primaries)}
     volume_names = {spec.name.de: spec.name.en for spec in plan.regimen.volumes}
@@ -630,15 +632,15 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
         if dx.role in ("primary", "secondary")
     ]
 
-    def renamed(volume: TargetVolume) -> TargetVolume:
+    def renamed(volume: TargetVolume, planned: bool = False) -> TargetVolume:
         update: dict[str, Any] = {"name": volume_names.get(volume.name or "", volume.name)}
         if site is not None and course.volumes and volume.name == course.volumes[0].name:
             update["site"] = site  # the first volume lies in the site; a nodal volume may not
-        if show_planned and volume.fractions_planned is None:  # as prescribed, as delivered
+        if planned and volume.fractions_planned is None:  # as prescribed, as delivered
             update |= {"fractions_planned": volume.fractions_delivered, "planned_total_dose_gy": volume.total_dose_gy}
         return volume.model_copy(update=update)
 
-    volumes = [renamed(v) for v in course.volumes]
+    volumes = [renamed(v, show_planned) for v in course.volumes]
     phases = [p.model_copy(update={"volumes": [renamed(v) for v in p.volumes]}) for p in course.phases]
     if not phases:
         phases = [Phase(name="Primary", status=course.status, start=course.start, end=course.end,
@@ -646,7 +648,8 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
                         fractions_planned=max((v.fractions_planned or v.fractions_delivered or 0 for v in volumes),
                                               default=None),
                         modality=course.modalities[0] if course.modalities else None,
-                        technique=course.techniques[0] if course.techniques else None, volumes=volumes,
+                        technique=course.techniques[0] if course.techniques else None,
+                        volumes=[renamed(v) for v in course.volumes],
                         source=course.source)]  # fmt: skip
     first = (volumes[0].name or "Target").replace(" ", "_") if volumes else "Target"
     name = rng.choice((None, f"C1_{first}", f"C1{first.replace('_', '')}"))

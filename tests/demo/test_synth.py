@@ -183,6 +183,11 @@ def test_sparse_records_vary_as_other_systems_record_a_course() -> None:
     assert both(lambda c: any(v.fractions_planned == v.fractions_delivered for v in c.course.volumes))
     assert all(v.fractions_planned is None or v.fractions_planned >= (v.fractions_delivered or 0)
                for c in sparse for v in c.course.volumes)  # fmt: skip
+    for item in items:  # a phase's volume is planned as its phase; a re-planned course's total has no plan
+        for phase in item.case.course.phases:
+            assert all(v.fractions_planned in (None, phase.fractions_planned) for v in phase.volumes), item.patient_id
+        if "plan_change" in item.features:
+            assert all(v.fractions_planned is None for v in item.case.course.volumes), item.patient_id
 
 
 def test_a_course_of_unknown_intent_is_written_without_one() -> None:
