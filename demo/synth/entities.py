@@ -130,32 +130,6 @@ class Entity:
     stop_reasons: tuple[T, ...] = field(default=())
 
 
-# The treated site as another system's record names it (SNOMED CT body structure: code, display as the CodeX / XRTS
-# examples write it). Only the sparse records carry one (``generate._sparse_record``): the site's own letters never
-# write it.
-BODY_SITES: dict[str, tuple[str, str]] = {
-    "breast": ("76752008", "Breast structure (body structure)"),
-    "prostate": ("41216001", "Structure of prostate (body structure)"),
-    "rectum": ("34402009", "Rectum structure (body structure)"),
-    "head_neck": ("774007", "Structure of head and/or neck (body structure)"),
-    "glioblastoma": ("12738006", "Brain structure (body structure)"),
-    "nsclc": ("39607008", "Lung structure (body structure)"),
-    "brain_mets": ("12738006", "Brain structure (body structure)"),
-    "bone_mets": ("272673000", "Bone structure (body structure)"),
-    "oesophagus": ("32849002", "Esophageal structure (body structure)"),
-    "cervix": ("71252005", "Cervix uteri structure (body structure)"),
-    "lymphoma": ("59441001", "Structure of lymph node (body structure)"),
-    "skin": ("39937001", "Skin structure (body structure)"),
-    "anal": ("53505006", "Anal structure (body structure)"),
-    "bladder": ("89837001", "Urinary bladder structure (body structure)"),
-}
-# Respiratory motion management as the XRTS examples record it (CodeX value set, SNOMED CT displays).
-MOTION_MANAGEMENT: tuple[str, ...] = (
-    "External beam radiotherapy without respiratory motion management (procedure)",
-    "External beam radiotherapy with free breathing (procedure)",
-)
-
-
 # --- shared pieces --------------------------------------------------------------------------------------------------
 
 STOP_REASONS: tuple[T, ...] = (

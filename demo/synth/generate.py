@@ -19,10 +19,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from rtletter.demo.synth.entities import (
-    BODY_SITES,
     COMORBIDITIES,
     ENTITIES,
-    MOTION_MANAGEMENT,
     PLAN_CHANGE_REASONS,
     REIRRADIATION_DX,
     STOP_REASONS,
@@ -54,7 +52,7 @@ from rtletter.mappers.case import (
     TargetVolume,
     Toxicity,
 )
-from rtletter.mappers.codes import ICD10_CM, ICD10_GM, ICD_O_3, OPS, SNOMED
+from rtletter.mappers.codes import ICD10_GM, ICD_O_3, OPS
 
 STOP_REASON_SYSTEM = "urn:rtletter:synthetic:stop-reason"
 PLAN_CHANGE_SYSTEM = "urn:rtletter:synthetic:plan-change-reason"
@@ -74,9 +72,6 @@ P_NO_APPOINTMENT = 0.08
 # Share of patients whose record comes from another system, as sparse as the CodeX examples (``_sparse_record``);
 # drawn from its own generator, so that every other patient stays as it was.
 P_SPARSE_RECORD = 0.15
-# ... and of the re-planned courses: XRTS-02, the CodeX example of a plan change, is such a record. At 0.15 only 2 of
-# the demo's 150 training letters were both, and the stand-in lost its way in both held-out ones.
-P_SPARSE_RECORD_PLAN_CHANGE = 0.5
 # Share of the courses that can be re-planned (one volume, one phase, >= 10 daily fractions) that are: phase 1 stops,
 # phase 2 treats the same volume with another dose per fraction (XRTS-02's shape). Own generator, as above.
 P_PLAN_CHANGE = 0.2
@@ -592,8 +587,7 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
     plan = Plan(entity=entity, regimen=regimen, style=style, department=department, letter_date=letter_date,
                 stop_reason=stop_reason, interruption_reason=interruption_reason, planned=planned,
                 primary_spec=primary_spec, features=features)  # fmt: skip
-    share = P_SPARSE_RECORD_PLAN_CHANGE if "plan_change" in features else P_SPARSE_RECORD
-    if random.Random(f"{seed}:{index}:{lang}:record").random() < share:
+    if random.Random(f"{seed}:{index}:{lang}:record").random() < P_SPARSE_RECORD:
         return _sparse_record(case, plan)
     return case, plan
 
@@ -601,30 +595,14 @@ def build_case(seed: int, index: int, lang: str = "de") -> tuple[Case, Plan]:
 def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
     """The same course as another system records it, in the shape of the CodeX / IHE-RO XRTS examples: the diagnosis
     as code and English text only, the volumes by English names, every phase (a single one too) as a treated phase,
-    no energy, and nothing on history, toxicity, performance status, referrer or follow-up. Its letter says what is
-    not known instead of claiming it (``letters.py``).
-
-    What those systems record beside the course varies, and so it does here, drawn per record: the code system
-    (ICD-10-CM from a US system), the treated site as a SNOMED CT body structure, motion management, image guidance
-    in that system's words, the planned fraction count of a completed volume, and the course's identifier (none, or
-    "C1_Prostate" or "C1Prostate"). A stand-in that saw only one shape of a foreign record loses its way in the
-    next one (the XRTS and mCODE examples in ``bench/external_drafts.py``)."""
-    rng = random.Random(f"sparse:{case.case_id}")
-    system = ICD10_CM if rng.random() < 0.5 else ICD10_GM
-    site_code, site_display = BODY_SITES[plan.entity.key]
-    site = Coding(system=SNOMED, code=site_code, display=site_display) if rng.random() < 0.7 else None
-    motion = rng.choice((None, *MOTION_MANAGEMENT))
-    image_guidance = rng.choice((None, None, "CBCT", "kV imaging", "X-ray imaging"))
-    # a completed course's volumes as prescribed (XRTS-01: "geplant: 2 Fraktionen"); not a re-planned course's total
-    show_planned = case.course.status is CourseStatus.completed and "plan_change" not in plan.features
-    show_planned = show_planned and rng.random() < 0.5
-    course = case.course
+    no energy or image guidance, and nothing on history, toxicity, performance status, referrer or follow-up. Its
+    letter says what is not known instead of claiming it (``letters.py``)."""
     dx_texts = {spec.code: spec.text.en for spec in (*plan.entity.diagnoses, *plan.entity.primaries)}
     volume_names = {spec.name.de: spec.name.en for spec in plan.regimen.volumes}
     diagnoses = [
         Diagnosis(
             role=dx.role,
-            code=dx.code.model_copy(update={"system": system}) if dx.code else None,
+            code=dx.code,
             text=dx_texts.get(dx.code.code, dx.text) if dx.code else dx.text,
             source=dx.source,
         )  # fmt: skip
@@ -632,15 +610,11 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
         if dx.role in ("primary", "secondary")
     ]
 
-    def renamed(volume: TargetVolume, planned: bool = False) -> TargetVolume:
-        update: dict[str, Any] = {"name": volume_names.get(volume.name or "", volume.name)}
-        if site is not None and course.volumes and volume.name == course.volumes[0].name:
-            update["site"] = site  # the first volume lies in the site; a nodal volume may not
-        if planned and volume.fractions_planned is None:  # as prescribed, as delivered
-            update |= {"fractions_planned": volume.fractions_delivered, "planned_total_dose_gy": volume.total_dose_gy}
-        return volume.model_copy(update=update)
+    def renamed(volume: TargetVolume) -> TargetVolume:
+        return volume.model_copy(update={"name": volume_names.get(volume.name or "", volume.name)})
 
-    volumes = [renamed(v, show_planned) for v in course.volumes]
+    course = case.course
+    volumes = [renamed(v) for v in course.volumes]
     phases = [p.model_copy(update={"volumes": [renamed(v) for v in p.volumes]}) for p in course.phases]
     if not phases:
         phases = [Phase(name="Primary", status=course.status, start=course.start, end=course.end,
@@ -648,15 +622,12 @@ def _sparse_record(case: Case, plan: Plan) -> tuple[Case, Plan]:
                         fractions_planned=max((v.fractions_planned or v.fractions_delivered or 0 for v in volumes),
                                               default=None),
                         modality=course.modalities[0] if course.modalities else None,
-                        technique=course.techniques[0] if course.techniques else None,
-                        volumes=[renamed(v) for v in course.volumes],
+                        technique=course.techniques[0] if course.techniques else None, volumes=volumes,
                         source=course.source)]  # fmt: skip
     first = (volumes[0].name or "Target").replace(" ", "_") if volumes else "Target"
-    name = rng.choice((None, f"C1_{first}", f"C1{first.replace('_', '')}"))
     course = course.model_copy(update={
-        "name": name, "volumes": volumes, "phases": phases, "energy": None, "image_guidance": image_guidance,
-        "motion_management": motion, "body_sites": [site] if site else [], "concurrent_therapy": [],
-        "reirradiation": False,
+        "name": f"C1_{first}", "volumes": volumes, "phases": phases, "energy": None, "image_guidance": None,
+        "concurrent_therapy": [], "reirradiation": False,
     })  # fmt: skip
     case = case.model_copy(update={
         "referring_physician": None, "copies_to": [], "diagnoses": diagnoses, "surgeries": [],

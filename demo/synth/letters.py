@@ -16,7 +16,6 @@ from datetime import date, datetime
 from rtletter.demo.synth.entities import T
 from rtletter.demo.synth.generate import Plan
 from rtletter.mappers.case import Case, CourseStatus, Diagnosis, Phase, Sex, SystemicTherapy, TargetVolume, format_gy
-from rtletter.mappers.codes import ICD10_CM
 from rtletter.mappers.toxicity import TOXICITY_DE
 
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -39,7 +38,6 @@ IGRT: dict[str, T] = {
     "daily CBCT, 4D-CT": T("4D-CT-basierte Planung und tägliche CBCT", "4D-CT planning and daily CBCT"),
     "CBCT, mask fixation": T("Maskenfixierung und CBCT vor Bestrahlung", "mask fixation and CBCT before treatment"),
     "CBCT": T("CBCT vor Bestrahlung", "CBCT before treatment"),
-    "X-ray imaging": T("Röntgenbildgebung vor Bestrahlung", "X-ray imaging before treatment"),
     "weekly kV imaging": T("wöchentliche kV-Bildgebung", "weekly kV imaging"),
     "kV imaging": T("kV-Bildgebung vor Bestrahlung", "kV imaging before treatment"),
     "clinical set-up": T("klinische Einstellung am Patienten", "clinical set-up"),
@@ -256,8 +254,7 @@ def _diagnosis_line(w: _Writer, dx: Diagnosis, with_details: bool) -> str:
                          f"diagnosed {short}" if w.rng.random() < 0.6 else f"diagnosed {w.day(ed)}"))  # fmt: skip
     line = ", ".join(p for p in parts if p)
     if dx.code:
-        system = "ICD-10-CM" if dx.code.system == ICD10_CM else "ICD-10-GM"  # another system's record: its code system
-        line += w.pick(f" ({system}: {dx.code.code})", f" ({dx.code.code})", f", ICD-10 {dx.code.code}")
+        line += w.pick(f" (ICD-10-GM: {dx.code.code})", f" ({dx.code.code})", f", ICD-10 {dx.code.code}")
     return line
 
 
