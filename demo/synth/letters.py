@@ -412,21 +412,21 @@ def _course(w: _Writer) -> list[str]:
     case, plan = w.case, w.plan
     c = case.course
     lines = [w.heading("course")]
-    intent = INTENT[c.intent.value].get(w.lang) if c.intent.value in INTENT else None
+    word = INTENT.get(c.intent.value)
+    intent = word.get(w.lang) if word else None
     label = c.name or ""
-    if intent is None:
-        if label and not w.sparse:
-            lines.append(f"{label[:1].upper()}{label[1:]}.")
+    named = label[:1].upper() + label[1:]
+    if intent is None:  # not recorded: the course's name alone
+        if named and not w.sparse:
+            lines.append(f"{named}.")
     elif w.sparse:  # the course's name is another system's identifier ("C1_Prostate"), not prose
         lines.append(w.pick(w.t(f"Strahlentherapie in {intent}er Intention.", f"Radiotherapy with {intent} intent."),
                             w.t(f"Therapieintention: {intent}.", f"Intent: {intent}.")))  # fmt: skip
     elif w.lang == "de":
-        lines.append(w.pick(f"{label[:1].upper()}{label[1:]} in {intent}er Intention.",
-                            f"Therapieintention: {intent}. {label[:1].upper()}{label[1:]}.",
-                            f"{label[:1].upper()}{label[1:]} ({intent})."))  # fmt: skip
+        lines.append(w.pick(f"{named} in {intent}er Intention.", f"Therapieintention: {intent}. {named}.",
+                            f"{named} ({intent})."))  # fmt: skip
     else:
-        lines.append(w.pick(f"{label[:1].upper()}{label[1:]} with {intent} intent.",
-                            f"Intent: {intent}. {label[:1].upper()}{label[1:]}."))  # fmt: skip
+        lines.append(w.pick(f"{named} with {intent} intent.", f"Intent: {intent}. {named}."))  # fmt: skip
     if c.reirradiation and case.prior_radiotherapy:
         prior = case.prior_radiotherapy[0]
         lines.append(

@@ -321,6 +321,7 @@ def test_a_phase_stopped_for_a_new_plan_may_be_called_stopped(case: Case) -> Non
         ("Die Therapie war durch höhergradige Nebenwirkungen belastet.", (3,), False),
         ("Es traten keine höhergradigen Nebenwirkungen auf.", (), False),  # negated
         ("Treatment was complicated by grade 3 side effects.", (), True),
+        ("Die Therapie wurde gut vertragen und war nicht unterbrochen.", (3,), True),  # "nicht" of another clause
         ("Die Behandlung wurde gut vertragen.", (3, None), False),  # a toxicity without a grade: worst not known
     ],
 )
