@@ -311,6 +311,13 @@ class ModelSettings(_Section):
         "of values and the draft is filled from the case (a value can only be wrong by its place, never invented); "
         "must match the adapter's training data (`dataset build --fact-slots`, the default); false: free text",
     )
+    redraft: int = Field(
+        default=8,
+        ge=0,
+        description="sampled drafts drawn for a draft the fact check faults (contradicted, cut off, unsupported, key "
+        "facts left out); the candidate with the fewest faults is posted and draft_meta.redraft records the choice; "
+        "0: post the first draft as it is; the template backend never redrafts",
+    )
     letterhead: LetterheadSettings = LetterheadSettings()
 
     @model_validator(mode="after")

@@ -88,6 +88,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         batch_size=settings.model.batch_size,
         site=settings.model.site(),
         fact_slots=settings.model.fact_slots,
+        redraft=settings.model.redraft,
     )
 
 

@@ -13,6 +13,7 @@ Dates that are not clinical facts are still returned, with a label that says so:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date
 from typing import NamedTuple
 
@@ -472,6 +473,10 @@ def find_sections(text: str, lang: str = "de") -> dict[str, bool]:
 # A line that heads one of the sections the model writes (diagnoses to follow-up): the heading words alone on the
 # line, or followed by a colon (and maybe content), Markdown marks and a numbering allowed. A space here stands for
 # blanks within the line (never a line break).
+# The bounds of a letter whose sections run once: the site's letters have 6 to 8 section headings (5 in English),
+# none more than twice ("Nachsorge:" as heading and as a labelled line under it).
+MAX_BODY_HEADINGS = 8
+MAX_HEADING_REPEATS = 2
 _BODY_HEADINGS = (
     r"(?:[\w-]+ )?(?:Haupt|Tumor|Aufnahme|Entlassungs)?diagnose(?:n|\(n\))?", r"Vortherapie(?:n|\(n\))?",
     r"Bisherige (?:Therapie|Behandlung)", r"Therapeutische Vorgeschichte", r"Onkologische Anamnese", r"Anamnese",
@@ -508,6 +513,15 @@ def body_headings(text: str) -> list[str]:
     ``["diagnosen", "vortherapien", "strahlentherapie", ...]``. A letter has each once ("Nachsorge" at most twice: as
     heading and as a labelled line under it); a draft that starts its sections over writes them again."""
     return [re.sub(r"[#*:]", "", m.group(0)).strip().lower() for m in _BODY_HEADING_RE.finditer(text)]
+
+
+def sections_over(text: str) -> int:
+    """How far the body's headings go past the bounds of a letter whose sections run once: headings beyond
+    ``MAX_BODY_HEADINGS`` plus repeats of one heading beyond ``MAX_HEADING_REPEATS``; 0 for a letter. A draft that
+    starts its sections over and strews values through the repeats states its facts without being a letter."""
+    headings = body_headings(text)
+    repeats = max(Counter(headings).values(), default=0)
+    return max(0, len(headings) - MAX_BODY_HEADINGS) + max(0, repeats - MAX_HEADING_REPEATS)
 
 
 class LetterParts(NamedTuple):

@@ -7,6 +7,7 @@ Public API (import from here; submodules are the package's own business)::
     load_backend, load_local_backend      a backend by name from plain arguments / a local base + adapter
     adapter_rank                          a LoRA adapter folder's rank (plain JSON: the agent's start-up check)
     draft_file, write_drafts              ``rtletter model generate``: a case file's drafts, written to files
+    redraft, Redrafted, Faults            a faulted draft drafted again by sampling, the best candidate kept
     build_dataset                         cohort -> train/validation/test JSONL
     FinetuneConfig, FinetuneRecipe        the QLoRA/LoRA fine-tuning recipe (setup -> train -> save)
     EvaluationRecipe                      the evaluation recipe (setup -> generate -> score -> save)
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from rtletter.model.evaluate.scores import EvaluationError
     from rtletter.model.export import export_merged
     from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe
+    from rtletter.model.redraft import Faults, Redrafted, redraft
     from rtletter.model.serve import ModelServer
 
 # public name -> the module that defines it, imported on first access (PEP 562)
@@ -75,6 +77,9 @@ _LAZY = {
     "EvaluationRecipe": "rtletter.model.evaluate.recipe",
     "EvaluationError": "rtletter.model.evaluate.scores",
     "export_merged": "rtletter.model.export",
+    "Faults": "rtletter.model.redraft",
+    "Redrafted": "rtletter.model.redraft",
+    "redraft": "rtletter.model.redraft",
     "ModelServer": "rtletter.model.serve",
 }
 
@@ -93,6 +98,7 @@ __all__ = [
     "DatasetError",
     "EvaluationError",
     "EvaluationRecipe",
+    "Faults",
     "FinetuneConfig",
     "FinetuneRecipe",
     "Generation",
@@ -103,6 +109,7 @@ __all__ = [
     "ModelServer",
     "OpenAIBackend",
     "RecipeConfigError",
+    "Redrafted",
     "TemplateBackend",
     "adapter_rank",
     "build_dataset",
@@ -110,5 +117,6 @@ __all__ = [
     "export_merged",
     "load_backend",
     "load_local_backend",
+    "redraft",
     "write_drafts",
 ]

@@ -7,8 +7,10 @@ again by whoever claims it next, so every step is idempotent)::
     intake     inbound received -> channel.fetch_context -> cases -> jobs (+ inbound context_fetched), one commit
                MappingError -> quarantined (never retried unchanged)
                no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
-    generate   job context_fetched -> build_messages -> Backend.generate -> draft gate -> the site's letter around
-               the generated body (mappers.scaffold, with a ``site``) -> draft stored (generated)
+    generate   job context_fetched -> build_messages -> Backend.generate -> redraft (a draft the fact check faults
+               is drafted again by sampling, the candidate with the fewest faults kept: model.redraft) -> draft gate
+               -> the site's letter around the generated body (mappers.scaffold, with a ``site``) -> draft stored
+               (generated; draft_meta.redraft: how the posted candidate was chosen)
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
                fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
                findings and the key facts it leaves out are stored with it (draft_meta: findings, contradicted,
@@ -49,8 +51,9 @@ from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import PromptMessages, build_messages
 from rtletter.mappers.scaffold import Site
-from rtletter.model import Backend, Generation
+from rtletter.model import Backend
 from rtletter.model.evaluate.facts import check_draft
+from rtletter.model.redraft import Redrafted, redraft
 
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
@@ -140,6 +143,7 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
         site: Site | None = None,
         fact_slots: bool = False,
+        redraft: int = 0,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -155,6 +159,7 @@ class Worker:
         # one the generated text is the letter.
         self.site = site
         self.fact_slots = fact_slots  # the prompt lists slot ids, the draft is filled from the case (model.fact_slots)
+        self.redraft = redraft  # sampled candidates for a draft the fact check faults (model.redraft)
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -362,13 +367,18 @@ class Worker:
         if not ready:
             return
         try:
-            generations = self.generator.generate([m for _, _, m in ready], max_new_tokens=self.max_new_tokens)
+            conversations: list[list[dict[str, str]]] = [m for _, _, m in ready]
+            generations = self.generator.generate(conversations, max_new_tokens=self.max_new_tokens)
+            chosen = redraft(self.generator, conversations, [c for _, c, _ in ready], generations,
+                             finish=lambda case, text: self._finish(case, text).letter, candidates=self.redraft,
+                             max_new_tokens=self.max_new_tokens, seed=ready[0][0].id)  # fmt: skip
         except Exception as exc:
             for job, _, _ in ready:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
             return
         seconds = (time.perf_counter() - started) / len(ready)
-        for (job, case, _), generation in zip(ready, generations, strict=True):
+        for (job, case, _), choice in zip(ready, chosen, strict=True):
+            generation = choice.generation
             if not generation.text.strip():
                 self._fail(
                     "jobs",
@@ -391,7 +401,7 @@ class Worker:
                     result,
                 )
                 continue
-            self._record_draft(job, case, generation, seconds)
+            self._record_draft(job, case, choice, seconds)
 
     def _finish(self, case: Case, text: str) -> FinishedDraft:
         """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around
@@ -399,7 +409,8 @@ class Worker:
         today = self.clock().astimezone().date()
         return finish_draft(case, text, self.site, slots=self.fact_slots, letter_date=today)
 
-    def _record_draft(self, job: Job, case: Case, generation: Generation, seconds: float) -> None:
+    def _record_draft(self, job: Job, case: Case, choice: Redrafted, seconds: float) -> None:
+        generation = choice.generation
         finished = self._finish(case, generation.text)
         text = finished.letter
         meta = {
@@ -412,6 +423,15 @@ class Worker:
         }
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
+        if choice.candidates:  # the first draft was faulted: the audit keeps what it was and which candidate won
+            meta["redraft"] = json.dumps(
+                {
+                    "candidates": choice.candidates,
+                    "picked": choice.picked,
+                    "first": choice.first.describe(),
+                    "posted": choice.faults.describe(),
+                }
+            )
         meta.update(fact_check_meta(case, text))
         if finished.filled is not None:  # the worklist shows each filled value with the resource or segment it is from
             meta["slot_sources"] = json.dumps(finished.sources(), ensure_ascii=False)

@@ -35,3 +35,14 @@ class Backend(Protocol):
     model_name: str
 
     def generate(self, conversations: list[list[Message]], *, max_new_tokens: int = 1024) -> list[Generation]: ...
+
+
+@runtime_checkable
+class Samples(Protocol):
+    """A backend that can also draw sampled drafts: ``n`` per conversation, reproducible for a ``seed``. Redrafting
+    (``rtletter.model.redraft``) draws them for a draft the fact check faults; a backend without it (the template
+    backend: one letter per case) keeps its first draft."""
+
+    def sample(
+        self, conversations: list[list[Message]], *, n: int, max_new_tokens: int = 1024, seed: int = 0
+    ) -> list[list[Generation]]: ...

@@ -1,9 +1,9 @@
 """Local transformers backend: a Llama-3 base (full precision or 4-bit) with a LoRA adapter, or merged.
 
-Greedy by default; stops at ``<|eot_id|>`` (and ``<|end_of_text|>``); batches conversations with left padding, sorted
-by prompt length so that a backfill wastes little compute on padding. A prompt that lists fact slots (built with
-``slots``) gets constrained decoding: the draft can write only the slot ids of its own case
-(``rtletter.model.backends.slot_constraint``).
+Greedy by default (``sample`` draws sampled drafts for redrafting); stops at ``<|eot_id|>`` (and
+``<|end_of_text|>``); batches conversations with left padding, sorted by prompt length so that a backfill wastes
+little compute on padding. A prompt that lists fact slots (built with ``slots``) gets constrained decoding: the draft
+can write only the slot ids of its own case (``rtletter.model.backends.slot_constraint``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from rtletter.model.backends.base import Generation, Message
 from rtletter.model.components.chat_template import stop_token_ids
 
 DEFAULT_BATCH_SIZE = 8
+# Redraft sampling: close enough to greedy to keep the site's wording, far enough to leave a path that derailed.
+SAMPLE_TEMPERATURE = 0.7
+SAMPLE_TOP_P = 0.9
 
 
 def load_local_backend(
@@ -110,6 +113,34 @@ class LocalBackend:
         Returns:
             One ``Generation`` per conversation.
         """
+        return self._generate(conversations, max_new_tokens, sampled=self.do_sample)
+
+    def sample(
+        self, conversations: list[list[Message]], *, n: int, max_new_tokens: int = 1024, seed: int = 0
+    ) -> list[list[Generation]]:
+        """``n`` sampled drafts per conversation (temperature ``SAMPLE_TEMPERATURE``, top-p ``SAMPLE_TOP_P``, the same
+        constraints as greedy), in input order; the same ``seed`` and batch give the same drafts. The process's
+        random state is left as it was."""
+        import torch
+
+        repeated = [messages for messages in conversations for _ in range(n)]
+        device = _device_of(self.model)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            flat = self._generate(repeated, max_new_tokens, sampled=True, temperature=SAMPLE_TEMPERATURE,
+                                  top_p=SAMPLE_TOP_P)  # fmt: skip
+        return [flat[i * n : (i + 1) * n] for i in range(len(conversations))]
+
+    def _generate(
+        self,
+        conversations: list[list[Message]],
+        max_new_tokens: int,
+        *,
+        sampled: bool,
+        temperature: float | None = None,
+        top_p: float | None = None,
+    ) -> list[Generation]:
+        sampling = (temperature or self.temperature, top_p or self.top_p) if sampled else None
         prompts = [self._prompt_ids(messages) for messages in conversations]
         allowed = [prompt_slot_ids(messages) for messages in conversations]
         values = [prompt_slot_values(messages) for messages in conversations]
@@ -119,7 +150,8 @@ class LocalBackend:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             batch = self._generate_batch([prompts[i] for i in chunk], max_new_tokens, [allowed[i] for i in chunk],
-                                         [values[i] for i in chunk], [intents[i] for i in chunk])  # fmt: skip
+                                         [values[i] for i in chunk], [intents[i] for i in chunk],
+                                         sampling)  # fmt: skip
             for index, generation in zip(chunk, batch, strict=True):
                 results[index] = generation
         return [results[i] for i in range(len(prompts))]
@@ -137,6 +169,7 @@ class LocalBackend:
         allowed: list[frozenset[str] | None],
         values: list[dict[str, str]],
         intents: list[Intent | None],
+        sampling: tuple[float, float] | None,
     ) -> list[Generation]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -153,9 +186,9 @@ class LocalBackend:
         # A fresh GenerationConfig: the folder's sampling defaults (Meta ships temperature 0.6) must not leak in.
         config = GenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=max_new_tokens,
-            do_sample=self.do_sample,
-            temperature=self.temperature if self.do_sample else None,
-            top_p=self.top_p if self.do_sample else None,
+            do_sample=sampling is not None,
+            temperature=sampling[0] if sampling else None,
+            top_p=sampling[1] if sampling else None,
             repetition_penalty=1.0,  # the draft-only penalty below; None would fall back to the folder's default
             no_repeat_ngram_size=self.no_repeat_ngram_size or None,
             eos_token_id=self.stop_ids or None,  # none: run to max_new_tokens (benchmarks)

@@ -202,17 +202,21 @@ def test_split_letter_cuts_every_letter_of_the_synthetic_cohort(lang: str) -> No
 
 
 def test_body_headings_of_the_synthetic_letters_run_once() -> None:
-    """The bounds bench/external_drafts.py holds a draft to: at most 8 headings, none more than twice (the demo's
-    German letters have 6 to 8, English ones from 5)."""
+    """The bounds redrafting and bench/external_drafts.py hold a draft to (``sections_over``): at most 8 headings,
+    none more than twice (the demo's German letters have 6 to 8, English ones from 5)."""
     from collections import Counter
 
     from rtletter.demo.synth import synthesize
-    from rtletter.mappers.letter import body_headings
+    from rtletter.mappers.letter import body_headings, sections_over
 
     for lang in ("de", "en"):
         for item in synthesize(40, seed=11, lang=lang):
             headings = body_headings(item.letter)
             assert 5 <= len(headings) <= 8, (item.patient_id, headings)
             assert max(Counter(headings).values()) <= 2, (item.patient_id, headings)
+            assert sections_over(item.letter) == 0
+    twice = synthesize(1, seed=11)[0].letter
+    start = twice.index("Diagnose")
+    assert sections_over(twice + twice[start:]) >= 1  # the sections started over
     marked = "Diagnosen:\n- C61\n\n**Verlauf:**\nGut.\n## Procedere\n"
     assert body_headings(marked) == ["diagnosen", "verlauf", "procedere"]

@@ -358,6 +358,43 @@ def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: S
     assert sidecar["key_facts_not_stated"] == len(left_out)
 
 
+def test_a_faulted_draft_is_redrafted_and_the_posted_one_records_how_it_was_chosen(settings: Settings) -> None:
+    import json
+    from dataclasses import replace
+
+    cases = _drop(settings, 1)
+    total = cases[0].course.volumes[0].total_dose_gy
+    assert total is not None
+    written = f"{total:g}".replace(".", ",") + " Gy"
+    wrong = f"{total + 2:g}".replace(".", ",") + " Gy"
+
+    class WrongFirst(TemplateBackend):  # fault injection: the first draft states a wrong dose, a later sample not
+        seeds: list[int] = []
+
+        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+            out = super().generate(conversations, max_new_tokens=max_new_tokens)
+            return [replace(g, text=g.text.replace(written, wrong)) for g in out]
+
+        def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
+            self.seeds.append(seed)
+            faulted, clean = self.generate(conversations)[0], super().generate(conversations)[0]
+            return [[faulted, clean, clean][:n]]
+
+    assert settings.channels.file is not None
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    worker = Worker(store, {"file": FileChannel(settings.channels.file)}, WrongFirst(), redraft=3)
+    worker.poll_channels()
+    worker.drain()
+    (job,) = store.list_jobs()
+    assert job.status == Status.posted and WrongFirst.seeds == [job.id]
+    assert job.draft_meta["contradicted"] == "0" and wrong not in (job.draft_text or "")
+    chosen = json.loads(job.draft_meta["redraft"])
+    assert (chosen["candidates"], chosen["picked"]) == (3, 2)
+    assert "contradicted 0" not in chosen["first"]
+    assert chosen["posted"] == "leaked false, contradicted 0, truncated false, other 0"
+
+
 class BodyBackend(TemplateBackend):
     """A model stand-in that writes a fixed body and keeps the system prompt it was given."""
 

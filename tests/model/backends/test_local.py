@@ -129,3 +129,26 @@ def test_a_repetition_penalty_of_one_switches_the_folders_default_off(
     penalised.stop_ids = []
     assert penalised.repetition_penalty == 5.0
     assert penalised.generate(prompt, max_new_tokens=40)[0].text != unpenalised.text
+
+
+def test_sampled_drafts_are_reproducible_by_seed_and_leave_the_random_state_alone(
+    micro_base: Path, micro_adapter: Path, micro_data: Path
+) -> None:
+    import torch
+
+    from rtletter.model.backends.base import Samples
+
+    backend = load_local_backend(micro_base, micro_adapter, batch_size=8)
+    assert isinstance(backend, Samples)
+    prompts = _prompts(micro_data, n=2)
+    state = torch.random.get_rng_state()
+    first = backend.sample(prompts, n=3, max_new_tokens=12, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert [len(drafts) for drafts in first] == [3] * len(prompts)
+    again = backend.sample(prompts, n=3, max_new_tokens=12, seed=5)
+    assert [[g.text for g in d] for d in first] == [[g.text for g in d] for d in again]
+    other = backend.sample(prompts, n=3, max_new_tokens=12, seed=6)
+    greedy = [g.text for g in backend.generate(prompts, max_new_tokens=12)]
+    texts = {g.text for d in first + other for g in d}
+    assert len(texts) > len(prompts)  # sampling draws different drafts of one prompt, unlike greedy
+    assert [g.text for g in backend.generate(prompts, max_new_tokens=12)] == greedy  # greedy stays greedy

@@ -1,0 +1,110 @@
+"""Redrafting: a draft the fact check faults is drafted again by sampling, and the candidate with the fewest faults
+is the one posted.
+
+The first draft is greedy. Only a faulted one is redrafted: ``candidates`` sampled drafts of the same prompt
+(``Samples.sample``), each filled and checked as the worker checks a draft (``faults``). Faults rank in this order:
+prompt text in the draft (never posted), contradicted statements, a draft cut off at the token cap, then the count
+of everything else a reviewer would mark (unsupported statements and slot gaps, key facts left out, no diagnosis code
+of the case, sections started over: ``rtletter.mappers.letter.sections_over``). On a tie the earlier candidate wins,
+the greedy draft first: a redraft must be better, not only different. Reranking candidates by their semantic errors
+is how data-to-text systems have long used a checker (TGen, Dušek & Jurčíček 2016; most E2E NLG Challenge systems).
+
+The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown; what
+redrafting cannot see is wording (``bench/external_drafts.py --show`` prints the letters to read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rtletter.mappers.case import Case
+from rtletter.mappers.draft_gate import leaked_prompt
+from rtletter.mappers.letter import sections_over
+from rtletter.model.backends.base import Backend, Generation, Message, Samples
+from rtletter.model.evaluate.facts import check_draft
+
+
+@dataclass(frozen=True, order=True)
+class Faults:
+    """What is wrong with one draft, ordered worst first: compare two with ``<``."""
+
+    leaked: bool  # prompt instructions, chat-template tokens or the facts block: the job fails, nothing is posted
+    contradicted: int
+    truncated: bool
+    other: int  # unsupported statements and slot gaps, key facts and diagnosis codes left out, sections over
+
+    @property
+    def clean(self) -> bool:
+        return self == Faults(False, 0, False, 0)
+
+    def describe(self) -> str:
+        """PHI-free: counts only."""
+        return (f"leaked {str(self.leaked).lower()}, contradicted {self.contradicted}, truncated "
+                f"{str(self.truncated).lower()}, other {self.other}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Redrafted:
+    """The draft to post, and how it was chosen."""
+
+    generation: Generation
+    faults: Faults
+    first: Faults  # the greedy draft's
+    candidates: int  # sampled drafts drawn; 0 when the first draft had no fault or the backend cannot sample
+    picked: int  # 0: the first draft; k: the k-th sampled draft
+
+
+def faults(case: Case, letter: str, generation: Generation) -> Faults:
+    """The faults of one draft: ``generation`` as the backend returned it, ``letter`` as it would be posted (slots
+    filled, the site's head and tail around the body)."""
+    report = check_draft(case, letter)
+    codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
+    code_left_out = bool(codes) and not any(code in letter for code in codes)
+    return Faults(
+        leaked=leaked_prompt(generation.text) is not None,
+        contradicted=report.contradicted,
+        truncated=generation.truncated,
+        other=report.unsupported
+        + len(report.omitted)
+        + code_left_out
+        + len(generation.unknown_slots)
+        + sections_over(letter),
+    )
+
+
+def redraft(
+    backend: Backend,
+    conversations: list[list[Message]],
+    cases: list[Case],
+    generations: list[Generation],
+    *,
+    finish: Callable[[Case, str], str],
+    candidates: int,
+    max_new_tokens: int = 1024,
+    seed: int = 0,
+) -> list[Redrafted]:
+    """Redraft every faulted first draft; one ``Redrafted`` per conversation, in order.
+
+    Args:
+        backend: the backend that wrote ``generations``; without ``sample`` nothing is redrafted.
+        conversations: the prompts, as given to ``generate``.
+        cases: the case of each conversation.
+        generations: the first (greedy) drafts.
+        finish: the posted letter for a case and a generated text (the worker's: slots filled, the site's letter).
+        candidates: sampled drafts per faulted draft; 0 switches redrafting off.
+        max_new_tokens: the longest draft.
+        seed: the sampling seed (the same seed and batch give the same redrafts).
+    """
+    firsts = [faults(case, finish(case, g.text), g) for case, g in zip(cases, generations, strict=True)]
+    out = [Redrafted(g, f, f, 0, 0) for g, f in zip(generations, firsts, strict=True)]
+    todo = [i for i, f in enumerate(firsts) if not f.clean]
+    if not todo or candidates < 1 or not isinstance(backend, Samples):
+        return out
+    drawn = backend.sample([conversations[i] for i in todo], n=candidates, max_new_tokens=max_new_tokens, seed=seed)
+    for i, samples in zip(todo, drawn, strict=True):
+        scored = [(firsts[i], 0, generations[i])]
+        scored += [(faults(cases[i], finish(cases[i], s.text), s), k, s) for k, s in enumerate(samples, start=1)]
+        best, picked, generation = min(scored, key=lambda item: (item[0], item[1]))
+        out[i] = Redrafted(generation, best, firsts[i], len(samples), picked)
+    return out
