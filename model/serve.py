@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,10 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = None  # greedy whatever is asked: drafts must be reproducible
+    temperature: float | None = None  # 0 or none: greedy (a first draft is reproducible); above 0: sampled (redraft)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    n: int = Field(default=1, ge=1, le=16)
+    seed: int | None = None  # sampled drafts: the same seed gives the same drafts
     stop: list[str] | str | None = None  # the template's end-of-turn always stops
 
 
@@ -78,14 +82,24 @@ class ModelServer:
         return [self.base_name, *self.adapter_names]
 
     def complete(self, model: str, messages: list[dict[str, str]], max_tokens: int) -> Generation:
+        """The greedy draft of the base or the named adapter."""
+        return self._with(model, lambda: self.generator.generate([messages], max_new_tokens=max_tokens))[0]
+
+    def sample(self, model: str, messages: list[dict[str, str]], max_tokens: int, *, n: int, seed: int,
+               temperature: float, top_p: float) -> list[Generation]:  # fmt: skip
+        """``n`` sampled drafts of the base or the named adapter."""
+        return self._with(model, lambda: self.generator.sample([messages], n=n, max_new_tokens=max_tokens, seed=seed,
+                                                                temperature=temperature, top_p=top_p)[0])  # fmt: skip
+
+    def _with(self, model: str, draft: Callable[[], list[Generation]]) -> list[Generation]:
         with self.lock:  # the active adapter is model state: one request at a time
             if model == self.base_name:
                 if self.adapter_names:
                     with self.model.disable_adapter():
-                        return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
-                return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
+                        return draft()
+                return draft()
             self.model.set_adapter(model)
-            return self.generator.generate([messages], max_new_tokens=max_tokens)[0]
+            return draft()
 
 
 def create_app(server: ModelServer) -> FastAPI:
@@ -101,25 +115,35 @@ def create_app(server: ModelServer) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     def chat_completions(request: ChatRequest) -> dict[str, Any]:
-        """Greedy chat completion with the base or the adapter named by ``model``."""
+        """Chat completion with the base or the adapter named by ``model``: greedy (``n`` copies of the one draft) at
+        temperature 0 or none, ``n`` sampled drafts above it."""
         if request.model not in server.model_names:
             raise HTTPException(status_code=404, detail=f"model {request.model!r} not served")
         limit = request.max_completion_tokens or request.max_tokens or server.max_tokens
         messages = [m.model_dump() for m in request.messages]
-        generation = server.complete(request.model, messages, limit)
-        finish = "length" if generation.completion_tokens >= limit else "stop"
+        if request.temperature:
+            generations = server.sample(request.model, messages, limit, n=request.n, seed=request.seed or 0,
+                                        temperature=request.temperature,
+                                        top_p=request.top_p or 1.0)  # fmt: skip
+        else:
+            generations = [server.complete(request.model, messages, limit)] * request.n
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": g.text},
+             "finish_reason": "length" if g.truncated else "stop"}
+            for i, g in enumerate(generations)
+        ]  # fmt: skip
+        prompt_tokens = generations[0].prompt_tokens
+        completion_tokens = sum(g.completion_tokens for g in generations)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.model,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": generation.text}, "finish_reason": finish}
-            ],
+            "choices": choices,
             "usage": {
-                "prompt_tokens": generation.prompt_tokens,
-                "completion_tokens": generation.completion_tokens,
-                "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
             },
         }
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+# Redraft sampling (``Samples``): close enough to greedy to keep the site's wording, far enough to leave a path that
+# derailed.
+SAMPLE_TEMPERATURE = 0.7
+SAMPLE_TOP_P = 0.9
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
 

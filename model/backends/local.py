@@ -15,13 +15,10 @@ from typing import Any
 from rtletter.mappers.case import Intent
 from rtletter.mappers.prompt import prompt_intent, prompt_slot_ids, prompt_slot_values
 from rtletter.model.backends.adapters import adapter_version, apply_adapter
-from rtletter.model.backends.base import Generation, Message
+from rtletter.model.backends.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, Generation, Message
 from rtletter.model.components.chat_template import stop_token_ids
 
 DEFAULT_BATCH_SIZE = 8
-# Redraft sampling: close enough to greedy to keep the site's wording, far enough to leave a path that derailed.
-SAMPLE_TEMPERATURE = 0.7
-SAMPLE_TOP_P = 0.9
 
 
 def load_local_backend(
@@ -116,19 +113,24 @@ class LocalBackend:
         return self._generate(conversations, max_new_tokens, sampled=self.do_sample)
 
     def sample(
-        self, conversations: list[list[Message]], *, n: int, max_new_tokens: int = 1024, seed: int = 0
+        self,
+        conversations: list[list[Message]],
+        *,
+        n: int,
+        max_new_tokens: int = 1024,
+        seed: int = 0,
+        temperature: float = SAMPLE_TEMPERATURE,
+        top_p: float = SAMPLE_TOP_P,
     ) -> list[list[Generation]]:
-        """``n`` sampled drafts per conversation (temperature ``SAMPLE_TEMPERATURE``, top-p ``SAMPLE_TOP_P``, the same
-        constraints as greedy), in input order; the same ``seed`` and batch give the same drafts. The process's
-        random state is left as it was."""
+        """``n`` sampled drafts per conversation (the same constraints as greedy), in input order; the same ``seed``
+        and batch give the same drafts. The process's random state is left as it was."""
         import torch
 
         repeated = [messages for messages in conversations for _ in range(n)]
         device = _device_of(self.model)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            flat = self._generate(repeated, max_new_tokens, sampled=True, temperature=SAMPLE_TEMPERATURE,
-                                  top_p=SAMPLE_TOP_P)  # fmt: skip
+            flat = self._generate(repeated, max_new_tokens, sampled=True, temperature=temperature, top_p=top_p)
         return [flat[i * n : (i + 1) * n] for i in range(len(conversations))]
 
     def _generate(

@@ -7,7 +7,8 @@ never the prompt.
 
 A batch of conversations is sent as up to ``concurrency`` requests in flight at once: vLLM batches whatever is in
 flight (continuous batching), so a backfill of many letters runs several times faster than one request at a time.
-``finish_reason: "length"`` (the server stopped at ``max_tokens``) marks the draft truncated.
+``finish_reason: "length"`` (the server stopped at ``max_tokens``) marks the draft truncated. ``sample`` asks for
+``n`` sampled drafts in one request (``n``, ``seed``, temperature and top-p, as vLLM takes them) for redrafting.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import httpx
 
 from rtletter.mappers.prompt import prompt_slot_ids
 from rtletter.mappers.slots import unknown_ids
-from rtletter.model.backends.base import Generation, Message
+from rtletter.model.backends.base import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, Generation, Message
 from rtletter.model.errors import BackendError, BackendTimeout
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -72,11 +73,32 @@ class OpenAIBackend:
         Raises:
             BackendError: a request failed after its retries (the first failure in input order; the others finish).
         """
+        return [drafts[0] for drafts in self._each(conversations, max_new_tokens, {"temperature": 0.0})]
+
+    def sample(
+        self, conversations: list[list[Message]], *, n: int, max_new_tokens: int = 1024, seed: int = 0
+    ) -> list[list[Generation]]:
+        """``n`` sampled drafts per conversation, one request each (``n``, ``seed``, temperature ``SAMPLE_TEMPERATURE``,
+        top-p ``SAMPLE_TOP_P``: the local backend's redraft sampling). A server that ignores ``seed`` answers with
+        other drafts each time.
+
+        Raises:
+            BackendError: a request failed after its retries, or answered with other than ``n`` choices.
+        """
+        sampling = {"temperature": SAMPLE_TEMPERATURE, "top_p": SAMPLE_TOP_P, "n": n, "seed": seed}
+        drafts = self._each(conversations, max_new_tokens, sampling)
+        if any(len(d) != n for d in drafts):
+            raise BackendError(f"{self.url}: asked for {n} choices, the answer has another number")
+        return drafts
+
+    def _each(
+        self, conversations: list[list[Message]], max_new_tokens: int, sampling: dict[str, Any]
+    ) -> list[list[Generation]]:
         workers = min(self.concurrency, len(conversations))
         if workers <= 1:
-            return [self._complete(messages, max_new_tokens) for messages in conversations]
+            return [self._complete(messages, max_new_tokens, sampling) for messages in conversations]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai-backend") as pool:
-            futures = [pool.submit(self._complete, messages, max_new_tokens) for messages in conversations]
+            futures = [pool.submit(self._complete, messages, max_new_tokens, sampling) for messages in conversations]
             return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -89,33 +111,33 @@ class OpenAIBackend:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _complete(self, messages: list[Message], max_new_tokens: int) -> Generation:
-        payload = {
-            "model": self.model_name,
-            "messages": list(messages),
-            "max_tokens": max_new_tokens,
-            "temperature": 0.0,  # greedy, as the local backend
-        }
+    def _complete(self, messages: list[Message], max_new_tokens: int, sampling: dict[str, Any]) -> list[Generation]:
+        """One request: temperature 0 is greedy, as the local backend; ``sampling`` may ask for ``n`` choices."""
+        payload = {"model": self.model_name, "messages": list(messages), "max_tokens": max_new_tokens, **sampling}
         started = time.perf_counter()
         body = self._post(payload)
         seconds = time.perf_counter() - started
         try:
-            choice = body["choices"][0]
-            text = choice["message"]["content"] or ""
+            choices = [(c["message"]["content"] or "", c.get("finish_reason")) for c in body["choices"]]
             usage = body.get("usage") or {}
-        except (KeyError, IndexError, TypeError) as exc:
-            raise BackendError(f"{self.url}: answer has no choices[0].message.content") from exc
+        except (KeyError, TypeError) as exc:
+            raise BackendError(f"{self.url}: answer has no choices[].message.content") from exc
+        if not choices:
+            raise BackendError(f"{self.url}: answer has no choices[].message.content")
         # The server's decoding is not constrained: ids it invented are named here (filling turns them into gaps).
         allowed = prompt_slot_ids(messages)
-        return Generation(
-            text=text.strip(),
-            unknown_slots=() if allowed is None else tuple(unknown_ids(text, allowed)),
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            seconds=seconds,
-            model=str(body.get("model") or self.model_name),
-            truncated=choice.get("finish_reason") == "length",
-        )
+        return [
+            Generation(
+                text=text.strip(),
+                unknown_slots=() if allowed is None else tuple(unknown_ids(text, allowed)),
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)) // len(choices),  # usage is per request
+                seconds=seconds,
+                model=str(body.get("model") or self.model_name),
+                truncated=finish == "length",
+            )
+            for text, finish in choices
+        ]
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         last: str = ""

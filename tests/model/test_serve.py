@@ -69,6 +69,23 @@ def test_adapter_is_chosen_by_model_name(server_url: str, micro_base: Path, micr
     )
 
 
+def test_sampled_drafts_over_http_are_the_local_ones(server_url: str, micro_base: Path, micro_adapter: Path) -> None:
+    """Redrafting on a server: ``n`` choices in one request, seeded, as the local backend samples them."""
+    from rtletter.model.backends.base import Samples
+
+    with OpenAIBackend(server_url, "letters") as remote:
+        assert isinstance(remote, Samples)
+        (drafts,) = remote.sample([CONVERSATION], n=3, max_new_tokens=10, seed=7)
+        (again,) = remote.sample([CONVERSATION], n=3, max_new_tokens=10, seed=7)
+        greedy = remote.generate([CONVERSATION], max_new_tokens=10)[0]
+    local = load_local_backend(micro_base, micro_adapter, batch_size=1)
+    (local_drafts,) = local.sample([CONVERSATION], n=3, max_new_tokens=10, seed=7)
+    assert [d.text for d in drafts] == [d.text for d in again]
+    assert len({d.text for d in drafts}) > 1 and all(d.model == "letters" for d in drafts)
+    assert greedy.text == local.generate([CONVERSATION], max_new_tokens=10)[0].text
+    assert [d.text for d in drafts] == [d.text for d in local_drafts]  # the server's batch of one, as the local one
+
+
 def test_unknown_model_fails_at_once(server_url: str) -> None:
     started = time.monotonic()
     with OpenAIBackend(server_url, "nope", retries=3, backoff_s=5.0) as generator:
