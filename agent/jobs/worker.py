@@ -449,6 +449,8 @@ class Worker:
             completion_tokens=generation.completion_tokens,
             seconds=round(generation.seconds, 3),
             truncated=generation.truncated,
+            redraft_candidates=choice.candidates,
+            redraft_picked=choice.picked,
         )
 
     def _post(self, job: Job, result: DrainResult) -> None:

@@ -404,6 +404,11 @@ def draft_model(meta: dict[str, Any]) -> list[tuple[str, str]]:
         "generated_at": "generated at",
     }
     shown = [(label, str(meta[key])) for key, label in names.items() if meta.get(key)]
-    hidden = {"fact_check", "slot_sources"}  # listed beside the letter
+    if meta.get("redraft"):  # the worker drew sampled drafts because the first was faulted (model.redraft)
+        chosen = json.loads(meta["redraft"])
+        kept = (f"sampled draft {chosen['picked']} of {chosen['candidates']} posted" if chosen["picked"]
+                else f"first draft kept, no better one of {chosen['candidates']} sampled")  # fmt: skip
+        shown.append(("redrafted", f"{kept}; first draft: {chosen['first']}; posted: {chosen['posted']}"))
+    hidden = {"fact_check", "slot_sources", "redraft"}  # listed beside the letter, or above
     shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names and key not in hidden]
     return shown

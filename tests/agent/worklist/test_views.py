@@ -113,3 +113,20 @@ def test_a_row_flags_what_the_draft_time_check_found_and_what_it_left_out() -> N
     assert row_of(job({}), now).flags == stored.flags
     old = row_of(job({"findings": "1"}), now)  # stored before omissions were kept
     assert old.flags == ("1 fact-check finding",)
+
+
+def test_the_draft_page_says_how_a_redrafted_draft_was_chosen() -> None:
+    import json
+
+    from rtletter.agent.worklist.views import draft_model
+
+    first = "leaked false, contradicted 1, truncated false, other 2"
+    posted = "leaked false, contradicted 0, truncated false, other 0"
+    meta = {"model": "base+letters@abc", "redraft": json.dumps({"candidates": 8, "picked": 3, "first": first,
+                                                                "posted": posted})}  # fmt: skip
+    shown = dict(draft_model(meta))
+    assert shown["redrafted"] == f"sampled draft 3 of 8 posted; first draft: {first}; posted: {posted}"
+    assert "redraft" not in shown and shown["model"] == "base+letters@abc"
+    kept = dict(draft_model({"redraft": json.dumps({"candidates": 8, "picked": 0, "first": first, "posted": first})}))
+    assert kept["redrafted"].startswith("first draft kept, no better one of 8 sampled")
+    assert "redrafted" not in dict(draft_model({"model": "m"}))
