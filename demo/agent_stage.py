@@ -186,6 +186,10 @@ def _flags(job: Any, case: Any) -> tuple[str, ...]:
         if sections.missing:
             present = len(STUDY_SECTIONS) - len(sections.missing)
             flags.append(f"sections {present}/{len(STUDY_SECTIONS)}")
+    if redraft := job.draft_meta.get("redraft"):  # the first draft was faulted (model.redraft)
+        chosen = json.loads(redraft)
+        flags.append(f"redrafted: sample {chosen['picked']}/{chosen['candidates']}" if chosen["picked"]
+                     else f"first draft kept over {chosen['candidates']}")  # fmt: skip
     return tuple(flags)
 
 

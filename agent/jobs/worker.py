@@ -51,7 +51,7 @@ from rtletter.mappers.draft_gate import DraftCheck, leaked_prompt
 from rtletter.mappers.errors import MappingError
 from rtletter.mappers.prompt import PromptMessages, build_messages
 from rtletter.mappers.scaffold import Site
-from rtletter.model import Backend
+from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
 from rtletter.model.redraft import Redrafted, redraft
 
@@ -366,16 +366,14 @@ class Worker:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
         if not ready:
             return
+        conversations: list[list[dict[str, str]]] = [m for _, _, m in ready]
         try:
-            conversations: list[list[dict[str, str]]] = [m for _, _, m in ready]
             generations = self.generator.generate(conversations, max_new_tokens=self.max_new_tokens)
-            chosen = redraft(self.generator, conversations, [c for _, c, _ in ready], generations,
-                             finish=lambda case, text: self._finish(case, text).letter, candidates=self.redraft,
-                             max_new_tokens=self.max_new_tokens, seed=ready[0][0].id)  # fmt: skip
         except Exception as exc:
             for job, _, _ in ready:
                 self._fail("jobs", job.id, job.attempts, "generate", exc, result)
             return
+        chosen = self._redraft(conversations, [c for _, c, _ in ready], generations, seed=ready[0][0].id)
         seconds = (time.perf_counter() - started) / len(ready)
         for (job, case, _), choice in zip(ready, chosen, strict=True):
             generation = choice.generation
@@ -402,6 +400,22 @@ class Worker:
                 )
                 continue
             self._record_draft(job, case, choice, seconds)
+
+    def _redraft(
+        self, conversations: list[list[dict[str, str]]], cases: list[Case], generations: list[Generation], *, seed: int
+    ) -> list[Redrafted]:
+        """The drafts to post: faulted first drafts redrafted (``model.redraft``). A server that cannot sample (no
+        ``n`` choices) or fails while sampling costs the redraft, not the drafts: the first ones are kept."""
+
+        def finish(case: Case, text: str) -> str:
+            return self._finish(case, text).letter
+
+        try:
+            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=self.redraft,
+                           max_new_tokens=self.max_new_tokens, seed=seed)  # fmt: skip
+        except Exception as exc:
+            log.warning("redraft failed, first drafts kept", error=describe_error(exc))
+            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=0)
 
     def _finish(self, case: Case, text: str) -> FinishedDraft:
         """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around

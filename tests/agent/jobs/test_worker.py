@@ -395,6 +395,35 @@ def test_a_faulted_draft_is_redrafted_and_the_posted_one_records_how_it_was_chos
     assert chosen["posted"] == "leaked false, contradicted 0, truncated false, other 0"
 
 
+def test_a_backend_that_fails_to_sample_costs_the_redraft_not_the_draft(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from rtletter.model.errors import BackendError
+
+    cases = _drop(settings, 1)
+    total = cases[0].course.volumes[0].total_dose_gy
+    assert total is not None
+    written, wrong = (f"{t:g}".replace(".", ",") + " Gy" for t in (total, total + 2))
+
+    class CannotSample(TemplateBackend):  # fault injection: a server without n choices
+        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+            out = super().generate(conversations, max_new_tokens=max_new_tokens)
+            return [replace(g, text=g.text.replace(written, wrong)) for g in out]
+
+        def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
+            raise BackendError("http://127.0.0.1:8000/v1/chat/completions: asked for 8 choices")
+
+    assert settings.channels.file is not None
+    store = JobStore(settings.database.url, lease_s=30)
+    store.create_tables()
+    worker = Worker(store, {"file": FileChannel(settings.channels.file)}, CannotSample(), redraft=8)
+    worker.poll_channels()
+    worker.drain()
+    (job,) = store.list_jobs()
+    assert job.status == Status.posted and wrong in (job.draft_text or "")
+    assert int(job.draft_meta["contradicted"]) >= 1 and "redraft" not in job.draft_meta
+
+
 class BodyBackend(TemplateBackend):
     """A model stand-in that writes a fixed body and keeps the system prompt it was given."""
 
