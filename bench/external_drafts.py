@@ -15,7 +15,10 @@ strews values through the repeats states its key facts without being a letter).
 The fine-tuned model's drafts are shown twice: as first drafted (greedy), and as the agent posts them after
 redrafting (``--redraft`` sampled candidates for a faulted draft, ``rtletter.model.redraft``, the agent's
 ``model.redraft``). Redrafting ranks candidates by the same fact check this bench reads, so its "correct" says that
-one of the candidates passed the check; the wording is read apart (``--show``).
+one of the candidates passed the check. The wording is read apart: ``--show`` prints the letters, and each body's
+non-words are counted (``non_words``: words of three letters or more that neither the site's training letters nor the
+case's own prompt contain, "Bildgebjährlich", "entwickur"; a spell check against the site's vocabulary, blind to
+grammar and order). It is not part of "correct".
 
 The external HL7 v2 samples (ADT, ORU, MDM, SIU ...) hold no radiotherapy course; their cases are counted and not
 drafted, as the agent does not draft them either.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -55,6 +59,7 @@ class Checked:
     headings: int  # section headings in the letter
     repeats: int  # the most times one heading is written
     over: int  # how far the headings go past a letter's bounds (``sections_over``)
+    non_words: int = 0  # body words in neither the site's training letters nor the case's prompt
 
     @property
     def well_formed(self) -> bool:
@@ -84,8 +89,32 @@ def external_courses(folder: Path = EXTERNAL) -> tuple[list[tuple[str, Any]], li
     return courses, without
 
 
-def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
-    """Score one posted letter (slots filled, head and tail around the body) against its case."""
+WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def site_words(train: Path) -> frozenset[str]:
+    """The words of the site's training letters (the completions of a dataset split), lower case."""
+    words: set[str] = set()
+    for line in train.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            for message in json.loads(line)["completion"]:
+                words.update(w.lower() for w in WORD.findall(message["content"]))
+    return frozenset(words)
+
+
+def non_words(case: Any, letter: str, known: frozenset[str]) -> list[str]:
+    """Words of the letter's body that neither ``known`` nor the case's prompt contain."""
+    from rtletter.mappers.letter import split_letter
+    from rtletter.mappers.prompt import build_messages
+
+    prompt = " ".join(m["content"] for m in build_messages(case, scaffold=True, slots=True))
+    own = {w.lower() for w in WORD.findall(prompt)}
+    return [w for w in WORD.findall(split_letter(letter, case.language).body) if w.lower() not in known | own]
+
+
+def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[str] = frozenset()) -> Checked:
+    """Score one posted letter (slots filled, head and tail around the body) against its case; ``known``: the site's
+    words (without them non-words are not counted)."""
     from rtletter.mappers.draft_gate import leaked_prompt
     from rtletter.mappers.letter import body_headings, sections_over
     from rtletter.model.evaluate.facts import check_draft, key_facts
@@ -111,6 +140,7 @@ def check(system: str, case: Any, letter: str, *, ended: bool) -> Checked:
         headings=len(headings),
         repeats=max(Counter(headings).values(), default=0),
         over=sections_over(letter),
+        non_words=len(non_words(case, letter, known)) if known else 0,
     )
 
 
@@ -150,7 +180,7 @@ def _row(item: Checked) -> str:
         flags.append(f"gate: {item.leak}")
     return (f"| {item.case_id} | {item.system} | {item.stated}/{item.key_facts} | {'yes' if item.code else 'no'} | "
             f"{'yes' if item.name else 'no'} | {item.contradicted} | {item.unsupported} ({item.gaps} gaps) | "
-            f"{'yes' if item.correct else 'no'} {'; '.join(flags)} |")  # fmt: skip
+            f"{item.non_words} | {'yes' if item.correct else 'no'} {'; '.join(flags)} |")  # fmt: skip
 
 
 def summary(system: str, rows: list[Checked]) -> str:
@@ -159,7 +189,8 @@ def summary(system: str, rows: list[Checked]) -> str:
             f"{sum(r.key_facts for r in rows)}, contradicted {sum(r.contradicted for r in rows)}, unsupported "
             f"{sum(r.unsupported for r in rows)}, ended {sum(r.ended for r in rows)}/{n}, sections once "
             f"{sum(r.well_formed for r in rows)}/{n}, refused by the gate "
-            f"{sum(bool(r.leak) for r in rows)}")  # fmt: skip
+            f"{sum(bool(r.leak) for r in rows)}; non-words {sum(r.non_words for r in rows)} "
+            f"(drafts with none {sum(not r.non_words for r in rows)}/{n})")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, default=DEMO / "adapter")
     parser.add_argument("--show", default="", help="print the letters of the case ids that contain this text")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--words",
+        type=Path,
+        default=DEMO / "dataset" / "train.jsonl",
+        help="the training split whose letters give the site's words (non-words are counted against them)",
+    )
     parser.add_argument(
         "--redraft",
         type=int,
@@ -184,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     from rtletter.model.components.loading import set_offline
 
     set_offline()
+    known = site_words(args.words) if args.words.is_file() else frozenset()
     courses, without = external_courses()
     adapter = args.adapter if (args.adapter / "adapter_config.json").is_file() else None
     model = "fine-tuned" if adapter else "base"
@@ -203,13 +241,15 @@ def main(argv: list[str] | None = None) -> int:
         for system, drafts in runs.items():
             systems.append(system)
             for (case_id, letter, ended), (_, case) in zip(drafts, courses, strict=True):
-                rows.append(check(system, case, letter, ended=ended))
+                rows.append(check(system, case, letter, ended=ended, known=known))
                 letters[(case_id, system)] = letter
 
     print(f"{len(courses)} radiotherapy courses in {len(set(stem for stem, _ in courses))} external files; "
           f"{len(without)} external files hold no course and are not drafted ({', '.join(without)})")  # fmt: skip
-    print("\n| course | system | key facts stated | code | name | contradicted | unsupported | correct |")
-    print("|---|---|---|---|---|---|---|---|")
+    if not known:
+        print(f"non-words not counted: no training split at {args.words} (--words)")
+    print("\n| course | system | key facts stated | code | name | contradicted | unsupported | non-words | correct |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for item in sorted(rows, key=lambda r: (r.case_id, r.system)):
         print(_row(item))
     print()

@@ -24,7 +24,8 @@ def template_letters(bench: ModuleType) -> list[tuple[object, str]]:
     from rtletter.model.backends.template import TemplateBackend
 
     courses, _ = bench.external_courses()
-    drafted = bench.draft_all(TemplateBackend(scaffold=True), courses, scaffold_body=True)
+    drafted, posted, _ = bench.draft_all(TemplateBackend(scaffold=True), courses, scaffold_body=True, redraft=8)
+    assert posted == drafted  # the template backend writes one letter per case: nothing to redraft
     return [(case, letter) for (_, case), (_, letter, _) in zip(courses, drafted, strict=True)]
 
 
@@ -60,12 +61,36 @@ def test_a_wrong_dose_a_missing_date_and_prompt_text_are_each_caught(bench: Modu
 def test_a_letter_that_starts_its_sections_over_is_not_correct(bench: ModuleType, template_letters: list) -> None:
     """Every key fact stated, nothing unsupported, and still no letter: the body written twice, as a looping draft
     does."""
-    from rtletter.mappers.letter import split_letter
+    from rtletter.mappers.letter import MAX_BODY_HEADINGS, split_letter
 
     case, letter = template_letters[0]
     head, body, tail = split_letter(letter)
     once = bench.check("x", case, letter, ended=True)
-    assert once.well_formed and 5 <= once.headings <= bench.MAX_HEADINGS and once.repeats == 1
+    assert once.well_formed and 5 <= once.headings <= MAX_BODY_HEADINGS and once.repeats == 1
     twice = bench.check("x", case, head + body + body + body + tail, ended=True)
     assert twice.stated == twice.key_facts and not twice.contradicted and not twice.unsupported
     assert not twice.well_formed and not twice.correct
+
+
+def test_non_words_are_body_words_neither_the_site_nor_the_case_knows(
+    bench: ModuleType, template_letters: list, tmp_path: Path
+) -> None:
+    import json
+
+    from rtletter.mappers.letter import split_letter
+
+    case, letter = next((c, t) for c, t in template_letters if "XRTS-04" in c.case_id)
+    body = split_letter(letter).body
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"completion": [{"role": "assistant", "content": body}]}) + "\n", encoding="utf-8")
+    known = bench.site_words(train)
+    assert bench.non_words(case, letter, known) == []
+    garbled = letter.replace("Verlauf", "Verlauf Bildgebjährlich", 1)
+    assert garbled != letter
+    assert bench.non_words(case, garbled, known) == ["Bildgebjährlich"]
+    assert bench.check("x", case, garbled, ended=True, known=known).non_words == 1
+    # the case's own words (its diagnosis text, as the prompt gives it) are no non-words, whatever the site knows
+    unknown = bench.non_words(case, letter, frozenset())
+    dx = case.diagnoses[0]
+    diagnosis = bench.WORD.findall(dx.text or (dx.code.display if dx.code else "") or "")
+    assert diagnosis and "Bestrahlungszeitraum" in unknown and not set(diagnosis) & set(unknown)
