@@ -16,9 +16,9 @@ The fine-tuned model's drafts are shown twice: as first drafted (greedy), and as
 redrafting (``--redraft`` sampled candidates for a faulted draft, ``rtletter.model.redraft``, the agent's
 ``model.redraft``). Redrafting ranks candidates by the same fact check this bench reads, so its "correct" says that
 one of the candidates passed the check. The wording is read apart: ``--show`` prints the letters, and each body's
-non-words are counted (``non_words``: words of three letters or more that neither the site's training letters nor the
-case's own prompt contain, "Bildgebjährlich", "entwickur"; a spell check against the site's vocabulary, blind to
-grammar and order). It is not part of "correct".
+non-words are counted (``non_words``: words of three letters or more that neither the site's training letters and
+letter templates nor the case's own prompt contain, "Bildgebjährlich", "entwickur"; a spell check against the site's
+vocabulary, blind to grammar and order). It is not part of "correct".
 
 The external HL7 v2 samples (ADT, ORU, MDM, SIU ...) hold no radiotherapy course; their cases are counted and not
 drafted, as the agent does not draft them either.
@@ -93,8 +93,12 @@ WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 def site_words(train: Path) -> frozenset[str]:
-    """The words of the site's training letters (the completions of a dataset split), lower case."""
-    words: set[str] = set()
+    """The site's words, lower case: those of its training letters (the completions of a dataset split) and of its
+    letter templates (``letter.<lang>.j2``, the template backend's wording)."""
+    from rtletter.mappers import template_letter
+
+    templates = Path(template_letter.__file__).parent / "templates"
+    words = {w.lower() for path in templates.glob("letter.*.j2") for w in WORD.findall(path.read_text("utf-8"))}
     for line in train.read_text(encoding="utf-8").splitlines():
         if line.strip():
             for message in json.loads(line)["completion"]:
@@ -258,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         for (case_id, system), letter in letters.items():
             if args.show in case_id:
-                print(f"\n===== {case_id} ({system}) =====\n{letter}")
+                case = next(c for _, c in courses if c.case_id == case_id)
+                unknown = ", ".join(non_words(case, letter, known)) if known else "not counted"
+                print(f"\n===== {case_id} ({system}) =====\n{letter}\nnon-words: {unknown or 'none'}")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ | {"correct": r.correct} for r in rows], indent=1) + "\n")
     return 0
