@@ -218,7 +218,10 @@ def test_the_agent_stage_flags_findings_and_key_facts_not_stated() -> None:
 
     case = make_case(1)  # 40.05 Gy in 15 fractions of 2.67 Gy
     letter = render_letter(case)
-    job = SimpleNamespace(flags=frozenset(), last_error=None, draft_text=letter)
+    job = SimpleNamespace(flags=frozenset(), last_error=None, draft_text=letter, draft_meta={})
     assert _flags(job, case) == ()
     job.draft_text = letter.replace("40,05 Gy", "40 Gy")  # a near total: contradicted, and the true one not stated
     assert _flags(job, case)[:2] == ("1 contradicted", "1 key fact not stated")
+    job.draft_text = letter
+    job.draft_meta = {"redraft": '{"candidates": 8, "picked": 3, "first": "", "posted": ""}'}
+    assert _flags(job, case) == ("redrafted: sample 3/8",)
