@@ -112,8 +112,8 @@ def non_words(case: Any, letter: str, known: frozenset[str]) -> list[str]:
     from rtletter.mappers.prompt import build_messages
 
     prompt = " ".join(m["content"] for m in build_messages(case, scaffold=True, slots=True))
-    own = {w.lower() for w in WORD.findall(prompt)}
-    return [w for w in WORD.findall(split_letter(letter, case.language).body) if w.lower() not in known | own]
+    allowed = known | {w.lower() for w in WORD.findall(prompt)}
+    return [w for w in WORD.findall(split_letter(letter, case.language).body) if w.lower() not in allowed]
 
 
 def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[str] = frozenset()) -> Checked:
@@ -121,12 +121,11 @@ def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[
     words (without them non-words are not counted)."""
     from rtletter.mappers.draft_gate import leaked_prompt
     from rtletter.mappers.letter import body_headings, sections_over
-    from rtletter.model.evaluate.facts import check_draft, key_facts
+    from rtletter.model.evaluate.facts import check_draft, code_stated, key_facts
 
     report = check_draft(case, letter)
     omitted = {(f.kind, f.value) for f in report.omitted}
     facts = key_facts(case)
-    codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
     family = case.patient.family or ""
     headings = body_headings(letter)
     return Checked(
@@ -134,7 +133,7 @@ def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[
         case_id=case.case_id,
         key_facts=len(facts),
         stated=sum((f.kind, f.value) not in omitted for f in facts),
-        code=not codes or any(code in letter for code in codes),
+        code=code_stated(case, letter),
         name=bool(family) and family in letter,
         contradicted=sum(f.finding == "contradicted" for f in report.findings),
         unsupported=sum(f.finding == "unsupported" for f in report.findings),

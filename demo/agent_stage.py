@@ -167,6 +167,7 @@ def serve_until_stopped(config: Path, log_path: Path) -> None:
 def _flags(job: Any, case: Any) -> tuple[str, ...]:
     """What a physician should look at first: job flags, the patient's death, the draft's fact check (findings and
     key facts not stated) and sections."""
+    from rtletter.agent.jobs.worker import redraft_choice
     from rtletter.model.evaluate import STUDY_SECTIONS, check_draft, check_sections
 
     flags = [str(flag) for flag in sorted(job.flags)]
@@ -186,10 +187,8 @@ def _flags(job: Any, case: Any) -> tuple[str, ...]:
         if sections.missing:
             present = len(STUDY_SECTIONS) - len(sections.missing)
             flags.append(f"sections {present}/{len(STUDY_SECTIONS)}")
-    if redraft := job.draft_meta.get("redraft"):  # the first draft was faulted (model.redraft)
-        chosen = json.loads(redraft)
-        flags.append(f"redrafted: sample {chosen['picked']}/{chosen['candidates']}" if chosen["picked"]
-                     else f"first draft kept over {chosen['candidates']}")  # fmt: skip
+    if chosen := redraft_choice(job.draft_meta):  # the first draft was faulted (model.redraft)
+        flags.append(chosen)
     return tuple(flags)
 
 

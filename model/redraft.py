@@ -10,7 +10,7 @@ the greedy draft first: a redraft must be better, not only different. Reranking 
 is how data-to-text systems have long used a checker (TGen, Dušek & Jurčíček 2016; most E2E NLG Challenge systems).
 
 The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown; what
-redrafting cannot see is wording (``bench/external_drafts.py --show`` prints the letters to read).
+redrafting cannot see is wording (``bench/external_drafts.py`` counts non-words apart, ``--show`` prints the letters).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rtletter.mappers.case import Case
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.letter import sections_over
 from rtletter.model.backends.base import Backend, Generation, Message, Samples
-from rtletter.model.evaluate.facts import check_draft
+from rtletter.model.evaluate.facts import check_draft, code_stated
 
 
 @dataclass(frozen=True, order=True)
@@ -59,15 +59,13 @@ def faults(case: Case, letter: str, generation: Generation) -> Faults:
     """The faults of one draft: ``generation`` as the backend returned it, ``letter`` as it would be posted (slots
     filled, the site's head and tail around the body)."""
     report = check_draft(case, letter)
-    codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
-    code_left_out = bool(codes) and not any(code in letter for code in codes)
     return Faults(
         leaked=leaked_prompt(generation.text) is not None,
         contradicted=report.contradicted,
         truncated=generation.truncated,
         other=report.unsupported
         + len(report.omitted)
-        + code_left_out
+        + (not code_stated(case, letter))
         + len(generation.unknown_slots)
         + sections_over(letter),
     )

@@ -3,6 +3,8 @@
 - ``make_case(i)``: synthetic patient ``i`` (made-up names, ids and birth dates the log scans look for) with a
   completed breast course; any field overridden by keyword.
 - ``fhir_case(tag)``: a case as read from a FHIR server, with the versioned references a write-back cites.
+- ``checked_case()`` and ``checked_letter()``: the rectum case of ``tests/model/data`` and its reference letter, which
+  the fact-check and redraft tests alter.
 - named clinical examples, for tests that assert their exact values: rectum (minimal, detailed, with sources,
   stopped for toxicity, stopped with chemo), breast with boost (with umlauts and ß; as a re-irradiation), cervix with
   brachytherapy.
@@ -48,6 +50,15 @@ ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 
 GIVEN = ["Hannelore", "Wolfgang", "Brunhilde", "Theodor", "Gertraud", "Ottokar", "Waltraud", "Kunibert"]
 FAMILY = ["Quastenberg", "Zwirnmeister", "Pfefferkorn", "Wackerbarth", "Tintenfass", "Krautwurst"]
+MODEL_DATA = Path(__file__).parent / "model" / "data"
+
+
+def checked_case() -> Case:
+    return Case.model_validate_json((MODEL_DATA / "case_rectum.json").read_bytes())
+
+
+def checked_letter() -> str:
+    return (MODEL_DATA / "letter_rectum_de.txt").read_text(encoding="utf-8")
 
 
 def make_case(i: int = 0, *, version: int = 1, **overrides: object) -> Case:

@@ -94,6 +94,17 @@ def draft_check(meta: Mapping[str, str]) -> DraftCheck | None:
     )
 
 
+def redraft_choice(meta: Mapping[str, str], *, faults: bool = False) -> str | None:
+    """How a redrafted draft was chosen, in words ("sampled draft 3 of 8 posted"; with ``faults`` the first and the
+    posted draft's fault counts too), or None for a draft posted as first drafted."""
+    if "redraft" not in meta:
+        return None
+    chosen = json.loads(meta["redraft"])
+    text = (f"sampled draft {chosen['picked']} of {chosen['candidates']} posted" if chosen["picked"]
+            else f"first draft kept, no better one of {chosen['candidates']} sampled")  # fmt: skip
+    return f"{text}; first draft: {chosen['first']}; posted: {chosen['posted']}" if faults else text
+
+
 def fact_check_meta(case: Case, text: str) -> dict[str, str]:
     """The fact check of a draft as draft_meta entries: counts, the findings themselves (JSON list) and the key facts
     the draft does not state (JSON list)."""

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from rtletter.agent.jobs.job import Job
+from rtletter.agent.jobs.worker import redraft_choice
 from rtletter.mappers.case import Case, format_gy
 from rtletter.mappers.letter import DRUGS, MONTHS, extract_facts
 from rtletter.model.evaluate.facts import FactReport, Finding, canonical, check_draft
@@ -404,11 +405,8 @@ def draft_model(meta: dict[str, Any]) -> list[tuple[str, str]]:
         "generated_at": "generated at",
     }
     shown = [(label, str(meta[key])) for key, label in names.items() if meta.get(key)]
-    if meta.get("redraft"):  # the worker drew sampled drafts because the first was faulted (model.redraft)
-        chosen = json.loads(meta["redraft"])
-        kept = (f"sampled draft {chosen['picked']} of {chosen['candidates']} posted" if chosen["picked"]
-                else f"first draft kept, no better one of {chosen['candidates']} sampled")  # fmt: skip
-        shown.append(("redrafted", f"{kept}; first draft: {chosen['first']}; posted: {chosen['posted']}"))
+    if chosen := redraft_choice(meta, faults=True):  # the first draft was faulted (model.redraft)
+        shown.append(("redrafted", chosen))
     hidden = {"fact_check", "slot_sources", "redraft"}  # listed beside the letter, or above
     shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names and key not in hidden]
     return shown

@@ -110,7 +110,7 @@ class LocalBackend:
         Returns:
             One ``Generation`` per conversation.
         """
-        return self._generate(conversations, max_new_tokens, sampled=self.do_sample)
+        return self._generate(conversations, max_new_tokens, (self.temperature, self.top_p) if self.do_sample else None)
 
     def sample(
         self,
@@ -130,19 +130,13 @@ class LocalBackend:
         device = _device_of(self.model)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            flat = self._generate(repeated, max_new_tokens, sampled=True, temperature=temperature, top_p=top_p)
+            flat = self._generate(repeated, max_new_tokens, (temperature, top_p))
         return [flat[i * n : (i + 1) * n] for i in range(len(conversations))]
 
     def _generate(
-        self,
-        conversations: list[list[Message]],
-        max_new_tokens: int,
-        *,
-        sampled: bool,
-        temperature: float | None = None,
-        top_p: float | None = None,
+        self, conversations: list[list[Message]], max_new_tokens: int, sampling: tuple[float, float] | None
     ) -> list[Generation]:
-        sampling = (temperature or self.temperature, top_p or self.top_p) if sampled else None
+        """Greedy without ``sampling``, else sampled at its (temperature, top-p)."""
         prompts = [self._prompt_ids(messages) for messages in conversations]
         allowed = [prompt_slot_ids(messages) for messages in conversations]
         values = [prompt_slot_values(messages) for messages in conversations]

@@ -191,6 +191,12 @@ def key_facts(case: Case) -> list[Fact]:
     return list(found.values())
 
 
+def code_stated(case: Case, letter: str) -> bool:
+    """Whether the letter writes a diagnosis code of the case (True for a case without one)."""
+    codes = [dx.code.code for dx in case.diagnoses if dx.code is not None and dx.code.code]
+    return not codes or any(code in letter for code in codes)
+
+
 def check_facts(case: Case, draft_facts: Iterable[Fact]) -> FactReport:
     """Compare facts found in a draft with the case (see the module docstring for the rules)."""
     backed = _case_values(case)
@@ -240,4 +246,4 @@ def check_draft(case: Case, draft: str) -> FactReport:
     return FactReport(findings=report.findings + extra, omitted=omitted, checked=report.checked + len(extra))
 
 
-__all__ = ["FactReport", "Finding", "check_draft", "check_facts", "key_facts", "canonical"]
+__all__ = ["FactReport", "Finding", "canonical", "check_draft", "check_facts", "code_stated", "key_facts"]

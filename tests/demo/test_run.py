@@ -224,4 +224,4 @@ def test_the_agent_stage_flags_findings_and_key_facts_not_stated() -> None:
     assert _flags(job, case)[:2] == ("1 contradicted", "1 key fact not stated")
     job.draft_text = letter
     job.draft_meta = {"redraft": '{"candidates": 8, "picked": 3, "first": "", "posted": ""}'}
-    assert _flags(job, case) == ("redrafted: sample 3/8",)
+    assert _flags(job, case) == ("sampled draft 3 of 8 posted",)

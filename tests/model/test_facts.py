@@ -1,23 +1,20 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rtletter.mappers.case import Case, Fact
 from rtletter.model.evaluate.facts import canonical, check_draft, check_facts, key_facts
-
-DATA = Path(__file__).parent / "data"
+from tests.factories import checked_case, checked_letter
 
 
 @pytest.fixture(scope="module")
 def case() -> Case:
-    return Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
+    return checked_case()
 
 
 @pytest.fixture(scope="module")
 def letter() -> str:
-    return (DATA / "letter_rectum_de.txt").read_text(encoding="utf-8")
+    return checked_letter()
 
 
 def _by_value(report) -> dict[str, str]:

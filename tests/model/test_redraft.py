@@ -11,18 +11,17 @@ import pytest
 from rtletter.mappers.case import Case
 from rtletter.model.backends.base import Generation
 from rtletter.model.redraft import Faults, faults, redraft
-
-DATA = Path(__file__).parent / "data"
+from tests.factories import checked_case, checked_letter
 
 
 @pytest.fixture(scope="module")
 def case() -> Case:
-    return Case.model_validate_json((DATA / "case_rectum.json").read_bytes())
+    return checked_case()
 
 
 @pytest.fixture(scope="module")
 def letter() -> str:
-    return (DATA / "letter_rectum_de.txt").read_text(encoding="utf-8")
+    return checked_letter()
 
 
 def _gen(text: str, *, truncated: bool = False) -> Generation:

@@ -16,6 +16,7 @@ from rtletter.agent.channels.file import FileChannel
 from rtletter.agent.config import Settings, load_settings
 from rtletter.agent.errors import ChannelRejected, ChannelUnavailable
 from rtletter.agent.jobs import JobStore, RetryStrategy, Status, Worker
+from rtletter.agent.jobs.job import Job
 from rtletter.agent.jobs.worker import describe_error
 from rtletter.agent.metrics import AgentMetrics
 from rtletter.mappers.case import Case
@@ -320,30 +321,43 @@ def test_every_draft_is_fact_checked_and_the_write_back_carries_the_findings(set
     assert sidecar["key_facts_not_stated"] == 0
 
 
-def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: Settings) -> None:
-    import json
+class WrongDose(TemplateBackend):
+    """Fault injection: the template letter with the course total replaced by a near, wrong one."""
 
-    cases = _drop(settings, 1)
-    total = cases[0].course.volumes[0].total_dose_gy
+    def __init__(self, written: str, wrong: str, *, truncated: bool = False) -> None:
+        super().__init__()
+        self.written, self.wrong, self.truncated = written, wrong, truncated
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        from dataclasses import replace
+
+        out = super().generate(conversations, max_new_tokens=max_new_tokens)
+        return [replace(g, text=g.text.replace(self.written, self.wrong), truncated=self.truncated) for g in out]
+
+
+def _wrong_dose(settings: Settings) -> tuple[float, str, str]:
+    """Drop one case; its total dose, as a letter writes it, and a near wrong total."""
+    total = _drop(settings, 1)[0].course.volumes[0].total_dose_gy
     assert total is not None
-    written = f"{total:g}".replace(".", ",") + " Gy"
-    wrong = f"{total + 2:g}".replace(".", ",") + " Gy"
+    written, wrong = (f"{t:g}".replace(".", ",") + " Gy" for t in (total, total + 2))
+    return total, written, wrong
 
-    class WrongDose(TemplateBackend):
-        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
-            from dataclasses import replace
 
-            out = super().generate(conversations, max_new_tokens=max_new_tokens)
-            return [replace(g, text=g.text.replace(written, wrong), truncated=True) for g in out]
-
+def _one_job(settings: Settings, generator: Any, **worker: Any) -> Job:
+    """Run a worker with ``generator`` over the file channel until nothing is due; the one job it made."""
     assert settings.channels.file is not None
-    channel = FileChannel(settings.channels.file)
     store = JobStore(settings.database.url, lease_s=30)
     store.create_tables()
-    worker = Worker(store, {"file": channel}, WrongDose(), retry=RetryStrategy(1, 0, 0))
-    worker.poll_channels()
-    worker.drain()
+    runner = Worker(store, {"file": FileChannel(settings.channels.file)}, generator, **worker)
+    runner.poll_channels()
+    runner.drain()
     (job,) = store.list_jobs()
+    return job
+
+
+def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: Settings) -> None:
+    total, written, wrong = _wrong_dose(settings)
+    job = _one_job(settings, WrongDose(written, wrong, truncated=True), retry=RetryStrategy(1, 0, 0))
     assert job.status == Status.posted  # findings do not stop a draft: the physician sees them
     assert int(job.draft_meta["contradicted"]) >= 1 and job.draft_meta["truncated"] == "true"
     kinds = {(f["finding"], f["kind"]) for f in json.loads(job.draft_meta["fact_check"])}
@@ -359,34 +373,17 @@ def test_a_wrong_dose_in_a_draft_is_stored_as_a_contradicted_finding(settings: S
 
 
 def test_a_faulted_draft_is_redrafted_and_the_posted_one_records_how_it_was_chosen(settings: Settings) -> None:
-    import json
-    from dataclasses import replace
+    _, written, wrong = _wrong_dose(settings)
 
-    cases = _drop(settings, 1)
-    total = cases[0].course.volumes[0].total_dose_gy
-    assert total is not None
-    written = f"{total:g}".replace(".", ",") + " Gy"
-    wrong = f"{total + 2:g}".replace(".", ",") + " Gy"
-
-    class WrongFirst(TemplateBackend):  # fault injection: the first draft states a wrong dose, a later sample not
+    class WrongFirst(WrongDose):  # the first draft states a wrong dose, the second and third samples do not
         seeds: list[int] = []
-
-        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
-            out = super().generate(conversations, max_new_tokens=max_new_tokens)
-            return [replace(g, text=g.text.replace(written, wrong)) for g in out]
 
         def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
             self.seeds.append(seed)
-            faulted, clean = self.generate(conversations)[0], super().generate(conversations)[0]
+            faulted, clean = self.generate(conversations)[0], TemplateBackend().generate(conversations)[0]
             return [[faulted, clean, clean][:n]]
 
-    assert settings.channels.file is not None
-    store = JobStore(settings.database.url, lease_s=30)
-    store.create_tables()
-    worker = Worker(store, {"file": FileChannel(settings.channels.file)}, WrongFirst(), redraft=3)
-    worker.poll_channels()
-    worker.drain()
-    (job,) = store.list_jobs()
+    job = _one_job(settings, WrongFirst(written, wrong), redraft=3)
     assert job.status == Status.posted and WrongFirst.seeds == [job.id]
     assert job.draft_meta["contradicted"] == "0" and wrong not in (job.draft_text or "")
     chosen = json.loads(job.draft_meta["redraft"])
@@ -396,30 +393,15 @@ def test_a_faulted_draft_is_redrafted_and_the_posted_one_records_how_it_was_chos
 
 
 def test_a_backend_that_fails_to_sample_costs_the_redraft_not_the_draft(settings: Settings) -> None:
-    from dataclasses import replace
-
     from rtletter.model.errors import BackendError
 
-    cases = _drop(settings, 1)
-    total = cases[0].course.volumes[0].total_dose_gy
-    assert total is not None
-    written, wrong = (f"{t:g}".replace(".", ",") + " Gy" for t in (total, total + 2))
+    _, written, wrong = _wrong_dose(settings)
 
-    class CannotSample(TemplateBackend):  # fault injection: a server without n choices
-        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
-            out = super().generate(conversations, max_new_tokens=max_new_tokens)
-            return [replace(g, text=g.text.replace(written, wrong)) for g in out]
-
+    class CannotSample(WrongDose):  # a server without n choices
         def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
             raise BackendError("http://127.0.0.1:8000/v1/chat/completions: asked for 8 choices")
 
-    assert settings.channels.file is not None
-    store = JobStore(settings.database.url, lease_s=30)
-    store.create_tables()
-    worker = Worker(store, {"file": FileChannel(settings.channels.file)}, CannotSample(), redraft=8)
-    worker.poll_channels()
-    worker.drain()
-    (job,) = store.list_jobs()
+    job = _one_job(settings, CannotSample(written, wrong), redraft=8)
     assert job.status == Status.posted and wrong in (job.draft_text or "")
     assert int(job.draft_meta["contradicted"]) >= 1 and "redraft" not in job.draft_meta
 
