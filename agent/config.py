@@ -316,7 +316,9 @@ class ModelSettings(_Section):
         ge=0,
         description="sampled drafts drawn for a draft the fact check faults (contradicted, cut off, unsupported, key "
         "facts left out); the candidate with the fewest faults is posted and draft_meta.redraft records the choice; "
-        "0: post the first draft as it is; the template backend never redrafts",
+        "0: post the first draft as it is; the template backend never redrafts; with an adapter that ships its "
+        "training letters' words (site_words.txt, written by model finetune) a draft's non-words count too, after "
+        "the facts; a physician's regenerate draws this many sampled drafts and posts the best (0: one greedy draft)",
     )
     letterhead: LetterheadSettings = LetterheadSettings()
 
@@ -350,6 +352,14 @@ class ModelSettings(_Section):
         head = self.letterhead
         return Site(institution=head.institution, department=head.department, head=head.head, town=head.town,
                     template_dir=head.template_dir)  # fmt: skip
+
+    def site_words(self) -> frozenset[str] | None:
+        """The site's words for the wording check (``site_words.txt`` in ``adapter_dir``, written by ``model
+        finetune``); None without an adapter that ships them, or for the template backend (it writes the templates'
+        words only)."""
+        from rtletter.model import site_words  # plain text reading: no torch
+
+        return None if self.backend == "template" else site_words(self.adapter_dir)
 
     def adapter_rank(self) -> int:
         """The LoRA rank of ``adapter_dir`` (``r`` in its ``adapter_config.json``, or a higher per-module rank)."""

@@ -89,6 +89,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         site=settings.model.site(),
         fact_slots=settings.model.fact_slots,
         redraft=settings.model.redraft,
+        site_words=settings.model.site_words(),
     )
 
 

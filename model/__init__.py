@@ -8,6 +8,7 @@ Public API (import from here; submodules are the package's own business)::
     adapter_rank                          a LoRA adapter folder's rank (plain JSON: the agent's start-up check)
     draft_file, write_drafts              ``rtletter model generate``: a case file's drafts, written to files
     redraft, Redrafted, Faults            a faulted draft drafted again by sampling, the best candidate kept
+    site_words, non_words                 the site's words shipped with an adapter; a draft's words outside them
     build_dataset                         cohort -> train/validation/test JSONL
     FinetuneConfig, FinetuneRecipe        the QLoRA/LoRA fine-tuning recipe (setup -> train -> save)
     EvaluationRecipe                      the evaluation recipe (setup -> generate -> score -> save)
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from rtletter.model.finetune import FinetuneConfig, FinetuneRecipe
     from rtletter.model.redraft import Faults, Redrafted, redraft
     from rtletter.model.serve import ModelServer
+    from rtletter.model.vocabulary import non_words, site_words
 
 # public name -> the module that defines it, imported on first access (PEP 562)
 _LAZY = {
@@ -81,6 +83,8 @@ _LAZY = {
     "Redrafted": "rtletter.model.redraft",
     "redraft": "rtletter.model.redraft",
     "ModelServer": "rtletter.model.serve",
+    "non_words": "rtletter.model.vocabulary",
+    "site_words": "rtletter.model.vocabulary",
 }
 
 
@@ -117,6 +121,8 @@ __all__ = [
     "export_merged",
     "load_backend",
     "load_local_backend",
+    "non_words",
     "redraft",
+    "site_words",
     "write_drafts",
 ]

@@ -12,7 +12,8 @@ Features, and the config key that turns each on:
 - a rich progress bar, validation loss every ``eval_steps``, checkpoints every ``save_steps`` and ``--resume``;
 - with a validation split the adapter saved is the checkpoint of the lowest validation loss (``save_steps`` must be
   a multiple of ``eval_steps``), recorded in the run card;
-- the adapter in PEFT's format, a loss-curve PNG and a run card (JSON + Markdown) in the output folder.
+- the adapter in PEFT's format, a loss-curve PNG, the words of its training letters (``site_words.txt``,
+  ``rtletter.model.vocabulary``) and a run card (JSON + Markdown) in the output folder.
 
     rtletter model finetune --base var/demo/base --data var/demo/dataset --out var/demo/adapter \
         --config model/configs/tiny/qlora_cpu.yaml
@@ -279,9 +280,12 @@ class FinetuneRecipe:
             plot_loss,
             write_run_card,
         )
+        from rtletter.model.vocabulary import write_site_words
 
         self.out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(self.out)  # adapter_config.json + adapter_model.safetensors
+        # the words of the letters it learned, for the worker's wording check (rtletter.model.vocabulary)
+        write_site_words(self.out, (m["content"] for r in self.train_records for m in r["completion"]))
         history = self.trainer.state.log_history
         plot_loss(history, self.out / "loss.png", title=f"{self.config.method} fine-tuning of {self.base.name}")
         losses = [e["loss"] for e in history if "loss" in e]

@@ -5,12 +5,16 @@ The first draft is greedy. Only a faulted one is redrafted: ``candidates`` sampl
 (``Samples.sample``), each filled and checked as the worker checks a draft (``faults``). Faults rank in this order:
 prompt text in the draft (never posted), contradicted statements, a draft cut off at the token cap, then the count
 of everything else a reviewer would mark (unsupported statements and slot gaps, key facts left out, no diagnosis code
-of the case, sections started over: ``rtletter.mappers.letter.sections_over``). On a tie the earlier candidate wins,
+of the case, sections started over: ``rtletter.mappers.letter.sections_over``), and last the wording: the body's
+words that neither the site's letters nor the case contain (``rtletter.model.vocabulary``, when the adapter ships
+its word list). Facts rank before wording: a garbled word is seen and mended by the reader, a missing dose is not
+seen. On a tie the earlier candidate wins,
 the greedy draft first: a redraft must be better, not only different. Reranking candidates by their semantic errors
 is how data-to-text systems have long used a checker (TGen, Dušek & Jurčíček 2016; most E2E NLG Challenge systems).
 
-The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown; what
-redrafting cannot see is wording (``bench/external_drafts.py`` counts non-words apart, ``--show`` prints the letters).
+The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown. Beyond
+non-words, redrafting cannot see wording: grammar and order (``bench/external_drafts.py`` reads the drafts with the
+base model apart, ``--show`` prints the letters).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.letter import sections_over
 from rtletter.model.backends.base import Backend, Generation, Message, Samples
 from rtletter.model.evaluate.facts import check_draft, code_stated
+from rtletter.model.vocabulary import non_words
 
 
 @dataclass(frozen=True, order=True)
@@ -33,15 +38,16 @@ class Faults:
     contradicted: int
     truncated: bool
     other: int  # unsupported statements and slot gaps, key facts and diagnosis codes left out, sections over
+    wording: int = 0  # non-words: body words in neither the site's letters nor the case (0 without a word list)
 
     @property
     def clean(self) -> bool:
-        return self == Faults(False, 0, False, 0)
+        return self == Faults(False, 0, False, 0, 0)
 
     def describe(self) -> str:
         """PHI-free: counts only."""
         return (f"leaked {str(self.leaked).lower()}, contradicted {self.contradicted}, truncated "
-                f"{str(self.truncated).lower()}, other {self.other}")  # fmt: skip
+                f"{str(self.truncated).lower()}, other {self.other}, non-words {self.wording}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,9 @@ class Redrafted:
     picked: int  # 0: the first draft; k: the k-th sampled draft
 
 
-def faults(case: Case, letter: str, generation: Generation) -> Faults:
+def faults(case: Case, letter: str, generation: Generation, known: frozenset[str] | None = None) -> Faults:
     """The faults of one draft: ``generation`` as the backend returned it, ``letter`` as it would be posted (slots
-    filled, the site's head and tail around the body)."""
+    filled, the site's head and tail around the body); ``known``: the site's words (None: wording is not counted)."""
     report = check_draft(case, letter)
     return Faults(
         leaked=leaked_prompt(generation.text) is not None,
@@ -68,6 +74,7 @@ def faults(case: Case, letter: str, generation: Generation) -> Faults:
         + (not code_stated(case, letter))
         + len(generation.unknown_slots)
         + sections_over(letter),
+        wording=len(non_words(case, letter, known)) if known is not None else 0,
     )
 
 
@@ -81,6 +88,7 @@ def redraft(
     candidates: int,
     max_new_tokens: int = 1024,
     seed: int = 0,
+    known: frozenset[str] | None = None,
 ) -> list[Redrafted]:
     """Redraft every faulted first draft; one ``Redrafted`` per conversation, in order.
 
@@ -93,16 +101,27 @@ def redraft(
         candidates: sampled drafts per faulted draft; 0 switches redrafting off.
         max_new_tokens: the longest draft.
         seed: the sampling seed (the same seed and batch give the same redrafts).
+        known: the site's words (``rtletter.model.vocabulary.site_words``); None: non-words are not counted.
     """
-    firsts = [faults(case, finish(case, g.text), g) for case, g in zip(cases, generations, strict=True)]
+    firsts = [faults(case, finish(case, g.text), g, known) for case, g in zip(cases, generations, strict=True)]
     out = [Redrafted(g, f, f, 0, 0) for g, f in zip(generations, firsts, strict=True)]
     todo = [i for i, f in enumerate(firsts) if not f.clean]
     if not todo or candidates < 1 or not isinstance(backend, Samples):
         return out
     drawn = backend.sample([conversations[i] for i in todo], n=candidates, max_new_tokens=max_new_tokens, seed=seed)
     for i, samples in zip(todo, drawn, strict=True):
-        scored = [(firsts[i], 0, generations[i])]
-        scored += [(faults(cases[i], finish(cases[i], s.text), s), k, s) for k, s in enumerate(samples, start=1)]
-        best, picked, generation = min(scored, key=lambda item: (item[0], item[1]))
-        out[i] = Redrafted(generation, best, firsts[i], len(samples), picked)
+        out[i] = Redrafted(generations[i], firsts[i], firsts[i], len(samples), 0)
+        if samples:
+            picked, fewest, generation = best(cases[i], samples, finish=finish, known=known)
+            if fewest < firsts[i]:  # a tie keeps the first draft
+                out[i] = Redrafted(generation, fewest, firsts[i], len(samples), picked)
     return out
+
+
+def best(
+    case: Case, drafts: list[Generation], *, finish: Callable[[Case, str], str], known: frozenset[str] | None = None
+) -> tuple[int, Faults, Generation]:
+    """(k, faults, draft) of the draft with the fewest faults, the earliest on a tie; k counts from 1."""
+    scored = [(faults(case, finish(case, d.text), d, known), k, d) for k, d in enumerate(drafts, start=1)]
+    fewest, k, draft = min(scored, key=lambda item: (item[0], item[1]))
+    return k, fewest, draft

@@ -14,7 +14,8 @@ again by whoever claims it next, so every step is idempotent)::
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
                fails its job for good (dead, no retry); every other draft is fact-checked against its case and the
                findings and the key facts it leaves out are stored with it (draft_meta: findings, contradicted,
-               fact_check, omitted, omitted_facts)
+               fact_check, omitted, omitted_facts; with the adapter's word list also non_words, the body's
+               words in neither the site's letters nor the case: model.vocabulary)
     post       job generated -> channel.post_draft -> status posted
 
 A failed step is retried with ``RetryStrategy`` (backoff with jitter) and dead-lettered after the limit.
@@ -54,6 +55,7 @@ from rtletter.mappers.scaffold import Site
 from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
 from rtletter.model.redraft import Redrafted, redraft
+from rtletter.model.vocabulary import non_words
 
 MAX_PROMPT_TOKENS = 3072
 MAX_NEW_TOKENS = 1024
@@ -122,6 +124,14 @@ def fact_check_meta(case: Case, text: str) -> dict[str, str]:
     }
 
 
+def wording_meta(case: Case, text: str, site_words: frozenset[str] | None) -> dict[str, str]:
+    """The body's non-words as a draft_meta entry (JSON list; the worklist lists them), or nothing without the
+    adapter's word list (``rtletter.model.vocabulary``)."""
+    if site_words is None:
+        return {}
+    return {"non_words": json.dumps(non_words(case, text, site_words), ensure_ascii=False)}
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -155,6 +165,7 @@ class Worker:
         site: Site | None = None,
         fact_slots: bool = False,
         redraft: int = 0,
+        site_words: frozenset[str] | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -171,6 +182,7 @@ class Worker:
         self.site = site
         self.fact_slots = fact_slots  # the prompt lists slot ids, the draft is filled from the case (model.fact_slots)
         self.redraft = redraft  # sampled candidates for a draft the fact check faults (model.redraft)
+        self.site_words = site_words  # the adapter's training letters' words: a draft's other words are faults
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -423,10 +435,11 @@ class Worker:
 
         try:
             return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=self.redraft,
-                           max_new_tokens=self.max_new_tokens, seed=seed)  # fmt: skip
+                           max_new_tokens=self.max_new_tokens, seed=seed, known=self.site_words)  # fmt: skip
         except Exception as exc:
             log.warning("redraft failed, first drafts kept", error=describe_error(exc))
-            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=0)
+            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=0,
+                           known=self.site_words)  # fmt: skip
 
     def _finish(self, case: Case, text: str) -> FinishedDraft:
         """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around
@@ -458,6 +471,7 @@ class Worker:
                 }
             )
         meta.update(fact_check_meta(case, text))
+        meta.update(wording_meta(case, text, self.site_words))
         if finished.filled is not None:  # the worklist shows each filled value with the resource or segment it is from
             meta["slot_sources"] = json.dumps(finished.sources(), ensure_ascii=False)
         if not self.store.transition(job.id, self.worker_id, Status.generated, draft_text=text, draft_meta=meta):

@@ -17,7 +17,7 @@ from rtletter.agent.channels.base import Draft
 from rtletter.agent.errors import AgentError, ChannelError, JobStoreError, ReviewRefused
 from rtletter.agent.jobs.job import Flag, Job, Status
 from rtletter.agent.jobs.store import JobStore
-from rtletter.agent.jobs.worker import fact_check_meta
+from rtletter.agent.jobs.worker import fact_check_meta, wording_meta
 from rtletter.agent.review.post import SignOff, poster_for
 from rtletter.agent.review.store import review_store
 from rtletter.mappers.case import Case
@@ -25,7 +25,9 @@ from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.draft_gate import leaked_prompt
 from rtletter.mappers.prompt import build_messages
 from rtletter.mappers.scaffold import Site
+from rtletter.model.backends.base import Generation, Message, Samples
 from rtletter.model.evaluate.facts import check_draft
+from rtletter.model.redraft import best
 
 VIA = "worklist"  # ``decided_via`` of a physician's decision taken through the service (the CLI's too, as before)
 
@@ -61,6 +63,9 @@ class ReviewService:
         channels: the running agent's channels by name; a decision on a job of a channel missing here is refused.
         generator: the agent's generator, for ``regenerate`` (None: regeneration is refused).
         max_prompt_tokens, max_new_tokens: as the worker's (``model`` settings).
+        redraft: sampled drafts a regeneration chooses from (``model.redraft``); 0, or a backend that cannot
+            sample: one greedy draft.
+        site_words: the adapter's word list, for the wording check (``ModelSettings.site_words``).
     """
 
     def __init__(
@@ -73,8 +78,12 @@ class ReviewService:
         max_new_tokens: int = 1024,
         site: Site | None = None,
         fact_slots: bool = False,
+        redraft: int = 0,
+        site_words: frozenset[str] | None = None,
     ) -> None:
         self.store = store
+        self.redraft = redraft
+        self.site_words = site_words
         self.fact_slots = fact_slots  # as the worker's (model.fact_slots)
         self.reviews = review_store(store)
         self.channels: Mapping[str, Any] = channels if channels is not None else {}
@@ -211,7 +220,7 @@ class ReviewService:
             messages = build_messages(
                 case, max_tokens=self.max_prompt_tokens, scaffold=self.site is not None, slots=self.fact_slots
             )
-            generation = self.generator.generate([messages], max_new_tokens=self.max_new_tokens)[0]
+            generation = self._new_draft(messages, case, seed=job_id * 1000 + version + 1)
             if not generation.text.strip():
                 raise ReviewRefused("The model returned an empty draft; nothing was changed.")
             if leaked_prompt(generation.text) is not None:
@@ -236,6 +245,21 @@ class ReviewService:
                     raise _channel_error(exc) from None
                 self._record_regenerated(job_id, user, version, generation, case, now, posted, text)
         return job_id
+
+    def _new_draft(self, messages: list[Message], case: Case, *, seed: int) -> Generation:
+        """A new draft of the case: the best of ``redraft`` sampled drafts by the worker's ranking
+        (``rtletter.model.redraft.best``). Greedy decoding would write the posted draft again, so it is only the
+        fallback of a backend that cannot sample (the template backend) or of ``redraft`` 0."""
+        backend = self.generator.loaded() if isinstance(self.generator, _LazyGenerator) else self.generator
+        if self.redraft and isinstance(backend, Samples):
+            drafts = backend.sample([messages], n=self.redraft, max_new_tokens=self.max_new_tokens, seed=seed)[0]
+            if drafts:
+
+                def finish(case: Case, text: str) -> str:
+                    return finish_draft(case, text, self.site, slots=self.fact_slots).letter
+
+                return best(case, drafts, finish=finish, known=self.site_words)[2]
+        return backend.generate([messages], max_new_tokens=self.max_new_tokens)[0]  # type: ignore[no-any-return]
 
     # --- recording ----------------------------------------------------------------------------------------------------
 
@@ -304,6 +328,7 @@ class ReviewService:
         if getattr(generation, "truncated", False):
             meta["truncated"] = "true"
         meta.update(fact_check_meta(case, text))
+        meta.update(wording_meta(case, text, self.site_words))
         with self.store.transaction("review tables") as conn:
             replaced = self.reviews.replace_draft(
                 conn,
@@ -382,6 +407,8 @@ def build_review_service(
         max_new_tokens=getattr(model, "max_new_tokens", 1024),
         site=model.site() if model is not None else None,
         fact_slots=bool(getattr(model, "fact_slots", False)),
+        redraft=int(getattr(model, "redraft", 0)),
+        site_words=model.site_words() if model is not None else None,
     )
 
 
@@ -417,9 +444,12 @@ class _LazyGenerator:
         self.settings = settings
         self._generator: Any = None
 
-    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+    def loaded(self) -> Any:
         if self._generator is None:
             from rtletter.agent.service import build_backend
 
             self._generator = build_backend(self.settings.model)
-        return self._generator.generate(conversations, max_new_tokens=max_new_tokens)  # type: ignore[no-any-return]
+        return self._generator
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+        return self.loaded().generate(conversations, max_new_tokens=max_new_tokens)  # type: ignore[no-any-return]

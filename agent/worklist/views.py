@@ -407,6 +407,9 @@ def draft_model(meta: dict[str, Any]) -> list[tuple[str, str]]:
     shown = [(label, str(meta[key])) for key, label in names.items() if meta.get(key)]
     if chosen := redraft_choice(meta, faults=True):  # the first draft was faulted (model.redraft)
         shown.append(("redrafted", chosen))
-    hidden = {"fact_check", "slot_sources", "redraft"}  # listed beside the letter, or above
+    if "non_words" in meta:  # words the site's letters never use: a derailed model's fragments, or a rare word
+        unknown = json.loads(meta["non_words"])
+        shown.append(("words not in the site's letters", ", ".join(unknown) if unknown else "none"))
+    hidden = {"fact_check", "slot_sources", "redraft", "non_words"}  # listed beside the letter, or above
     shown += [(key, str(value)) for key, value in sorted(meta.items()) if key not in names and key not in hidden]
     return shown

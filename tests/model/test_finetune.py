@@ -112,6 +112,13 @@ def test_lora_finetune_lowers_loss_and_writes_a_peft_adapter(micro_base: Path, m
     assert not (micro_adapter / "checkpoints").exists()  # removed after success unless keep_checkpoints
     assert card["data"]["examples_dropped_over_length"] == 0 and card["data"]["examples_with_notes_cut"] == 0
     assert length_note(card) is None
+    from rtletter.model.finetune import read_split
+    from rtletter.model.vocabulary import site_words, words
+
+    trained = {w for r in read_split(Path(card["data"]["folder"]), "train") for m in r["completion"]
+               for w in words(m["content"])}  # fmt: skip
+    known = site_words(micro_adapter)  # the words of the letters it learned, for the worker's wording check
+    assert known is not None and trained and trained <= known
 
     base = AutoModelForCausalLM.from_pretrained(str(micro_base), local_files_only=True)
     model = PeftModel.from_pretrained(base, str(micro_adapter))

@@ -47,10 +47,33 @@ def test_a_reference_letter_has_no_fault_and_each_fault_is_counted(case: Case, l
     assert faults(case, over, _gen(over)).other >= 1
 
 
-def test_faults_rank_leak_then_contradiction_then_cut_off_then_the_rest() -> None:
-    ranked = [Faults(False, 0, False, 0), Faults(False, 0, False, 5), Faults(False, 0, True, 0),
-              Faults(False, 1, False, 0), Faults(True, 0, False, 0)]  # fmt: skip
+def test_faults_rank_leak_then_contradiction_then_cut_off_then_the_rest_then_wording() -> None:
+    ranked = [Faults(False, 0, False, 0), Faults(False, 0, False, 0, 9), Faults(False, 0, False, 5),
+              Faults(False, 0, True, 0), Faults(False, 1, False, 0), Faults(True, 0, False, 0)]  # fmt: skip
     assert sorted(reversed(ranked)) == ranked
+    assert not Faults(False, 0, False, 0, 1).clean
+
+
+def _garbled(letter: str) -> str:
+    at = letter.index("\n", letter.index("Diagnose")) + 1  # in the body, after its first heading
+    return letter[:at] + "Bildgebjährlich " + letter[at:]
+
+
+def test_non_words_are_a_fault_only_with_the_site_words(case: Case, letter: str) -> None:
+    from rtletter.mappers.letter import split_letter
+    from rtletter.model.vocabulary import words
+
+    known = frozenset(words(split_letter(letter).body))
+    garbled = _garbled(letter)
+    assert faults(case, garbled, _gen(garbled)).clean  # no word list: wording is not counted
+    assert faults(case, garbled, _gen(garbled), known) == Faults(False, 0, False, 0, 1)
+    wrong = letter.replace("bis 50,4 Gy", "bis 50,0 Gy")
+    backend = Candidates([garbled, letter])
+    (chosen,) = redraft(backend, [[]], [case], [_gen(garbled)], finish=_as_is, candidates=2, known=known)
+    assert (chosen.picked, chosen.first.wording) == (2, 1) and chosen.faults.clean
+    (facts_first,) = redraft(Candidates([garbled]), [[]], [case], [_gen(wrong)], finish=_as_is, candidates=1,
+                             known=known)  # fmt: skip
+    assert facts_first.picked == 1  # a garbled word ranks below a wrong dose
 
 
 class Candidates:

@@ -389,7 +389,31 @@ def test_a_faulted_draft_is_redrafted_and_the_posted_one_records_how_it_was_chos
     chosen = json.loads(job.draft_meta["redraft"])
     assert (chosen["candidates"], chosen["picked"]) == (3, 2)
     assert "contradicted 0" not in chosen["first"]
-    assert chosen["posted"] == "leaked false, contradicted 0, truncated false, other 0"
+    assert chosen["posted"] == "leaked false, contradicted 0, truncated false, other 0, non-words 0"
+    assert "non_words" not in job.draft_meta  # no word list: not counted
+
+
+def test_a_draft_with_words_the_site_never_wrote_is_redrafted_and_they_are_listed(settings: Settings) -> None:
+    from rtletter.mappers.prompt import build_messages
+    from rtletter.model.vocabulary import words
+
+    (case,) = _drop(settings, 1)
+    site = frozenset(words(TemplateBackend().generate([build_messages(case)])[0].text))  # the site writes as it does
+
+    class Garbled(TemplateBackend):  # the first draft holds a fragment, its samples: a word-less one, then the clean
+        def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Any]:
+            from dataclasses import replace
+
+            out = super().generate(conversations, max_new_tokens=max_new_tokens)
+            return [replace(g, text=g.text.replace("Verlauf", "Verlauf Bildgebjährlich", 1)) for g in out]
+
+        def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
+            return [[self.generate(conversations)[0], TemplateBackend().generate(conversations)[0]][:n]]
+
+    job = _one_job(settings, Garbled(), redraft=2, site_words=site)
+    chosen = json.loads(job.draft_meta["redraft"])
+    assert chosen["picked"] == 2 and chosen["first"].endswith(", non-words 1")
+    assert json.loads(job.draft_meta["non_words"]) == [] and "Bildgebjährlich" not in (job.draft_text or "")
 
 
 def test_a_backend_that_fails_to_sample_costs_the_redraft_not_the_draft(settings: Settings) -> None:

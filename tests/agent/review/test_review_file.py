@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from rtletter.agent.review import ReviewRefused, ReviewService, build_review_ser
 from rtletter.mappers.fhir.signoff import attachment_text
 from rtletter.model import TemplateBackend
 from tests.agent.review.review_helpers import DRAFT, User, posted_job
-from tests.factories import fhir_case
+from tests.factories import fhir_case, rectum_case
 
 EDITED = DRAFT + "\nGeändert.\n"
 DOCTOR = User("dr.file", "Practitioner/dr-file")
@@ -67,6 +69,34 @@ def test_regenerate_keeps_the_old_version_under_a_versioned_name(store: JobStore
     new = store.get_job(job.id)
     assert Path(new.posted_document).read_text(encoding="utf-8") == new.draft_text != DRAFT
     assert json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))["draft_version"] == 2
+
+
+class Sampling(TemplateBackend):
+    """Fault injection: a model whose greedy draft is the template letter and whose samples are a wrong-dose copy of
+    it, then the letter itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seeds: list[int] = []
+
+    def sample(self, conversations: list[Any], *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[Any]:
+        self.seeds.append(seed)
+        (right,) = self.generate(conversations, max_new_tokens=max_new_tokens)
+        assert "50,4 Gy" in right.text  # the rectum case's total
+        return [[replace(right, text=right.text.replace("50,4 Gy", "50,0 Gy")), right][:n]]
+
+
+def test_regenerate_samples_and_posts_the_candidate_with_the_fewest_faults(
+    store: JobStore, channel: FileChannel
+) -> None:
+    job = posted_job(store, channel, rectum_case())
+    backend = Sampling()
+    ReviewService(store, {"file": channel}, generator=backend, redraft=2).regenerate(job.id, DOCTOR)
+    new = store.get_job(job.id)
+    assert "50,0 Gy" not in (new.draft_text or "") and new.draft_meta["contradicted"] == "0"
+    ReviewService(store, {"file": channel}, generator=backend, redraft=1).regenerate(job.id, DOCTOR)
+    assert "50,0 Gy" in (store.get_job(job.id).draft_text or "")  # the one sample drawn, however faulted
+    assert len(set(backend.seeds)) == 2  # each version draws anew
 
 
 def test_a_regenerated_body_gets_the_site_letter_around_it(store: JobStore, channel: FileChannel) -> None:

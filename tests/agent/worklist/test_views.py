@@ -130,3 +130,12 @@ def test_the_draft_page_says_how_a_redrafted_draft_was_chosen() -> None:
     kept = dict(draft_model({"redraft": json.dumps({"candidates": 8, "picked": 0, "first": first, "posted": first})}))
     assert kept["redrafted"].startswith("first draft kept, no better one of 8 sampled")
     assert "redrafted" not in dict(draft_model({"model": "m"}))
+
+
+def test_the_draft_page_lists_the_words_the_site_never_wrote() -> None:
+    from rtletter.agent.worklist.views import draft_model
+
+    shown = dict(draft_model({"model": "m", "non_words": '["Bildgebjährlich", "zumulativ"]'}))
+    assert shown["words not in the site's letters"] == "Bildgebjährlich, zumulativ" and "non_words" not in shown
+    assert dict(draft_model({"non_words": "[]"}))["words not in the site's letters"] == "none"
+    assert "words not in the site's letters" not in dict(draft_model({"model": "m"}))  # no word list: not counted
