@@ -14,11 +14,17 @@ strews values through the repeats states its key facts without being a letter).
 
 The fine-tuned model's drafts are shown twice: as first drafted (greedy), and as the agent posts them after
 redrafting (``--redraft`` sampled candidates for a faulted draft, ``rtletter.model.redraft``, the agent's
-``model.redraft``). Redrafting ranks candidates by the same fact check this bench reads, so its "correct" says that
-one of the candidates passed the check. The wording is read apart: ``--show`` prints the letters, and each body's
-non-words are counted (``non_words``: words of three letters or more that neither the site's training letters and
-letter templates nor the case's own prompt contain, "Bildgebjährlich", "entwickur"; a spell check against the site's
-vocabulary, blind to grammar and order). It is not part of "correct".
+``model.redraft``). Redrafting ranks candidates by the same fact check this bench reads, and by the same non-words
+(``rtletter.model.vocabulary``: body words of three letters or more that neither the site's training letters, its
+letter templates nor the case's own prompt contain, "Bildgebjährlich", "entwickur"; the adapter's ``site_words.txt``,
+or ``--words`` for an adapter trained before it was written). So its "correct" and its non-words say that one of the
+candidates passed those checks.
+
+The wording is read once more, by a check redrafting does not rank by: the base model's **surprise** at each body (its
+mean negative log-likelihood per token), beside the same measure over the site's held-out reference letters
+(``--references``, their slots filled). A body above the references' 95th percentile reads worse than 19 of 20 of
+the site's own letters: word fragments, broken sentences, values strewn without words. ``--show`` prints the letters.
+Neither wording measure is part of "correct".
 
 The external HL7 v2 samples (ADT, ORU, MDM, SIU ...) hold no radiotherapy course; their cases are counted and not
 drafted, as the agent does not draft them either.
@@ -28,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -60,6 +65,7 @@ class Checked:
     repeats: int  # the most times one heading is written
     over: int  # how far the headings go past a letter's bounds (``sections_over``)
     non_words: int = 0  # body words in neither the site's training letters nor the case's prompt
+    surprise: float = 0.0  # the base model's mean negative log-likelihood per body token (0: not read)
 
     @property
     def well_formed(self) -> bool:
@@ -89,39 +95,42 @@ def external_courses(folder: Path = EXTERNAL) -> tuple[list[tuple[str, Any]], li
     return courses, without
 
 
-WORD = re.compile(r"[^\W\d_]{3,}")
+def train_words(train: Path) -> frozenset[str]:
+    """The site's words from a training split, for an adapter that ships no word list (trained before it was
+    written): the words of its letters (the completions) and of the letter templates."""
+    from rtletter.model.vocabulary import letter_words, template_words
+
+    lines = [line for line in train.read_text(encoding="utf-8").splitlines() if line.strip()]
+    letters = (m["content"] for line in lines for m in json.loads(line)["completion"])
+    return frozenset(letter_words(letters) | template_words())
 
 
-def site_words(train: Path) -> frozenset[str]:
-    """The site's words, lower case: those of its training letters (the completions of a dataset split) and of its
-    letter templates (``letter.<lang>.j2``, the template backend's wording)."""
-    from rtletter.mappers import template_letter
+def surprise(base: Path, texts: list[str]) -> list[float]:
+    """How hard each text is for the base model to read: the mean negative log-likelihood of its tokens (nats per
+    token, the log of the perplexity). The base has read other departments' letters, not this site's: it reads the
+    site's wording a little hard and word fragments and broken sentences very hard."""
+    import torch
 
-    templates = Path(template_letter.__file__).parent / "templates"
-    words = {w.lower() for path in templates.glob("letter.*.j2") for w in WORD.findall(path.read_text("utf-8"))}
-    for line in train.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            for message in json.loads(line)["completion"]:
-                words.update(w.lower() for w in WORD.findall(message["content"]))
-    return frozenset(words)
+    from rtletter.model.components.loading import load_causal_lm, load_tokenizer
 
-
-def non_words(case: Any, letter: str, known: frozenset[str]) -> list[str]:
-    """Words of the letter's body that neither ``known`` nor the case's prompt contain."""
-    from rtletter.mappers.letter import split_letter
-    from rtletter.mappers.prompt import build_messages
-
-    prompt = " ".join(m["content"] for m in build_messages(case, scaffold=True, slots=True))
-    allowed = known | {w.lower() for w in WORD.findall(prompt)}
-    return [w for w in WORD.findall(split_letter(letter, case.language).body) if w.lower() not in allowed]
+    tokenizer, model = load_tokenizer(base), load_causal_lm(base, device="cpu", dtype="float32")
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, return_tensors="pt").input_ids[:, : model.config.max_position_embeddings]
+            out.append(float(model(input_ids=ids, labels=ids).loss))
+    return out
 
 
-def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[str] = frozenset()) -> Checked:
+def check(
+    system: str, case: Any, letter: str, *, ended: bool, known: frozenset[str] = frozenset(), surprise_of: float = 0.0
+) -> Checked:
     """Score one posted letter (slots filled, head and tail around the body) against its case; ``known``: the site's
-    words (without them non-words are not counted)."""
+    words (without them non-words are not counted); ``surprise_of``: the body's ``surprise``, if read."""
     from rtletter.mappers.draft_gate import leaked_prompt
     from rtletter.mappers.letter import body_headings, sections_over
     from rtletter.model.evaluate.facts import check_draft, code_stated, key_facts
+    from rtletter.model.vocabulary import non_words
 
     report = check_draft(case, letter)
     omitted = {(f.kind, f.value) for f in report.omitted}
@@ -144,16 +153,22 @@ def check(system: str, case: Any, letter: str, *, ended: bool, known: frozenset[
         repeats=max(Counter(headings).values(), default=0),
         over=sections_over(letter),
         non_words=len(non_words(case, letter, known)) if known else 0,
+        surprise=surprise_of,
     )
 
 
 def draft_all(
-    backend: Any, courses: list[tuple[str, Any]], *, scaffold_body: bool, redraft: int = 0
+    backend: Any,
+    courses: list[tuple[str, Any]],
+    *,
+    scaffold_body: bool,
+    redraft: int = 0,
+    known: frozenset[str] | None = None,
 ) -> tuple[list[tuple[str, str, bool]], list[tuple[str, str, bool]], list[Any]]:
     """(case id, posted letter, ended by itself) per course: the prompt with slots, the body from the backend, slots
     filled and the demo site's head and tail around it, as the agent's worker posts it; first the first drafts,
     then the drafts after redrafting with ``redraft`` candidates (``rtletter.model.redraft``, as the worker), and
-    the redraft choices."""
+    the redraft choices; ``known``: the site's words, for redrafting's wording fault."""
     from rtletter.demo.model_stage import demo_site
     from rtletter.mappers.draft import finish_draft
     from rtletter.mappers.prompt import build_messages
@@ -168,7 +183,7 @@ def draft_all(
         return finish_draft(case, text, site, slots=True).letter
 
     chosen = redraft_all(backend, conversations, cases, generations, finish=finish, candidates=redraft,
-                         max_new_tokens=MAX_NEW_TOKENS)  # fmt: skip
+                         max_new_tokens=MAX_NEW_TOKENS, known=known)  # fmt: skip
     first = [(c.case_id, finish(c, g.text), not g.truncated) for c, g in zip(cases, generations, strict=True)]
     posted = [(c.case_id, finish(c, r.generation.text), not r.generation.truncated)
               for c, r in zip(cases, chosen, strict=True)]  # fmt: skip
@@ -183,17 +198,45 @@ def _row(item: Checked) -> str:
         flags.append(f"gate: {item.leak}")
     return (f"| {item.case_id} | {item.system} | {item.stated}/{item.key_facts} | {'yes' if item.code else 'no'} | "
             f"{'yes' if item.name else 'no'} | {item.contradicted} | {item.unsupported} ({item.gaps} gaps) | "
-            f"{item.non_words} | {'yes' if item.correct else 'no'} {'; '.join(flags)} |")  # fmt: skip
+            f"{item.non_words} | {item.surprise:.2f} | {'yes' if item.correct else 'no'} "
+            f"{'; '.join(flags)} |")  # fmt: skip
 
 
-def summary(system: str, rows: list[Checked]) -> str:
+def summary(system: str, rows: list[Checked], hard: float | None = None) -> str:
+    """One line per system; ``hard``: the surprise above which a body reads worse than the site's letters."""
     n = len(rows)
+    read = ""
+    if hard is not None:
+        read = (f"; base-model surprise mean {sum(r.surprise for r in rows) / n:.2f}, above the site's letters' "
+                f"95th percentile {sum(r.surprise > hard for r in rows)}/{n}")  # fmt: skip
     return (f"{system}: correct {sum(r.correct for r in rows)}/{n}, key facts {sum(r.stated for r in rows)}/"
             f"{sum(r.key_facts for r in rows)}, contradicted {sum(r.contradicted for r in rows)}, unsupported "
             f"{sum(r.unsupported for r in rows)}, ended {sum(r.ended for r in rows)}/{n}, sections once "
             f"{sum(r.well_formed for r in rows)}/{n}, refused by the gate "
             f"{sum(bool(r.leak) for r in rows)}; non-words {sum(r.non_words for r in rows)} "
-            f"(drafts with none {sum(not r.non_words for r in rows)}/{n})")  # fmt: skip
+            f"(drafts with none {sum(not r.non_words for r in rows)}/{n}){read}")  # fmt: skip
+
+
+def reference_bodies(test: Path) -> list[str]:
+    """The bodies of the site's held-out letters (a dataset's test split), slots filled as a posted draft's."""
+    from rtletter.demo.model_stage import demo_site
+    from rtletter.mappers.draft import finish_draft
+    from rtletter.mappers.letter import split_letter
+    from rtletter.model.dataset import case_from_record
+
+    bodies = []
+    for line in test.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            case = case_from_record(record)
+            text = "".join(m["content"] for m in record["completion"])
+            bodies.append(split_letter(finish_draft(case, text, demo_site(), slots=True).letter, case.language).body)
+    return bodies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         "--words",
         type=Path,
         default=DEMO / "dataset" / "train.jsonl",
-        help="the training split whose letters give the site's words (non-words are counted against them)",
+        help="for an adapter without site_words.txt: the training split whose letters give the site's words",
+    )
+    parser.add_argument(
+        "--references",
+        type=Path,
+        default=DEMO / "dataset" / "test.jsonl",
+        help="the held-out split whose letters the base model reads as the yardstick of its surprise",
     )
     parser.add_argument(
         "--redraft",
@@ -219,14 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no base model in {args.base}: run `make demo` first, or pass --base", file=sys.stderr)
         return 2
 
+    from rtletter.mappers.letter import split_letter
     from rtletter.model.backends.local import load_local_backend
     from rtletter.model.backends.template import TemplateBackend
     from rtletter.model.components.loading import set_offline
+    from rtletter.model.vocabulary import non_words, site_words
 
     set_offline()
-    known = site_words(args.words) if args.words.is_file() else frozenset()
     courses, without = external_courses()
     adapter = args.adapter if (args.adapter / "adapter_config.json").is_file() else None
+    known = site_words(adapter) or (train_words(args.words) if args.words.is_file() else frozenset())
     model = "fine-tuned" if adapter else "base"
     backends = {model: load_local_backend(args.base, adapter, batch_size=len(courses)),
                 "template": TemplateBackend(scaffold=True)}  # fmt: skip
@@ -234,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     letters: dict[tuple[str, str], str] = {}
     systems: list[str] = []
     for name, backend in backends.items():
-        first, posted, chosen = draft_all(backend, courses, scaffold_body=True, redraft=args.redraft)
+        first, posted, chosen = draft_all(backend, courses, scaffold_body=True, redraft=args.redraft,
+                                          known=known or None)  # fmt: skip
         runs = {name: first}
         if name == model and args.redraft:
             runs[f"{name}, redrafted"] = posted
@@ -243,21 +295,30 @@ def main(argv: list[str] | None = None) -> int:
                   f"a sampled draft posted for {sum(r.picked > 0 for r in redrafted)}")  # fmt: skip
         for system, drafts in runs.items():
             systems.append(system)
-            for (case_id, letter, ended), (_, case) in zip(drafts, courses, strict=True):
-                rows.append(check(system, case, letter, ended=ended, known=known))
+            bodies = [split_letter(letter, case.language).body
+                      for (_, letter, _), (_, case) in zip(drafts, courses, strict=True)]  # fmt: skip
+            read = surprise(args.base, bodies)
+            for (case_id, letter, ended), (_, case), s in zip(drafts, courses, read, strict=True):
+                rows.append(check(system, case, letter, ended=ended, known=known, surprise_of=s))
                 letters[(case_id, system)] = letter
+    hard = None
+    if args.references.is_file():
+        yardstick = surprise(args.base, reference_bodies(args.references))
+        hard = percentile(yardstick, 0.95)
+        print(f"base-model surprise of the site's {len(yardstick)} held-out letters' bodies: median "
+              f"{percentile(yardstick, 0.5):.2f}, 95th percentile {hard:.2f} nats per token")  # fmt: skip
 
     print(f"{len(courses)} radiotherapy courses in {len(set(stem for stem, _ in courses))} external files; "
           f"{len(without)} external files hold no course and are not drafted ({', '.join(without)})")  # fmt: skip
     if not known:
-        print(f"non-words not counted: no training split at {args.words} (--words)")
-    print("\n| course | system | key facts stated | code | name | contradicted | unsupported | non-words | correct |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        print(f"non-words not counted: no site_words.txt in the adapter, no training split at {args.words}")
+    print("\n| course | system | key facts stated | code | name | contradicted | unsupported | non-words | surprise "
+          "| correct |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for item in sorted(rows, key=lambda r: (r.case_id, r.system)):
         print(_row(item))
     print()
     for system in systems:
-        print(summary(system, [r for r in rows if r.system == system]))
+        print(summary(system, [r for r in rows if r.system == system], hard))
     if args.show:
         for (case_id, system), letter in letters.items():
             if args.show in case_id:
