@@ -18,7 +18,15 @@ from rtletter.mappers.slots.align import (
     coverage,
     delexicalise,
 )
-from rtletter.mappers.slots.cues import date_cue, dose_cue, excluded_roles, slot_due, times_allowed, volume_due
+from rtletter.mappers.slots.cues import (
+    date_cue,
+    diagnosis_date_due,
+    dose_cue,
+    excluded_roles,
+    slot_due,
+    times_allowed,
+    volume_due,
+)
 from rtletter.mappers.slots.render import (
     GAP_PATTERN,
     SLOT_PATTERN,
@@ -49,6 +57,7 @@ __all__ = [
     "coverage",
     "date_cue",
     "delexicalise",
+    "diagnosis_date_due",
     "dose_cue",
     "excluded_roles",
     "fill",

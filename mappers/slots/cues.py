@@ -50,6 +50,7 @@ _APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [a
 # the demo's letters); the fact check reads it so from the words after the date (``_END_SENTENCE``), which a decoder
 # has not written yet.
 _ENDED_ON = re.compile(r"\b(?:Bestrahlung|Strahlentherapie|Radiatio|Serie)\s+wurde\s+am\s*$")
+_ED_BEFORE = re.compile(r"\bED:?\s*$")  # Einzeldosis before a dose, Erstdiagnose before a date
 _TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*(?:ED\s*)?$")  # "× ED" too: no letter writes it, a draft did with a date
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
@@ -109,7 +110,8 @@ def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Die Bestrahlung wurde am", the start roles; after
     "Gesamtdosis", the dose per fraction; after "28 ×", the totals; after any dose word ("ED", "GD", "bis", "×")
-    any slot but a dose or a date, and after "×" a date too; the planned dose unless "geplant" comes just before.
+    any slot but a dose or a date, and after "×" a date too; after "ED" no date but the date of diagnosis
+    (Erstdiagnose); the planned dose unless "geplant" comes just before.
     All 220 of the demo's letters keep these. Only the words before the slot count: at decode time nothing follows
     it yet."""
     text = before + "\0"  # a stand-in for the slot
@@ -123,9 +125,17 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _STARTS
     if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither, nor "7 × ED [date_start]" (XRTS-02)
         out |= _DATES
+    if diagnosis_date_due(before):  # a date after "ED" is the diagnosis's: "Prostate: ED [date_start] bis" (XRTS-02)
+        out |= _DATES - {"dx_date"}
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
     return out
+
+
+def diagnosis_date_due(before: str) -> bool:
+    """Whether a date right after ``before`` can only be the date of diagnosis: after "ED" (Erstdiagnose; before a
+    dose it is the Einzeldosis)."""
+    return _ED_BEFORE.search(before) is not None
 
 
 def slot_due(before: str) -> frozenset[str]:

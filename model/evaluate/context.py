@@ -6,7 +6,7 @@ it starts, "n × d Gy bis T Gy" where n × d is not T (total and single dose swa
 course, a tolerance the worst toxicity grade belies ("gut vertragen" with grade 3), the course's session count written
 as a fraction count, and a value whose own words give it a role its fact slot does not have (``slot_role_findings``: a
 start date after "bis", a stopped course's planned dose written as delivered, a dose per fraction after
-"Gesamtdosis").
+"Gesamtdosis", a course date after "ED", where only the dose per fraction or the date of diagnosis belongs).
 Each is a contradiction: the value exists in the case, the draft gives it the wrong role.
 """
 
@@ -18,7 +18,15 @@ from collections.abc import Iterator
 from rtletter.mappers.case import Case, CourseStatus, Fact, TargetVolume, format_gy
 from rtletter.mappers.claims import INTENT_CLAIMS, belied_claims, claims_in
 from rtletter.mappers.letter import extract_facts
-from rtletter.mappers.slots import Slot, SlotTable, case_slots, date_cue, delexicalise, dose_cue
+from rtletter.mappers.slots import (
+    Slot,
+    SlotTable,
+    case_slots,
+    date_cue,
+    delexicalise,
+    diagnosis_date_due,
+    dose_cue,
+)
 from rtletter.mappers.slots.cues import NOT_PS_AFTER, PLAN_OF, PS_WORD, TOTAL_ROLES
 from rtletter.mappers.toxicity import TOXICITY_DE
 from rtletter.model.evaluate.facts import Finding
@@ -294,6 +302,8 @@ def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) 
     that the case has only under another value."""
     same = {s.role for s in table if s.kind == slot.kind and s.value == slot.value}
     if slot.kind == "date":
+        if diagnosis_date_due(draft[:start]) and "dx_date" not in same:  # "Prostate: ED 06.09.2021 bis 13,4 Gy"
+            return "date after \"ED\" that is not the date of diagnosis"
         date = date_cue(draft, start, end)
         if date == "end" and not any(r.endswith("_end") for r in same) and any(r.endswith("_start") for r in same):
             return "start date where the end date belongs"

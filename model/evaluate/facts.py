@@ -26,7 +26,8 @@ Beyond single values the draft's text is read for facts stated in the wrong role
 - slot: a fact slot the case could not fill, left in the letter as the gap ``[[? id]]``: unsupported;
 - role: a date span whose start is after its end ("vom 08.04. bis 02.03."), "n × d Gy bis T Gy" where n × d is not
   T, and a value whose own words give it a role its fact slot does not have: the course start after "bis", a dose
-  per fraction after "Gesamtdosis", a stopped course's planned dose without "geplant"/"planned": contradicted.
+  per fraction after "Gesamtdosis", a stopped course's planned dose without "geplant"/"planned", a date after "ED"
+  that is not the date of diagnosis: contradicted.
 
 The letter's own date (label ``"letter date"`` from the parser) is not a fact of the case and is not checked.
 

@@ -515,6 +515,15 @@ def test_no_date_after_a_times_sign(before: str) -> None:
     assert "dx_date" not in excluded_roles("Adenokarzinom, ED ")
 
 
+@pytest.mark.parametrize("before", ["Prostate: ED ", "Adenokarzinom, ED ", "ED: "])
+def test_after_ed_the_only_date_is_the_date_of_diagnosis(before: str) -> None:
+    """Seed 42's redraft of XRTS-02 wrote "Prostate: ED 06.09.2021 bis 13,4 Gy": the course's start where a dose per
+    fraction belongs. The site writes "ED" before a dose per fraction (Einzeldosis) or the date of diagnosis."""
+    excluded = excluded_roles(before)
+    assert {"date_start", "date_end", "surgery_date", "prior_start"} <= excluded and "dx_date" not in excluded
+    assert "dose_fx" not in excluded
+
+
 def test_how_the_course_ended_is_a_slot_the_case_fills() -> None:
     """A stop is a fact like a dose: a completed course has no stop to state, and its draft cannot write one."""
     from rtletter.mappers.case import Coding, Phase

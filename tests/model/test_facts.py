@@ -165,6 +165,7 @@ def test_wrong_side_grade_and_swapped_roles_are_contradicted(case: Case) -> None
         ("Gesamtdosis 1,8 Gy.", "dose per fraction stated as the total dose"),
         ("Einzeldosis 50,4 Gy.", "total dose stated as the dose per fraction"),
         ("Es wurden 50,4 Gy pro Fraktion appliziert.", "total dose stated as the dose per fraction"),
+        ("Rektum: ED 02.03.2026 bis 50,4 Gy.", 'date after "ED" that is not the date of diagnosis'),
     ],
 )
 def test_a_value_in_the_words_of_another_role_is_contradicted(case: Case, added: str, label: str) -> None:
@@ -175,6 +176,14 @@ def test_a_value_in_the_words_of_another_role_is_contradicted(case: Case, added:
     assert check_draft(case, clean).findings == ()
     findings = check_draft(case, f"{clean}\n{added}\n").findings
     assert [(f.finding, f.kind, f.label) for f in findings] == [("contradicted", "role", label)]
+
+
+def test_the_date_of_diagnosis_after_ed_is_no_finding(case: Case) -> None:
+    from rtletter.mappers.template_letter import render_letter
+
+    assert case.diagnoses[0].diagnosis_date is not None
+    added = f"Rektum: ED {case.diagnoses[0].diagnosis_date:%d.%m.%Y}."
+    assert [f for f in check_draft(case, f"{render_letter(case)}\n{added}\n").findings if f.kind == "role"] == []
 
 
 def test_a_value_the_case_holds_in_both_roles_is_not_a_role_finding(case: Case) -> None:
