@@ -303,7 +303,7 @@ def _wrong_role(table: SlotTable, slot: Slot, draft: str, start: int, end: int) 
     same = {s.role for s in table if s.kind == slot.kind and s.value == slot.value}
     if slot.kind == "date":
         if diagnosis_date_due(draft[:start]) and "dx_date" not in same:  # "Prostate: ED 06.09.2021 bis 13,4 Gy"
-            return "date after \"ED\" that is not the date of diagnosis"
+            return 'date after "ED" that is not the date of diagnosis'
         date = date_cue(draft, start, end)
         if date == "end" and not any(r.endswith("_end") for r in same) and any(r.endswith("_start") for r in same):
             return "start date where the end date belongs"
