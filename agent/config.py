@@ -35,6 +35,7 @@ from rtletter.mappers.codes import LOINC
 
 if TYPE_CHECKING:
     from rtletter.mappers.scaffold import Site
+    from rtletter.model import Backend
 
 # --- defaults, with their units -------------------------------------------------------------------------------------
 
@@ -320,6 +321,12 @@ class ModelSettings(_Section):
         "training letters' words (site_words.txt, written by model finetune) a draft's non-words count too, after "
         "the facts; a physician's regenerate draws this many sampled drafts and posts the best (0: one greedy draft)",
     )
+    fallback: Literal["template", "none"] = Field(
+        default="template",
+        description="a model draft still faulted after redrafting (a wrong or missing fact, cut off, words outside the "
+        "site's letters) gives way to the site's template letter when that has fewer faults; draft_meta.redraft "
+        "records it with the model draft's faults and the worklist says so; none: post the model's best draft",
+    )
     letterhead: LetterheadSettings = LetterheadSettings()
 
     @model_validator(mode="after")
@@ -360,6 +367,14 @@ class ModelSettings(_Section):
         from rtletter.model import site_words  # plain text reading: no torch
 
         return None if self.backend == "template" else site_words(self.adapter_dir)
+
+    def fallback_backend(self) -> Backend | None:
+        """The template backend that takes over a draft redrafting left faulted (``fallback``), or None."""
+        from rtletter.model.backends.template import TemplateBackend
+
+        if self.fallback == "none" or self.backend == "template":
+            return None
+        return TemplateBackend(self.letterhead.template_dir, scaffold=self.scaffold)
 
     def adapter_rank(self) -> int:
         """The LoRA rank of ``adapter_dir`` (``r`` in its ``adapter_config.json``, or a higher per-module rank)."""

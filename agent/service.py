@@ -90,6 +90,7 @@ def build_worker(settings: Settings, *, metrics: AgentMetrics | None = None) -> 
         fact_slots=settings.model.fact_slots,
         redraft=settings.model.redraft,
         site_words=settings.model.site_words(),
+        fallback=settings.model.fallback_backend(),
     )
 
 

@@ -12,9 +12,10 @@ draft ended by itself, and whether its body keeps to one run of sections (``rtle
 at most 8 headings, none more than twice, the bounds of the site's letters; a draft that starts its sections over and
 strews values through the repeats states its key facts without being a letter).
 
-The fine-tuned model's drafts are shown twice: as first drafted (greedy), and as the agent posts them after
-redrafting (``--redraft`` sampled candidates for a faulted draft, ``rtletter.model.redraft``, the agent's
-``model.redraft``). Redrafting ranks candidates by the same fact check this bench reads, and by the same non-words
+The fine-tuned model's drafts are shown three times: as first drafted (greedy), after redrafting (``--redraft``
+sampled candidates for a faulted draft, ``rtletter.model.redraft``, the agent's ``model.redraft``), and as the agent
+posts them, where a draft redrafting left faulted gives way to the site's template letter (``model.fallback``).
+Redrafting ranks candidates by the same fact check this bench reads, and by the same non-words
 (``rtletter.model.vocabulary``: body words of three letters or more that neither the site's training letters, its
 letter templates nor the case's own prompt contain, "Bildgebjährlich", "entwickur"; the adapter's ``site_words.txt``,
 or ``--words`` for an adapter trained before it was written). So its "correct" and its non-words say that one of the
@@ -157,6 +158,9 @@ def check(
     )
 
 
+Drafted = list[tuple[str, str, bool]]  # (case id, posted letter, ended by itself) per course
+
+
 def draft_all(
     backend: Any,
     courses: list[tuple[str, Any]],
@@ -164,14 +168,17 @@ def draft_all(
     scaffold_body: bool,
     redraft: int = 0,
     known: frozenset[str] | None = None,
-) -> tuple[list[tuple[str, str, bool]], list[tuple[str, str, bool]], list[Any]]:
-    """(case id, posted letter, ended by itself) per course: the prompt with slots, the body from the backend, slots
-    filled and the demo site's head and tail around it, as the agent's worker posts it; first the first drafts,
-    then the drafts after redrafting with ``redraft`` candidates (``rtletter.model.redraft``, as the worker), and
-    the redraft choices; ``known``: the site's words, for redrafting's wording fault."""
+) -> tuple[Drafted, Drafted, Drafted, list[Any]]:
+    """Each course drafted as the agent's worker drafts it: the prompt with slots, the body from the backend, slots
+    filled and the demo site's head and tail around it. Returns the first drafts; the drafts after redrafting with
+    ``redraft`` candidates (``rtletter.model.redraft``); the drafts as the agent posts them, where a draft redrafting
+    left faulted gives way to the template letter (``fall_back``, the agent's ``model.fallback``); and the choices.
+    ``known``: the site's words, for the wording fault."""
     from rtletter.demo.model_stage import demo_site
     from rtletter.mappers.draft import finish_draft
     from rtletter.mappers.prompt import build_messages
+    from rtletter.model.backends.template import TemplateBackend
+    from rtletter.model.redraft import fall_back
     from rtletter.model.redraft import redraft as redraft_all
 
     site = demo_site()
@@ -182,12 +189,17 @@ def draft_all(
     def finish(case: Any, text: str) -> str:
         return finish_draft(case, text, site, slots=True).letter
 
-    chosen = redraft_all(backend, conversations, cases, generations, finish=finish, candidates=redraft,
-                         max_new_tokens=MAX_NEW_TOKENS, known=known)  # fmt: skip
-    first = [(c.case_id, finish(c, g.text), not g.truncated) for c, g in zip(cases, generations, strict=True)]
-    posted = [(c.case_id, finish(c, r.generation.text), not r.generation.truncated)
-              for c, r in zip(cases, chosen, strict=True)]  # fmt: skip
-    return first, posted, chosen
+    def drafted(texts: list[Any]) -> Drafted:
+        return [(c.case_id, finish(c, g.text), not g.truncated) for c, g in zip(cases, texts, strict=True)]
+
+    redrafted = redraft_all(backend, conversations, cases, generations, finish=finish, candidates=redraft,
+                            max_new_tokens=MAX_NEW_TOKENS, known=known)  # fmt: skip
+    posted = redrafted
+    if not isinstance(backend, TemplateBackend):
+        plain = TemplateBackend(scaffold=scaffold_body)
+        posted = fall_back(plain, conversations, cases, redrafted, finish=finish, known=known)
+    return (drafted(generations), drafted([r.generation for r in redrafted]), drafted([r.generation for r in posted]),
+            posted)  # fmt: skip
 
 
 def _row(item: Checked) -> str:
@@ -285,14 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     letters: dict[tuple[str, str], str] = {}
     systems: list[str] = []
     for name, backend in backends.items():
-        first, posted, chosen = draft_all(backend, courses, scaffold_body=True, redraft=args.redraft,
-                                          known=known or None)  # fmt: skip
+        first, redrafted, posted, chosen = draft_all(backend, courses, scaffold_body=True, redraft=args.redraft,
+                                                     known=known or None)  # fmt: skip
         runs = {name: first}
-        if name == model and args.redraft:
-            runs[f"{name}, redrafted"] = posted
-            redrafted = [r for r in chosen if r.candidates]
-            print(f"{name}: {len(redrafted)} of {len(chosen)} first drafts faulted, {args.redraft} candidates each; "
-                  f"a sampled draft posted for {sum(r.picked > 0 for r in redrafted)}")  # fmt: skip
+        if name == model:
+            if args.redraft:
+                runs[f"{name}, redrafted"] = redrafted
+            runs[f"{name}, as posted"] = posted
+            faulted = [r for r in chosen if not r.first.clean]
+            print(f"{name}: {len(faulted)} of {len(chosen)} first drafts faulted, {args.redraft} candidates each; "
+                  f"a sampled draft better for {sum(r.picked > 0 for r in chosen)}; the template letter posted "
+                  f"for {sum(r.fell_back for r in chosen)}")  # fmt: skip
         for system, drafts in runs.items():
             systems.append(system)
             bodies = [split_letter(letter, case.language).body

@@ -7,20 +7,23 @@ prompt text in the draft (never posted), contradicted statements, a draft cut of
 of everything else a reviewer would mark (unsupported statements and slot gaps, key facts left out, no diagnosis code
 of the case, sections started over: ``rtletter.mappers.letter.sections_over``), and last the wording: the body's
 words that neither the site's letters nor the case contain (``rtletter.model.vocabulary``, when the adapter ships
-its word list). Facts rank before wording: a garbled word is seen and mended by the reader, a missing dose is not
-seen. On a tie the earlier candidate wins,
-the greedy draft first: a redraft must be better, not only different. Reranking candidates by their semantic errors
-is how data-to-text systems have long used a checker (TGen, Dušek & Jurčíček 2016; most E2E NLG Challenge systems).
+its word list). Facts rank before wording: a reader sees a garbled word, not a missing dose. On a tie the earlier
+candidate wins, the greedy draft first: a redraft must be better, not only different. Reranking candidates by their
+semantic errors is how data-to-text systems have long used a checker (TGen, Dušek & Jurčíček 2016; most E2E NLG
+Challenge systems).
+
+A draft still faulted after redrafting can give way to the site's template letter (``fall_back``, the agent's
+``model.fallback``): the template backend writes every fact of the case in the site's own sentences, so it is the
+better draft to correct whenever the model's best is faulted.
 
 The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown. Beyond
 non-words, redrafting cannot see wording: grammar and order (``bench/external_drafts.py`` reads the drafts with the
-base model apart, ``--show`` prints the letters).
-"""
+base model apart, ``--show`` prints the letters)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rtletter.mappers.case import Case
 from rtletter.mappers.draft_gate import leaked_prompt
@@ -59,6 +62,11 @@ class Redrafted:
     first: Faults  # the greedy draft's
     candidates: int  # sampled drafts drawn; 0 when the first draft had no fault or the backend cannot sample
     picked: int  # 0: the first draft; k: the k-th sampled draft
+    model: Faults | None = None  # with the template letter posted (``fall_back``): the best model draft's faults
+
+    @property
+    def fell_back(self) -> bool:
+        return self.model is not None
 
 
 def faults(case: Case, letter: str, generation: Generation, known: frozenset[str] | None = None) -> Faults:
@@ -115,6 +123,31 @@ def redraft(
             picked, fewest, generation = best(cases[i], samples, finish=finish, known=known)
             if fewest < firsts[i]:  # a tie keeps the first draft
                 out[i] = Redrafted(generation, fewest, firsts[i], len(samples), picked)
+    return out
+
+
+def fall_back(
+    fallback: Backend,
+    conversations: list[list[Message]],
+    cases: list[Case],
+    chosen: list[Redrafted],
+    *,
+    finish: Callable[[Case, str], str],
+    known: frozenset[str] | None = None,
+) -> list[Redrafted]:
+    """The site's template letter (``fallback``: the template backend) in place of each model draft that redrafting
+    left faulted, where the template letter has fewer faults; ``Redrafted.model`` keeps the model draft's faults for
+    the audit. A template letter states every fact of the case in the site's own sentences: a physician is better
+    served by it than by a draft with a wrong value, a missing dose or words no letter of the site has."""
+    out = list(chosen)
+    stuck = [i for i, r in enumerate(chosen) if not r.faults.clean]
+    if not stuck:
+        return out
+    written = fallback.generate([conversations[i] for i in stuck])
+    for i, generation in zip(stuck, written, strict=True):
+        plain = faults(cases[i], finish(cases[i], generation.text), generation, known)
+        if plain < chosen[i].faults:
+            out[i] = replace(chosen[i], generation=generation, faults=plain, model=chosen[i].faults)
     return out
 
 

@@ -54,7 +54,7 @@ from rtletter.mappers.prompt import PromptMessages, build_messages
 from rtletter.mappers.scaffold import Site
 from rtletter.model import Backend, Generation
 from rtletter.model.evaluate.facts import check_draft
-from rtletter.model.redraft import Redrafted, redraft
+from rtletter.model.redraft import Redrafted, fall_back, redraft
 from rtletter.model.vocabulary import non_words
 
 MAX_PROMPT_TOKENS = 3072
@@ -102,6 +102,9 @@ def redraft_choice(meta: Mapping[str, str], *, faults: bool = False) -> str | No
     if "redraft" not in meta:
         return None
     chosen = json.loads(meta["redraft"])
+    if "template" in chosen:
+        text = f"the site's template letter posted: the model's best of {chosen['candidates'] + 1} drafts was faulted"
+        return f"{text}; first draft: {chosen['first']}; model's best: {chosen['template']}" if faults else text
     text = (f"sampled draft {chosen['picked']} of {chosen['candidates']} posted" if chosen["picked"]
             else f"first draft kept, no better one of {chosen['candidates']} sampled")  # fmt: skip
     return f"{text}; first draft: {chosen['first']}; posted: {chosen['posted']}" if faults else text
@@ -166,6 +169,7 @@ class Worker:
         fact_slots: bool = False,
         redraft: int = 0,
         site_words: frozenset[str] | None = None,
+        fallback: Backend | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -183,6 +187,7 @@ class Worker:
         self.fact_slots = fact_slots  # the prompt lists slot ids, the draft is filled from the case (model.fact_slots)
         self.redraft = redraft  # sampled candidates for a draft the fact check faults (model.redraft)
         self.site_words = site_words  # the adapter's training letters' words: a draft's other words are faults
+        self.fallback = fallback  # the template backend, for a draft redrafting left faulted (model.fallback)
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -434,12 +439,16 @@ class Worker:
             return self._finish(case, text).letter
 
         try:
-            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=self.redraft,
-                           max_new_tokens=self.max_new_tokens, seed=seed, known=self.site_words)  # fmt: skip
+            chosen = redraft(self.generator, conversations, cases, generations, finish=finish,
+                             candidates=self.redraft, max_new_tokens=self.max_new_tokens, seed=seed,
+                             known=self.site_words)  # fmt: skip
         except Exception as exc:
             log.warning("redraft failed, first drafts kept", error=describe_error(exc))
-            return redraft(self.generator, conversations, cases, generations, finish=finish, candidates=0,
-                           known=self.site_words)  # fmt: skip
+            chosen = redraft(self.generator, conversations, cases, generations, finish=finish, candidates=0,
+                             known=self.site_words)  # fmt: skip
+        if self.fallback is None:
+            return chosen
+        return fall_back(self.fallback, conversations, cases, chosen, finish=finish, known=self.site_words)
 
     def _finish(self, case: Case, text: str) -> FinishedDraft:
         """The letter posted for a generated ``text``: slots filled from the case, the site's head and tail around
@@ -461,15 +470,16 @@ class Worker:
         }
         if generation.truncated:  # the model hit max_new_tokens: the worklist flags the draft
             meta["truncated"] = "true"
-        if choice.candidates:  # the first draft was faulted: the audit keeps what it was and which candidate won
-            meta["redraft"] = json.dumps(
-                {
-                    "candidates": choice.candidates,
-                    "picked": choice.picked,
-                    "first": choice.first.describe(),
-                    "posted": choice.faults.describe(),
-                }
-            )
+        if choice.candidates or choice.fell_back:  # the first draft was faulted: what it was and what was posted
+            chosen: dict[str, Any] = {
+                "candidates": choice.candidates,
+                "picked": choice.picked,
+                "first": choice.first.describe(),
+                "posted": choice.faults.describe(),
+            }
+            if choice.model is not None:  # the site's template letter posted in place of the model's best draft
+                chosen["template"] = choice.model.describe()
+            meta["redraft"] = json.dumps(chosen)
         meta.update(fact_check_meta(case, text))
         meta.update(wording_meta(case, text, self.site_words))
         if finished.filled is not None:  # the worklist shows each filled value with the resource or segment it is from
@@ -490,6 +500,7 @@ class Worker:
             truncated=generation.truncated,
             redraft_candidates=choice.candidates,
             redraft_picked=choice.picked,
+            template_letter=choice.fell_back,
         )
 
     def _post(self, job: Job, result: DrainResult) -> None:

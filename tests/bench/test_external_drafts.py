@@ -24,8 +24,9 @@ def template_letters(bench: ModuleType) -> list[tuple[object, str]]:
     from rtletter.model.backends.template import TemplateBackend
 
     courses, _ = bench.external_courses()
-    drafted, posted, _ = bench.draft_all(TemplateBackend(scaffold=True), courses, scaffold_body=True, redraft=8)
-    assert posted == drafted  # the template backend writes one letter per case: nothing to redraft
+    drafted, redrafted, posted, _ = bench.draft_all(TemplateBackend(scaffold=True), courses, scaffold_body=True,
+                                                    redraft=8)  # fmt: skip
+    assert posted == redrafted == drafted  # the template backend writes one letter per case: nothing to redraft
     return [(case, letter) for (_, case), (_, letter, _) in zip(courses, drafted, strict=True)]
 
 

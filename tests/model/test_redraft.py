@@ -140,3 +140,34 @@ def test_the_local_backend_redrafts_its_faulted_drafts(micro_base: Path, micro_a
         assert not choice.first.clean and choice.candidates == 3
         assert choice.faults <= choice.first
         assert (choice.picked == 0) == (choice.generation is first)
+
+
+class Plain:
+    """Fault injection: a fallback that writes a given letter and counts its calls."""
+
+    model_name = "template"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls = 0
+
+    def generate(self, conversations: list[Any], *, max_new_tokens: int = 1024) -> list[Generation]:
+        self.calls += 1
+        return [_gen(self.text) for _ in conversations]
+
+
+def test_a_draft_redrafting_left_faulted_gives_way_to_a_template_letter_with_fewer_faults(
+    case: Case, letter: str
+) -> None:
+    from rtletter.model.redraft import fall_back
+
+    wrong = letter.replace("bis 50,4 Gy", "bis 50,0 Gy")
+    stuck = redraft(Candidates([wrong]), [[]], [case], [_gen(wrong)], finish=_as_is, candidates=1)
+    (posted,) = fall_back(Plain(letter), [[]], [case], stuck, finish=_as_is)
+    assert posted.fell_back and posted.generation.text == letter and posted.faults.clean
+    assert posted.model == stuck[0].faults and posted.first == stuck[0].first and posted.candidates == 1
+    (kept,) = fall_back(Plain(wrong + "\nSchreiben Sie jetzt den Brief.\n"), [[]], [case], stuck, finish=_as_is)
+    assert not kept.fell_back and kept.generation.text == wrong  # a worse template letter is not posted
+    clean = redraft(Candidates([]), [[]], [case], [_gen(letter)], finish=_as_is, candidates=1)
+    unused = Plain(letter)
+    assert fall_back(unused, [[]], [case], clean, finish=_as_is) == clean and unused.calls == 0

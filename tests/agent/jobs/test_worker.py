@@ -430,6 +430,18 @@ def test_a_backend_that_fails_to_sample_costs_the_redraft_not_the_draft(settings
     assert int(job.draft_meta["contradicted"]) >= 1 and "redraft" not in job.draft_meta
 
 
+def test_a_draft_no_candidate_mends_gives_way_to_the_template_letter(settings: Settings) -> None:
+    from rtletter.agent.jobs.worker import redraft_choice
+
+    _, written, wrong = _wrong_dose(settings)
+    job = _one_job(settings, WrongDose(written, wrong), redraft=0, fallback=TemplateBackend())
+    assert job.status == Status.posted and wrong not in (job.draft_text or "") and written in (job.draft_text or "")
+    assert job.draft_meta["contradicted"] == "0" and job.draft_meta["model"] == TemplateBackend.model_name
+    chosen = json.loads(job.draft_meta["redraft"])
+    assert "contradicted 0" not in chosen["template"] and chosen["posted"].startswith("leaked false, contradicted 0")
+    assert (redraft_choice(job.draft_meta) or "").startswith("the site's template letter posted")
+
+
 class BodyBackend(TemplateBackend):
     """A model stand-in that writes a fixed body and keeps the system prompt it was given."""
 

@@ -130,6 +130,10 @@ def test_the_draft_page_says_how_a_redrafted_draft_was_chosen() -> None:
     kept = dict(draft_model({"redraft": json.dumps({"candidates": 8, "picked": 0, "first": first, "posted": first})}))
     assert kept["redrafted"].startswith("first draft kept, no better one of 8 sampled")
     assert "redrafted" not in dict(draft_model({"model": "m"}))
+    template = {"candidates": 8, "picked": 0, "first": first, "posted": posted, "template": first}
+    shown = dict(draft_model({"model": "template", "redraft": json.dumps(template)}))["redrafted"]
+    assert shown.startswith("the site's template letter posted: the model's best of 9 drafts was faulted")
+    assert shown.endswith(f"model's best: {first}")
 
 
 def test_the_draft_page_lists_the_words_the_site_never_wrote() -> None:
