@@ -8,7 +8,8 @@ again by whoever claims it next, so every step is idempotent)::
                MappingError -> quarantined (never retried unchanged)
                no case to draft (mappers.checks.why_not_drafted, one rule for every channel) -> ignored, reason kept
     generate   job context_fetched -> build_messages -> Backend.generate -> redraft (a draft the fact check faults
-               is drafted again by sampling, the candidate with the fewest faults kept: model.redraft) -> draft gate
+               is drafted again by sampling, the candidate with the fewest faults kept: model.redraft; one still
+               faulted gives way to the site's template letter: model.fallback) -> draft gate
                -> the site's letter around the generated body (mappers.scaffold, with a ``site``) -> draft stored
                (generated; draft_meta.redraft: how the posted candidate was chosen)
                draft gate: a draft holding prompt text (instructions, chat-template tokens, the facts block's layout)
