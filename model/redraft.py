@@ -17,8 +17,8 @@ A draft still faulted after redrafting can give way to the site's template lette
 better draft to correct whenever the model's best is faulted.
 
 The check is the one the worker stores with the draft, so a redrafted draft's findings are still shown. Beyond
-non-words, redrafting cannot see wording: grammar and order (``bench/external_drafts.py`` reads the drafts with the
-base model apart, ``--show`` prints the letters)."""
+non-words, redrafting cannot see wording: grammar and order only a reader sees (``bench/external_drafts.py
+--show`` prints the letters)."""
 
 from __future__ import annotations
 

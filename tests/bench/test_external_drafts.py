@@ -96,24 +96,3 @@ def test_non_words_are_body_words_neither_the_site_nor_the_case_knows(
     dx = case.diagnoses[0]
     diagnosis = WORD.findall(dx.text or (dx.code.display if dx.code else "") or "")
     assert diagnosis and "Bestrahlungszeitraum" in unknown and not set(diagnosis) & set(unknown)
-
-
-def test_surprise_is_the_base_models_mean_negative_log_likelihood_per_token(
-    bench: ModuleType, template_letters: list, micro_base: Path
-) -> None:
-    """By hand from the logits: each token after the first, given the ones before it. (The micro base has read too
-    little to tell a letter from fragments; the bench reads the demo base.)"""
-    import torch
-
-    from rtletter.mappers.letter import split_letter
-    from rtletter.model.components.loading import load_causal_lm, load_tokenizer
-
-    body = split_letter(template_letters[0][1]).body
-    (read,) = bench.surprise(micro_base, [body])
-    tokenizer, model = load_tokenizer(micro_base), load_causal_lm(micro_base, device="cpu", dtype="float32")
-    ids = tokenizer(body, return_tensors="pt").input_ids
-    with torch.no_grad():
-        logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1], dim=-1)
-    by_hand = -logp.gather(1, ids[0, 1:, None]).mean().item()
-    assert ids.shape[1] > 50 and read == pytest.approx(by_hand, rel=1e-4)
-    assert bench.percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 3.0 and bench.percentile([1.0, 2.0], 0.95) == 2.0
