@@ -110,8 +110,10 @@ def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Die Bestrahlung wurde am", the start roles; after
     "Gesamtdosis", the dose per fraction; after "28 ×", the totals; after any dose word ("ED", "GD", "bis", "×")
-    any slot but a dose or a date, and after "×" a date too; after "ED" no date but the date of diagnosis
-    (Erstdiagnose); the planned dose unless "geplant" comes just before.
+    any slot but a dose or a date, and after "×" a date too; the planned dose unless "geplant" comes just before.
+    (After "ED" the decoder still allows any date, though only the diagnosis's is right (``diagnosis_date_due``):
+    held to it, a case without a date of diagnosis whose draft wrote "ED" derails, 2 of the demo's 21 held-out
+    drafts ran to the cap; the fact check finds the wrong date instead, and redrafting replaces it.)
     All 220 of the demo's letters keep these. Only the words before the slot count: at decode time nothing follows
     it yet."""
     text = before + "\0"  # a stand-in for the slot
@@ -125,8 +127,6 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _STARTS
     if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither, nor "7 × ED [date_start]" (XRTS-02)
         out |= _DATES
-    if diagnosis_date_due(before):  # a date after "ED" is the diagnosis's: "Prostate: ED [date_start] bis" (XRTS-02)
-        out |= _DATES - {"dx_date"}
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
     return out

@@ -394,19 +394,17 @@ def test_a_times_sign_follows_a_fraction_count_never_a_dose(tokenizer: Any) -> N
 @pytest.mark.parametrize("written", ["Prostate: ED [", "Prostate: 7 × [", "GD ["])
 def test_after_a_dose_word_only_a_dose_or_a_date(tokenizer: Any, written: str) -> None:
     """ "ED [fx.1] × [fx.1]" ("ED 7 × 7"), "ED [volume.1]": after "ED", "GD" or "×" the letters write a dose (or,
-    after "ED", the date of diagnosis), never a number of fractions or a name; after "×" or "GD" no date either, and
-    after "ED" no date but the diagnosis's ("Prostate: ED [date_start] bis": XRTS-02)."""
+    after "ED", the date of diagnosis), never a number of fractions or a name; after "×" or "GD" no date either."""
     import torch
 
-    opened = _scores_after(tokenizer, written, ALLOWED | {"fx_planned.1", "volume.1", "dx_date"})
+    opened = _scores_after(tokenizer, written, ALLOWED | {"fx_planned.1", "volume.1"})
     for banned in ("f", "v"):  # [fx.1], [fx_planned.1], [volume.1]
         assert opened[tokenizer.encode(banned, add_special_tokens=False)[0]] == float("-inf")
     assert torch.isfinite(opened[tokenizer.encode("d", add_special_tokens=False)[0]])  # [dose_... or [date_...
-    dated = _scores_after(tokenizer, written + "d", ALLOWED | {"dx_date"})
+    dated = _scores_after(tokenizer, written + "d", ALLOWED)
     assert torch.isfinite(dated[tokenizer.encode("o", add_special_tokens=False)[0]])
-    assert dated[tokenizer.encode("a", add_special_tokens=False)[0]] == float("-inf")  # [date_start], [date_end]
-    diagnosed = dated[tokenizer.encode("x", add_special_tokens=False)[0]]  # [dx_date]
-    assert (diagnosed == float("-inf")) == (not written.endswith("ED ["))  # "GD" calls for a dose alone (``slot_due``)
+    date = dated[tokenizer.encode("a", add_special_tokens=False)[0]]
+    assert (date == float("-inf")) == (not written.endswith("ED ["))  # "GD" calls for a dose alone (``slot_due``)
     free = _scores_after(tokenizer, "Prostate: [", ALLOWED | {"volume.1"})
     for open_ in ("f", "v"):
         assert torch.isfinite(free[tokenizer.encode(open_, add_special_tokens=False)[0]])
