@@ -62,11 +62,11 @@ class Redrafted:
     first: Faults  # the greedy draft's
     candidates: int  # sampled drafts drawn; 0 when the first draft had no fault or the backend cannot sample
     picked: int  # 0: the first draft; k: the k-th sampled draft
-    model: Faults | None = None  # with the template letter posted (``fall_back``): the best model draft's faults
+    model_faults: Faults | None = None  # the template letter posted (``fall_back``): the model's best draft's faults
 
     @property
     def fell_back(self) -> bool:
-        return self.model is not None
+        return self.model_faults is not None
 
 
 def faults(case: Case, letter: str, generation: Generation, known: frozenset[str] | None = None) -> Faults:
@@ -136,9 +136,9 @@ def fall_back(
     known: frozenset[str] | None = None,
 ) -> list[Redrafted]:
     """The site's template letter (``fallback``: the template backend) in place of each model draft that redrafting
-    left faulted, where the template letter has fewer faults; ``Redrafted.model`` keeps the model draft's faults for
-    the audit. A template letter states every fact of the case in the site's own sentences: a physician is better
-    served by it than by a draft with a wrong value, a missing dose or words no letter of the site has."""
+    left faulted, where the template letter has fewer faults; ``Redrafted.model_faults`` keeps the model draft's
+    faults for the audit. A template letter states every fact of the case in the site's own sentences: a physician
+    is better served by it than by a draft with a wrong value, a missing dose or words no letter of the site has."""
     out = list(chosen)
     stuck = [i for i, r in enumerate(chosen) if not r.faults.clean]
     if not stuck:
@@ -147,7 +147,7 @@ def fall_back(
     for i, generation in zip(stuck, written, strict=True):
         plain = faults(cases[i], finish(cases[i], generation.text), generation, known)
         if plain < chosen[i].faults:
-            out[i] = replace(chosen[i], generation=generation, faults=plain, model=chosen[i].faults)
+            out[i] = replace(chosen[i], generation=generation, faults=plain, model_faults=chosen[i].faults)
     return out
 
 

@@ -104,7 +104,8 @@ def redraft_choice(meta: Mapping[str, str], *, faults: bool = False) -> str | No
         return None
     chosen = json.loads(meta["redraft"])
     if "template" in chosen:
-        text = f"the site's template letter posted: the model's best of {chosen['candidates'] + 1} drafts was faulted"
+        drafts = f"best of {chosen['candidates'] + 1} drafts" if chosen["candidates"] else "draft"
+        text = f"the site's template letter posted: the model's {drafts} was faulted"
         return f"{text}; first draft: {chosen['first']}; model's best: {chosen['template']}" if faults else text
     text = (f"sampled draft {chosen['picked']} of {chosen['candidates']} posted" if chosen["picked"]
             else f"first draft kept, no better one of {chosen['candidates']} sampled")  # fmt: skip
@@ -478,8 +479,8 @@ class Worker:
                 "first": choice.first.describe(),
                 "posted": choice.faults.describe(),
             }
-            if choice.model is not None:  # the site's template letter posted in place of the model's best draft
-                chosen["template"] = choice.model.describe()
+            if choice.model_faults is not None:  # the site's template letter posted in place of the model's draft
+                chosen["template"] = choice.model_faults.describe()
             meta["redraft"] = json.dumps(chosen)
         meta.update(fact_check_meta(case, text))
         meta.update(wording_meta(case, text, self.site_words))

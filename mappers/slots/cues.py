@@ -111,9 +111,6 @@ def excluded_roles(before: str) -> frozenset[str]:
     "bis", the start roles and the dose per fraction; after "Die Bestrahlung wurde am", the start roles; after
     "Gesamtdosis", the dose per fraction; after "28 ×", the totals; after any dose word ("ED", "GD", "bis", "×")
     any slot but a dose or a date, and after "×" a date too; the planned dose unless "geplant" comes just before.
-    (After "ED" the decoder still allows any date, though only the diagnosis's is right (``diagnosis_date_due``):
-    held to it, a case without a date of diagnosis whose draft wrote "ED" derails, 2 of the demo's 21 held-out
-    drafts ran to the cap; the fact check finds the wrong date instead, and redrafting replaces it.)
     All 220 of the demo's letters keep these. Only the words before the slot count: at decode time nothing follows
     it yet."""
     text = before + "\0"  # a stand-in for the slot
@@ -134,7 +131,9 @@ def excluded_roles(before: str) -> frozenset[str]:
 
 def diagnosis_date_due(before: str) -> bool:
     """Whether a date right after ``before`` can only be the date of diagnosis: after "ED" (Erstdiagnose; before a
-    dose it is the Einzeldosis)."""
+    dose it is the Einzeldosis). The fact check reads a date there so; ``excluded_roles`` does not hold the decoder to
+    it: held to it, a case without a date of diagnosis whose draft wrote "ED" derailed (2 of the demo's 21 held-out
+    drafts ran to the cap), while a wrong date found by the check is replaced by redrafting."""
     return _ED_BEFORE.search(before) is not None
 
 

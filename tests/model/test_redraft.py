@@ -165,7 +165,7 @@ def test_a_draft_redrafting_left_faulted_gives_way_to_a_template_letter_with_few
     stuck = redraft(Candidates([wrong]), [[]], [case], [_gen(wrong)], finish=_as_is, candidates=1)
     (posted,) = fall_back(Plain(letter), [[]], [case], stuck, finish=_as_is)
     assert posted.fell_back and posted.generation.text == letter and posted.faults.clean
-    assert posted.model == stuck[0].faults and posted.first == stuck[0].first and posted.candidates == 1
+    assert posted.model_faults == stuck[0].faults and posted.first == stuck[0].first and posted.candidates == 1
     (kept,) = fall_back(Plain(wrong + "\nSchreiben Sie jetzt den Brief.\n"), [[]], [case], stuck, finish=_as_is)
     assert not kept.fell_back and kept.generation.text == wrong  # a worse template letter is not posted
     clean = redraft(Candidates([]), [[]], [case], [_gen(letter)], finish=_as_is, candidates=1)
