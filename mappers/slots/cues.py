@@ -51,6 +51,7 @@ _APPT_BEFORE = re.compile(r"\bbooked for\s*$")  # "Follow-up visit booked for [a
 # has not written yet.
 _ENDED_ON = re.compile(r"\b(?:Bestrahlung|Strahlentherapie|Radiatio|Serie)\s+wurde\s+am\s*$")
 _ED_BEFORE = re.compile(r"\bED:?\s*$")  # Einzeldosis before a dose, Erstdiagnose before a date
+_DX_SLOT = re.compile(r"\[dx_[a-z]+\.([a-z0-9]+)")  # a diagnosis's slot: its index
 _TIMES_BEFORE = re.compile(r"(?:×|\d\s*x)\s*(?:ED\s*)?$")  # "× ED" too: no letter writes it, a draft did with a date
 _PLANNED_BEFORE = re.compile(r"geplant|planned|vorgesehen|intended", re.IGNORECASE)
 
@@ -110,9 +111,10 @@ def excluded_roles(before: str) -> frozenset[str]:
     """Roles a slot may not have right after ``before`` (the draft's text so far): after "vom", the end roles; after
     "bis", the start roles and the dose per fraction; after "Die Bestrahlung wurde am", the start roles; after
     "Gesamtdosis", the dose per fraction; after "28 ×", the totals; after any dose word ("ED", "GD", "bis", "×")
-    any slot but a dose or a date, and after "×" a date too; the planned dose unless "geplant" comes just before.
-    All 220 of the demo's letters keep these. Only the words before the slot count: at decode time nothing follows
-    it yet."""
+    any slot but a dose or a date, and after "×" a date too; after "ED" on a line naming a target volume no date (it
+    is the Einzeldosis: "[volume.1]: ED [dose_fx.1]"), elsewhere no date but the diagnosis's (the Erstdiagnose); the
+    planned dose unless "geplant" comes just before. All 220 of the demo's letters keep these. Only the words
+    before the slot count: at decode time nothing follows it yet."""
     text = before + "\0"  # a stand-in for the slot
     date, dose = date_cue(text, len(before), len(text)), dose_cue(text, len(before), len(text))
     out: frozenset[str] = frozenset()
@@ -124,6 +126,10 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _STARTS
     if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither, nor "7 × ED [date_start]" (XRTS-02)
         out |= _DATES
+    if diagnosis_date_due(
+        before
+    ):  # "PTV rectum: ED [date_start] bis 44 Gy" (SYN00700178), "Prostate: ED ..." (XRTS-02)
+        out |= _DATES if volume_due(before) is not None else _DATES - {"dx_date"}
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
     return out
@@ -131,10 +137,21 @@ def excluded_roles(before: str) -> frozenset[str]:
 
 def diagnosis_date_due(before: str) -> bool:
     """Whether a date right after ``before`` can only be the date of diagnosis: after "ED" (Erstdiagnose; before a
-    dose it is the Einzeldosis). The fact check reads a date there so; ``excluded_roles`` does not hold the decoder to
-    it: held to it, a case without a date of diagnosis whose draft wrote "ED" derailed (2 of the demo's 21 held-out
-    drafts ran to the cap), while a wrong date found by the check is replaced by redrafting."""
+    dose it is the Einzeldosis). The fact check reads a date there so, and the decoder writes no other."""
     return _ED_BEFORE.search(before) is not None
+
+
+def writes_undated_diagnosis(before: str, written: str, dated: frozenset[str]) -> bool:
+    """Whether ``written`` after ``before`` completes an "ED" that calls for a date of diagnosis the case lacks: on a
+    line naming no target volume (there it is the Einzeldosis), whose diagnosis (the line's last ``[dx_...k]`` slot;
+    any, on a line naming none) has no ``dx_date`` among ``dated``, the slot ids of the case. Held to that date after
+    "ED", such a draft derailed to the cap (2 of the demo's 21 held-out drafts); the site's letters leave "ED" out."""
+    text = before + written
+    if not diagnosis_date_due(text) or diagnosis_date_due(before) or volume_due(text) is not None:
+        return False
+    named = _DX_SLOT.findall(text[text.rfind("\n") + 1 :])
+    due = {f"dx_date.{named[-1]}"} if named else {i for i in dated if i.partition(".")[0] == "dx_date"}
+    return not due & dated
 
 
 def slot_due(before: str) -> frozenset[str]:

@@ -43,6 +43,7 @@ from rtletter.mappers.slots.cues import (
     span_end,
     times_allowed,
     volume_due,
+    writes_undated_diagnosis,
 )
 from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
@@ -179,7 +180,9 @@ class SlotLogitsProcessor:
     ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
     of its turn, and no named one again until then (the module docstring's coverage). A tolerance claim the prompt's
     worst toxicity grade belies, or an intent the prompt's belies (``rtletter.mappers.claims``: "gut vertragen" of a
-    grade 3 course, "kurativ" of a palliative one), is not written: the next best token is taken."""
+    grade 3 course, "kurativ" of a palliative one), is not written: the next best token is taken; nor is "ED" on a
+    diagnosis line whose date of diagnosis the case lacks. After "ED" a date slot is the diagnosis's; on a volume's
+    line (the Einzeldosis) no date slot opens."""
 
     def __init__(
         self,
@@ -384,12 +387,17 @@ class SlotLogitsProcessor:
         return True
 
     def _unclaim(self, row: int, before: str, scores: Any) -> None:
-        """Where the best next token would open or complete a claim the case belies, the next best is taken, and so on
-        (``CLAIM_TRIES`` at most): the draft does not write "gut vertragen" of a grade 3 course. Greedy
-        decoding takes the best; a sampler may still draw a banned claim from further down."""
+        """Where the best next token would open or complete a claim the case belies, or an "ED" whose date of
+        diagnosis it lacks, the next best is taken, and so on (``CLAIM_TRIES`` at most): the draft does not write
+        "gut vertragen" of a grade 3 course, nor "ED" before a date it does not have. Greedy decoding takes the best;
+        a sampler may still draw a banned one from further down."""
+        belied, dated = self.belied[row], self.allowed[row] or frozenset()
         for _ in range(CLAIM_TRIES):
             best = int(scores[row].argmax())
-            if not starts_claim(before + self.pieces[best], len(before), self.belied[row]):
+            piece = self.pieces[best]
+            if not (belied and starts_claim(before + piece, len(before), belied)) and not writes_undated_diagnosis(
+                before, piece, dated
+            ):
                 return
             scores[row, best] = float("-inf")
 
@@ -441,6 +449,5 @@ class SlotLogitsProcessor:
             banned = [i for i in self.bracket if not _fits(self.pieces[i], strings, prefixes)]
             if banned:
                 scores[row, banned] = float("-inf")
-            if self.belied[row]:
-                self._unclaim(row, before, scores)
+            self._unclaim(row, before, scores)
         return scores

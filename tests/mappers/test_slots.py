@@ -36,7 +36,7 @@ from rtletter.mappers.slots import (
     unknown_ids,
     volume_due,
 )
-from rtletter.mappers.slots.cues import VOLUME_VALUES, span_end
+from rtletter.mappers.slots.cues import VOLUME_VALUES, span_end, writes_undated_diagnosis
 from tests.factories import breast_boost_case, sourced_rectum_case, stopped_chemo_case
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
@@ -520,9 +520,37 @@ def test_no_date_after_a_times_sign(before: str) -> None:
 def test_after_ed_the_only_right_date_is_the_date_of_diagnosis(before: str) -> None:
     """Seed 42's redraft of XRTS-02 wrote "Prostate: ED 06.09.2021 bis 13,4 Gy": the course's start where a dose per
     fraction belongs. The site writes "ED" before a dose per fraction (Einzeldosis) or the date of diagnosis; the
-    fact check reads a date there as the diagnosis's (the decoder does not hold drafts to it)."""
+    fact check reads a date there as the diagnosis's, and the decoder writes no other there."""
     assert diagnosis_date_due(before) and not diagnosis_date_due(before + "1,8 Gy, ")
     assert not diagnosis_date_due("GED ")
+    assert {"date_start", "date_end"} <= excluded_roles(before) and "dx_date" not in excluded_roles(before)
+
+
+def test_after_ed_on_a_volume_line_no_date_at_all() -> None:
+    """The fresh clone of 55b1c4c wrote "PTV rectum + pelvic nodes: ED 15.07.2025 bis 44 Gy" (SYN00700178): on the
+    line of a target volume "ED" is the Einzeldosis, as in every site letter ("[volume.1]: ED [dose_fx.1] Gy")."""
+    assert {"date_start", "date_end", "dx_date"} <= excluded_roles("[volume.1]: ED ")
+    assert "dose_fx" not in excluded_roles("[volume.1]: ED ")
+    assert "dx_date" not in excluded_roles("[dx_text.1], ED ")
+
+
+@pytest.mark.parametrize(
+    ("before", "written", "dated", "writes"),
+    [
+        ("[dx_text.1], [dx_tnm.1],", " ED", frozenset({"dx_text.1"}), True),  # no date of diagnosis: no "ED"
+        ("[dx_text.1], [dx_tnm.1],", " ED", frozenset({"dx_text.1", "dx_date.1"}), False),
+        ("[dx_text.1], E", "D", frozenset({"dx_text.1"}), True),  # completed by its last letter
+        ("[dx_text.2], [dx_tnm.2],", " ED", frozenset({"dx_date.1", "dx_text.2"}), True),  # the line's diagnosis's
+        ("Adenokarzinom,", " ED", frozenset({"dx_date.1"}), False),  # no diagnosis slot on the line: any
+        ("[volume.1]:", " ED", frozenset({"volume.1"}), False),  # the Einzeldosis
+        ("[dx_text.1], ED", " ", frozenset({"dx_text.1"}), False),  # written already: not again
+        ("[dx_text.1],", " EDV", frozenset({"dx_text.1"}), False),
+    ],
+)
+def test_writes_undated_diagnosis(before: str, written: str, dated: frozenset[str], writes: bool) -> None:
+    """Held to the date of diagnosis after "ED", a draft of a case without one derailed to the cap (two of the demo's
+    held-out drafts): the decoder keeps it from writing that "ED" instead, as the site's letters leave it out."""
+    assert writes_undated_diagnosis(before, written, dated) is writes
 
 
 def test_how_the_course_ended_is_a_slot_the_case_fills() -> None:
