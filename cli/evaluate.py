@@ -45,6 +45,14 @@ def eval_command(
             help="drafts.jsonl of an adapter trained without fact slots (same test cases): slots vs free text"
         ),
     ] = None,
+    redraft: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="sampled candidates per faulted fine-tuned draft, as the agent's model.redraft: "
+            "adds the system 'redrafted' (0: first drafts only)",
+        ),
+    ] = 0,
 ) -> None:
     """Draft the test cases with the fine-tuned and the base model, score them, write report.md and report.html."""
     from rtletter.model.evaluate.recipe import evaluate
@@ -63,6 +71,7 @@ def eval_command(
             max_new_tokens=max_new_tokens,
             template=template,
             free_text=free_text,
+            redraft=redraft,
         )
     except ModelError as exc:
         fail(str(exc))

@@ -28,7 +28,6 @@ DEMO_DIR = Path("var/demo")
 DEMO_PATIENTS = 220  # 21 of them held out (the split is by a hash of the id): the draft goals need >= 20
 DEMO_SEED = 7
 DEMO_COURSES = 8  # held-out patients first: one batch, about 25 s on 2 idle cores (--courses 0: all 220)
-DEMO_REDRAFT = 4  # sampled candidates per faulted draft in the agent stage (model.redraft; the agent default is 8)
 STAGES = ("all", "mapping", "model", "agent")
 # What --fresh removes: only the demo's own folders, whatever --work points at.
 DEMO_FOLDERS = ("cohort", "base", "base.partial", "dataset", "adapter", "eval", "agent")
@@ -116,7 +115,7 @@ def _agent(
             f"drafting {len(chosen)} of the {len(every)} finished courses (held-out patients first) to keep "
             "the demo short on CPU; --courses 0 drafts them all"
         )
-    from rtletter.demo.model_stage import demo_site
+    from rtletter.demo.model_stage import DEMO_REDRAFT, demo_site
 
     site = demo_site()
     model = {

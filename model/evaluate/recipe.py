@@ -5,6 +5,9 @@ Features and the argument that turns each on:
 - base-model drafts for comparison (``baseline=True``), same loading code without the adapter;
 - template-backend drafts (``template=True``): the site's letter written from the case without a model, the honest
   baseline a model has to beat (``rtletter.model.backends.template``);
+- redrafted drafts (``redraft=N``): each faulted fine-tuned draft drafted again with N sampled candidates and the
+  one with the fewest faults kept, as the agent's worker drafts (``rtletter.model.redraft``), as the system
+  ``redrafted``; the template letter the agent may post in place of a draft still faulted is not counted there;
 - scoring drafts that already exist (``drafts=FILE``): no model is loaded;
 - a quick run on the first N cases (``limit``);
 - physician ratings aggregated by ``rtletter eval import`` (``physician=FILE``) go into the report;
@@ -24,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rtletter.mappers.case import Case
 from rtletter.mappers.draft import finish_draft
 from rtletter.mappers.scaffold import Site
 from rtletter.model.backends.base import Backend, Generation
@@ -32,6 +36,7 @@ from rtletter.model.dataset import Record, case_from_record
 from rtletter.model.evaluate.report import write_report
 from rtletter.model.evaluate.scores import (
     FREE_TEXT,
+    REDRAFTED,
     Draft,
     Evaluation,
     EvaluationError,
@@ -87,9 +92,10 @@ class EvaluationRecipe:
         site: Site | None = None,
         template: bool = False,
         free_text: Path | None = None,
+        redraft: int = 0,
     ) -> None:
         self.data, self.base, self.adapter, self.baseline = data, base, adapter, baseline
-        self.template = template
+        self.template, self.redraft = template, redraft
         self.free_text_path = free_text  # drafts.jsonl of an adapter trained without fact slots, same test cases
         self.out, self.limit, self.drafts_path, self.physician_path = out, limit, drafts, physician
         self.backend_factory, self.max_new_tokens, self.batch_size = backend_factory, max_new_tokens, batch_size
@@ -129,6 +135,7 @@ class EvaluationRecipe:
         assert self.base is not None
         generator = self.backend_factory(self.base, adapter)
         drafts: list[Draft] = []
+        firsts: list[Generation] = []
         for start in range(0, len(self.records), self.batch_size):
             batch = self.records[start : start + self.batch_size]
             generations = generator.generate([r["prompt"] for r in batch], max_new_tokens=self.max_new_tokens)
@@ -137,9 +144,29 @@ class EvaluationRecipe:
             drafts += [
                 self._draft(record, system, generation) for record, generation in zip(batch, generations, strict=True)
             ]
+            firsts += generations
+        if adapter is not None and self.redraft:
+            drafts += self._redrafted(generator, adapter, firsts)
         del generator  # one model in memory at a time
         gc.collect()
         return drafts
+
+    def _redrafted(self, generator: Backend, adapter: Path, firsts: list[Generation]) -> list[Draft]:
+        """The fine-tuned first drafts after redrafting, ranked by the site's words the adapter ships, as the agent
+        ranks them; a draft without a fault is its first draft."""
+        from rtletter.model.redraft import redraft
+        from rtletter.model.vocabulary import site_words
+
+        cases = [case_from_record(r) for r in self.records]
+        record_of = {id(case): record for case, record in zip(cases, self.records, strict=True)}
+
+        def letter(case: Case, text: str) -> str:  # as ``_draft`` scores it
+            return self._finish(record_of[id(case)], text)[0]
+
+        chosen = redraft(generator, [r["prompt"] for r in self.records], cases, firsts, finish=letter,
+                         candidates=self.redraft, max_new_tokens=self.max_new_tokens,
+                         known=site_words(adapter))  # fmt: skip
+        return [self._draft(r, REDRAFTED, c.generation) for r, c in zip(self.records, chosen, strict=True)]
 
     def _generate_template(self) -> list[Draft]:
         """The template backend's drafts: it reads the case, so each record's case is prompted again (same messages)."""
@@ -157,14 +184,7 @@ class EvaluationRecipe:
     def _draft(self, record: Record, system: str, generation: Generation) -> Draft:
         """A generation as the draft to score: for data built for the scaffold, the letter the agent would post (the
         site's head and tail around the body that was written) with the body kept beside it."""
-        text, body = generation.text, None
-        slots = bool(record.get("slots"))  # the mode of the data the adapter was trained on
-        if "letter" in record or slots:
-            case = case_from_record(record)
-            site = self.site if "letter" in record else None
-            finished = finish_draft(case, generation.text, site, slots=slots, letter_date=case.course.end)
-            text = finished.letter
-            body = finished.body if "letter" in record else None
+        text, body = self._finish(record, generation.text)
         return Draft(
             id=record["id"],
             system=system,
@@ -176,6 +196,17 @@ class EvaluationRecipe:
             body=body,
             truncated=generation.truncated,
         )
+
+    def _finish(self, record: Record, text: str) -> tuple[str, str | None]:
+        """(the letter, the body) of a generated text: for data built for the scaffold the site's head and tail
+        around the body, with slots filled where the adapter was trained with them; else the text as it is."""
+        slots = bool(record.get("slots"))  # the mode of the data the adapter was trained on
+        if "letter" not in record and not slots:
+            return text, None
+        case = case_from_record(record)
+        site = self.site if "letter" in record else None
+        finished = finish_draft(case, text, site, slots=slots, letter_date=case.course.end)
+        return finished.letter, finished.body if "letter" in record else None
 
     def generate(self) -> None:
         if self.drafts_path is not None:
@@ -225,11 +256,13 @@ def evaluate(
     template: bool = False,
     free_text: Path | None = None,
     batch_size: int = BATCH_SIZE,
+    redraft: int = 0,
 ) -> Evaluation:
     """Generate (or read) drafts for ``data``, score them and write the report into ``out``; ``site`` is the
     letterhead of the letters composed around the bodies (none: no letterhead lines); ``template`` adds the template
     backend as a third system; ``free_text`` (the drafts.jsonl of an evaluation of an adapter trained without fact
-    slots, on the same test cases) adds its fine-tuned drafts as the system ``free-text``, paired with this one."""
+    slots, on the same test cases) adds its fine-tuned drafts as the system ``free-text``, paired with this one;
+    ``redraft`` (sampled candidates per faulted fine-tuned draft) adds the system ``redrafted``."""
     recipe = EvaluationRecipe(
         data,
         base=base,
@@ -245,6 +278,7 @@ def evaluate(
         template=template,
         free_text=free_text,
         batch_size=batch_size,
+        redraft=redraft,
     )
     recipe.setup()
     recipe.generate()

@@ -19,7 +19,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from rtletter.model.evaluate.rouge import ROUGE_TYPES
-from rtletter.model.evaluate.scores import FREE_TEXT, Comparison, Evaluation, SystemSummary, reference_of
+from rtletter.model.evaluate.scores import FREE_TEXT, REDRAFTED, Comparison, Evaluation, SystemSummary, reference_of
 from rtletter.model.evaluate.sections import BODY_SECTIONS, SECTION_TITLES, STUDY_SECTIONS
 from rtletter.model.evaluate.stats import EXACT_MAX, RESAMPLES, Interval
 
@@ -32,6 +32,7 @@ ROUGE_TITLES: dict[str, str] = {
 SYSTEM_TITLES: dict[str, str] = {
     "base": "base",
     "finetuned": "fine-tuned",
+    REDRAFTED: "fine-tuned, redrafted",
     FREE_TEXT: "fine-tuned without slots",
     "template": "template (no model)",
 }
@@ -42,7 +43,7 @@ CRITERIA_TITLES: dict[str, str] = {
     "clinical_benefit": "clinical benefit",
 }
 SECTION_KEYS: tuple[str, ...] = (*STUDY_SECTIONS, "tolerance", "closing")
-COLORS: tuple[str, ...] = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c")
+COLORS: tuple[str, ...] = ("#9e9e9e", "#1f77b4", "#17becf", "#ff7f0e", "#2ca02c")
 
 Table = tuple[list[str], list[list[str]]]
 

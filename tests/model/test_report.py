@@ -366,3 +366,48 @@ def test_the_draft_goals_name_each_goal_a_system_misses(records) -> None:
     ]  # fmt: skip
     with pytest.raises(EvaluationError):
         draft_goal_shortfalls(evaluate_drafts(records, perfect), goals, system="base")
+
+
+class RedraftingBackend:
+    """First drafts by position (the recipe drafts its records in order); sampled candidates by prompt: a draft cut
+    off at the cap, then the reference body."""
+
+    def __init__(self, firsts: list[str], bodies: dict[str, str]) -> None:
+        self.firsts, self.bodies = firsts, bodies
+        self.sampled: list[int] = []
+
+    def generate(self, conversations, *, max_new_tokens: int = 1024) -> list[Generation]:
+        return [Generation(text, 100, 50, 0.5, "tiny+lora", False) for text in self.firsts[: len(conversations)]]
+
+    def sample(self, conversations, *, n: int, max_new_tokens: int = 1024, seed: int = 0) -> list[list[Generation]]:
+        self.sampled.append(len(conversations))
+        cut = Generation("Diagnosen:\nRektumkarzinom", 100, 50, 0.5, "tiny+lora", True)
+        return [[cut, Generation(self.bodies[json.dumps(c)], 100, 50, 0.5, "tiny+lora", False)][:n]
+                for c in conversations]  # fmt: skip
+
+
+def test_redrafting_adds_the_drafts_the_agent_would_write_beside_the_first_drafts(tmp_path: Path, records) -> None:
+    """The demo holds its goals on the drafts the agent writes: a first draft with a wrong dose is redrafted and the
+    candidate with the fewest faults kept; the first drafts stay a system of their own, paired with it."""
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    bodies = [r["completion"][0]["content"] for r in records]
+    assert "50,4 Gy" in bodies[0]
+    backend = RedraftingBackend([bodies[0].replace("50,4", "50,0"), *bodies[1:]],
+                                {json.dumps(r["prompt"]): b for r, b in zip(records, bodies, strict=True)})  # fmt: skip
+    evaluation = evaluate(
+        data, base=tmp_path / "b", adapter=tmp_path / "a", baseline=False, out=tmp_path / "o",
+        backend_factory=lambda base, adapter: backend, site=SITE, redraft=2,
+    )  # fmt: skip
+    assert backend.sampled == [1]  # the faulted first draft alone
+    first = {d.id: d.body for d in evaluation.drafts if d.system == "finetuned"}
+    again = {d.id: d.body for d in evaluation.drafts if d.system == "redrafted"}
+    assert first[records[0]["id"]] != bodies[0] and again[records[0]["id"]] == bodies[0]
+    assert [again[r["id"]] for r in records[1:]] == bodies[1:]  # no fault: the first draft
+    by_name = {s.system: s for s in evaluation.summaries}
+    assert (by_name["finetuned"].contradicted, by_name["redrafted"].contradicted) == (1, 0)
+    assert [s.system for s in evaluation.summaries] == ["finetuned", "redrafted"]
+    assert ("redrafted", "finetuned") in [(c.a, c.b) for c in evaluation.comparisons]
+    plain = evaluate(data, base=tmp_path / "b", adapter=tmp_path / "a", baseline=False, out=tmp_path / "p",
+                     backend_factory=lambda base, adapter: backend, site=SITE)  # fmt: skip
+    assert [s.system for s in plain.summaries] == ["finetuned"] and backend.sampled == [1]
