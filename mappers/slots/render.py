@@ -178,6 +178,8 @@ def fill(text: str, table: SlotTable, lang: str, *, unit_space: str = " ") -> Fi
         if missing:
             gaps.append(slot_id)
         before = text[last : match.start()]
+        if slot is not None and slot.system:
+            before = _true_label(before, slot.system)
         out.extend((before, value))
         start = length + len(before)
         spans.append(FilledSpan(start, start + len(value), slot_id, source, missing))
@@ -185,6 +187,20 @@ def fill(text: str, table: SlotTable, lang: str, *, unit_space: str = " ") -> Fi
         last = match.end()
     out.append(text[last:])
     return Filled("".join(out), tuple(spans), tuple(gaps), tuple(unknown))
+
+
+# The code system a site's letter names before a diagnosis code: "(ICD-10-GM: [dx_code.1])", ", ICD-10 [dx_code.1]".
+_CODE_LABEL = re.compile(r"\bICD-10(?:-GM|-CM)?(?=:?[ \t]*$)")
+
+
+def _true_label(before: str, system: str) -> str:
+    """``before`` with the code system named right before a code made true: the site's letters say "ICD-10-GM", and
+    a case from elsewhere may carry an ICD-10-CM or a SNOMED CT code ("ICD-10-GM: 254837009" for XRTS-04's breast
+    cancer). "ICD-10" alone is true of any ICD-10 variant."""
+    match = _CODE_LABEL.search(before)
+    if match is None or match[0] == system or (match[0] == "ICD-10" and system.startswith("ICD-10")):
+        return before
+    return before[: match.start()] + system + before[match.end() :]
 
 
 def allowed_ids(table: SlotTable) -> frozenset[str]:

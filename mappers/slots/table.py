@@ -22,6 +22,7 @@ from datetime import date, datetime, time
 from typing import Literal
 
 from rtletter.mappers.case import Case, CourseStatus, TargetVolume
+from rtletter.mappers.codes import SHORT_NAMES
 from rtletter.mappers.slots.words import drug_spellings
 from rtletter.mappers.toxicity import TOXICITY_DE
 
@@ -114,6 +115,7 @@ class Slot:
     label: str = ""
     anchors: tuple[str, ...] = ()
     near: str | None = None
+    system: str | None = None  # a code's system by its short name ("SNOMED CT"): the label the letter gives it
 
     @property
     def kind(self) -> SlotKind:
@@ -172,6 +174,7 @@ class _Builder:
         *,
         keep_missing: bool = False,
         near: str | None = None,
+        system: str | None = None,
     ) -> None:
         """Add a slot; one without a value only when ``keep_missing`` (the facts every letter needs)."""
         if isinstance(value, str):
@@ -180,7 +183,7 @@ class _Builder:
             return
         role = slot_id.partition(".")[0]
         assert role in ROLES, role
-        self.slots.append(Slot(slot_id, role, value, source, label, anchors, near))
+        self.slots.append(Slot(slot_id, role, value, source, label, anchors, near, system))
 
 
 def _volume_key(volume: TargetVolume) -> tuple[object, ...]:
@@ -215,7 +218,9 @@ def case_slots(case: Case) -> SlotTable:
         text = dx.text or (dx.code.display if dx.code else None)
         words = (text,) if text else ()
         label = f"{dx.role} diagnosis"
-        b.add(f"dx_code.{n}", dx.code.code if dx.code else None, dx.source, label, words, keep_missing=True)
+        system = SHORT_NAMES.get(dx.code.system or "") if dx.code else None
+        b.add(f"dx_code.{n}", dx.code.code if dx.code else None, dx.source, label, words, keep_missing=True,
+              system=system)  # fmt: skip
         b.add(f"dx_text.{n}", text, dx.source, label)
         b.add(f"dx_side.{n}", dx.laterality, dx.source, label, words)
         b.add(f"dx_date.{n}", dx.diagnosis_date, dx.source, label, (*words, *_DIAGNOSIS_WORDS))

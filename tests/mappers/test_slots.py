@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rtletter.demo.synth import synthesize
 from rtletter.mappers.case import (
     Case,
+    Coding,
     CourseStatus,
     TargetVolume,
     Toxicity,
@@ -622,3 +623,26 @@ def test_each_recommendation_slot_shows_the_resource_or_segment_it_is_from() -> 
         assert all(source is not None and source.startswith(prefix) for source in sources.values()), sources
     lines = {s.source for s in case_slots(from_v2) if s.role == "rec"}
     assert len(lines) == len(case.follow_up.recommendations)  # one OBX each
+
+
+@pytest.mark.parametrize(
+    ("system", "written", "filled"),
+    [
+        ("http://snomed.info/sct", "Ca (ICD-10-GM: [dx_code.1])", "Ca (SNOMED CT: 254837009)"),
+        ("http://snomed.info/sct", "Ca, ICD-10 [dx_code.1]", "Ca, SNOMED CT 254837009"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "Ca (ICD-10-GM: [dx_code.1])", "Ca (ICD-10-CM: 254837009)"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "Ca, ICD-10 [dx_code.1]", "Ca, ICD-10 254837009"),
+        ("http://fhir.de/CodeSystem/bfarm/icd-10-gm", "Ca (ICD-10-GM: [dx_code.1])", "Ca (ICD-10-GM: 254837009)"),
+        ("http://snomed.info/sct", "Ca ([dx_code.1])", "Ca (254837009)"),
+        ("urn:oid:1.2.3", "Ca (ICD-10-GM: [dx_code.1])", "Ca (ICD-10-GM: 254837009)"),  # unnamed
+    ],
+)  # fmt: skip
+def test_a_code_is_labelled_with_its_own_system(system: str, written: str, filled: str) -> None:
+    """XRTS-04's breast cancer is coded in SNOMED CT only; the site's letters say "ICD-10-GM:" before every code, and
+    the draft's "(ICD-10-GM: 254837009)" named the wrong system in a letter to be signed."""
+    case = sourced_rectum_case()
+    case.diagnoses[0].code = Coding(system=system, code="254837009")
+    result = fill(written, case_slots(case), "de")
+    assert result.text == filled
+    span = result.spans[-1]
+    assert result.text[span.start : span.end] == "254837009"
