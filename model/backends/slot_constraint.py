@@ -49,6 +49,7 @@ from rtletter.mappers.slots.render import FORMS, SLOT_PATTERN
 from rtletter.mappers.slots.table import ROLES
 from rtletter.model.components.chat_template import stop_token_ids
 
+_LOOSE = re.compile(r"[_\]]")  # what only a slot id writes
 _ID_CHARS = re.compile(r"^[a-z0-9_.:\]]")
 _DIGIT = re.compile(r"^\s*\d")
 _TOX = re.compile(r"\[tox\.([a-z0-9]+)(?::[a-z0-9]+)?\]")
@@ -124,15 +125,15 @@ def _prefixes(strings: frozenset[str]) -> frozenset[str]:
 def _pieces(tokenizer: Any) -> tuple[list[str], list[int], list[int], list[int], list[int], list[int], list[int],
                                      list[int], list[int]]:  # fmt: skip
     """(text of each token id, ids holding "[", ids that may continue a slot id, ids that start with a digit, ids with
-    "_" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line, ids
-    holding a line break)."""
+    "_" or "]" outside a bracket they open, ids that start with a "×", ids holding a blank line, ids starting a line,
+    ids holding a line break)."""
     size = len(tokenizer)
     pieces = [tokenizer.decode([i]) for i in range(size)]
     bracket = [i for i, p in enumerate(pieces) if "[" in p]
     continuing = [i for i, p in enumerate(pieces) if _ID_CHARS.match(p)]
     digits = [i for i, p in enumerate(pieces) if _DIGIT.match(p)]
     special = set(tokenizer.all_special_ids)  # "<|eot_id|>" has "_" too, and must stay
-    loose = [i for i, p in enumerate(pieces) if "_" in p.partition("[")[0] and i not in special]
+    loose = [i for i, p in enumerate(pieces) if _LOOSE.search(p.partition("[")[0]) and i not in special]
     times = [i for i, p in enumerate(pieces) if _TIMES.match(p)]
     blank = [i for i, p in enumerate(pieces) if _BLANK_LINE.search(p)]
     line_start = [i for i, p in enumerate(pieces) if _LINE_START.match(p)]
@@ -430,7 +431,8 @@ class SlotLogitsProcessor:
                 if keep:  # always, as long as the vocabulary holds single characters (byte-level BPE does)
                     _only(scores, row, keep)
                 continue
-            # "_" is in slot ids, never in a letter's words: no "toleriert_time.1]" without its "["
+            # "_" and "]" are in slot ids, never in a letter's words: no "toleriert_time.1]" without its "[", and no
+            # "kurativ.1]:" after a slot closed as an id the case has ("[intent]" where the draft meant another)
             scores[row, self.loose] = float("-inf")
             if owing and self._go_on(row, before, scores):
                 continue

@@ -147,7 +147,8 @@ def test_the_grade_is_that_of_the_toxicity_the_line_names_last(tokenizer: Any) -
 
 
 def test_outside_a_slot_no_token_writes_an_underscore(tokenizer: Any) -> None:
-    """A slot id without its "[" ("gut toleriert_time.1]") cannot start; inside a slot "_" is part of the id."""
+    """A slot id without its "[" ("gut toleriert_time.1]") cannot start, nor a stray "]" after a closed slot;
+    inside a slot "_" and "]" are part of the id."""
     import torch
 
     special = set(tokenizer.all_special_ids)
@@ -158,6 +159,12 @@ def test_outside_a_slot_no_token_writes_an_underscore(tokenizer: Any) -> None:
     assert torch.isfinite(outside[tokenizer.convert_tokens_to_ids("<|eot_id|>")])  # the end of the turn stays open
     inside = _scores_after(tokenizer, "Gesamtdosis [dose", ALLOWED)
     assert torch.isfinite(inside[tokenizer.encode("_", add_special_tokens=False)[0]])
+    closing = [t for t in range(len(tokenizer)) if "]" in tokenizer.decode([t]).partition("[")[0]]
+    assert closing
+    closed = _scores_after(tokenizer, "Therapieintention: [dose_total.1]", ALLOWED)  # "kurativ.1]:" (SYN00700178)
+    assert (closed[closing] == float("-inf")).all()
+    opened = _scores_after(tokenizer, "Gesamtdosis [dose_total.1", ALLOWED)
+    assert torch.isfinite(opened[tokenizer.encode("]", add_special_tokens=False)[0]])
     free = SlotLogitsProcessor(tokenizer, [None], 0)  # a prompt without slots: nothing is masked
     ids = torch.tensor([tokenizer.encode("gut toleriert", add_special_tokens=False)])
     assert torch.isfinite(free(ids, torch.zeros((1, len(tokenizer))))[0]).all()
