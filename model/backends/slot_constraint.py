@@ -177,12 +177,13 @@ class SlotLogitsProcessor:
     volume's (``volume_due``: no "[fx.2] × [dose_fx.1]"); a "×" follows a fraction count, never a dose slot, and after a
     dose word ("ED", "GD", "×") only a dose or a date slot opens.
     A span closes in its own scope: "vom [date_start.p1] bis [date_end.p1]", never the course's end there.
-    Outside a slot no token writes "_": a slot id that lost its "[" cannot start. No slot id is written more than
-    ``MAX_SLOT_USES`` times. Once a draft names a target volume, it names all of them before a blank line or the end
-    of its turn, and no named one again until then (the module docstring's coverage). A tolerance claim the prompt's
-    worst toxicity grade belies, or an intent the prompt's belies (``rtletter.mappers.claims``: "gut vertragen" of a
-    grade 3 course, "kurativ" of a palliative one), is not written: the next best token is taken; nor is "ED" on a
-    diagnosis line whose date of diagnosis the case lacks. After "ED" a date slot is the diagnosis's; on a volume's
+    Outside a slot no token writes "_" or "]": a slot id that lost its "[" cannot start, nor can the rest of an id
+    after a slot closed early ("kurativ.1]"). No slot id is written more than ``MAX_SLOT_USES`` times. Once a draft
+    names a target volume, it names all of them before a blank line or the end of its turn, and no named one again
+    until then (the module docstring's coverage). A tolerance claim the prompt's worst toxicity grade belies, or an
+    intent the prompt's belies (``rtletter.mappers.claims``: "gut vertragen" of a grade 3 course, "kurativ" of a
+    palliative one), is not written: the next best token is taken; nor is "ED" on a diagnosis line whose date of
+    diagnosis the case lacks. After "ED" a date slot is the diagnosis's; on a volume's
     line (the Einzeldosis) no date slot opens."""
 
     def __init__(
