@@ -123,8 +123,7 @@ def _agent(
         "base_dir": str(artifacts.base.resolve()),
         "adapter_dir": str(artifacts.adapter.resolve()),
         "max_new_tokens": artifacts.max_new_tokens,
-        # 4 sampled candidates for a faulted draft, not the agent's 8: on 2 CPU cores each redrafted course costs
-        # seconds per candidate (the external bench measures 8)
+        # fewer sampled candidates for a faulted draft than the agent's 8: on 2 CPU cores each costs seconds
         "redraft": DEMO_REDRAFT,
         # the department's letter template writes around the body the model drafts, as in the evaluation
         "letterhead": {

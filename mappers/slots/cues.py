@@ -126,9 +126,8 @@ def excluded_roles(before: str) -> frozenset[str]:
         out |= _STARTS
     if _TIMES_BEFORE.search(before):  # "7 × [date_start]" neither, nor "7 × ED [date_start]" (XRTS-02)
         out |= _DATES
-    if diagnosis_date_due(
-        before
-    ):  # "PTV rectum: ED [date_start] bis 44 Gy" (SYN00700178), "Prostate: ED ..." (XRTS-02)
+    # "PTV rectum: ED [date_start] bis 44 Gy" (SYN00700178), "Prostate: ED ..." (XRTS-02)
+    if diagnosis_date_due(before):
         out |= _DATES if volume_due(before) is not None else _DATES - {"dx_date"}
     if not planned_before(before, len(before)):  # the site's letters call a planned dose so, always before it
         out |= frozenset({"dose_planned"})
@@ -141,17 +140,17 @@ def diagnosis_date_due(before: str) -> bool:
     return _ED_BEFORE.search(before) is not None
 
 
-def writes_undated_diagnosis(before: str, written: str, dated: frozenset[str]) -> bool:
+def writes_undated_diagnosis(before: str, written: str, ids: frozenset[str]) -> bool:
     """Whether ``written`` after ``before`` completes an "ED" that calls for a date of diagnosis the case lacks: on a
     line naming no target volume (there it is the Einzeldosis), whose diagnosis (the line's last ``[dx_...k]`` slot;
-    any, on a line naming none) has no ``dx_date`` among ``dated``, the slot ids of the case. Held to that date after
+    any, on a line naming none) has no ``dx_date`` among ``ids``, the slot ids of the case. Held to that date after
     "ED", such a draft derailed to the cap (2 of the demo's 21 held-out drafts); the site's letters leave "ED" out."""
     text = before + written
     if not diagnosis_date_due(text) or diagnosis_date_due(before) or volume_due(text) is not None:
         return False
     named = _DX_SLOT.findall(text[text.rfind("\n") + 1 :])
-    due = {f"dx_date.{named[-1]}"} if named else {i for i in dated if i.partition(".")[0] == "dx_date"}
-    return not due & dated
+    due = {f"dx_date.{named[-1]}"} if named else {i for i in ids if i.partition(".")[0] == "dx_date"}
+    return not due & ids
 
 
 def slot_due(before: str) -> frozenset[str]:

@@ -183,8 +183,8 @@ class SlotLogitsProcessor:
     until then (the module docstring's coverage). A tolerance claim the prompt's worst toxicity grade belies, or an
     intent the prompt's belies (``rtletter.mappers.claims``: "gut vertragen" of a grade 3 course, "kurativ" of a
     palliative one), is not written: the next best token is taken; nor is "ED" on a diagnosis line whose date of
-    diagnosis the case lacks. After "ED" a date slot is the diagnosis's; on a volume's
-    line (the Einzeldosis) no date slot opens."""
+    diagnosis the case lacks. After "ED" a date slot is the diagnosis's; on a volume's line (the Einzeldosis) no date
+    slot opens."""
 
     def __init__(
         self,
@@ -393,13 +393,12 @@ class SlotLogitsProcessor:
         diagnosis it lacks, the next best is taken, and so on (``CLAIM_TRIES`` at most): the draft does not write
         "gut vertragen" of a grade 3 course, nor "ED" before a date it does not have. Greedy decoding takes the best;
         a sampler may still draw a banned one from further down."""
-        belied, dated = self.belied[row], self.allowed[row] or frozenset()
+        belied, ids = self.belied[row], self.allowed[row] or frozenset()
         for _ in range(CLAIM_TRIES):
             best = int(scores[row].argmax())
             piece = self.pieces[best]
-            if not (belied and starts_claim(before + piece, len(before), belied)) and not writes_undated_diagnosis(
-                before, piece, dated
-            ):
+            claims = bool(belied) and starts_claim(before + piece, len(before), belied)
+            if not claims and not writes_undated_diagnosis(before, piece, ids):
                 return
             scores[row, best] = float("-inf")
 

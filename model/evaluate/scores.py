@@ -35,9 +35,8 @@ from rtletter.model.evaluate.sections import BODY_SECTIONS, STUDY_SECTIONS, Sect
 from rtletter.model.evaluate.stats import Interval, PairedResult, bootstrap_interval, paired_test
 
 FREE_TEXT = "free-text"  # a fine-tuned model trained without fact slots, beside one trained with them
-REDRAFTED = (
-    "redrafted"  # the fine-tuned model's drafts after redrafting, as the agent drafts (``rtletter.model.redraft``)
-)
+# The fine-tuned model's drafts after redrafting, as the agent drafts them (``rtletter.model.redraft``).
+REDRAFTED = "redrafted"
 # The report shows these first, in this order.
 SYSTEM_ORDER: tuple[str, ...] = ("base", "finetuned", REDRAFTED, FREE_TEXT, "template")
 # Paired comparisons (system a, system b), tested on the cases both drafted where both systems are in the evaluation.

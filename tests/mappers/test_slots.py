@@ -536,7 +536,7 @@ def test_after_ed_on_a_volume_line_no_date_at_all() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "written", "dated", "writes"),
+    ("before", "written", "ids", "writes"),
     [
         ("[dx_text.1], [dx_tnm.1],", " ED", frozenset({"dx_text.1"}), True),  # no date of diagnosis: no "ED"
         ("[dx_text.1], [dx_tnm.1],", " ED", frozenset({"dx_text.1", "dx_date.1"}), False),
@@ -548,10 +548,10 @@ def test_after_ed_on_a_volume_line_no_date_at_all() -> None:
         ("[dx_text.1],", " EDV", frozenset({"dx_text.1"}), False),
     ],
 )
-def test_writes_undated_diagnosis(before: str, written: str, dated: frozenset[str], writes: bool) -> None:
+def test_writes_undated_diagnosis(before: str, written: str, ids: frozenset[str], writes: bool) -> None:
     """Held to the date of diagnosis after "ED", a draft of a case without one derailed to the cap (two of the demo's
     held-out drafts): the decoder keeps it from writing that "ED" instead, as the site's letters leave it out."""
-    assert writes_undated_diagnosis(before, written, dated) is writes
+    assert writes_undated_diagnosis(before, written, ids) is writes
 
 
 def test_how_the_course_ended_is_a_slot_the_case_fills() -> None:
